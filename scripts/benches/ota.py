@@ -1,0 +1,189 @@
+"""OTA benchmarks.
+
+ota.delta_ratio: bytes a virtual board downloads (zlib objects, as served) for a release of the whole app
+(firmware/) that changes one module, over the bytes of the full bundle as objects (baseline: every object of
+the release, what a device without the previous release fetches). Goal <= 0.15.
+ota.powercut_bricked: boards left unable to boot after power cuts at random moments over download, write,
+switch and first boot (8 boards in parallel, 25+ cuts each); must be 0; `cuts` is the number of cuts.
+ota.update_seconds: one end-to-end OTA update of a virtual board (check-in, verify, download the changed
+file, write slot b, switch, reset, self-test, confirm, back at the REPL); baseline: deploying the same
+release's files over serial with provisioning.deploy (only the files that differ are written).
+
+ota.ed25519_verify_ms: one Ed25519 verification of a signed manifest digest (32 bytes, as
+the device checks release metadata) by firmware/bysans/ota/ed25519.py in a MicroPython unix-port process with
+a 64 KiB heap; the median of 7 verifications after one warm-up (the warm-up builds the base point's table
+once per process: its time is in `first_ms`). Baseline: the same verification in CPython with
+`cryptography` (OpenSSL, C), median of 200.
+"""
+
+import hashlib
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+E2E = str(ROOT / "tests" / "e2e")  # the OTA lab (tests/e2e/ota_lab.py) and its serial console
+
+_MP = """
+import sys, time, binascii
+sys.path.append(%r)
+from bysans.ota import ed25519
+pk, msg, sig = [binascii.unhexlify(x) for x in %r.split(",")]
+t = time.ticks_us(); ok = ed25519.verify(pk, msg, sig); first = time.ticks_diff(time.ticks_us(), t)
+runs = []
+for _ in range(7):
+    t = time.ticks_us(); ok = ed25519.verify(pk, msg, sig) and ok; runs.append(time.ticks_diff(time.ticks_us(), t))
+runs.sort()
+print(ok, first, runs[3])
+"""
+
+
+def ed25519_verify():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from fleet.resources import firmware_dir, micropython_path
+
+    key = Ed25519PrivateKey.generate()
+    pk = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    msg = hashlib.sha256(b'{"_type":"bysans-release","counter":1}').digest()
+    sig = key.sign(msg)
+    with tempfile.NamedTemporaryFile("w", suffix=".py") as f:
+        f.write(_MP % (str(firmware_dir()), ",".join(x.hex() for x in (pk, msg, sig))))
+        f.flush()
+        out = subprocess.run([micropython_path(), "-X", "heapsize=64K", f.name], capture_output=True, text=True,
+                             timeout=120, check=True).stdout.split()
+    if out[0] != "True":
+        raise RuntimeError("the MicroPython verifier refused a valid signature")
+    pub = key.public_key()
+    times = []
+    for _ in range(200):
+        t = time.perf_counter()
+        pub.verify(sig, msg)
+        times.append(time.perf_counter() - t)
+    return [{"bench": "ota.ed25519_verify_ms", "value": round(int(out[2]) / 1000, 2), "unit": "ms",
+             "baseline": round(statistics.median(times) * 1000, 3),
+             "baseline_what": "CPython cryptography (OpenSSL) verify, same key and message",
+             "first_ms": round(int(out[1]) / 1000, 2), "heap": "64K", "where": "MicroPython unix port (x64)"}]
+
+
+def _lab():
+    import tempfile
+
+    from ota_lab import Lab
+
+    base = Path(tempfile.mkdtemp(prefix="bysans-ota-bench-"))
+    os.environ.setdefault("BYSANS_SIM_DIR", str(base / "sim"))
+    lab = Lab(base)
+    lab.r1 = lab.build("1.0.0")
+    return lab
+
+
+class _Counting:
+    """Counts the bytes the repository routes send (objects and metadata)."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.bytes = 0
+
+    def serve(self):
+        from fleet.serve.app import ServeContext, build_router
+        from fleet.serve.http import Server
+
+        router = build_router(ServeContext(repo_dir=self.lab.repo, db_url=self.lab.db_url))
+        inner = router.dispatch
+
+        def dispatch(req):
+            resp = inner(req)
+            if req.path.startswith("/repo/objects/"):
+                self.bytes += len(resp.body)
+            return resp
+
+        router.dispatch = dispatch
+        self.lab.server = Server(router).start()
+        return self.lab.server
+
+
+def _path():
+    import sys
+
+    if E2E not in sys.path:
+        sys.path.insert(0, E2E)
+
+
+def delta_and_update(lab=None):
+    import time as _t
+
+    _path()
+    from fleet.release import metadata
+    from fleet.sim import manager
+    from ota_lab import HEAP, boot_into_slots, provision
+    from provisioning.deploy import deploy
+    from provisioning.ota import slot_files
+    from provisioning.session import Session
+
+    lab = lab or _lab()
+    from fleet.resources import firmware_dir
+
+    # one real module changes (besides bysans/version.py, which names the release): the largest app module
+    src = max((p for p in (firmware_dir() / "bysans").glob("*.py") if p.name != "version.py"),
+              key=lambda p: p.stat().st_size)
+    mod = src.relative_to(firmware_dir()).as_posix()[:-3] + ".mpy"
+    r2 = lab.derive(lab.r1, "2.0.0", files={mod: src.read_bytes() + b"\n_CHANGED_FOR_THE_BENCH = 1\n"})
+    lab.publish(lab.r1)
+    counting = _Counting(lab)
+    counting.serve()
+    body2 = metadata.body_of((r2 / "release.json").read_bytes())
+    from fleet.release.repository import object_path
+    [b] = manager.start(names=["otabench"], erase=True, heap=HEAP)
+    try:
+        provision(b, lab.r1, lab.root1, lab.config("BENCH0001"))
+        r = boot_into_slots(b)
+        r.poll()
+        lab.publish(r2)
+        full = sum(object_path(lab.repo, e["sha256"]).stat().st_size for e in body2["files"])
+        counting.bytes = 0
+        t = _t.perf_counter()
+        assert r.poll() is None
+        took = _t.perf_counter() - t
+        st = r.state()
+        if st["version"] != "2.0.0" or not r.files_ok():
+            raise RuntimeError(f"the update did not complete: {st}")
+        delta = counting.bytes
+        r.close()
+        # baseline: the same release's files over serial into an empty directory
+        files = {p.replace("/a/", "/serial/", 1): d for p, d in slot_files(r2, "a").items() if p.startswith("/a/")}
+        with Session(b.port) as s:
+            t = _t.perf_counter()
+            rep = deploy(s, files)
+            serial = _t.perf_counter() - t
+    finally:
+        b.stop()
+        lab.stop()
+    return [{"bench": "ota.delta_ratio", "value": round(delta / full, 4), "unit": "ratio", "baseline": 1.0,
+             "baseline_what": "every object of the release (a full bundle, zlib)", "goal": 0.15,
+             "bytes_downloaded": delta, "bytes_full": full, "files": len(body2["files"]),
+             "changed": [mod, "bysans/version.mpy"]},
+            {"bench": "ota.update_seconds", "value": round(took, 3), "unit": "s", "baseline": round(serial, 3),
+             "baseline_what": f"provisioning.deploy of the release's {len(files)} files over serial "
+                              f"({rep.bytes_written} bytes written)",
+             "where": "virtual board, loopback HTTP, heap " + HEAP}]
+
+
+def powercut(lab=None):
+    _path()
+    from ota_lab import powercut_campaign
+
+    lab = lab or _lab()
+    stats = powercut_campaign(lab, name="otacut", boards=8, cuts_per_board=26, seed=20261122)
+    return [{"bench": "ota.powercut_bricked", "value": stats["bricked"], "unit": "boards", "baseline": 0,
+             "cuts": stats["cuts"], "came_back_old": stats["old"], "came_back_new": stats["new"],
+             "rolled_back": stats["rolled_back"], "problems": stats["problems"][:3]}]
+
+
+BENCHES = [(("ota.ed25519_verify_ms",), ed25519_verify),
+           (("ota.delta_ratio", "ota.update_seconds"), delta_and_update),
+           (("ota.powercut_bricked",), powercut)]

@@ -1,0 +1,118 @@
+"""Provisioning benchmarks: bytes on the wire per app-bundle byte, and one board flashed and enrolled at
+115200 baud; baseline for both: `mpremote cp` of the same files to a fresh board in the same run."""
+
+import base64
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fleet import boards
+from fleet.sim import manager
+
+MPREMOTE = str(Path(sys.executable).parent / "mpremote")
+
+
+def _sim_dir():
+    d = tempfile.TemporaryDirectory()
+    old = os.environ.get("BYSANS_SIM_DIR")
+    os.environ["BYSANS_SIM_DIR"] = d.name
+
+    def restore():
+        if old is None:
+            os.environ.pop("BYSANS_SIM_DIR", None)
+        else:
+            os.environ["BYSANS_SIM_DIR"] = old
+        d.cleanup()
+
+    return Path(d.name), restore
+
+
+def _mpremote_cp(port, files: dict, tmp: Path):
+    """The files laid out in a directory, then one mpremote invocation copying them (mkdir + cp)."""
+    root = tmp / "app"
+    for p, data in files.items():
+        (root / p.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / p.lstrip("/")).write_bytes(data)
+    args = [MPREMOTE, "connect", port]
+    for top in sorted(root.iterdir()):
+        if top.is_dir():
+            args += ["cp", "-r", str(top), ":", "+"]
+        else:
+            args += ["cp", str(top), ":" + top.name, "+"]
+    subprocess.run(args[:-1], check=True, capture_output=True, timeout=900)
+
+
+def _bundle():
+    from fleet.flashing import app_bundle
+
+    return app_bundle(boards.load("virtual"))
+
+
+def wire_ratio():
+    from provisioning.transfer import write_files
+
+    d, restore = _sim_dir()
+    try:
+        files, stale = _bundle()
+        size = sum(len(v) for v in files.values())
+        ours, base = manager.start(names=["ours", "base"], erase=True)
+        try:
+            ours.counters(reset=True)
+            write_files(ours.port, files, remove=stale)
+            c = ours.counters()
+            ratio = (c["host_to_board"] + c["board_to_host"]) / size
+            base.counters(reset=True)
+            _mpremote_cp(base.port, files, d)
+            c = base.counters()
+            baseline = (c["host_to_board"] + c["board_to_host"]) / size
+        finally:
+            ours.stop()
+            base.stop()
+    finally:
+        restore()
+    return [{"bench": "provision.wire_ratio", "value": round(ratio, 3), "unit": "wire bytes per app-bundle byte",
+             "baseline": round(baseline, 3), "baseline_is": "mpremote cp of the same files (.mpy for x64)",
+             "bundle_bytes": size, "files": len(files), "goal": 0.8}]
+
+
+def board_seconds():
+    from fleet.flashing import flash
+    from fleet.flashing_enroll import enroll_on_board
+    from fleet.registry import NewDevice, Operator, Registry
+
+    d, restore = _sim_dir()
+    try:
+        bundle = _bundle()
+        ours, base = manager.start(names=["ours", "base"], erase=True, baud=115200)
+        try:
+            reg = Registry.open(f"sqlite:///{d / 'registry.sqlite'}", key=os.urandom(32))
+            op = Operator("bench", kommune="751")
+            t0 = time.perf_counter()
+            flash(ours.port, "virtual", files=bundle)
+            with reg:
+                enroll_on_board(reg, op, NewDevice(kommune="751", site="Bench", kind="env", board="virtual"),
+                                ours.port)
+            ours_s = time.perf_counter() - t0
+            config = {"/config/lorawan.json": b'{"app_key":"' + base64.b16encode(os.urandom(16)) + b'"}',
+                      "/config/device.json": b'{"site":"Bench"}'}
+            t0 = time.perf_counter()
+            _mpremote_cp(base.port, {**bundle[0], **config}, d)
+            base_s = time.perf_counter() - t0
+        finally:
+            ours.stop()
+            base.stop()
+    finally:
+        restore()
+    return [{"bench": "provision.board_seconds_115200", "value": round(ours_s, 2), "unit": "s",
+             "baseline": round(base_s, 2),
+             "baseline_is": "mpremote cp of the same app and config files (no verify, no self-test, no registry)",
+             "ratio": round(ours_s / base_s, 3)}]
+
+
+BENCHES = [
+    (("provision.wire_ratio",), wire_ratio),
+    (("provision.board_seconds_115200",), board_seconds),
+]
