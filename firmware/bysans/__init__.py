@@ -1,0 +1,1 @@
+# Bysans node firmware (MicroPython). Hardware comes only from the board object: bysans.hal.board().

@@ -1,0 +1,163 @@
+# The MAC's persistent store (radio.py: get/put): RTC memory with a checksum, which survives deep sleep,
+# soft and watchdog resets, and a flash file as the fallback that survives power cuts. So DevNonce and the
+# frame counters are never reused: the MAC writes a counter before the frame that uses it goes out, and
+# put() returns only once the value is in flash (a temp file renamed over the old one: littlefs renames
+# atomically, so a power cut leaves the old record or the new one, never half of one) and in RTC memory.
+#
+# At start the store takes the valid record (magic, length and CRC-32 good) with the highest sequence number
+# from RTC memory and flash; `source` says which ("rtc", "flash" or "empty"). Flash is written first, so RTC
+# memory never holds a value flash lacks.
+#
+# Record layout (little-endian), the same in both places:
+#   magic "BLW1" (4) | seq u32 | body length u16 | body | crc32 u32 (of everything before it)
+#   body: entries of  name length u8 | name | tag u8 | value
+#         tag 0: None; 1: int, i64; 2: bytes, length u16 then the bytes
+# RTC memory is shared with the rest of the app: this store owns [rtc_offset, rtc_offset + rtc_size) of it
+# and leaves the other bytes as they are.
+import binascii
+import os
+import struct
+
+from .errors import LoRaWANError
+
+MAGIC = b"BLW1"
+_HEAD = "<4sIH"
+_HEAD_SIZE = 10
+_CRC_SIZE = 4
+RTC_OFFSET = 0    # the first 512 bytes of RTC memory: the LoRaWAN state; the app keeps 512..2047
+RTC_SIZE = 512
+
+
+class StoreError(LoRaWANError):
+    # the values do not fit the RTC region, or flash cannot be written
+    pass
+
+
+def encode(data, seq):
+    body = bytearray()
+    for name in sorted(data):
+        v = data[name]
+        n = name.encode()
+        body.append(len(n))
+        body.extend(n)
+        if v is None:
+            body.append(0)
+        elif isinstance(v, int):
+            body.append(1)
+            body.extend(struct.pack("<q", v))
+        else:
+            v = bytes(v)
+            body.append(2)
+            body.extend(struct.pack("<H", len(v)))
+            body.extend(v)
+    rec = struct.pack(_HEAD, MAGIC, seq, len(body)) + bytes(body)
+    return rec + struct.pack("<I", binascii.crc32(rec) & 0xFFFFFFFF)
+
+
+def decode(rec):
+    # -> (seq, dict) or None when the record is missing, cut short or corrupt
+    if rec is None or len(rec) < _HEAD_SIZE + _CRC_SIZE:
+        return None
+    magic, seq, n = struct.unpack_from(_HEAD, rec, 0)
+    end = _HEAD_SIZE + n
+    if magic != MAGIC or len(rec) < end + _CRC_SIZE:
+        return None
+    if struct.unpack_from("<I", rec, end)[0] != binascii.crc32(memoryview(rec)[:end]) & 0xFFFFFFFF:
+        return None
+    data = {}
+    i = _HEAD_SIZE
+    try:
+        while i < end:
+            k = rec[i]
+            name = bytes(rec[i + 1:i + 1 + k]).decode()
+            i += 1 + k
+            tag = rec[i]
+            i += 1
+            if tag == 0:
+                data[name] = None
+            elif tag == 1:
+                data[name] = struct.unpack_from("<q", rec, i)[0]
+                i += 8
+            elif tag == 2:
+                m = struct.unpack_from("<H", rec, i)[0]
+                data[name] = bytes(rec[i + 2:i + 2 + m])
+                i += 2 + m
+            else:
+                return None
+    except (IndexError, ValueError):
+        return None
+    return seq, data
+
+
+class PersistentStore:
+    def __init__(self, board, path="/lorawan.dat", rtc_offset=RTC_OFFSET, rtc_size=RTC_SIZE):
+        self._board = board
+        self._path = path
+        self._off = rtc_offset
+        self._size = rtc_size
+        self.data = {}
+        self.seq = 0
+        self.source = "empty"
+        self.flash_writes = 0
+        best = None
+        r = decode(self._rtc_region())
+        if r is not None:
+            best = (r[0], r[1], "rtc")
+        f = decode(self._flash_read())
+        if f is not None and (best is None or f[0] > best[0]):
+            best = (f[0], f[1], "flash")
+        if best is not None:
+            self.seq, self.data, self.source = best
+
+    def __repr__(self):
+        return "<PersistentStore %d entries from %s>" % (len(self.data), self.source)
+
+    def _rtc_region(self):
+        m = self._board.rtc_memory()
+        return bytes(m[self._off:self._off + self._size]) if len(m) > self._off else None
+
+    def _flash_read(self):
+        try:
+            with open(self._path, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def get(self, name, default=None):
+        return self.data.get(name, default)
+
+    def put(self, name, value):
+        if self.data.get(name, 0) == value and name in self.data:
+            return
+        self.data[name] = value
+        self.seq += 1
+        rec = encode(self.data, self.seq)
+        if len(rec) > self._size:
+            raise StoreError("LoRaWAN state of %d bytes does not fit its %d bytes of RTC memory" % (len(rec), self._size))
+        tmp = self._path + ".tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(rec)
+            os.rename(tmp, self._path)
+        except OSError as e:
+            raise StoreError("cannot write %s (errno %s)" % (self._path, e.args[0] if e.args else "?"))
+        self.flash_writes += 1
+        m = bytearray(self._board.rtc_memory())
+        if len(m) < self._off + len(rec):
+            m.extend(bytes(self._off + len(rec) - len(m)))
+        m[self._off:self._off + len(rec)] = rec
+        self._board.rtc_memory(bytes(m))
+
+    def erase(self):
+        # forget everything (a new device identity): flash file and RTC region
+        self.data = {}
+        try:
+            os.remove(self._path)
+        except OSError:
+            pass
+        m = bytearray(self._board.rtc_memory())
+        if len(m) > self._off:
+            end = min(len(m), self._off + self._size)
+            m[self._off:end] = bytes(end - self._off)
+            self._board.rtc_memory(bytes(m))
+        self.source = "empty"

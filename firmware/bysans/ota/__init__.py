@@ -1,0 +1,1 @@
+# Over-the-air updates: Ed25519 verification (ed25519), release metadata checks (verify).

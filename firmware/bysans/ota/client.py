@@ -1,0 +1,478 @@
+# The OTA client (docs/ota.md, docs/formats/update-repository.md): check in, learn which release to take,
+# verify it (bysans.ota.verify), fetch only the files the running release lacks (content-addressed zlib
+# objects, inflated by deflate.DeflateIO straight from the socket into flash, length and SHA-256 checked
+# as they stream: never a whole file in RAM), write them to the inactive slot, switch with one pointer
+# write (bysans.ota.slots) and reset. The first boot of the new slot self-tests and confirms, or the board
+# returns by itself to the last confirmed slot.
+#
+#   from bysans.ota import client
+#   c = client.Client(board)        # reads ota/config.json and the enrolled root ota/root.json
+#   c.poll()                         # one check-in (and update, if the server names a new release)
+#   c.service()                      # for the app's loop: polls when due (back-off after failures)
+#
+# ota/config.json: {"server": "http://host:port", "repo": "<default: server + /repo>", "device": "<DevEUI>",
+#                   "kommune": "0751", "poll_s": 3600, "retry_s": 60, "timeout_s": 10}
+import binascii
+import gc
+import hashlib
+import json
+import os
+
+from . import slots, stream
+from .http import NetError, request
+from .reasons import BAD_HASH, MALFORMED, NAMES, TOO_LONG, TOO_SHORT, Refused
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+
+MAX_ROOT_BYTES = const(8192)
+MAX_MANIFEST_BYTES = const(65536)
+MAX_ANSWER_BYTES = const(2048)
+MAX_SIGS_BYTES = const(2048)
+RESERVE = const(3072)  # heap kept free for the inflater's window
+MAX_ROOT_STEPS = const(8)
+CHUNK = const(512)
+MAX_BACKOFF_S = const(86400)
+STATES = ("idle", "confirmed", "downloading", "installed", "failed", "rolled_back", "error")
+
+
+def _hex(b):
+    return binascii.hexlify(b).decode()
+
+
+def _read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _write_atomic(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, path)
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _sha256_file(path, buf):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(memoryview(buf)[:n])
+    return h.digest()
+
+
+def installed(slot_dir, buf=None):
+    """(manifest body dict, SHA-256 hex of the signed body) of the release in `slot_dir`, or (None, None).
+    A slot holds its manifest as manifest.json (the signed body, line 1) and manifest.sig (line 2); both
+    are read as streams, never as one block of RAM."""
+    path = slot_dir.rstrip("/") + "/manifest.json"
+    try:
+        digest = _hex(_sha256_file(path, buf or bytearray(256)))
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None, None
+    return (doc, digest) if type(doc) is dict else (None, None)
+
+
+class Client:
+    def __init__(self, board=None, root="/", config=None):
+        gc.collect()  # a client made again in the same boot must find the last one's blocks free
+        if board is None:
+            from bysans.hal import board as _b
+
+            board = _b()
+        self.board = board
+        self.root = root
+        self.ota = root.rstrip("/") + "/ota"
+        self.cfg = config if config is not None else json.loads(_read_file(self.ota + "/config.json"))
+        self.server = self.cfg.get("server")
+        self.repo = self.cfg.get("repo") or (self.server + "/repo")
+        self.timeout_s = self.cfg.get("timeout_s", 10)
+        self._buf = bytearray(CHUNK)
+        self._mv = memoryview(self._buf)
+        self.now = 0
+        # The verifier and its base-point table first, while the heap is still in one piece: what they
+        # keep then sits together, and metadata later finds contiguous room.
+        gc.collect()
+        self._reserve = bytearray(RESERVE)
+        slots.ensure_dir(self.ota)
+
+    def _warm_up(self):
+        # The verifier and its base-point table first, while the heap is still in one piece: what they
+        # keep then sits together, and later allocations find contiguous room.
+        from . import ed25519, verify  # noqa: F401
+
+        ed25519._base()
+        gc.collect()
+
+    # ---- what the board runs, and the last outcome ------------------------------------------------------
+
+    def _last(self):
+        try:
+            d = json.loads(_read_file(self.ota + "/client.json"))
+            if type(d) is dict:
+                return d
+        except (OSError, ValueError):
+            pass
+        return {"state": "idle", "reason": None, "detail": "", "target": None, "fails": 0, "next_s": 0}
+
+    def _record(self, state, reason=None, detail="", target=None, fails=None, delay_s=None):
+        last = self._last()
+        last["state"] = state
+        last["reason"] = reason
+        last["detail"] = detail[:120] if detail else ""
+        last["target"] = target
+        if fails is not None:
+            last["fails"] = fails
+        if delay_s is not None:
+            last["next_s"] = self.now + delay_s
+        slots.ensure_dir(self.ota)
+        _write_atomic(self.ota + "/client.json", json.dumps(last).encode())
+        return last
+
+    def running(self):
+        """(slot, manifest dict or None, digest hex or None) of what runs now."""
+        # The client never runs during a trial boot (the self-test does, in boot.py): what runs is the
+        # confirmed slot, also right after a switch, before the reset.
+        slot = slots.load(self.root)["confirmed"]
+        doc, digest = installed(slots.slot_dir(slot, self.root), self._buf)
+        return slot, doc, digest
+
+    def status(self):
+        """The check-in body: what runs, and the outcome of the last attempt."""
+        slot, doc, digest = getattr(self, "_running", None) or self.running()
+        last = self._last()
+        if last["state"] == "installed":  # the reset since has confirmed the new slot, or rolled it back
+            b = slots.load(self.root).get("last") or {}
+            if b.get("target") == last["target"] and b.get("state"):
+                last = self._record(b["state"], b.get("reason"), "", last["target"])
+        if doc is not None:
+            version, counter = doc["version"], doc["counter"]
+        else:
+            from bysans.version import VERSION as version
+
+            counter = None
+        return {"device": self.cfg["device"], "kommune": self.cfg["kommune"], "board": self.board.name,
+                "version": version, "counter": counter, "release": digest, "slot": slot or "-",
+                "state": last["state"], "reason": last["reason"], "detail": last["detail"],
+                "target": last["target"]}
+
+    # ---- one poll --------------------------------------------------------------------------------------
+
+    def due(self, now=None):
+        return (self.board.epoch_s() if now is None else now) >= self._last().get("next_s", 0)
+
+    def service(self, reboot=True):
+        """For the app's loop: polls when due. Returns the outcome dict, or None when not due."""
+        if not self.due():
+            return None
+        return self.poll(reboot=reboot)
+
+    def _backoff(self, fails):
+        retry = self.cfg.get("retry_s", 60)
+        return min(retry * (1 << min(fails - 1, 16)), self.cfg.get("max_backoff_s", MAX_BACKOFF_S))
+
+    def poll(self, reboot=True):
+        """Checks in, and installs the release the server names when it is new. Never raises for what a
+        server or a repository does: the outcome is recorded and reported in the next check-in."""
+        self.now = self.board.epoch_s()
+        fails = self._last().get("fails", 0)
+        target = None
+        self._running = None
+        self._warm_up()
+        try:
+            slot, cur, cur_digest = self._running = self.running()  # read before the heap fragments
+            take = self._checkin()
+            if take is None:
+                last = self._last()
+                state = last["state"] if last["state"] in ("failed", "rolled_back") else "confirmed"
+                return self._record(state, last["reason"] if state != "confirmed" else None, last["detail"]
+                                    if state != "confirmed" else "", last["target"], 0, self.cfg.get("poll_s", 3600))
+            root = self._update_root()
+            doc, sigs, digest = self._fetch_signed(take, MAX_MANIFEST_BYTES)
+            from .verify import check_release
+
+            check_release(doc, sigs, digest, root, self.board.name, self.cfg["kommune"], self.now,
+                          cur["counter"] if cur else None,
+                          binascii.unhexlify(cur_digest) if cur_digest else None)
+            sigs = root = None
+            target = _hex(digest)
+            if target == cur_digest:
+                return self._record("confirmed", None, "", None, 0, self.cfg.get("poll_s", 3600))
+            if target in slots.load(self.root)["bad"]:
+                return self._record("rolled_back", "ROLLED_BACK", "this release failed here before", target, 0,
+                                    self.cfg.get("poll_s", 3600))
+            self._record("downloading", None, doc["version"], target)
+            self._checkin(quiet=True)
+            new_slot = self._install(doc, cur, slot)
+            doc = cur = self._running = None
+            self._record("installed", None, "", target, 0, 0)
+            slots.switch(new_slot, target, self.root)  # the one pointer write
+            self._checkin(quiet=True)
+            if reboot:
+                self.board.reset()
+            return self._last()
+        except Refused as e:
+            fails += 1
+            return self._record("failed", NAMES[e.reason], e.detail, target, fails, self._backoff(fails))
+        except NetError as e:
+            fails += 1
+            return self._record("error", e.reason, e.detail, target, fails, self._backoff(fails))
+        except MemoryError:
+            fails += 1
+            return self._record("error", "NO_MEMORY", "", target, fails, self._backoff(fails))
+        except OSError as e:  # flash full, a file system error
+            fails += 1
+            return self._record("error", "FLASH", str(e), target, fails, self._backoff(fails))
+
+    def report(self):
+        """A check-in only (what runs, the last outcome); returns the repository path the server named, or
+        None. Raises NetError when the server cannot be reached."""
+        self.now = self.board.epoch_s()
+        return self._checkin()
+
+    # ---- talking to the server ---------------------------------------------------------------------------
+
+    def _checkin(self, quiet=False):
+        """POSTs the status; returns the repository path to take, or None to hold. A server without the
+        check-in endpoint (a plain static mirror: 404) means: take the channel."""
+        channel = "channels/%s/%s.json" % (self.cfg["kommune"], self.board.name)
+        if not self.server:
+            return channel
+        body = json.dumps(self.status()).encode()
+        try:
+            r = request(self.server, "POST", "/api/checkin", body, self.timeout_s)
+        except NetError:
+            if quiet:
+                return None
+            raise
+        try:
+            if r.status == 404:
+                return channel
+            if r.status != 200:
+                if quiet:
+                    return None
+                raise NetError("HTTP_ERROR", "check-in answered %d" % r.status)
+            raw = r.read_all(MAX_ANSWER_BYTES)
+        finally:
+            r.close()
+        try:
+            ans = json.loads(raw)
+        except ValueError:
+            raise NetError("GARBAGE", "check-in answer is not JSON")
+        if type(ans) is not dict:
+            raise NetError("GARBAGE", "check-in answer is not an object")
+        t = ans.get("now")
+        if type(t) is int and t > self.now:
+            self.now = t  # a board without a clock learns the time here; it never goes back
+        if "poll_s" in ans and type(ans["poll_s"]) is int and ans["poll_s"] > 0:
+            self.cfg["poll_s"] = ans["poll_s"]
+        if "take" not in ans:
+            return channel
+        take = ans["take"]
+        if take is not None and (type(take) is not str or ".." in take or not take.endswith(".json")):
+            raise NetError("GARBAGE", "check-in answer names no repository file")
+        return take
+
+    def _fetch_signed(self, path, limit, missing_ok=False):
+        """Streams a signed metadata file from the repository to ota/new.json (line 1, hashed on the way)
+        and ota/new.sig (line 2); returns (body dict, signatures, SHA-256 of the body), or None for a
+        missing file when `missing_ok`."""
+        r = request(self.repo, "GET", "/" + path, None, self.timeout_s)
+        try:
+            if r.status == 404 and missing_ok:
+                return None
+            if r.status != 200:
+                raise NetError("HTTP_ERROR", "%s: %d" % (path, r.status))
+            if r.length is None:
+                raise NetError("GARBAGE", "no Content-Length")
+            if r.length > limit:
+                raise Refused(TOO_LONG, "%s: %d bytes, metadata is at most %d" % (path, r.length, limit))
+            return self._split_signed(r.sock, r.length)
+        finally:
+            r.close()
+
+    def _read_signed(self, path):
+        """The same for a signed metadata file on flash (the trusted root)."""
+        with open(path, "rb") as f:
+            return self._split_signed(f, os.stat(path)[6], net=False)
+
+    def _split_signed(self, src, length, net=True):
+        h = hashlib.sha256()
+        mv = self._mv
+        body_open = True
+        left = length
+        base = self.ota + "/new"
+        with open(base + ".json", "wb") as fb, open(base + ".sig", "wb") as fs:
+            while left > 0:
+                try:
+                    n = src.readinto(mv[:left if left < CHUNK else CHUNK])
+                except OSError as e:
+                    if not net:
+                        raise
+                    code = e.args[0] if e.args else 0
+                    raise NetError("TIMEOUT" if code in (11, 110, 116) else "TRUNCATED", str(e))
+                if not n:
+                    raise NetError("TRUNCATED", "%d of %d bytes" % (length - left, length))
+                left -= n
+                chunk = mv[:n]
+                if body_open:
+                    i = bytes(chunk).find(b"\n")
+                    if i < 0:
+                        h.update(chunk)
+                        fb.write(chunk)
+                        continue
+                    h.update(chunk[:i])
+                    fb.write(chunk[:i])
+                    chunk = chunk[i + 1:]
+                    body_open = False
+                fs.write(chunk)
+        if body_open:
+            raise Refused(MALFORMED, "no signature line")
+        if os.stat(base + ".sig")[6] > MAX_SIGS_BYTES:
+            raise Refused(MALFORMED, "signature line too long")
+        try:
+            with open(base + ".sig") as f:
+                sigs = json.loads(f.read())
+            with open(base + ".json") as f:
+                doc = json.load(f)
+        except ValueError:
+            raise Refused(MALFORMED, "not JSON")
+        from .signed import parts
+
+        parts(doc, sigs)
+        return doc, sigs, h.digest()
+
+    def _save_signed(self, dst):
+        """Writes ota/new.json and ota/new.sig back as one signed file (two lines) at `dst`, atomically."""
+        tmp = dst + ".tmp"
+        with open(tmp, "wb") as out:
+            for name, nl in ((".json", True), (".sig", True)):
+                with open(self.ota + "/new" + name, "rb") as f:
+                    while True:
+                        n = f.readinto(self._buf)
+                        if not n:
+                            break
+                        out.write(self._mv[:n])
+                if nl:
+                    out.write(b"\n")
+        os.rename(tmp, dst)
+
+    def _update_root(self):
+        """The trusted root, walked forward through root/<N+1>.json, ... (each step signed by the old and
+        the new root; saved as it is accepted); expiry is checked on the last one."""
+        from .verify import EXPIRED, root_from_parts
+
+        path = self.ota + "/root.json"
+        root = root_from_parts(*self._read_signed(path))
+        for _ in range(MAX_ROOT_STEPS):
+            got = self._fetch_signed("root/%d.json" % (root.version + 1), MAX_ROOT_BYTES, missing_ok=True)
+            if got is None:
+                break
+            root = root_from_parts(got[0], got[1], got[2], root)
+            got = None
+            self._save_signed(path)
+        if self.now >= root.expires:
+            raise Refused(EXPIRED, "root metadata expired")
+        return root
+
+    # ---- writing a slot --------------------------------------------------------------------------------
+
+    def _install(self, doc, cur, cur_slot):
+        st = slots.load(self.root)
+        slot = slots.inactive(st)
+        d = slots.slot_dir(slot, self.root)
+        slots.ensure_dir(d)
+        _remove(d + "/manifest.json")  # the slot is incomplete from here until its manifest is back
+        _remove(d + "/manifest.sig")
+        have = {}
+        if cur is not None:
+            for e in cur["files"]:
+                have[e["sha256"]] = e["path"]
+        src_dir = slots.slot_dir(cur_slot, self.root)
+        keep = set()
+        for e in doc["files"]:
+            keep.add(e["path"])
+            dst = d + "/" + e["path"]
+            i = dst.rfind("/")
+            slots.ensure_dir(dst[:i])
+            if self._matches(dst, e):
+                continue  # already here (an earlier attempt, or the release before last)
+            src = have.get(e["sha256"])
+            if src is not None:
+                try:
+                    with open(src_dir.rstrip("/") + "/" + src, "rb") as f:
+                        self._stream(f, e, dst)
+                    continue
+                except (OSError, Refused):
+                    pass  # a damaged local copy: fetch it instead
+            self._download(e, dst)
+        self._prune(d, "", keep)
+        os.rename(self.ota + "/new.sig", d + "/manifest.sig")
+        os.rename(self.ota + "/new.json", d + "/manifest.json")  # complete: the slot may now be switched to
+        return slot
+
+    def _matches(self, path, e):
+        return stream.matches(path, e, self._buf)
+
+    def _stream(self, src, e, dst):
+        stream.copy_checked(src, e, dst, self._buf)
+
+    def _download(self, e, dst):
+        r = request(self.repo, "GET", "/objects/%s.z" % e["sha256"], None, self.timeout_s)
+        try:
+            if r.status == 404:
+                raise Refused(TOO_SHORT, "%s: object missing" % e["path"])
+            if r.status != 200:
+                raise NetError("HTTP_ERROR", "object for %s: %d" % (e["path"], r.status))
+            try:
+                self._stream(lambda: self._inflater(r.sock), e, dst)
+            except OSError as err:
+                code = err.args[0] if err.args else 0
+                if code in (11, 110, 116) or "timed out" in str(err):
+                    raise NetError("TIMEOUT", e["path"])
+                if code in (22, 5, 84):  # EINVAL/EIO: not a zlib stream, or it fails its checksum
+                    raise Refused(BAD_HASH, "%s: not a valid compressed object" % e["path"])
+                raise NetError("TRUNCATED", "%s (%s)" % (e["path"], err))
+        finally:
+            r.close()
+            if self._reserve is None:
+                gc.collect()
+                self._reserve = bytearray(RESERVE)
+
+    def _inflater(self, sock):
+        # The inflater's window is allocated at its first read: the reserve kept since start-up is freed
+        # right before, so a fragmented heap still has room for it (_download takes the reserve back).
+        hdr_checked = stream.inflater  # checks the zlib header before DeflateIO allocates anything
+        self._reserve = None
+        gc.collect()
+        return hdr_checked(sock)
+
+    def _prune(self, d, rel, keep):
+        """Removes what is not in the release (a stale foo.py would shadow foo.mpy)."""
+        base = d.rstrip("/") + ("/" + rel if rel else "")
+        for ent in list(os.ilistdir(base)):
+            name, kind = ent[0], ent[1]
+            p = (rel + "/" + name) if rel else name
+            if kind == 0x4000:
+                self._prune(d, p, keep)
+            elif p not in keep and p not in ("manifest.json", "manifest.sig"):
+                _remove(base + "/" + name)
+
+
+def main():
+    """One poll with the board's config (e.g. from the REPL or a scheduler)."""
+    return Client().poll()

@@ -1,0 +1,95 @@
+# Payload format v1, declared once. The firmware encoder (bysans/payload.py) and the host decoder
+# (fleet/codec/, which loads this file by path) both read these tables; docs/formats/payload.md explains
+# them with worked examples. Plain data only: this module must import under MicroPython and CPython.
+#
+# Frame layout (multi-byte fields big-endian, bit stream most significant bit first):
+#   byte 0  version (VERSION)
+#   byte 1  kind << 5 | count              kind: KIND_*, count: readings in the frame, 0..COUNT_MAX
+#   count == 0 ends the frame here (an empty batch: a heartbeat).
+#   bit stream, from byte 2:
+#     interval_min     INTERVAL_BITS unsigned   minutes between readings
+#     age_min          Rice order 0, raw AGE_BITS  minutes from the newest reading to the uplink
+#     faults           1 bit                     a fault map follows
+#     frame fields     per kind (FRAME_FIELDS)   signed, two's complement, e.g. the waste fill-rate trend
+#     fault map        if faults: per channel 1 bit; a set bit is followed by `count` bits, one per
+#                      reading (oldest first), 1 = that channel's sensor failed for that reading
+#     channels         in table order: base (the oldest reading) in `bits` bits as an unsigned wire
+#                      value, then, if count > 1, MODE_BITS of mode and count - 1 deltas:
+#                      mode 0 = every reading equals the base; mode m > 0 = deltas in Rice code of
+#                      order m - 1 (below), of the zigzag signed difference (LINEAR) or the XOR (FLAGS)
+#                      with the previous reading, raw width bits + 1. A faulty reading is coded as a
+#                      repeat of the previous one.
+#   zero bits pad the stream to a whole byte; nothing may follow.
+# Rice code of order k for z >= 0 with raw width r: q = z >> k; if q < RICE_ESCAPE: q one bits, a zero
+# bit, then the k low bits of z; else RICE_ESCAPE one bits, then z in r bits.
+# zigzag(d) = 2d for d >= 0, -2d - 1 for d < 0.
+# LINEAR channel: value = min + wire * step (wire 0 .. 2**bits - 1; the encoder clamps).
+try:
+    from micropython import const
+except ImportError:  # CPython, when the host loads this file
+    def const(x):
+        return x
+
+VERSION = const(1)
+COUNT_MAX = const(31)
+KIND_SHIFT = const(5)
+COUNT_MASK = const(0x1F)
+INTERVAL_BITS = const(8)
+MODE_BITS = const(3)
+MODE_MAX = const(7)
+RICE_ESCAPE = const(8)
+AGE_BITS = const(16)  # raw width of age_min when it escapes (0 .. 65535 minutes)
+
+KIND_WASTE = const(1)
+KIND_ENV = const(2)
+
+LINEAR = const(0)
+FLAGS = const(1)
+
+# Channel tables: (name, coding, bits, min, step). The name carries the unit of the decoded value.
+# Resolution against CayenneLPP (REFERENCE.md §3) is compared in docs/formats/payload.md.
+W_DIST = const(0)
+W_FILL = const(1)
+W_TEMP = const(2)
+W_BATT = const(3)
+W_FLAGS = const(4)
+WASTE_CHANNELS = (
+    ("dist_mm", LINEAR, 14, 0, 1),          # 0 .. 16383 mm, 1 mm
+    ("fill_bp", LINEAR, 14, 0, 1),          # 0 .. 10000 (0.01 % steps; 10000 = full)
+    ("temp_cdeg", LINEAR, 12, -10000, 10),  # -100.0 .. 309.5 degC, 0.1 degC
+    ("batt_mv", LINEAR, 10, 0, 10),         # 0 .. 10230 mV, 10 mV
+    ("flags", FLAGS, 3, 0, 1),              # bit 0 tilt, bit 1 pickup, bit 2 fire
+)
+FLAG_TILT = const(1)
+FLAG_PICKUP = const(2)
+FLAG_FIRE = const(4)
+WASTE_FLAG_NAMES = ("tilt", "pickup", "fire")
+
+E_TEMP = const(0)
+E_RH = const(1)
+E_PRESSURE = const(2)
+E_CO2 = const(3)
+E_PM2_5 = const(4)
+E_PM10 = const(5)
+E_BATT = const(6)
+ENV_CHANNELS = (
+    ("temp_cdeg", LINEAR, 12, -10000, 10),  # -100.0 .. 309.5 degC, 0.1 degC
+    ("rh_permille", LINEAR, 8, 0, 5),       # 0 .. 100.0 %RH, 0.5 %
+    ("pressure_pa", LINEAR, 14, 30000, 10),  # 300.00 .. 1938.30 hPa, 0.1 hPa
+    ("co2_ppm", LINEAR, 16, 0, 1),          # 0 .. 65535 ppm, 1 ppm
+    ("pm2_5_ugm3", LINEAR, 11, 0, 1),       # 0 .. 2047 ug/m3, 1 ug/m3 (the SPS30's integer output)
+    ("pm10_ugm3", LINEAR, 11, 0, 1),        # 0 .. 2047 ug/m3, 1 ug/m3
+    ("batt_mv", LINEAR, 10, 0, 10),         # 0 .. 10230 mV, 10 mV
+)
+
+# Frame-level fields, after the fault flag: (name, bits), signed two's complement (the encoder clamps).
+WASTE_FRAME_FIELDS = (
+    ("fill_rate_bp_h", 12),  # fill-rate trend, 0.01 % per hour (least squares since the last pickup)
+)
+ENV_FRAME_FIELDS = ()
+
+# kind -> (name, channels, frame fields, names of the FLAGS bits)
+KINDS = {
+    KIND_WASTE: ("waste", WASTE_CHANNELS, WASTE_FRAME_FIELDS, WASTE_FLAG_NAMES),
+    KIND_ENV: ("env", ENV_CHANNELS, ENV_FRAME_FIELDS, ()),
+}
