@@ -1,0 +1,260 @@
+"""The simulated air around a virtual board's radio: one Semtech packet forwarder (protocol v2, UDP) per
+board, so a network server sees each virtual board behind a gateway of its own (docs/virtual-air.md).
+
+Up:   a frame the radio model finished sending leaves as PUSH_DATA {"rxpk": [...]} (the gateway heard it),
+      stamped with `tmst`, the gateway's microsecond counter at the frame's end. PULL_DATA keep-alives tell
+      the server where to send downlinks.
+Down: PULL_RESP {"txpk": {...}} is scheduled by `tmst` (or `imme`) on the simulated clock, answered with
+      TX_ACK, and handed to the radio model that listens on its frequency, SF, bandwidth and IQ polarity
+      when it goes on air (with a tolerance that grows with the clock's speed, see `tolerance_ms`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from ...airtime import time_on_air_s
+
+log = logging.getLogger("fleet.sim.air")
+
+PROTOCOL_VERSION = 2
+PUSH_DATA, PUSH_ACK, PULL_DATA, PULL_RESP, PULL_ACK, TX_ACK = 0, 1, 2, 3, 4, 5
+KEEPALIVE_S = 5.0          # real seconds between PULL_DATA (the reference forwarder's default is 10 s)
+TOO_EARLY_MS = 30_000      # a txpk further ahead than this (simulated) is refused
+COUNTER_WRAP = 1 << 32
+
+
+def gateway_eui(name: str) -> bytes:
+    """A stable gateway EUI per virtual board: B8:27:EB (a locally chosen prefix) + hash of its name."""
+    return bytes.fromhex("b827eb") + hashlib.sha256(name.encode()).digest()[:5]
+
+
+def toa_ms(n: int, sf: int, bw_khz: int, crc: bool = True) -> float:
+    return time_on_air_s(n, sf, bw_hz=bw_khz * 1000, crc=crc) * 1000
+
+
+@dataclass
+class Downlink:
+    start_ms: int        # simulated time its preamble starts
+    freq_hz: int
+    sf: int
+    bw_khz: int
+    ipol: bool
+    data: bytes
+    power_dbm: int
+    received_ms: int     # simulated time the PULL_RESP arrived
+
+    @property
+    def toa_ms(self) -> float:
+        return toa_ms(len(self.data), self.sf, self.bw_khz, crc=False)
+
+
+def parse_datr(datr: str) -> tuple[int, int]:
+    """'SF7BW125' -> (7, 125)."""
+    s, _, b = datr.upper().partition("BW")
+    if not s.startswith("SF"):
+        raise ValueError(f"not a LoRa datr: {datr!r}")
+    return int(s[2:]), int(b)
+
+
+class PacketForwarder:
+    """The gateway side of one virtual board's radio. `forwarder` is (host, port) or None (frames go
+    nowhere but are still counted)."""
+
+    def __init__(self, clock, forwarder, *, name: str = "vb", eui: bytes | None = None, rssi_dbm: int = -60,
+                 snr_db: float = 9.0, freq_tolerance_hz: int = 1000):
+        self.clock = clock
+        self.forwarder = tuple(forwarder) if forwarder else None
+        self.eui = eui or gateway_eui(name)
+        self.rssi_dbm = rssi_dbm
+        self.snr_db = snr_db
+        self.freq_tolerance_hz = freq_tolerance_hz
+        self._t0_ms = clock.now_ms()
+        self.sock = None
+        self._loop = None
+        self._last_pull = 0.0
+        self.pending: list[Downlink] = []
+        self.stats = {"push_data": 0, "push_ack": 0, "pull_data": 0, "pull_ack": 0, "pull_resp": 0,
+                      "tx_ack": 0, "delivered": 0, "missed": 0, "refused": 0}
+        self.uplinks: list[dict] = []    # every rxpk sent, for inspection
+        self.delivered: list[dict] = []  # every downlink a listening radio got
+
+    # ---- time ---------------------------------------------------------------------------------------
+    def tolerance_ms(self) -> int:
+        """How far (simulated ms) a downlink's start may miss the receiver's window and still be heard:
+        a real radio needs the preamble inside its window; a board on a fast clock gets slack for the
+        host's latency (setting up RX takes dozens of hardware round trips), which the speed factor
+        magnifies. Always under the 1 s between RX1 and RX2."""
+        return min(900, 50 + 40 * self.clock.speed)
+
+    def counter(self, sim_ms: float) -> int:
+        """The gateway's free-running microsecond counter (`tmst`) at a simulated time."""
+        return int((sim_ms - self._t0_ms) * 1000) % COUNTER_WRAP
+
+    def counter_to_ms(self, tmst: int, now_ms: int) -> float:
+        """The simulated time of a counter value: the nearest one to `now_ms`, across wrap-around."""
+        delta = (tmst - self.counter(now_ms) + COUNTER_WRAP // 2) % COUNTER_WRAP - COUNTER_WRAP // 2
+        return now_ms + delta / 1000
+
+    # ---- UDP ----------------------------------------------------------------------------------------
+    def _ensure(self):
+        if self.forwarder is None:
+            return False
+        if self.sock is None:
+            self.sock = socket.socket(socket.AF_INET6 if ":" in self.forwarder[0] else socket.AF_INET,
+                                      socket.SOCK_DGRAM)
+            self.sock.setblocking(False)
+            self.sock.connect(self.forwarder)
+        if self._loop is None:
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:  # inside the supervisor: read downlinks as they come, keep the pull alive
+                self._loop.add_reader(self.sock.fileno(), self.poll)
+                self._loop.call_soon(self._keepalive)
+        if self._loop is None and time.monotonic() - self._last_pull > KEEPALIVE_S:
+            self._pull()
+        return True
+
+    def _keepalive(self):
+        self._pull()
+        self._loop.call_later(KEEPALIVE_S, self._keepalive)
+
+    def _send(self, ident: int, token: bytes, body: bytes = b"", with_eui: bool = True):
+        try:
+            self.sock.send(bytes([PROTOCOL_VERSION]) + token + bytes([ident]) + (self.eui if with_eui else b"")
+                           + body)
+        except OSError as e:  # nobody listens (ECONNREFUSED) or the network is down: the air loses it
+            log.info("packet forwarder: send failed: %s", e)
+
+    def _pull(self):
+        self._last_pull = time.monotonic()
+        self.stats["pull_data"] += 1
+        self._send(PULL_DATA, os.urandom(2))
+
+    def start(self):
+        """Opens the socket and sends the first PULL_DATA (a radio model calls this on first use)."""
+        self._ensure()
+
+    def close(self):
+        if self.sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+
+    def uplink(self, frame: bytes, *, freq_hz: int, sf: int, bw_khz: int, end_ms: float, crc: bool = True,
+               cr: str = "4/5"):
+        """The gateway heard a frame that ended at `end_ms`: PUSH_DATA with one rxpk. The frequency is the
+        gateway's channel: the radio's synthesizer setting on the 100 Hz grid of LoRaWAN channels."""
+        rxpk = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(end_ms / 1000)) + f".{int(end_ms) % 1000:03d}000Z",
+            "tmst": self.counter(end_ms), "chan": 0, "rfch": 0, "freq": round(freq_hz, -2) / 1e6, "stat": 1 if crc else 0,
+            "modu": "LORA", "datr": f"SF{sf}BW{bw_khz}", "codr": cr, "rssi": int(self.rssi_dbm),
+            "lsnr": float(self.snr_db), "size": len(frame), "data": base64.b64encode(bytes(frame)).decode(),
+        }
+        self.uplinks.append(rxpk)
+        del self.uplinks[:-1000]
+        if not self._ensure():
+            return rxpk
+        self.stats["push_data"] += 1
+        self._send(PUSH_DATA, os.urandom(2), json.dumps({"rxpk": [rxpk]}).encode())
+        return rxpk
+
+    def poll(self):
+        """Reads whatever the server sent (never blocks)."""
+        if self.sock is None:
+            return
+        while True:
+            try:
+                data = self.sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # ECONNREFUSED from an earlier send: nobody at the server address yet
+                return
+            self._datagram(data)
+
+    def _datagram(self, data: bytes):
+        if len(data) < 4 or data[0] != PROTOCOL_VERSION:
+            return
+        token, ident = data[1:3], data[3]
+        if ident == PUSH_ACK:
+            self.stats["push_ack"] += 1
+        elif ident == PULL_ACK:
+            self.stats["pull_ack"] += 1
+        elif ident == PULL_RESP:
+            self.stats["pull_resp"] += 1
+            error = self._schedule(data[4:])
+            self.stats["tx_ack"] += 1
+            self._send(TX_ACK, token, json.dumps({"txpk_ack": {"error": error}}).encode())
+
+    def _schedule(self, body: bytes) -> str:
+        now = self.clock.now_ms()
+        try:
+            txpk = json.loads(body)["txpk"]
+            if txpk.get("modu", "LORA") != "LORA":
+                return "TX_FREQ"  # FSK is not simulated
+            sf, bw = parse_datr(txpk["datr"])
+            data = base64.b64decode(txpk["data"])
+            freq_hz = int(round(float(txpk["freq"]) * 1e6))
+            if txpk.get("imme"):
+                start = now
+            elif "tmst" in txpk:
+                start = self.counter_to_ms(int(txpk["tmst"]), now)
+            else:
+                return "GPS_UNLOCKED"  # time-based (tmms/time) needs GPS, which the virtual gateway lacks
+        except (ValueError, KeyError, TypeError) as e:
+            log.info("packet forwarder: bad txpk: %s", e)
+            self.stats["refused"] += 1
+            return "TX_FREQ"
+        if "size" in txpk and int(txpk["size"]) != len(data):
+            self.stats["refused"] += 1
+            return "TX_FREQ"
+        if start < now - self.tolerance_ms():
+            self.stats["refused"] += 1
+            return "TOO_LATE"
+        if start > now + TOO_EARLY_MS:
+            self.stats["refused"] += 1
+            return "TOO_EARLY"
+        log.debug("packet forwarder: txpk for %d (in %d ms)", start, start - now)
+        self.pending.append(Downlink(start_ms=int(start), freq_hz=freq_hz, sf=sf, bw_khz=bw,
+                                     ipol=bool(txpk.get("ipol", False)), data=data,
+                                     power_dbm=int(txpk.get("powe", 14)), received_ms=now))
+        return "NONE"
+
+    # ---- what a listening radio hears -----------------------------------------------------------------
+    def take(self, *, freq_hz: int, sf: int, bw_khz: int, iq_inverted: bool, rx_since_ms: float,
+             now_ms: float) -> Downlink | None:
+        """The downlink a receiver on these settings, listening since `rx_since_ms`, hears by `now_ms`:
+        one whose preamble starts (within the tolerance) while it listens."""
+        self.poll()
+        tol = self.tolerance_ms()
+        keep = []
+        found = None
+        for dl in self.pending:
+            if dl.start_ms + dl.toa_ms + tol < now_ms:
+                self.stats["missed"] += 1
+                log.info("packet forwarder: downlink at %d on %d SF%d missed (nobody listening)",
+                         dl.start_ms, dl.freq_hz, dl.sf)
+                continue
+            if (found is None and abs(dl.freq_hz - freq_hz) <= self.freq_tolerance_hz and dl.sf == sf
+                    and dl.bw_khz == bw_khz and dl.ipol == iq_inverted
+                    and dl.start_ms - tol <= now_ms and rx_since_ms <= dl.start_ms + tol):
+                found = dl
+                continue
+            keep.append(dl)
+        self.pending = keep
+        if found is not None:
+            self.stats["delivered"] += 1
+            self.delivered.append({"start_ms": found.start_ms, "freq_hz": found.freq_hz, "sf": found.sf,
+                                   "size": len(found.data)})
+        return found

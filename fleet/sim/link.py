@@ -1,0 +1,40 @@
+"""The serial wire between host and virtual board: an optional baud limit and byte counters."""
+
+import asyncio
+import time
+
+BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
+
+
+class Pacer:
+    """Spaces writes so that bytes leave no faster than a UART at `baud` would send them."""
+
+    def __init__(self, baud: int | None):
+        self.baud = baud
+        self._free_at = 0.0
+
+    async def wait(self, nbytes: int):
+        if not self.baud:
+            return
+        now = time.monotonic()
+        start = max(now, self._free_at)
+        self._free_at = start + nbytes * BITS_PER_BYTE / self.baud
+        delay = self._free_at - now
+        if delay > 0.0005:
+            await asyncio.sleep(delay)
+
+
+class Counters:
+    """Bytes on the wire in each direction, as a logic analyser on TX/RX would count them."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.host_to_board = 0
+        self.board_to_host = 0
+        self.dropped = 0
+
+    def as_dict(self):
+        return {"host_to_board": self.host_to_board, "board_to_host": self.board_to_host,
+                "dropped": self.dropped}

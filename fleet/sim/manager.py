@@ -1,0 +1,314 @@
+"""Starting, finding and stopping virtual boards: the library behind `fleet sim`.
+
+Each board lives in a directory of its own under the simulator's root (BYSANS_SIM_DIR, else
+$XDG_STATE_HOME/bysans/sim): its flash image, which outlives the board so that a board started again under
+the same name keeps its files; the supervisor's log; and, while it runs, board.json, a `tty` link to its
+serial port and the control socket. The daemon holds an exclusive lock on `.lock` while it runs, so one name
+is one board.
+"""
+
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import boards
+from ..errors import Conflict, NotFound, SimError, UsageError
+from ..resources import micropython_path
+from .control import ControlClient
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+_children = {}  # pid -> Popen of daemons this process started (so they are reaped, never zombies)
+
+
+def sim_root() -> Path:
+    env = os.environ.get("BYSANS_SIM_DIR")
+    if env:
+        return Path(env)
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "bysans" / "sim"
+
+
+def _forget_running(directory: Path):
+    """Removes what only a running board has in its directory (its description and port link)."""
+    for f in ("board.json", "tty"):
+        (directory / f).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _locked(path: Path) -> bool:
+    """True while a daemon holds the board directory's lock."""
+    try:
+        fd = os.open(path / ".lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return True
+        raise
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+class VirtualBoard:
+    """A handle on one running virtual board."""
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        self.name = self.dir.name
+        self.ctl = ControlClient(str(self.dir / "ctl.sock"), name=self.name)
+
+    @property
+    def info(self) -> dict:
+        try:
+            return json.loads((self.dir / "board.json").read_text())
+        except FileNotFoundError:
+            raise NotFound(f"virtual board {self.name} is not running",
+                           hint="'fleet sim list' shows the running boards")
+
+    @property
+    def port(self) -> str:
+        return self.info["port"]
+
+    @property
+    def pid(self) -> int:
+        return self.info["pid"]
+
+    def is_running(self) -> bool:
+        return _locked(self.dir) and (self.dir / "board.json").exists()
+
+    def status(self) -> dict:
+        return self.ctl.request("status")
+
+    def events(self) -> list:
+        return self.ctl.request("events")["events"]
+
+    def counters(self, *, reset: bool = False) -> dict:
+        return self.ctl.request("counters", reset=reset)
+
+    def reset(self):
+        self.ctl.request("reset")
+
+    def powercut(self, off_s: float = 0.0):
+        self.ctl.request("powercut", off_s=off_s)
+
+    def unplug(self):
+        """Pull the USB cable: the port vanishes and the board loses power until replug()."""
+        self.ctl.request("unplug")
+
+    def replug(self) -> str:
+        """Plug the cable back in; returns the new serial port."""
+        return self.ctl.request("replug")["port"]
+
+    def captured(self, *, clear: bool = False) -> list:
+        """Uplink payloads the board handed to its radio seam ({"sim_ms", "fport", "hex"})."""
+        return self.ctl.request("captured", clear=clear)["uplinks"]
+
+    def set_world(self, **values):
+        return self.ctl.request("set", values=values)["world"]
+
+    def wait_booted(self, timeout: float = 20.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if st["booted"]:
+                return st
+            if time.monotonic() > deadline:
+                raise SimError(f"virtual board {self.name} did not boot within {timeout:.0f} s",
+                               hint=f"see {self.dir / 'supervisor.log'}")
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 10.0):
+        """Stops the board; stopping a board that is not running does nothing."""
+        try:
+            pid = self.pid
+        except NotFound:
+            return
+        try:
+            self.ctl.request("stop")
+        except SimError:
+            pass
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)  # its interpreter dies with it (PR_SET_PDEATHSIG)
+            time.sleep(0.05)
+            _alive(pid)
+        _forget_running(self.dir)
+        _children.pop(pid, None)
+
+
+def running() -> list[VirtualBoard]:
+    root = sim_root()
+    if not root.is_dir():
+        return []
+    found = []
+    for d in sorted(root.iterdir(), key=lambda p: (len(p.name), p.name)):
+        if (d / "board.json").exists():
+            if _locked(d):
+                found.append(VirtualBoard(d))
+            else:  # a daemon that died without cleaning up
+                _forget_running(d)
+    return found
+
+
+def get(name: str) -> VirtualBoard:
+    board = VirtualBoard(sim_root() / name)
+    if not board.is_running():
+        raise NotFound(f"no virtual board named '{name}' is running",
+                       hint="'fleet sim list' shows the running boards")
+    return board
+
+
+def _free_names(count: int) -> list[str]:
+    root = sim_root()
+    taken = {b.name for b in running()}
+    out, i = [], 1
+    while len(out) < count:
+        n = f"vb{i}"
+        if n not in taken and not _locked(root / n):
+            out.append(n)
+        i += 1
+    return out
+
+
+def start(*, count: int = 1, names: list[str] | None = None, board: str = "virtual", baud: int | None = None,
+          speed: int = 1, heap: str | None = None, erase: bool = False, timeout: float = 30.0,
+          forwarder: str | None = None, scenario: str | None = None) -> list[VirtualBoard]:
+    """Starts virtual boards and returns once each one's interpreter has booted."""
+    definition = boards.load(board)
+    if definition["chip"] != "virtual":
+        raise UsageError(f"board '{board}' is real hardware ({definition['chip']}); a virtual board needs a "
+                         f"board file with chip 'virtual'", hint="use --board virtual")
+    if speed < 1:
+        raise UsageError("--speed must be a whole number of at least 1")
+    if baud is not None and baud < 300:
+        raise UsageError("--baud must be at least 300")
+    if forwarder is not None and not re.match(r"^[\w.\-\[\]:]*:\d{1,5}$", forwarder):
+        raise UsageError(f"--forwarder '{forwarder}' is not HOST:PORT", hint="e.g. --forwarder 127.0.0.1:1700")
+    if scenario is not None:
+        scenario = str(Path(scenario).resolve())
+        if not Path(scenario).is_file():
+            raise UsageError(f"scenario file {scenario} does not exist")
+        from .clock import SimClock
+        from .scenario import load as load_scenario
+
+        load_scenario(scenario, SimClock())  # a bad file is reported here, before any board starts
+    micropython_path()  # fail early, with a hint, when the unix port is missing
+    if names:
+        for n in names:
+            if not NAME_RE.match(n):
+                raise UsageError(f"'{n}' is not a usable board name",
+                                 hint="use letters, digits, '-', '_' or '.', at most 32 characters")
+            if _locked(sim_root() / n):
+                raise Conflict(f"a virtual board named '{n}' is already running",
+                               hint=f"stop it with 'fleet sim stop {n}', or choose another --name")
+    else:
+        names = _free_names(count)
+    started = []
+    try:
+        for n in names:
+            started.append(_spawn(n, definition, baud=baud, speed=speed, heap=heap, erase=erase,
+                                  forwarder=forwarder, scenario=scenario))
+        for b in started:
+            _wait_ready(b, timeout)
+    except BaseException:
+        for b in started:
+            _kill_quietly(b)
+        raise
+    return started
+
+
+def _spawn(name, definition, *, baud, speed, heap, erase, forwarder=None, scenario=None) -> VirtualBoard:
+    d = sim_root() / name
+    d.mkdir(parents=True, exist_ok=True)
+    if erase:
+        try:
+            (d / "flash.img").unlink()
+        except FileNotFoundError:
+            pass
+    (d / "board.json").unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "fleet.sim.daemon", "--dir", str(d), "--name", name,
+           "--board-json", json.dumps(definition), "--speed", str(speed)]
+    if baud:
+        cmd += ["--baud", str(baud)]
+    if heap:
+        cmd += ["--heap", heap]
+    if forwarder:
+        cmd += ["--forwarder", forwarder]
+    if scenario:
+        cmd += ["--scenario", scenario]
+    out = open(d / "daemon.log", "ab")
+    proc = subprocess.Popen(cmd, cwd=d, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    out.close()
+    _children[proc.pid] = proc
+    board = VirtualBoard(d)
+    board._proc = proc
+    return board
+
+
+def _wait_ready(board: VirtualBoard, timeout: float):
+    deadline = time.monotonic() + timeout
+    proc = board._proc
+    while not (board.dir / "board.json").exists():
+        if proc.poll() is not None:
+            tail = (board.dir / "daemon.log").read_text(errors="replace")[-800:]
+            if proc.returncode == 75:
+                raise Conflict(f"a virtual board named '{board.name}' is already running",
+                               hint=f"stop it with 'fleet sim stop {board.name}', or choose another --name")
+            raise SimError(f"virtual board {board.name} failed to start:\n{tail}",
+                           hint=f"the whole log is in {board.dir}")
+        if time.monotonic() > deadline:
+            raise SimError(f"virtual board {board.name} did not start within {timeout:.0f} s",
+                           hint=f"see {board.dir / 'daemon.log'}")
+        time.sleep(0.02)
+    board.wait_booted(max(1.0, deadline - time.monotonic()))
+
+
+def _kill_quietly(board: VirtualBoard):
+    proc = getattr(board, "_proc", None)
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    _forget_running(board.dir)
+
+
+def stop_all() -> list[str]:
+    stopped = []
+    for b in running():
+        b.stop()
+        stopped.append(b.name)
+    return stopped
+
+
+def erase(name: str):
+    d = sim_root() / name
+    if _locked(d):
+        raise Conflict(f"virtual board '{name}' is running", hint=f"stop it first: 'fleet sim stop {name}'")
+    shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,76 @@
+# The virtual board's native module, as `esp32` and `machine` are an ESP32's: MicroPython code that the
+# boot ROM (vboot.py) loads before the board's own filesystem is mounted. It talks to the supervisor over
+# a socket for everything that is hardware (hwbus.py on the host has the protocol).
+import os
+import socket
+import time
+import json
+import struct
+
+_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+# The unix port's connect() takes a raw struct sockaddr_un: family, then the path, NUL-terminated.
+_sock.connect(struct.pack("H", socket.AF_UNIX) + os.getenv("BYSANS_HW").encode() + b"\0")
+_sock.write(b"hello\n")
+_hello = json.loads(_sock.readline())
+
+reset_cause = _hello["reset_cause"]  # power_on | hard | soft | watchdog | deepsleep
+speed = _hello["speed"]
+board = _hello["board"]  # the board definition (boards/<name>.json)
+_boot_sim_ms = _hello["sim_ms"]
+_boot_ticks = time.ticks_ms()
+
+
+def call(request):
+    """Sends one request line; returns the answer's payload, or raises OSError(errno) on `err`."""
+    _sock.write(request + "\n")
+    line = _sock.readline()
+    if line.startswith(b"ok"):
+        return line[3:].strip()
+    if line.startswith(b"err"):
+        raise OSError(int(line.split()[1]))
+    raise OSError(5)  # EIO: the supervisor went away
+
+
+def send(request):
+    """A request with no answer (sleep, reset): the supervisor ends this interpreter."""
+    _sock.write(request + "\n")
+    while True:
+        time.sleep(1)
+
+
+def elapsed_ms():
+    """Simulated milliseconds since this boot."""
+    return time.ticks_diff(time.ticks_ms(), _boot_ticks) * speed
+
+
+def epoch_ms():
+    return _boot_sim_ms + elapsed_ms()
+
+
+class BlockDevice:
+    """Flash as littlefs sees it: the image file, erase blocks of 4 KiB (extended block protocol)."""
+
+    def __init__(self, path, block_size, count):
+        self._f = open(path, "r+b")
+        self.block_size = block_size
+        self.count = count
+        self._erased = b"\xff" * block_size
+
+    def readblocks(self, block, buf, offset=0):
+        self._f.seek(block * self.block_size + offset)
+        self._f.readinto(buf)
+
+    def writeblocks(self, block, buf, offset=None):
+        self._f.seek(block * self.block_size + (offset or 0))
+        self._f.write(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self.count
+        if op == 5:  # block size
+            return self.block_size
+        if op == 6:  # erase
+            self._f.seek(arg * self.block_size)
+            self._f.write(self._erased)
+            return 0
+        return 0 if op in (1, 2, 3) else None

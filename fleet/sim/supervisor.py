@@ -1,0 +1,519 @@
+"""One virtual board: the MicroPython unix port behind a pseudo-terminal, run as a board runs.
+
+The supervisor holds two pseudo-terminals. The *external* one is the board's serial port: its path is what
+pyserial, mpremote and pytest-embedded open, and it stays open across resets as a USB-UART does. The
+*internal* one is the interpreter's terminal. Bytes cross between them through a paced link (optional baud
+limit, counters). The supervisor restarts the interpreter when it ends (a soft reset, as Ctrl-D, sys.exit or
+machine.soft_reset do on a board), after deep sleep, on a watchdog timeout, a hard reset or a power cut,
+keeping the filesystem image always and RTC memory except on hard reset and power loss.
+"""
+
+import asyncio
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import pty
+import signal
+import termios
+import time
+import tty
+
+from .. import resources
+from .clock import SimClock
+from .devices import build_buses
+from .hwbus import HardwareBus
+from .link import Counters, Pacer
+from .world import World
+
+log = logging.getLogger("fleet.sim")
+
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+FRIENDLY_BANNER = b'Type "help()"'
+SOFT_REBOOT = b"MPY: soft reboot\r\n"
+# What an ESP32's ROM prints after each kind of reset, so logs and tools read alike.
+ROM_LINES = {
+    "power_on": b"\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+    "hard": b"\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+    "watchdog": b"\r\nrst:0x7 (TG0WDT_SYS_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+    "deepsleep": b"\r\nrst:0x5 (DEEPSLEEP_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+    "software": b"\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+}
+STALE_OUTPUT_S = 1.0  # board output nobody has read for this long is dropped, as on an unread UART
+MAX_EVENTS = 200
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup():
+    """In the interpreter's process: own session, the internal pty as controlling terminal (so Ctrl-C
+    arrives as SIGINT while code runs), and death with the supervisor."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _set_raw(fd, *, isig=False):
+    tty.setraw(fd)
+    if isig:
+        attrs = termios.tcgetattr(fd)
+        attrs[3] |= termios.ISIG
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class Supervisor:
+    def __init__(self, *, name: str, state_dir, board: dict, baud: int | None = None, speed: int = 1,
+                 heap: str | None = None, forwarder: tuple | None = None, scenario: str | None = None):
+        self.name = name
+        self.dir = state_dir
+        self.board = board
+        self.baud = baud
+        self.clock = SimClock(speed)
+        self.heap = heap or board.get("heap", "128K")
+        self.world = World(self.clock)
+        if scenario:
+            self.world.load_scenario(scenario)
+        self.forwarder = forwarder
+        # Each virtual board has a MAC of its own, as each ESP32 has (locally administered, from its name).
+        self.mac = "02" + hashlib.sha256(name.encode()).hexdigest()[:10]
+        self.counters = Counters()
+        options = {"clock": self.clock, "name": name, "forwarder": forwarder}
+        self.bus = HardwareBus(clock=self.clock, buses=build_buses(self.board, self.world, options), actions=self)
+        self.state = "off"
+        self.raw_repl = False
+        self.booted = False
+        self.reset_cause = "power_on"
+        self.generation = 0
+        self.boots = {}
+        self.events = []
+        self.proc = None
+        self._pending_input = []
+        self._boot_buf = b""
+        self._out_tail = b""
+        self._wdt_deadline = None
+        self._wdt_period = None
+        self._wake_handle = None
+        self._stopped = None
+        self.ext_m = self.ext_s = None
+        self.port = None
+
+    # ----- set-up -------------------------------------------------------------------------------------
+
+    def device(self, kind):
+        for devices in self.bus.buses.values():
+            for dev in devices.values():
+                if dev.kind == kind:
+                    return dev
+        return None
+
+    def image_path(self):
+        return os.path.join(self.dir, "flash.img")
+
+    def _ensure_image(self):
+        path = self.image_path()
+        size = self.board["flash"]["size"]
+        if not os.path.exists(path) or os.path.getsize(path) != size:
+            with open(path, "wb") as f:
+                f.write(b"\xff" * size)  # erased NOR flash reads as ones
+
+    async def run(self, ready_cb=None):
+        """Serves until stop(). `ready_cb(info)` is called once the port exists."""
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self._ensure_image()
+        self._ready_cb = ready_cb
+        self.int_m, self.int_s = pty.openpty()
+        os.set_blocking(self.int_m, False)
+        self._plug_port()
+        self.to_board = asyncio.Queue()
+        self.to_host = asyncio.Queue()
+        self._pacers = (Pacer(self.baud), Pacer(self.baud))
+        tasks = [asyncio.ensure_future(self._write_board()), asyncio.ensure_future(self._write_host()),
+                 asyncio.ensure_future(self._watchdog())]
+        hw = await asyncio.start_unix_server(self._serve_hw, path="hw.sock")
+        ctl = await asyncio.start_unix_server(self._serve_control, path="ctl.sock")
+        self._loop.add_reader(self.int_m, self._from_board)
+        await self._boot("power_on")
+        if ready_cb:
+            ready_cb(self.info())
+        try:
+            await self._stopped.wait()
+        finally:
+            await self._kill()
+            for t in tasks:
+                t.cancel()
+            hw.close()
+            ctl.close()
+            self._unplug_port()
+            self._loop.remove_reader(self.int_m)
+            for fd in (self.int_m, self.int_s):
+                os.close(fd)
+            for sock in ("hw.sock", "ctl.sock"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(sock)
+
+    def _plug_port(self):
+        """The USB-UART appears: a new serial port (a new path, as after replugging a real board)."""
+        self.ext_m, self.ext_s = pty.openpty()
+        os.set_blocking(self.ext_m, False)
+        os.set_blocking(self.ext_s, False)  # we only ever drain it, and must never wait on it
+        _set_raw(self.ext_s)
+        self.port = os.ttyname(self.ext_s)
+        self._loop.add_reader(self.ext_m, self._from_host)
+
+    def _unplug_port(self):
+        if self.ext_m is None:
+            return
+        self._loop.remove_reader(self.ext_m)
+        for fd in (self.ext_m, self.ext_s):
+            os.close(fd)
+        self.ext_m = self.ext_s = None
+        self.port = None
+
+    async def unplug(self):
+        """The USB cable is pulled: the port vanishes and the USB-powered board loses power."""
+        await self.power_cut(off_s=0, restore=False)
+        self._unplug_port()
+        self._event("unplug")
+
+    async def replug(self):
+        if self.ext_m is None:
+            self._plug_port()
+            self._event("replug", port=self.port)
+            if self._ready_cb:
+                self._ready_cb(self.info())
+        if self.state == "off":
+            await self._boot("power_on")
+
+    def info(self):
+        return {"id": self.name, "port": self.port, "pid": os.getpid(), "board": self.board["name"], "mac": self.mac,
+                "baud": self.baud, "speed": self.clock.speed,
+                "forwarder": f"{self.forwarder[0]}:{self.forwarder[1]}" if self.forwarder else None}
+
+    # ----- the interpreter's life ---------------------------------------------------------------------
+
+    def _event(self, event, **kw):
+        self.events.append({"sim_ms": self.clock.now_ms(), "event": event, **kw})
+        del self.events[:-MAX_EVENTS]
+        log.info("%s %s %s", self.name, event, kw)
+
+    async def _boot(self, cause, *, raw=False):
+        self.generation += 1
+        gen = self.generation
+        self.reset_cause = cause if cause != "software" else "soft"
+        self.boots[cause] = self.boots.get(cause, 0) + 1
+        self.booted = False
+        self._wdt_deadline = None
+        _set_raw(self.int_s, isig=True)  # a killed REPL may have left the terminal without ISIG
+        if cause in ROM_LINES:
+            self._to_host(ROM_LINES[cause])
+        # Input waits until MicroPython itself handles Ctrl-C: while boot.py/main.py run, or at the REPL
+        # prompt. Between those moments the unix port leaves SIGINT at its default, and a Ctrl-C would kill
+        # the interpreter (a real board's UART is not read before its firmware runs either).
+        self.state = "booting_raw" if raw else "booting"
+        self._boot_buf = b""
+        env = dict(os.environ, BYSANS_HW="hw.sock", BYSANS_IMG=self.image_path(), BYSANS_RAW="1" if raw else "0")
+        cmd = [resources.micropython_path(), "-X", f"heapsize={self.heap}", "-i",
+               str(resources.rom_dir() / "vboot.py")]
+        self.proc = await asyncio.create_subprocess_exec(
+            *cmd, stdin=self.int_s, stdout=self.int_s, stderr=self.int_s, env=env, cwd=self.dir,
+            preexec_fn=_child_setup)
+        self._event("boot", cause=self.reset_cause, raw=raw, pid=self.proc.pid)
+        asyncio.ensure_future(self._watch_exit(self.proc, gen))
+
+    async def _watch_exit(self, proc, gen):
+        rc = await proc.wait()
+        if gen != self.generation or self._stopped.is_set():
+            return  # the supervisor ended it on purpose (sleep, reset, power cut) and has handled it
+        self._drain_board()
+        self._event("exit", rc=rc)
+        # On a board, the end of the program is a soft reset: sys.exit, Ctrl-D, machine.soft_reset().
+        self._to_host(SOFT_REBOOT)
+        await self._boot("soft", raw=self.raw_repl)
+
+    async def _kill(self):
+        self.generation += 1
+        self.booted = False
+        self._wdt_deadline = None
+        self._pending_input.clear()
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        self._drain_board()
+        termios.tcflush(self.int_s, termios.TCIFLUSH)  # what the board had not read yet is gone
+
+    def _drain_board(self):
+        with contextlib.suppress(BlockingIOError, OSError):
+            while True:
+                data = os.read(self.int_m, 65536)
+                if not data:
+                    break
+                self._board_output(data)
+
+    def _cancel_wake(self):
+        if self._wake_handle is not None:
+            self._wake_handle.cancel()
+            self._wake_handle = None
+
+    async def hard_reset(self):
+        self._cancel_wake()
+        await self._kill()
+        self.bus.clear_rtc()
+        self.raw_repl = False
+        self._event("hard_reset")
+        await self._boot("hard")
+
+    async def power_cut(self, off_s: float = 0.0, restore: bool = True):
+        """Cuts power now (the interpreter dies wherever it is); power returns after `off_s` seconds."""
+        self._cancel_wake()
+        await self._kill()
+        self.bus.clear_rtc()
+        self.raw_repl = False
+        self.state = "off"
+        self._event("power_cut", off_s=off_s)
+        if not restore:
+            return
+
+        async def restore_power():
+            self._wake_handle = None
+            if self.state == "off":
+                await self._boot("power_on")
+        self._wake_handle = self._loop.call_later(off_s, lambda: asyncio.ensure_future(restore_power()))
+
+    # called by the hardware bus on the board's requests
+    def deep_sleep(self, ms: int):
+        async def go():
+            await self._kill()
+            self.state = "sleeping"
+            self.raw_repl = False
+            self._event("deep_sleep", ms=ms)
+            if ms > 0:
+                self._wake_handle = self._loop.call_later(
+                    self.clock.real_seconds(ms), lambda: asyncio.ensure_future(self._wake()))
+        asyncio.ensure_future(go())
+
+    async def _wake(self):
+        self._wake_handle = None
+        if self.state == "sleeping":
+            await self._boot("deepsleep")
+
+    def software_reset(self):
+        async def go():
+            await self._kill()
+            self.raw_repl = False
+            await self._boot("software")
+        asyncio.ensure_future(go())
+
+    def arm_watchdog(self, ms: int):
+        # Below a second of real time a fast clock would trip it on any hiccup of the host.
+        self._wdt_period = max(self.clock.real_seconds(ms), min(ms / 1000, 1.0))
+        self._wdt_deadline = time.monotonic() + self._wdt_period
+
+    def feed_watchdog(self):
+        if self._wdt_deadline is not None:
+            self._wdt_deadline = time.monotonic() + self._wdt_period
+
+    async def _watchdog(self):
+        while True:
+            await asyncio.sleep(0.05)
+            if self._wdt_deadline is not None and time.monotonic() > self._wdt_deadline:
+                await self._kill()
+                self.raw_repl = False
+                self._event("watchdog_reset")
+                await self._boot("watchdog")
+
+    # ----- bytes on the wire --------------------------------------------------------------------------
+
+    def _from_host(self):
+        try:
+            data = os.read(self.ext_m, 4096)
+        except (BlockingIOError, OSError):
+            return
+        self.counters.host_to_board += len(data)
+        if self.state == "running":
+            self.to_board.put_nowait(data)
+        elif self.state in ("booting", "booting_raw"):
+            self._pending_input.append(data)
+        # asleep or unpowered: nobody listens
+
+    def _from_board(self):
+        try:
+            data = os.read(self.int_m, 65536)
+        except (BlockingIOError, OSError):
+            return
+        self._board_output(data)
+
+    def _board_output(self, data):
+        if self.state == "booting_raw":
+            # Restarting into the raw REPL (after Ctrl-D there): wait for the friendly prompt, ask for the
+            # raw REPL, and show the host only its banner, as a board does.
+            self._boot_buf += data
+            if b">>> " in self._boot_buf and b"\x01" not in self._boot_buf:
+                self._boot_buf += b"\x01"
+                os.write(self.int_m, b"\x01")
+            i = self._boot_buf.find(RAW_BANNER)
+            if i >= 0 and self._boot_buf.endswith(b">"):
+                self._to_host(self._boot_buf[i:])
+                self._boot_buf = b""
+                self.raw_repl = True
+                self._release_input()
+            return
+        tail = self._out_tail + data
+        if self.state == "booting" and tail.endswith(b">>> "):
+            self._release_input()  # at the REPL prompt the terminal is raw: Ctrl-C is just a byte
+        r, f = tail.rfind(RAW_BANNER), tail.rfind(FRIENDLY_BANNER)
+        if r >= 0 or f >= 0:
+            self.raw_repl = r > f
+        self._out_tail = tail[-64:]
+        self._to_host(data)
+
+    def _release_input(self):
+        self.state = "running"
+        for chunk in self._pending_input:
+            self.to_board.put_nowait(chunk)
+        self._pending_input.clear()
+
+    def _to_host(self, data):
+        self.to_host.put_nowait(data)
+
+    async def _write_board(self):
+        pacer = self._pacers[0]
+        while True:
+            data = await self.to_board.get()
+            for i in range(0, len(data), 64 if self.baud else len(data)):
+                chunk = data[i:i + 64] if self.baud else data
+                await pacer.wait(len(chunk))
+                await self._write_all(self.int_m, chunk, None)
+
+    async def _write_host(self):
+        pacer = self._pacers[1]
+        while True:
+            data = await self.to_host.get()
+            step = 64 if self.baud else len(data)
+            for i in range(0, len(data), step):
+                chunk = data[i:i + step]
+                await pacer.wait(len(chunk))
+                if self.ext_m is None:  # unplugged: the bytes go nowhere
+                    self.counters.dropped += len(chunk)
+                    continue
+                await self._write_all(self.ext_m, chunk, STALE_OUTPUT_S)
+                self.counters.board_to_host += len(chunk)
+
+    async def _write_all(self, fd, data, stale_after):
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(fd, view)
+                view = view[n:]
+                continue
+            except BlockingIOError:
+                pass
+            ready = self._loop.create_future()
+            self._loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+            try:
+                await asyncio.wait_for(ready, stale_after)
+            except asyncio.TimeoutError:
+                # Nobody is reading the port: drop what waits unread, as bytes sent to no listener are lost.
+                with contextlib.suppress(BlockingIOError, OSError, TypeError):
+                    while os.read(self.ext_s, 65536):
+                        pass
+                self.counters.dropped += len(view)
+                return
+            finally:
+                self._loop.remove_writer(fd)
+
+    # ----- the board's hardware requests and the control socket ---------------------------------------
+
+    async def _serve_hw(self, reader, writer):
+        gen = self.generation
+        try:
+            while True:
+                line = await reader.readline()
+                if not line or gen != self.generation:
+                    break
+                line = line.decode().strip()
+                if line == "booted":  # the filesystem is mounted
+                    self.booted = True
+                    answer = "ok"
+                elif line == "running":  # boot.py or main.py starts: MicroPython handles Ctrl-C now
+                    if self.state == "booting":
+                        self._release_input()
+                    answer = "ok"
+                elif line == "hello":
+                    answer = json.dumps({"reset_cause": self.reset_cause, "speed": self.clock.speed,
+                                         "sim_ms": self.clock.now_ms(),
+                                         "board": {"mac": self.mac, **self.board}})
+                else:
+                    answer = self.bus.handle(line)
+                if answer is not None:
+                    writer.write(answer.encode() + b"\n")
+                    await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    def status(self):
+        return {**self.info(), "state": self.state, "booted": self.booted, "raw_repl": self.raw_repl,
+                "reset_cause": self.reset_cause, "boots": dict(self.boots), "sim_ms": self.clock.now_ms(),
+                "counters": self.counters.as_dict(), "interpreter_pid": self.proc.pid if self.proc else None,
+                "rtc_memory_bytes": len(self.bus.rtc_memory),
+                "world": {k: self.world.get(k) for k in self.world.values},
+                "scenario": self.world.scenario is not None, "uplinks_captured": len(self.bus.captured),
+                "watchdog_armed": self._wdt_deadline is not None}
+
+    async def control(self, req: dict) -> dict:
+        op = req.get("op")
+        if op == "status":
+            return self.status()
+        if op == "events":
+            return {"events": self.events}
+        if op == "counters":
+            c = self.counters.as_dict()
+            if req.get("reset"):
+                self.counters.reset()
+            return c
+        if op == "reset":
+            await self.hard_reset()
+            return {"done": True}
+        if op == "powercut":
+            await self.power_cut(float(req.get("off_s", 0)))
+            return {"done": True}
+        if op == "unplug":
+            await self.unplug()
+            return {"done": True}
+        if op == "replug":
+            await self.replug()
+            return {"port": self.port}
+        if op == "captured":
+            out = list(self.bus.captured)
+            if req.get("clear"):
+                self.bus.captured.clear()
+            return {"uplinks": out}
+        if op == "set":
+            self.world.set(**req.get("values", {}))
+            return {"world": dict(self.world.values)}
+        if op == "stop":
+            self._stopped.set()
+            return {"done": True}
+        raise ValueError(f"unknown control request '{op}'")
+
+    async def _serve_control(self, reader, writer):
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                try:
+                    answer = {"ok": True, **(await self.control(json.loads(line)))}
+                except (ValueError, KeyError, TypeError) as e:
+                    answer = {"ok": False, "error": str(e).strip("'\"")}
+                writer.write(json.dumps(answer).encode() + b"\n")
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
