@@ -1,0 +1,1 @@
+"""Writing apps and configuration to boards over USB serial, and reading back what they run."""
