@@ -1,0 +1,62 @@
+"""`fleet alerts`: the open alerts of the devices you may see."""
+
+import click
+
+from ..telemetry import TelemetryStore
+from .common import echo_json
+from .devices import ROLE_HELP, registry_options
+from .ingest import make_notifier, make_rules, rules_options
+
+
+@click.command("alerts", epilog=ROLE_HELP)
+@registry_options
+@click.option("--all", "include_resolved", is_flag=True, help="Resolved alerts too.")
+@click.option("--check", is_flag=True,
+              help="First look for silent nodes (as 'fleet ingest' does every minute) and send new alerts.")
+@click.option("--ack", "ack_id", type=int, metavar="ID", help="Acknowledge alert ID instead of listing.")
+@click.option("--webhook", metavar="URL", envvar="FLEET_ALERT_WEBHOOK", help="With --check: POST new alerts here.")
+@rules_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def command(ctx_reg, include_resolved, check, ack_id, webhook, full_pct, battery_v, silent_intervals, as_json):
+    """List alerts: full bins, fire, tilted or fallen bins, silent nodes, low batteries, lost uplinks.
+
+    \b
+    Example:
+      fleet alerts --kommune 751
+      fleet alerts --kommune 751 --check --json
+      fleet alerts --kommune 751 --ack 12
+    """
+    reg, op, kfilter = ctx_reg()
+    notifier = make_notifier(webhook, None, None) if check else None
+    try:
+        store = TelemetryStore(reg, rules=make_rules(full_pct, battery_v, silent_intervals), notifier=notifier)
+        if ack_id is not None:
+            a = store.ack_alert(op, ack_id)
+            echo_json(a) if as_json else click.echo(f"alert {a['id']} ({a['kind']} on {a['dev_eui']}): {a['state']}")
+            return
+        if check:
+            store.sweep()
+        alerts = store.alerts(op, kommune=kfilter, include_resolved=include_resolved)
+    finally:
+        if notifier is not None:
+            notifier.close()
+        reg.close()
+    if as_json:
+        echo_json(alerts)
+        return
+    if not alerts:
+        click.echo("no open alerts")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(box=None, header_style="bold")
+    for h in ("id", "kind", "kommune", "device", "site", "message", "since", "state"):
+        t.add_column(h)
+    style = {"critical": "bold red", "warning": "yellow"}
+    for a in alerts:
+        t.add_row(str(a["id"]), f"[{style.get(a['severity'], '')}]{a['kind']}[/]", a["kommune_kode"], a["dev_eui"],
+                  a["site"] or "", a["message"] + (f" (full at {a['full_at'][:16]})" if a.get("full_at") and
+                                                   a["kind"] != "full" else ""),
+                  a["opened_at"][:16].replace("T", " "), a["state"])
+    Console().print(t)

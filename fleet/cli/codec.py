@@ -1,0 +1,78 @@
+"""`fleet codec`: the uplink payload format (decode frames, export network-server decoders)."""
+
+import base64
+import binascii
+import json
+from pathlib import Path
+
+import click
+
+from ..codec import decode
+from ..codec.javascript import TARGETS, render
+from ..errors import UsageError
+from .common import echo_json
+
+
+@click.group("codec")
+def command():
+    """Decode uplink payloads and export the decoders network servers run.
+
+    The format (docs/formats/payload.md) is declared once in firmware/bysans/payload_spec.py; the
+    firmware encodes with it, and the host and the JavaScript decoders read it.
+
+    \b
+    Example:
+      fleet codec decode 0120
+      fleet codec export --target chirpstack -o bysans-codec.js
+    """
+
+
+@command.command("export")
+@click.option("--target", required=True, type=click.Choice(TARGETS),
+              help="chirpstack (v4 codec), tts (The Things Stack formatter) or os2iot (decode()).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE instead of standard output.")
+def export(target, output):
+    """Write the JavaScript decoder a network server expects.
+
+    \b
+    Example:
+      fleet codec export --target tts -o bysans.js   # paste into the application's uplink formatter
+      fleet codec export --target os2iot > decoder.js
+    """
+    js = render(target)
+    if output:
+        output.write_text(js)
+        click.echo(f"wrote {output} ({len(js)} bytes, target {target})", err=True)
+    else:
+        click.echo(js, nl=False)
+
+
+@command.command("decode")
+@click.argument("payload")
+@click.option("--base64", "is_b64", is_flag=True, help="PAYLOAD is base64 (as in MQTT events) instead of hex.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the default is a short summary).")
+def decode_cmd(payload, is_b64, as_json):
+    """Decode one uplink payload (hex, or base64 with --base64).
+
+    \b
+    Example:
+      fleet codec decode 0120 --json
+      fleet codec decode --base64 ASA= --json
+    """
+    try:
+        data = base64.b64decode(payload, validate=True) if is_b64 else bytes.fromhex(payload)
+    except (ValueError, binascii.Error) as e:
+        raise UsageError(f"PAYLOAD is not valid {'base64' if is_b64 else 'hex'}: {e}",
+                         hint="pass the FRMPayload as hex (e.g. 0120), or base64 with --base64") from e
+    frame = decode(data)
+    if as_json:
+        echo_json(frame)
+        return
+    if not frame["readings"]:
+        click.echo(f"v{frame['version']} {frame['kind']}: empty batch (heartbeat)")
+        return
+    click.echo(f"v{frame['version']} {frame['kind']}: {len(frame['readings'])} readings, "
+               f"every {frame['interval_min']} min, newest {frame['age_min']} min before the uplink")
+    for r in frame["readings"]:
+        click.echo("  " + json.dumps(r, separators=(",", ":")))

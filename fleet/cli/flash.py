@@ -1,0 +1,87 @@
+"""`fleet flash`: the MicroPython base image (optional), the app and the board's config, then a self-test."""
+
+import sys
+
+import click
+
+from ..errors import SelfTestFailed
+from .common import echo_json
+
+
+def progress_bars(enabled: bool):
+    """A rich Progress on stderr when it is a terminal (else None): one task per (board, stage)."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    console=Console(stderr=True), transient=False)
+
+
+def show_report(rep: dict):
+    ident = rep.get("identity") or {}
+    tr = rep.get("transfer") or {}
+    st = rep.get("self_test") or {}
+    click.echo(f"board:     {rep['board']} on {rep['port']} ({ident.get('machine', '?')})")
+    if rep.get("image"):
+        click.echo(f"image:     {rep['image']['bytes']} bytes at {rep['image']['offset']:#x} ({rep['image']['chip']})")
+    click.echo(f"app:       {len(tr.get('written', []))} files written, {len(tr.get('unchanged', []))} unchanged, "
+               f"all verified (SHA-256 on the board)" + (f"; {rep['attempts']} attempts" if rep["attempts"] > 1 else ""))
+    click.echo(f"self-test: {'ok' if st.get('ok') else 'FAILED'} (app {st.get('app')}, board {st.get('board')})"
+               + (f": {st['error']}" if st.get("error") else ""))
+    for s in st.get("sensors", []):
+        state = {True: "answers", False: "DOES NOT ANSWER", None: "not checked (UART)"}[s["answering"]]
+        where = f"{s['bus']} {s['address']:#04x}" if s["address"] is not None else s["bus"]
+        click.echo(f"  {s['type']:10} {where:12} {state}")
+
+
+@click.command("flash")
+@click.option("--port", "-p", required=True, help="Serial port of the board: /dev/ttyUSB0, or sim:NAME for a virtual board.")
+@click.option("--board", "-b", "board", required=True, help="Board file name (fleet boards list).")
+@click.option("--firmware", type=click.Path(dir_okay=False, exists=True),
+              help="MicroPython base image (.bin) to write first with esptool; its chip is checked first.")
+@click.option("--retries", default=3, show_default=True, help="Reconnect and go on this many times when the line drops.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def command(port, board, firmware, retries, as_json):
+    """Flash a board: base image (with --firmware), app bundle and /board.json, verified, then a self-test.
+
+    Only files that differ from the board's are sent (compressed); each is checked by SHA-256 on the board
+    and replaced atomically, so a pulled cable never leaves half a file: run the command again. A virtual
+    board has no ROM bootloader, so --firmware is refused for it (after the image check).
+
+    \b
+    Example:
+      fleet flash --port /dev/ttyUSB0 --board heltec_v3 --firmware ESP32_GENERIC_S3-v1.25.0.bin
+      fleet sim start --name bench1 && fleet flash --port sim:bench1 --board virtual
+    """
+    from ..flashing import flash
+
+    bars = progress_bars(not as_json)
+    tasks = {}
+
+    def progress(stage, done, total):
+        if bars is None:
+            return
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(f"{board} {stage}", total=total)
+        bars.update(tasks[stage], completed=done, total=total)
+
+    try:
+        if bars:
+            bars.start()
+        try:
+            rep = flash(port, board, firmware=firmware, progress=progress, retries=retries).as_dict()
+        finally:
+            if bars:
+                bars.stop()
+    except SelfTestFailed as e:
+        if as_json:
+            echo_json(e.report.as_dict())
+        else:
+            show_report(e.report.as_dict())
+        raise
+    if as_json:
+        echo_json(rep)
+    else:
+        show_report(rep)

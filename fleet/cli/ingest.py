@@ -1,0 +1,119 @@
+"""`fleet ingest`: uplinks from network servers into the registry (readings, health, alerts)."""
+
+import logging
+import signal
+import threading
+import time
+
+import click
+
+from ..registry import Registry
+from ..telemetry import AlertRules, MqttNotifier, TelemetryStore, WebhookNotifier
+from ..telemetry.mqtt import MqttIngester
+from .common import echo_json
+
+
+def rules_options(f):
+    """--full-pct, --battery-v, --silent-intervals: the alert thresholds (shared by ingest and alerts)."""
+    f = click.option("--silent-intervals", type=click.IntRange(1, 1000), default=AlertRules.silent_intervals,
+                     show_default=True, help="A node is silent after this many expected uplink intervals.")(f)
+    f = click.option("--battery-v", type=float, default=AlertRules.battery_mv / 1000, show_default=True,
+                     help="Low-battery alert below this voltage.")(f)
+    f = click.option("--full-pct", type=click.FloatRange(1, 100), default=AlertRules.full_bp / 100,
+                     show_default=True, help="A bin is full at this fill level (%).")(f)
+    return f
+
+
+def make_rules(full_pct, battery_v, silent_intervals) -> AlertRules:
+    return AlertRules(full_bp=int(round(full_pct * 100)), battery_mv=int(round(battery_v * 1000)),
+                      silent_intervals=silent_intervals)
+
+
+def make_notifier(webhook, alert_topic, broker):
+    if webhook:
+        return WebhookNotifier(webhook)
+    if alert_topic:
+        return MqttNotifier(broker, alert_topic)
+    return None
+
+
+@click.group("ingest")
+def command():
+    """Take uplinks from ChirpStack v4 or The Things Stack v3 (MQTT) into the registry.
+
+    OS2iot data targets push to 'fleet serve' instead (POST /api/ingest/os2iot, docs/ingest.md).
+
+    \b
+    Example:
+      fleet ingest mqtt --broker mqtt://127.0.0.1:1883 --format chirpstack
+    """
+
+
+@command.command("mqtt")
+@click.option("--broker", required=True, envvar="FLEET_MQTT_BROKER", metavar="URL",
+              help="mqtt://[user:password@]HOST:PORT, mqtts:// for TLS [FLEET_MQTT_BROKER].")
+@click.option("--format", "fmt", type=click.Choice(["chirpstack", "tts"]), required=True,
+              help="Event shape: ChirpStack v4 (application/+/device/+/event/up) or The Things Stack v3 "
+                   "(v3/+/devices/+/up).")
+@click.option("--topic", "topics", multiple=True, metavar="TOPIC",
+              help="Subscribe to this topic instead of the format's default (repeatable).")
+@click.option("--client-id", default="bysans-fleet-ingest", show_default=True,
+              help="Fixed MQTT client id: the broker keeps this session's messages while ingest is down.")
+@click.option("--db", metavar="URL", envvar="FLEET_DB", help="Registry database URL or SQLite path [FLEET_DB].")
+@click.option("--webhook", metavar="URL", envvar="FLEET_ALERT_WEBHOOK",
+              help="POST each new alert as JSON to this URL [FLEET_ALERT_WEBHOOK].")
+@click.option("--alert-topic", metavar="TOPIC", envvar="FLEET_ALERT_TOPIC",
+              help="Publish each new alert on this topic of the broker; {kommune} and {kind} are filled in "
+                   "[FLEET_ALERT_TOPIC].")
+@rules_options
+@click.option("--duration", type=float, metavar="SECONDS", help="Stop after this long (default: until Ctrl-C).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counters as JSON when stopping.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every batch.")
+def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct, battery_v, silent_intervals,
+             duration, as_json, verbose):
+    """Subscribe (QoS 1, persistent session) and store every uplink until Ctrl-C.
+
+    Malformed events (not JSON, bad base64, wrong FPort, unknown device) are counted and logged; ingest
+    goes on. A message is acknowledged only after it is stored, so a restart of the broker or of this
+    command loses nothing, and a redelivered message is stored once.
+
+    \b
+    Example:
+      fleet ingest mqtt --broker mqtt://127.0.0.1:1883 --format chirpstack
+      fleet ingest mqtt --broker mqtt://127.0.0.1:1883 --format tts --webhook https://alerts.example/hook
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("fleet.telemetry.mqtt").setLevel(logging.INFO)
+    reg = Registry.open(db)
+    notifier = make_notifier(webhook, alert_topic, broker)
+    store = TelemetryStore(reg, rules=make_rules(full_pct, battery_v, silent_intervals), notifier=notifier)
+
+    def on_batch(result, stats):
+        if verbose:
+            logging.getLogger("fleet.telemetry.mqtt").info(
+                "stored %d (%d readings), %d duplicates, %d rejected, %d new alerts", result.stored,
+                result.readings, result.duplicates, len(result.rejected), len(result.alerts))
+
+    ing = MqttIngester(store, broker, fmt=fmt, topics=list(topics) or None, client_id=client_id, on_batch=on_batch)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if duration:
+        threading.Timer(duration, stop.set).start()
+    click.echo(f"ingesting {fmt} uplinks from {ing.addr} ({', '.join(ing.topics)}); Ctrl-C stops", err=True)
+    t0 = time.monotonic()
+    try:
+        ing.run(stop, connect_timeout=30)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if notifier is not None:
+            notifier.close()
+        reg.close()
+    stats = ing.stats.to_dict()
+    stats["seconds"] = round(time.monotonic() - t0, 1)
+    if as_json:
+        echo_json(stats)
+    else:
+        click.echo(f"stored {stats['stored']} uplinks ({stats['readings']} readings), {stats['duplicates']} "
+                   f"duplicates, {stats['malformed_total']} malformed, {stats['alerts']} alerts", err=True)

@@ -1,0 +1,39 @@
+"""`fleet serve`: the update repository, device check-ins, network-server pushes and the dashboard."""
+
+import logging
+from pathlib import Path
+
+import click
+
+from ..serve.app import ServeContext, build_router
+from ..serve.http import Server
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--repo", "repo_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Update repository to serve (made by 'fleet release publish').")
+@click.option("--db", "db_url", envvar="FLEET_DB", help="Registry database URL (default: the local SQLite file).")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM): serve HTTPS.")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM) for --cert.")
+def command(host, port, repo_dir, db_url, cert, key):
+    """Serve updates, check-ins, uplink pushes and the dashboard until Ctrl-C.
+
+    \b
+    Example:
+      fleet serve --repo ./updates --port 8080
+      curl http://127.0.0.1:8080/healthz
+    """
+    if key and not cert:
+        raise click.UsageError("--key needs --cert")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    server = Server(build_router(ServeContext(repo_dir=repo_dir, db_url=db_url)), host=host, port=port,
+                    certfile=cert, keyfile=key or None)
+    click.echo(f"serving on {server.url} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -1,0 +1,95 @@
+"""`fleet station`: flash (and enroll) every board plugged in, in parallel."""
+
+import sys
+
+import click
+
+from ..errors import FleetError, UsageError
+from .common import echo_json
+from .devices import print_table, registry_options
+
+
+@click.command("station")
+@click.option("--board", "-b", help="Board file for every USB board (virtual boards default to their own).")
+@click.option("--firmware", type=click.Path(dir_okay=False, exists=True),
+              help="MicroPython base image for the USB boards (checked against --board's chip first).")
+@click.option("--no-usb", is_flag=True, help="Leave USB serial ports alone (virtual boards only).")
+@click.option("--no-virtual", is_flag=True, help="Leave running virtual boards alone (USB boards only).")
+@click.option("--enroll", "do_enroll", is_flag=True, help="Also enroll each board (needs --kommune, --kind, --site).")
+@click.option("--kind", type=click.Choice(["waste", "env"]), help="With --enroll: the boards' kind.")
+@click.option("--site", help='With --enroll: where the boards go, e.g. "Lager, palle 17".')
+@click.option("--json", "as_json", is_flag=True, help="Print one result per port as JSON.")
+@registry_options
+def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, as_json, ctx_reg):
+    """Find every board on a known USB-UART (CP210x, CH340/CH9102, FTDI, ESP32 USB) and every running
+    virtual board, flash them in parallel with a progress bar each, and end with a table: port, DevEUI,
+    result. The exit code is 0 only when every board passed.
+
+    \b
+    Example:
+      fleet sim start --count 3
+      fleet station --no-usb
+      fleet station --board ttgo_lora32_v21 --firmware ESP32_GENERIC.bin --enroll -k 751 --kind waste --site Lager
+    """
+    from ..flashing_station import find_targets, provision_all
+    from .flash import progress_bars
+
+    targets = find_targets(usb=not no_usb, virtual=not no_virtual)
+    if not targets:
+        raise UsageError("no boards found: no known USB-UART and no running virtual board",
+                         hint="plug the boards in (or 'fleet sim start --count 3'), then run it again")
+    enroll = None
+    reg = None
+    if do_enroll:
+        if not (kind and site):
+            raise UsageError("--enroll needs --kind and --site", hint='e.g. --kind waste --site "Lager, palle 17"')
+        import threading
+
+        from ..flashing_enroll import enroll_on_board
+        from ..registry import NewDevice
+
+        reg, op, kfilter = ctx_reg()
+        lock = threading.Lock()
+
+        def enroll(port, board_name, ident):
+            new = NewDevice(kommune=kfilter or op.kommune or "", site=site, kind=kind, board=board_name)
+            with lock:  # one registry session; the serial writes are short
+                record, _, _ = enroll_on_board(reg, op, new, port, ident=ident)
+            return record, None
+
+    bars = progress_bars(not as_json)
+    tasks = {}
+
+    def progress(key, stage, done, total):
+        if bars is None:
+            return
+        if key not in tasks:
+            tasks[key] = bars.add_task(key, total=total)
+        bars.update(tasks[key], completed=done, total=total, description=f"{key} {stage}")
+
+    if bars:
+        bars.start()
+    try:
+        if reg is not None:
+            with reg:
+                results = provision_all(targets, board=board, firmware=firmware, enroll=enroll, progress=progress)
+        else:
+            results = provision_all(targets, board=board, firmware=firmware, progress=progress)
+    finally:
+        if bars:
+            bars.stop()
+    if as_json:
+        echo_json([r.as_dict() for r in results])
+    else:
+        print_table([[r.key if r.key == r.port else f"{r.port} ({r.key})", r.dev_eui or "-", r.board or "-",
+                      r.message] for r in results], ("port", "DevEUI", "board", "result"))
+    bad = [r for r in results if not r.ok]
+    if bad:
+        click.echo(f"{len(bad)} of {len(results)} board{'s' if len(results) != 1 else ''} failed", err=True)
+        codes = {r.exit_code for r in bad}
+        e = FleetError(f"{len(bad)} of {len(results)} boards failed; the table shows why",
+                       hint="fix those boards and run 'fleet station' again: boards already done are quick")
+        e.exit_code = codes.pop() if len(codes) == 1 else 59
+        raise e
+    click.echo(f"{len(results)} board{'s' if len(results) != 1 else ''} ok", err=True)
+    sys.stdout.flush()

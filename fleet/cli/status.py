@@ -1,0 +1,90 @@
+"""`fleet status`: the fleet at a glance, per kommune."""
+
+import click
+
+from ..telemetry import fleet_status
+from .common import echo_json
+from .devices import ROLE_HELP, registry_options
+from .ingest import make_rules, rules_options
+
+
+@click.command("status", epilog=ROLE_HELP)
+@registry_options
+@rules_options
+@click.option("--limit", default=10, show_default=True, help="Rows in each list (full bins, silent, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def command(ctx_reg, full_pct, battery_v, silent_intervals, limit, as_json):
+    """Devices per kommune, full bins and when the next ones fill, silent nodes, low batteries, open
+    alerts and rollout progress.
+
+    \b
+    Example:
+      fleet status --kommune 751
+      fleet status --role cross-kommune --json
+    """
+    reg, op, kfilter = ctx_reg()
+    try:
+        st = fleet_status(reg, op, kommune=kfilter, rules=make_rules(full_pct, battery_v, silent_intervals),
+                          list_limit=limit)
+    finally:
+        reg.close()
+    if as_json:
+        echo_json(st)
+        return
+    render(st)
+
+
+def render(st: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    th = st["thresholds"]
+    t = Table(title="Devices per kommune", header_style="bold", title_justify="left")
+    for h in ("kommune", "devices", "active", "silent", "never heard", f"full (>= {th['full_pct']:g} %)",
+              f"battery < {th['battery_v']:g} V"):
+        t.add_column(h, justify="left" if h == "kommune" else "right")
+    for k in st["kommuner"]:
+        t.add_row(f"{k['kode']} {k['navn'] or ''}", str(k["devices"]), str(k["active"]),
+                  _warn(k["silent"]), str(k["never_heard"]), _warn(k["full"]), _warn(k["low_battery"]))
+    if len(st["kommuner"]) > 1:
+        tot = st["totals"]
+        t.add_row("[bold]all[/]", str(tot["devices"]), str(tot["active"]), _warn(tot["silent"]),
+                  str(tot["never_heard"]), _warn(tot["full"]), _warn(tot["low_battery"]))
+    con.print(t)
+    if not st["kommuner"]:
+        con.print("no devices (enroll some with 'fleet enroll')")
+    alerts = st["alerts"]
+    con.print("open alerts: " + (", ".join(f"[{'bold red' if k == 'fire' else 'yellow'}]{k}[/] {n}"
+                                            for k, n in sorted(alerts.items())) or "none"))
+    _list(con, "Full bins", st["full"], lambda d: f"{d['fill_pct']:.0f} %")
+    _list(con, "Filling up (forecast)", st["filling_up"],
+          lambda d: f"{d['fill_pct']:.0f} %, full at {d['full_at'][:16].replace('T', ' ')} UTC")
+    _list(con, "Silent nodes", st["silent"],
+          lambda d: "last seen " + (d["last_seen"][:16].replace("T", " ") if d["last_seen"] else "never"))
+    _list(con, "Low battery", st["low_battery"], lambda d: f"{d['battery_v']:.2f} V")
+    ro = st["rollouts"]
+    if ro is None:
+        con.print("[dim]rollouts: not tracked in this registry[/]")
+    elif not ro:
+        con.print("rollouts: none")
+    else:
+        rt = Table(title="Rollouts", header_style="bold", title_justify="left")
+        for h in ("id", "release", "state", "devices", "done"):
+            rt.add_column(h)
+        for r in ro:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(r["devices"].items()))
+            rt.add_row(str(r["id"]), r["name"], str(r["state"] or ""), counts or "-", f"{r['done_pct']:.0f} %")
+        con.print(rt)
+
+
+def _warn(n: int) -> str:
+    return f"[yellow]{n}[/]" if n else "0"
+
+
+def _list(con, title, rows, detail) -> None:
+    if not rows:
+        return
+    con.print(f"[bold]{title}[/]")
+    for d in rows:
+        con.print(f"  {d['dev_eui']}  {d['kommune_kode']}  {(d['site'] or '')[:40]:40}  {detail(d)}")

@@ -1,0 +1,9 @@
+"""Payload format v1 on the host: the decoder, the JavaScript decoders for network servers, and the
+CayenneLPP reference encoder the benchmarks compare against. The format itself is declared once, in
+firmware/bysans/payload_spec.py.
+"""
+
+from .decode import decode
+from .spec import load_spec, spec_tables
+
+__all__ = ["decode", "load_spec", "spec_tables"]

@@ -1,0 +1,48 @@
+"""The payload format's one declaration, firmware/bysans/payload_spec.py, loaded by file path.
+
+The host never imports the firmware package: it executes that one data module on its own, so encoder
+(firmware) and decoder (here and the generated JavaScript) read the same tables.
+"""
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+from ..resources import firmware_dir
+
+
+def spec_path() -> Path:
+    return firmware_dir() / "bysans" / "payload_spec.py"
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("_bysans_payload_spec", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load_spec(path: Path | None = None) -> ModuleType:
+    """The spec module (VERSION, KINDS, channel tables, ...)."""
+    return _load(str(path or spec_path()))
+
+
+def spec_tables(path: Path | None = None) -> dict:
+    """The spec as plain JSON-able data, for the JavaScript generator and for documentation."""
+    s = load_spec(path)
+    kinds = {}
+    for kind, (name, channels, frame_fields, flag_names) in sorted(s.KINDS.items()):
+        kinds[str(kind)] = {
+            "name": name,
+            "channels": [{"name": c[0], "flags": c[1] == s.FLAGS, "bits": c[2], "min": c[3], "step": c[4]}
+                         for c in channels],
+            "frame_fields": [{"name": f[0], "bits": f[1]} for f in frame_fields],
+            "flag_names": list(flag_names),
+        }
+    return {
+        "version": s.VERSION, "kind_shift": s.KIND_SHIFT, "count_mask": s.COUNT_MASK,
+        "interval_bits": s.INTERVAL_BITS, "mode_bits": s.MODE_BITS, "rice_escape": s.RICE_ESCAPE,
+        "age_bits": s.AGE_BITS, "kinds": kinds,
+    }

@@ -1,0 +1,4 @@
+"""Exports of the registry's devices to network servers: OS2iot's bulk-import CSV, ChirpStack v4's REST API.
+
+Both carry AppKeys, so both go through Registry.app_keys(), which audits every key read.
+"""

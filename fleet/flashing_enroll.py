@@ -1,0 +1,65 @@
+"""`fleet enroll --port` as a library: the board's identity read over serial, its credentials written to it.
+
+    record, identity, board = enroll_on_board(reg, op, NewDevice(...), port)
+
+The DevEUI is the EUI-64 of the chip's factory MAC where the board has one (an ESP32 always; a virtual
+board when its board file gives a "mac"), else random. The board gets two files, written with the same
+verified, atomic transfer as the app (fleet.enrollment.board_config):
+
+    /config/lorawan.json   {"dev_eui", "join_eui", "app_key", "activation", "version"}  -- holds the AppKey
+    /config/device.json    {"name", "kommune", "site", "kind", "board", "sensors"}
+
+The AppKey is in no message, log or return value of this module (only in the file on the board).
+"""
+
+import dataclasses
+import json
+
+from . import boards
+from .enrollment import enroll_board
+from .registry import NewDevice
+
+LORAWAN_PATH = "/config/lorawan.json"
+DEVICE_PATH = "/config/device.json"
+
+
+def config_files(config: dict) -> dict[str, bytes]:
+    """The files a board keeps from fleet.enrollment.board_config()."""
+    def dump(obj):
+        return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+
+    return {LORAWAN_PATH: dump(config["lorawan"]), DEVICE_PATH: dump(config["device"])}
+
+
+def read_board(port, *, board: str | None = None, retries: int = 3, baudrate: int = 115200) -> dict:
+    """The board's identity (provisioning.board.BoardIdentity as a dict); WrongBoard when `board` is
+    given and the board on the port is not that board."""
+    from provisioning.board import check_board, identify
+    from provisioning.transfer import with_retries
+
+    def run(session, attempt):
+        ident = identify(session)
+        if board:
+            check_board(ident, boards.load(board), session.port)
+        return ident.as_dict()
+
+    return with_retries(port, run, retries=retries, baudrate=baudrate)
+
+
+def enroll_on_board(registry, operator, new: NewDevice, port, *, join_eui=None, retries: int = 3,
+                    baudrate: int = 115200, progress=None, ident: dict | None = None):
+    """Enrolls the board on `port`: returns (record, identity, board identity dict). `new.board` may be
+    empty: the board's own board file names it then. Nothing is recorded when writing the board fails."""
+    from provisioning.transfer import PortRef, write_files
+
+    ref = PortRef.of(port)
+    ident = ident or read_board(ref, board=new.board or None, retries=retries, baudrate=baudrate)
+    if not new.board:
+        new = dataclasses.replace(new, board=ident["board"] or "")
+
+    def write_board(config):
+        write_files(ref, config_files(config), retries=retries, baudrate=baudrate, progress=progress)
+
+    record, identity = enroll_board(registry, operator, new, mac=ident["mac"], join_eui=join_eui,
+                                    write_board=write_board)
+    return record, identity, ident

@@ -1,0 +1,139 @@
+"""The flash station as a library: every board on a USB-UART (and every running virtual board), flashed
+in parallel, one result per port.
+
+    targets = find_targets()
+    results = provision_all(targets, board="heltec_v3", progress=lambda key, stage, done, total: ...)
+
+A USB serial port counts when its USB VID:PID is a known USB-UART or an ESP32's own USB (KNOWN_USB); a
+hub full of other serial gadgets is left alone.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import boards
+from .errors import FleetError, UsageError
+from .identity import eui64_from_mac
+
+# (VID, PID) -> what it is
+KNOWN_USB = {
+    (0x10C4, 0xEA60): "CP210x USB-UART",
+    (0x1A86, 0x7523): "CH340 USB-UART",
+    (0x1A86, 0x55D4): "CH9102 USB-UART",
+    (0x0403, 0x6001): "FTDI FT232R USB-UART",
+    (0x0403, 0x6010): "FTDI FT2232 USB-UART",
+    (0x0403, 0x6015): "FTDI FT231X USB-UART",
+    (0x303A, 0x1001): "ESP32-S3/C3 USB serial/JTAG",
+    (0x303A, 0x0002): "ESP32-S2/S3 USB CDC (TinyUSB)",
+    (0x303A, 0x4001): "ESP32-S2/S3 USB CDC (MicroPython)",
+}
+
+
+@dataclass
+class Target:
+    key: str                # a stable name for the row: the port path, or the virtual board's name
+    port: object            # a path, or provisioning.transfer.PortRef for a virtual board
+    what: str
+    board: str | None = None  # the board file it runs, when it says so itself (virtual boards)
+
+
+@dataclass
+class Result:
+    key: str
+    port: str
+    ok: bool
+    dev_eui: str | None = None
+    board: str | None = None
+    message: str = ""
+    exit_code: int = 0
+    report: dict | None = None
+    enrolled: bool = False
+    details: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "port": self.port, "ok": self.ok, "dev_eui": self.dev_eui, "board": self.board,
+                "result": self.message, "exit_code": self.exit_code, "enrolled": self.enrolled,
+                "flash": self.report}
+
+
+def usb_targets() -> list[Target]:
+    from serial.tools import list_ports
+
+    found = []
+    for p in sorted(list_ports.comports(), key=lambda p: p.device):
+        what = KNOWN_USB.get((p.vid, p.pid)) if p.vid is not None else None
+        if what:
+            found.append(Target(p.device, p.device, what))
+    return found
+
+
+def virtual_targets() -> list[Target]:
+    from provisioning.transfer import PortRef
+
+    from .sim import manager
+
+    found = []
+    for b in manager.running():
+        try:
+            info = b.info
+        except FleetError:
+            continue
+        found.append(Target(b.name, PortRef.virtual(b), "virtual board", info.get("board")))
+    return found
+
+
+def find_targets(*, usb: bool = True, virtual: bool = True) -> list[Target]:
+    return (usb_targets() if usb else []) + (virtual_targets() if virtual else [])
+
+
+def provision_all(targets: list[Target], *, board: str | None = None, firmware=None, enroll=None,
+                  progress=None, max_workers: int = 8) -> list[Result]:
+    """Flashes every target in its own thread (and enrolls it when `enroll(ref, board_name, ident)` is given,
+    returning (record, identity)); one Result per target, in the order given. A board that fails does not
+    stop the others."""
+    from .flashing import app_bundle, flash
+
+    bundles, lock = {}, threading.Lock()
+
+    def bundle_for(name):
+        with lock:
+            if name not in bundles:
+                bundles[name] = app_bundle(boards.load(name))
+            return bundles[name]
+
+    def one(t: Target) -> Result:
+        name = board or t.board
+        port = t.port if isinstance(t.port, str) else (t.port.current() or t.key)
+        res = Result(t.key, port, False, board=name)
+        try:
+            if not name:
+                raise UsageError(f"{t.what} on {t.key}: name its board with --board")
+            fw = firmware if (firmware and boards.load(name)["chip"] != "virtual") else None
+            rep = flash(t.port, name, firmware=fw, files=bundle_for(name),
+                        progress=(lambda s, d, n: progress(t.key, s, d, n)) if progress else None,
+                        check_self_test=False)
+            res.report = rep.as_dict()
+            res.port = rep.port
+            mac = (rep.identity or {}).get("mac")
+            res.dev_eui = eui64_from_mac(mac) if mac else None
+            if enroll is not None:
+                record, _ = enroll(t.port, name, rep.identity)
+                res.dev_eui, res.enrolled = record.dev_eui, True
+            st = rep.self_test or {}
+            if st.get("ok"):
+                res.ok, res.message = True, "ok" + (", enrolled" if res.enrolled else "")
+            else:
+                silent = [s["type"] for s in st.get("sensors", []) if s["answering"] is False]
+                res.message = "self-test failed: " + (st.get("error") or "not answering: " + ", ".join(silent))
+                res.exit_code = 55
+        except FleetError as e:
+            res.message, res.exit_code = e.message, e.exit_code
+        except Exception as e:  # noqa: BLE001 - one board's surprise must not take the station down
+            res.message, res.exit_code = f"unexpected error: {type(e).__name__}: {e}", 1
+        return res
+
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as pool:
+        return list(pool.map(one, targets))

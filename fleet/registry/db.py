@@ -1,0 +1,117 @@
+"""Where the registry lives and how it is opened: engine, SQLite settings, migrations.
+
+The URL is, in order: the `url` argument (the CLI's --db), FLEET_DB, or an SQLite file `registry.sqlite` in
+the user's data directory. PostgreSQL: `postgresql+psycopg://user@host/db`. A bare path is taken as an
+SQLite file. Opening a registry applies any pending Alembic migration (migrations/ in this package).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from ..errors import RegistryUnavailable
+
+ENV_DB = "FLEET_DB"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def default_url() -> str:
+    import platformdirs
+
+    path = Path(platformdirs.user_data_dir("bysans", appauthor=False)) / "registry.sqlite"
+    return f"sqlite:///{path}"
+
+
+def resolve_url(url: str | None = None) -> str:
+    url = url or os.environ.get(ENV_DB) or default_url()
+    if "://" not in url:  # a path
+        url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    return url
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        raise RegistryUnavailable(f"'{describe(url)}' is not a database URL") from None
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(u, connect_args={"timeout": 30, "check_same_thread": False})
+        _sqlite_setup(engine)
+    else:
+        try:
+            engine = create_engine(u, pool_pre_ping=True)
+        except Exception as e:  # a missing driver, a bad option
+            raise RegistryUnavailable(f"cannot use {describe(url)}: {type(e).__name__}: {e}") from None
+    return engine
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """WAL, foreign keys, a 30 s busy wait, and BEGIN IMMEDIATE for writing transactions.
+
+    pysqlite's own transaction handling is switched off so that a writer takes the write lock at BEGIN:
+    two writers then queue on the busy timeout instead of one failing on a read-to-write lock upgrade.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("fleet_write") else "BEGIN")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (idempotent)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Two processes opening a fresh registry at once: one migrates, the other waits.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727001)")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")  # features add migration branches from 0001; all heads apply
+    except OperationalError as e:
+        raise RegistryUnavailable(f"cannot open the registry at {describe(str(engine.url))}: "
+                                  f"{_first_line(e.orig)}") from None
+
+
+def _first_line(exc) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _revision(message: str) -> None:  # development helper, see migrations/env.py
+    engine = make_engine("sqlite://")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        command.revision(cfg, message=message, autogenerate=True)
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "revision":
+    _revision(sys.argv[2])

@@ -1,0 +1,17 @@
+"""Alembic environment: always online, on the connection fleet.registry.db hands over.
+
+There is no alembic.ini: fleet.registry.db.migrate() builds the Config in code. To write a new migration
+during development:
+
+    .venv/bin/python -m fleet.registry.db revision "add a column"
+"""
+
+from alembic import context
+
+from fleet.registry.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
+                  compare_type=True)
+with context.begin_transaction():
+    context.run_migrations()

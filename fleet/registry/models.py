@@ -1,0 +1,203 @@
+"""The registry's tables. Schema changes go through a new Alembic migration in migrations/versions/."""
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+                        LargeBinary, String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+KINDS = ("waste", "env")
+STATES = ("enrolling", "enrolled", "active", "silent", "retired")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dev_eui: Mapped[str] = mapped_column(String(16))                     # 16 upper-case hex digits
+    join_eui: Mapped[str] = mapped_column(String(16))
+    app_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)           # see sealing.py; never shown
+    name: Mapped[str] = mapped_column(String(80))
+    kommune_kode: Mapped[str] = mapped_column(String(4))
+    kommune_navn: Mapped[str] = mapped_column(String(40))
+    site: Mapped[str] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    board: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10))                        # waste | env
+    sensors: Mapped[list] = mapped_column(JSON, default=list)
+    firmware_version: Mapped[str | None] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(12))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("dev_eui", name="uq_devices_dev_eui"),     # what makes a second enrollment fail
+        CheckConstraint("kind IN ('waste', 'env')", name="ck_devices_kind"),
+        Index("ix_devices_kommune_id", "kommune_kode", "id"),       # one kommune's devices, in order
+    )
+
+    def __repr__(self) -> str:  # no key material, sealed or not
+        return (f"<Device {self.dev_eui} kommune={self.kommune_kode} site={self.site!r} kind={self.kind} "
+                f"state={self.state}>")
+
+
+class AuditEntry(Base):
+    """One change: who did what to which device, when. Written in the change's own transaction."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    operator: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))                      # device.enroll, device.update, ...
+    kommune_kode: Mapped[str | None] = mapped_column(String(4))
+    dev_eui: Mapped[str | None] = mapped_column(String(16))
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)            # field -> [old, new]; secrets masked
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_audit_dev_eui", "dev_eui"), Index("ix_audit_kommune_at", "kommune_kode", "at"))
+
+
+
+# ---- telemetry (migration 0003_telemetry): uplinks, decoded readings, device health, alerts, API tokens ----
+
+BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite's rowid alias must be INTEGER
+
+
+class UplinkRow(Base):
+    """One uplink as stored (a duplicate delivery has the same dedup_key and is not stored again)."""
+
+    __tablename__ = "uplinks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    dedup_key: Mapped[str] = mapped_column(String(120))        # the event id, else DevEUI/FCnt/time
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    f_cnt: Mapped[int] = mapped_column(BigInteger)
+    f_port: Mapped[int] = mapped_column(Integer)
+    rssi: Mapped[float | None] = mapped_column(Float)            # best gateway
+    snr: Mapped[float | None] = mapped_column(Float)
+    dr: Mapped[int | None] = mapped_column(Integer)
+    frequency: Mapped[int | None] = mapped_column(BigInteger)
+    gateways: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(12))              # chirpstack | tts | os2iot
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (UniqueConstraint("dedup_key", name="uq_uplinks_dedup_key"),
+                      Index("ix_uplinks_device_at", "device_id", "received_at"))
+
+
+class ReadingRow(Base):
+    """One decoded reading (a frame carries several); units in the names as in docs/formats/payload.md."""
+
+    __tablename__ = "readings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uplink_id: Mapped[int] = mapped_column(ForeignKey("uplinks.id", ondelete="CASCADE"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(10))
+    dist_mm: Mapped[int | None] = mapped_column(Integer)
+    fill_bp: Mapped[int | None] = mapped_column(Integer)
+    temp_cdeg: Mapped[int | None] = mapped_column(Integer)
+    batt_mv: Mapped[int | None] = mapped_column(Integer)
+    rh_permille: Mapped[int | None] = mapped_column(Integer)
+    pressure_pa: Mapped[int | None] = mapped_column(Integer)
+    co2_ppm: Mapped[int | None] = mapped_column(Integer)
+    pm2_5_ugm3: Mapped[int | None] = mapped_column(Integer)
+    pm10_ugm3: Mapped[int | None] = mapped_column(Integer)
+    tilt: Mapped[bool | None] = mapped_column(Boolean)
+    pickup: Mapped[bool | None] = mapped_column(Boolean)
+    fire: Mapped[bool | None] = mapped_column(Boolean)
+    faults: Mapped[str | None] = mapped_column(String(120))      # channel names, comma-separated
+
+    __table_args__ = (Index("ix_readings_device_at", "device_id", "at"), Index("ix_readings_uplink", "uplink_id"))
+
+
+class DeviceHealth(Base):
+    """What the newest uplinks say about one device; one row per device that was ever heard."""
+
+    __tablename__ = "device_health"
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_f_cnt: Mapped[int] = mapped_column(BigInteger)
+    uplinks: Mapped[int] = mapped_column(Integer, default=0)
+    lost_uplinks: Mapped[int] = mapped_column(Integer, default=0)   # frame-counter gaps
+    interval_s: Mapped[int | None] = mapped_column(Integer)         # expected time between uplinks
+    rssi: Mapped[float | None] = mapped_column(Float)
+    snr: Mapped[float | None] = mapped_column(Float)
+    dr: Mapped[int | None] = mapped_column(Integer)
+    firmware_version: Mapped[str | None] = mapped_column(String(40))
+    reading_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the newest reading
+    battery_mv: Mapped[int | None] = mapped_column(Integer)
+    fill_bp: Mapped[int | None] = mapped_column(Integer)
+    fill_rate_bp_h: Mapped[int | None] = mapped_column(Integer)
+    full_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))     # forecast
+    temp_cdeg: Mapped[int | None] = mapped_column(Integer)
+    tilt: Mapped[bool | None] = mapped_column(Boolean)
+    fire: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_health_fill", "fill_bp"), Index("ix_health_battery", "battery_mv"))
+
+
+ALERT_KINDS = ("full", "fire", "tilt", "silent", "battery", "lost_uplinks")
+ALERT_STATES = ("open", "acked", "resolved")
+
+
+class AlertRow(Base):
+    """An alert on one device. At most one open (or acked) alert per device and kind: `open_key` holds
+    "device_id:kind" while it is open and NULL once resolved (NULLs do not collide in a unique index)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(8))             # critical | warning
+    state: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acked_by: Mapped[str | None] = mapped_column(String(80))
+    open_key: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (UniqueConstraint("open_key", name="uq_alerts_open_key"),
+                      Index("ix_alerts_state_device", "state", "device_id"),
+                      Index("ix_alerts_device", "device_id"))
+
+
+class ApiToken(Base):
+    """A bearer token for `fleet serve`'s API: one kommune's (or cross-kommune). Only a SHA-256 of the
+    token is stored; `token_id` is its public part, for listing and revoking."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_id: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    kommune_kode: Mapped[str | None] = mapped_column(String(4))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(80))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("token_id", name="uq_api_tokens_token_id"),)
+
+    def __repr__(self) -> str:  # never the hash
+        return f"<ApiToken {self.token_id} kommune={self.kommune_kode} role={self.role}>"

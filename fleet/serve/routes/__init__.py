@@ -1,0 +1,1 @@
+"""Route modules: each defines register(router, ctx). See fleet/serve/app.py."""

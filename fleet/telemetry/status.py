@@ -1,0 +1,150 @@
+"""The fleet overview: per kommune the devices, full bins, silent nodes, low batteries, open alerts, and
+rollout progress when the rollout tables exist (an installation without them gets `rollouts: null`).
+
+One grouped query for the counts and a few small LIMITed lists, all driven by the devices'
+(kommune_kode, id) index and the health table's primary key: one kommune among 100,000 devices answers in
+milliseconds (scripts/benches/ingest.py, registry.status_100k_ms).
+"""
+
+import logging
+from datetime import datetime, timezone
+
+from sqlalchemy import case, func, inspect, select, text
+
+from ..registry.access import Operator
+from ..registry.api import _aware
+from ..registry.kommuner import all_kommuner
+from ..registry.models import AlertRow, Device, DeviceHealth
+from .alerts import AlertRules
+
+log = logging.getLogger("fleet.telemetry.status")
+D, H, A = Device.__table__, DeviceHealth.__table__, AlertRow.__table__
+
+
+def _iso(t):
+    return _aware(t).isoformat() if t is not None else None
+
+
+def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRules | None = None,
+                 list_limit: int = 20, with_devices: bool = False) -> dict:
+    """{"generated_at", "kommuner": [...counts...], "full": [...], "silent": [...], "low_battery": [...],
+    "alerts": {kind: n}, "rollouts": [...] or None, "devices": [...] (with_devices)}."""
+    rules = rules or AlertRules()
+    scope = operator.visible_kommuner(kommune)
+
+    def scoped(q):
+        if scope is None:
+            return q
+        return q.where(D.c.kommune_kode == scope[0]) if len(scope) == 1 else q.where(D.c.kommune_kode.in_(scope))
+
+    full = H.c.fill_bp >= rules.full_bp
+    low = H.c.battery_mv < rules.battery_mv
+    counts = scoped(select(
+        D.c.kommune_kode, func.count(D.c.id).label("devices"),
+        func.sum(case((D.c.state == "active", 1), else_=0)).label("active"),
+        func.sum(case((D.c.state == "silent", 1), else_=0)).label("silent"),
+        func.sum(case((D.c.state.in_(("enrolled", "enrolling")), 1), else_=0)).label("never_heard"),
+        func.sum(case((full, 1), else_=0)).label("full"),
+        func.sum(case((low, 1), else_=0)).label("low_battery"),
+    ).select_from(D.outerjoin(H, H.c.device_id == D.c.id)).where(D.c.state != "retired")
+        .group_by(D.c.kommune_kode).order_by(D.c.kommune_kode))
+    cols = (D.c.dev_eui, D.c.name, D.c.site, D.c.kommune_kode, H.c.fill_bp, H.c.full_at, H.c.battery_mv,
+            H.c.last_seen)
+    base = scoped(select(*cols).select_from(D.join(H, H.c.device_id == D.c.id)))
+    full_q = base.where(full).order_by(H.c.fill_bp.desc(), D.c.id).limit(list_limit)
+    low_q = base.where(low).order_by(H.c.battery_mv, D.c.id).limit(list_limit)
+    silent_q = base.where(D.c.state == "silent").order_by(H.c.last_seen, D.c.id).limit(list_limit)
+    soon_q = (base.where(H.c.full_at.is_not(None), ~full).order_by(H.c.full_at, D.c.id).limit(list_limit))
+    alerts_q = scoped(select(A.c.kind, func.count(A.c.id)).select_from(A.join(D, D.c.id == A.c.device_id))
+                      .where(A.c.state != "resolved").group_by(A.c.kind))
+    names = all_kommuner()
+    with registry._read() as s:
+        kommuner = []
+        for r in s.execute(counts):
+            m = {k: int(v or 0) for k, v in r._asdict().items() if k != "kommune_kode"}
+            k = names.get(r.kommune_kode)
+            kommuner.append({"kode": r.kommune_kode, "navn": k.navn if k else None, **m})
+        out = {
+            "generated_at": datetime.now(timezone.utc).isoformat(),
+            "scope": scope,
+            "thresholds": {"full_pct": rules.full_bp / 100, "battery_v": rules.battery_mv / 1000,
+                           "silent_intervals": rules.silent_intervals},
+            "kommuner": kommuner,
+            "full": [_brief(r) for r in s.execute(full_q)],
+            "filling_up": [_brief(r) for r in s.execute(soon_q)],
+            "silent": [_brief(r) for r in s.execute(silent_q)],
+            "low_battery": [_brief(r) for r in s.execute(low_q)],
+            "alerts": {k: int(n) for k, n in s.execute(alerts_q)},
+        }
+        out["rollouts"] = rollout_progress(s, scope)
+        if with_devices:
+            q = scoped(select(D.c.dev_eui, D.c.name, D.c.site, D.c.kommune_kode, D.c.kind, D.c.state, D.c.latitude,
+                              D.c.longitude, H.c.fill_bp, H.c.full_at, H.c.battery_mv, H.c.last_seen, H.c.rssi,
+                              H.c.snr, H.c.lost_uplinks, H.c.uplinks, H.c.firmware_version)
+                       .select_from(D.outerjoin(H, H.c.device_id == D.c.id)).where(D.c.state != "retired")
+                       .order_by(D.c.kommune_kode, D.c.id))
+            out["devices"] = [_brief(r) for r in s.execute(q)]
+    out["totals"] = {k: sum(x[k] for x in kommuner) for k in ("devices", "active", "silent", "never_heard", "full",
+                                                             "low_battery")}
+    out["totals"]["open_alerts"] = sum(out["alerts"].values())
+    return out
+
+
+def _brief(r) -> dict:
+    m = r._asdict()
+    for k in ("full_at", "last_seen"):
+        if k in m:
+            m[k] = _iso(m[k])
+    if m.get("fill_bp") is not None:
+        m["fill_pct"] = m["fill_bp"] / 100
+    if m.get("battery_mv") is not None:
+        m["battery_v"] = m["battery_mv"] / 1000
+    return m
+
+
+def rollout_progress(s, scope) -> list | None:
+    """Per rollout, how many devices are in each state — if the rollout tables (another migration
+    branch) exist here; None if they do not. Reads only what it finds, so it degrades rather than fails."""
+    conn = s.connection()
+    insp = inspect(conn)
+    tables = set(insp.get_table_names())
+    if "rollouts" not in tables:
+        return None
+    rcols = {c["name"] for c in insp.get_columns("rollouts")}
+    label = next((c for c in ("name", "version", "release", "label") if c in rcols), None)
+    state = next((c for c in ("state", "status") if c in rcols), None)
+    per = next((t for t in ("rollout_devices", "rollout_targets", "rollout_device_states", "rollout_states")
+                if t in tables), None)
+    rollouts = {}
+    try:
+        pick = ", ".join(c for c in ("id", label, state, "kommune_kode" if "kommune_kode" in rcols else None) if c)
+        where, params = "", {}
+        if scope is not None and "kommune_kode" in rcols:
+            where = " WHERE kommune_kode IN (" + ", ".join(f":k{i}" for i in range(len(scope))) + ")"
+            params = {f"k{i}": k for i, k in enumerate(scope)}
+        elif scope is not None:
+            return None  # cannot tell whose rollouts these are: show none rather than another kommune's
+        for r in conn.execute(text(f"SELECT {pick} FROM rollouts{where} ORDER BY id DESC LIMIT 20"), params):
+            m = r._asdict()
+            rollouts[m["id"]] = {"id": m["id"], "name": str(m.get(label)) if label else str(m["id"]),
+                                 "state": m.get(state) if state else None, "kommune_kode": m.get("kommune_kode"),
+                                 "devices": {}, "total": 0}
+        if per and rollouts:
+            pcols = {c["name"] for c in insp.get_columns(per)}
+            pstate = next((c for c in ("state", "status") if c in pcols), None)
+            if "rollout_id" in pcols and pstate:
+                ids = list(rollouts)
+                q = (f"SELECT rollout_id, {pstate} AS st, COUNT(*) AS n FROM {per} WHERE rollout_id IN ("
+                     + ", ".join(f":r{i}" for i in range(len(ids))) + f") GROUP BY rollout_id, {pstate}")
+                for r in conn.execute(text(q), {f"r{i}": v for i, v in enumerate(ids)}):
+                    ro = rollouts[r.rollout_id]
+                    ro["devices"][str(r.st)] = int(r.n)
+                    ro["total"] += int(r.n)
+    except Exception as e:  # a rollout schema this code does not know: show nothing rather than fail
+        log.warning("rollout progress unavailable: %s", e)
+        return None
+    out = list(rollouts.values())
+    for ro in out:
+        done = sum(ro["devices"].get(k, 0) for k in ("confirmed", "installed", "done", "succeeded"))
+        ro["done_pct"] = round(100 * done / ro["total"], 1) if ro["total"] else 0.0
+    return out
