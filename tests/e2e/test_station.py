@@ -1,0 +1,36 @@
+"""`fleet station`: every running virtual board flashed in parallel, one row each."""
+
+import json
+
+import pytest
+
+from conftest import run_fleet
+
+pytestmark = pytest.mark.usefixtures("frozen_sources")
+
+
+def test_station_provisions_three_virtual_boards_in_parallel(make_board):
+    boards = [make_board() for _ in range(3)]
+    proc = run_fleet("station", "--no-usb", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout)
+    assert sorted(r["key"] for r in rows) == sorted(b.name for b in boards)
+    for r in rows:
+        assert r["ok"] and r["result"] == "ok"
+        assert r["flash"]["self_test"]["ok"]
+        assert r["flash"]["transfer"]["written"]
+
+
+def test_station_table_names_each_port(make_board):
+    board = make_board()
+    proc = run_fleet("station", "--no-usb", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert board.name in proc.stdout and "DevEUI" in proc.stdout
+
+
+def test_station_with_wrong_board_fails_each_row(make_board):
+    make_board()
+    proc = run_fleet("station", "--no-usb", "--board", "heltec_v3", "--json", timeout=300)
+    assert proc.returncode == 51
+    [row] = json.loads(proc.stdout)
+    assert not row["ok"] and "not heltec_v3" in row["result"]

@@ -1,0 +1,152 @@
+"""Board files: every shipped one passes the schema and agrees with REFERENCE.md §5; broken ones are refused
+with a message naming the field; `fleet boards` lists, shows and checks them."""
+
+import copy
+import json
+
+import pytest
+
+from fleet import boards
+from fleet.cli import main
+from fleet.errors import BoardInvalid, NotFound
+
+# REFERENCE.md §5, restated: radio chip, NSS, RST, DIO1 (IRQ on SX1262), BUSY, SCK, MOSI, MISO, SDA, SCL
+TABLE = {
+    "heltec_v3": ("sx1262", 8, 12, 14, 13, 9, 10, 11, 41, 42),
+    "ttgo_lora32_v21": ("sx1276", 18, 23, 33, None, 5, 27, 19, 21, 22),
+    "tbeam": ("sx1276", 18, 23, 33, None, 5, 27, 19, 21, 22),
+}
+IMAGE_OFFSET = {"esp32": 0x1000, "esp32s3": 0x0}
+
+
+def test_every_board_file_is_valid():
+    assert set(boards.names()) >= {"heltec_v3", "ttgo_lora32_v21", "tbeam", "virtual"}
+    for name in boards.names():
+        assert boards.check(boards.load(name), name=name) == []
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_pins_match_the_reference_table(name):
+    b = boards.load(name)
+    chip, nss, rst, dio1, busy, sck, mosi, miso, sda, scl = TABLE[name]
+    r = b["radio"]
+    assert (r["chip"], r["nss"], r["rst"], r["dio1"], r.get("busy")) == (chip, nss, rst, dio1, busy)
+    spi = [s for s in b["spi"] if s["id"] == r["spi"]][0]
+    assert (spi["sck"], spi["mosi"], spi["miso"]) == (sck, mosi, miso)
+    assert (b["i2c"][0]["sda"], b["i2c"][0]["scl"]) == (sda, scl)
+    if chip == "sx1276":
+        assert r["dio0"] == 26
+    assert b["mpy_arch"] == "xtensawin"
+    assert b["flash"]["offset"] == IMAGE_OFFSET[b["chip"]]
+
+
+def test_heltec_specifics():
+    b = boards.load("heltec_v3")
+    assert b["chip"] == "esp32s3"
+    assert b["radio"]["tcxo_v"] == 1.8 and b["radio"]["dio2_rf_switch"] is True
+    assert b["power"] == {"vext_pin": 36, "vext_level": 0}
+    assert (b["battery"]["adc_pin"], b["battery"]["enable_pin"]) == (1, 37)
+
+
+def test_virtual_board_lists_every_simulated_sensor():
+    from fleet.sim.devices import DEVICE_TYPES
+
+    b = boards.load("virtual")
+    assert {s["type"] for s in b["sensors"]} | {"battery"} == set(DEVICE_TYPES)
+    assert b["battery"]["adc_pin"] == 35
+
+
+def _broken(mutate):
+    b = copy.deepcopy(boards.load("ttgo_lora32_v21"))
+    mutate(b)
+    return boards.check(b, name="ttgo_lora32_v21")
+
+
+@pytest.mark.parametrize("mutate, expect", [
+    (lambda b: b["flash"].update(offset=0), "flash.offset"),
+    (lambda b: b.update(mpy_arch="x64"), "mpy_arch"),
+    (lambda b: b.update(chip="esp8266"), "chip"),
+    (lambda b: b.pop("flash"), "'flash' is missing"),
+    (lambda b: b["sensors"].append({"type": "dht22", "bus": "i2c0", "address": 64}), "dht22"),
+    (lambda b: b["sensors"].append({"type": "bme280", "bus": "i2c0", "address": 41}), "already taken"),
+    (lambda b: b["sensors"].append({"type": "bme280", "bus": "i2c1", "address": 119}), "no I2C bus 1"),
+    (lambda b: b["sensors"].append({"type": "jsn_sr04t", "bus": "uart1"}), "no UART 1"),
+    (lambda b: b["sensors"].append({"type": "jsn_sr04t", "bus": "i2c0"}), "sits on a UART"),
+    (lambda b: b["sensors"].append({"type": "sps30", "bus": "i2c0", "address": 105}), "100 kHz"),
+    (lambda b: b["sensors"][0].update(address=200), "above the maximum"),
+    (lambda b: b["i2c"][0].update(sda=18), "GPIO 18 is used twice"),
+    (lambda b: b["battery"].pop("divider_ohm"), "divider_ohm"),
+    (lambda b: b["i2c"][0].update(speed=1), "unknown field 'speed'"),
+    (lambda b: b.update(name="other"), "differs from the file name"),
+])
+def test_broken_board_is_refused_naming_the_problem(mutate, expect):
+    problems = _broken(mutate)
+    assert problems and any(expect in p for p in problems), problems
+
+
+def test_load_refuses_a_broken_file(tmp_path, monkeypatch):
+    (tmp_path / "boards").mkdir()
+    (tmp_path / "boards" / "bad.json").write_text('{"name": "bad",')
+    (tmp_path / "boards" / "odd.json").write_text(json.dumps({"name": "odd", "title": "x", "chip": "esp32"}))
+    monkeypatch.setenv("BYSANS_HOME", str(tmp_path))
+    with pytest.raises(BoardInvalid, match="not valid JSON"):
+        boards.load("bad")
+    with pytest.raises(BoardInvalid) as e:
+        boards.load("odd")
+    assert any("'flash' is missing" in p for p in e.value.problems)
+    with pytest.raises(NotFound):
+        boards.load("nope")
+
+
+def test_schema_is_valid_json_schema_and_accepts_the_boards():
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator.check_schema(boards.SCHEMA)
+    for name in boards.names():
+        jsonschema.validate(boards.load(name), boards.SCHEMA)
+
+
+def test_device_copy_is_compact_and_complete():
+    b = boards.load("heltec_v3")
+    raw = boards.device_copy(b)
+    slim = json.loads(raw)
+    assert b"notes" not in raw and b" " not in raw.replace(b"ESP32-S3", b"")
+    assert slim["radio"] == b["radio"] and slim["sensors"] == b["sensors"]
+    assert "note" not in slim["battery"]
+
+
+def _fleet(capsys, *argv):
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_list_and_show(capsys):
+    code, out, _ = _fleet(capsys, "boards", "list", "--json")
+    assert code == 0
+    assert {b["name"] for b in json.loads(out)} == set(boards.names())
+    code, out, _ = _fleet(capsys, "boards", "show", "tbeam", "--json")
+    assert code == 0 and json.loads(out)["radio"]["nss"] == 18
+    code, out, _ = _fleet(capsys, "boards", "show", "heltec_v3")
+    assert code == 0 and "base image at 0x0" in out and "sx1262" in out
+    code, out, _ = _fleet(capsys, "boards", "list")
+    assert code == 0 and "ttgo_lora32_v21" in out
+
+
+def test_cli_errors(capsys, tmp_path):
+    code, _, err = _fleet(capsys, "boards", "show", "nope")
+    assert code == NotFound.exit_code and "unknown board 'nope'" in err and "hint: known boards" in err
+    bad = tmp_path / "mine.json"
+    b = boards.load("tbeam")
+    b["name"] = "mine"
+    b["flash"]["offset"] = 0
+    bad.write_text(json.dumps(b))
+    code, _, err = _fleet(capsys, "boards", "check", str(bad))
+    assert code == BoardInvalid.exit_code and "flash.offset" in err
+    good = tmp_path / "tbeam.json"
+    good.write_text(json.dumps(boards.load("tbeam")))
+    code, out, _ = _fleet(capsys, "boards", "check", str(good))
+    assert code == 0 and out.strip().endswith("ok")

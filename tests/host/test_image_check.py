@@ -1,0 +1,52 @@
+"""The base image's chip is checked against the board file before any byte is written; esptool's own
+image parser reads the same header independently."""
+
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+from esptool.bin_image import LoadFirmwareImage
+
+from fleet import boards
+from fleet.errors import ImageMismatch
+from fleet.flashing import CHIP_IDS, HEADER_SIZE, check_image, image_info
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
+from tests_image import fake_image  # noqa: E402
+
+
+@pytest.mark.parametrize("chip,esptool_chip", [("esp32", "esp32"), ("esp32s3", "esp32s3"), ("esp32c3", "esp32c3")])
+def test_header_chip_matches_esptools_parser(chip, esptool_chip):
+    data = fake_image(CHIP_IDS[chip])
+    assert image_info(data).chip == chip
+    assert LoadFirmwareImage(esptool_chip, data).chip_id == CHIP_IDS[chip]
+
+
+def test_reference_chip_ids():
+    assert (CHIP_IDS["esp32"], CHIP_IDS["esp32s3"], CHIP_IDS["esp32c3"]) == (0, 9, 5)
+    assert HEADER_SIZE == struct.calcsize("<BBBBIB3sHBHH4sB")
+
+
+def test_image_for_the_boards_chip_passes():
+    assert check_image(fake_image(9), boards.load("heltec_v3")).chip == "esp32s3"
+    assert check_image(fake_image(0), boards.load("ttgo_lora32_v21")).chip == "esp32"
+
+
+@pytest.mark.parametrize("board,chip_id,words", [
+    ("heltec_v3", 0, "for esp32, but heltec_v3 is an esp32s3"),
+    ("ttgo_lora32_v21", 9, "for esp32s3, but ttgo_lora32_v21 is an esp32"),
+    ("tbeam", 5, "for esp32c3"),
+    ("virtual", 0, "virtual board"),
+])
+def test_image_for_another_chip_is_refused(board, chip_id, words):
+    with pytest.raises(ImageMismatch) as e:
+        check_image(fake_image(chip_id), boards.load(board))
+    assert words in e.value.message and "nothing was written" in e.value.message
+    assert e.value.exit_code == 50 and e.value.hint
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00" * 64, fake_image(9, magic=0xE8), b"\xe9\x01"])
+def test_not_an_image(data):
+    with pytest.raises(ImageMismatch, match="not an ESP firmware image"):
+        image_info(data)

@@ -1,0 +1,62 @@
+"""Fixtures shared by the registry, enrollment and export tests (imported by those modules).
+
+`db_url` runs a test twice: on an SQLite file, and on PostgreSQL in a schema of its own (dropped after),
+so runs never collide.
+"""
+
+import base64
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from fleet.registry import NewDevice, Operator, Registry
+
+AARHUS = Operator("anna", kommune="751")
+ODENSE = Operator("ole", kommune="461")
+ADMIN = Operator("admin", role="cross-kommune")
+
+
+def new_device(kommune="751", site="Park Allé 1, bin 3", kind="waste", **kw):
+    kw.setdefault("board", "virtual")
+    return NewDevice(kommune=kommune, site=site, kind=kind, **kw)
+
+
+@pytest.fixture
+def key():
+    return os.urandom(32)
+
+
+@pytest.fixture
+def key_env(key, monkeypatch):
+    """The registry key in FLEET_SECRET_KEY, as the CLI reads it."""
+    monkeypatch.setenv("FLEET_SECRET_KEY", base64.b64encode(key).decode())
+    return key
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.sqlite'}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    schema = "t_" + uuid.uuid4().hex[:16]
+    admin = create_engine(base)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.begin() as c:
+            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture
+def registry(db_url, key):
+    reg = Registry.open(db_url, key=key)
+    yield reg
+    reg.close()

@@ -1,0 +1,168 @@
+"""Telemetry store: readings, health, duplicates, malformed uplinks, alerts and their webhook, status —
+on SQLite and on PostgreSQL (db_url runs each test on both)."""
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from fleet.errors import AccessDenied, MalformedUplink
+from fleet.registry.models import ReadingRow, UplinkRow
+from fleet.telemetry import AlertRules, TelemetryStore, WebhookNotifier, fleet_status, parse_event
+from telemetry_support import WebhookReceiver, enroll, waste_event
+from test_registry_support import ADMIN, AARHUS, ODENSE, db_url, key, registry  # noqa: F401 (fixtures)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
+
+
+def _count(reg, model):
+    with reg._read() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def _ingest(store, events, fmt="chirpstack"):
+    return store.ingest([parse_event(json.dumps(e), fmt) for e in events])
+
+
+def test_samples_parse_into_uplinks():
+    cs = parse_event((SAMPLES / "chirpstack-up-waste.json").read_text(), "chirpstack")
+    tts = parse_event((SAMPLES / "tts-up-waste.json").read_text(), "tts")
+    assert cs.dev_eui == tts.dev_eui == "240AC4FFFE000751"
+    assert (cs.f_cnt, cs.f_port, cs.rssi, cs.snr, cs.gateways) == (41, 1, -97.0, 6.5, 2)
+    assert tts.firmware_version == "0.1.0" and tts.dr == 0 and tts.event_id.startswith("as:up:")
+    with pytest.raises(MalformedUplink) as e:
+        parse_event((SAMPLES / "chirpstack-up-bad-base64.json").read_text(), "chirpstack")
+    assert e.value.reason == "bad_base64"
+    for raw, reason in ((b"{not json", "not_json"), ("[1]", "bad_shape"), ('{"deviceInfo": {"devEui": "12"}}',
+                                                                        "bad_dev_eui")):
+        with pytest.raises(MalformedUplink) as e:
+            parse_event(raw, "chirpstack")
+        assert e.value.reason == reason
+
+
+def test_uplinks_become_readings_and_health(registry):
+    dev = enroll(registry)
+    store = TelemetryStore(registry)
+    t0 = datetime.now(timezone.utc) - timedelta(hours=6)
+    r = _ingest(store, [waste_event(dev.dev_eui, 10, fill_bp=5000, at=t0)])
+    r2 = _ingest(store, [waste_event(dev.dev_eui, 11, fill_bp=6000, at=t0 + timedelta(hours=2), fmt="tts",
+                                     firmware_version="0.2.0")], fmt="tts")
+    assert (r.stored, r.readings, r2.stored) == (1, 8, 1)
+    h = store.health(AARHUS, dev.dev_eui)
+    assert h["fill_bp"] == 6000 and h["battery_mv"] == 3900 and h["last_f_cnt"] == 11 and h["lost_uplinks"] == 0
+    assert h["rssi"] == -101.0 and h["firmware_version"] == "0.2.0"
+    # full at: (10000 - 6000) / 150 bp/h = 26.7 h after the newest reading
+    full_at = datetime.fromisoformat(h["full_at"])
+    reading_at = datetime.fromisoformat(h["reading_at"])
+    assert abs((full_at - reading_at) - timedelta(hours=4000 / 150)) < timedelta(seconds=1)
+    d = registry.get_device(AARHUS, dev.dev_eui)
+    assert d.state == "active" and d.firmware_version == "0.2.0" and d.last_seen is not None
+    rows = store.readings(AARHUS, dev.dev_eui, limit=3)
+    assert rows[0]["fill_bp"] == 6000 and rows[0]["at"] > rows[1]["at"]
+    assert any(a.action == "device.seen" for a in registry.audit_log(AARHUS, dev_eui=dev.dev_eui))
+
+
+def test_a_duplicate_delivery_is_stored_once(registry):
+    dev = enroll(registry)
+    store = TelemetryStore(registry)
+    e = waste_event(dev.dev_eui, 5)
+    assert _ingest(store, [e, e]).stored == 1            # twice in one batch
+    again = _ingest(store, [e])                           # and again later
+    assert (again.stored, again.duplicates) == (0, 1)
+    no_id = dict(e, deduplicationId=None)                 # no event id: DevEUI + FCnt + time decide
+    assert _ingest(store, [no_id]).stored == 1
+    assert _ingest(store, [no_id]).duplicates == 1
+    assert _count(registry, UplinkRow) == 2 and _count(registry, ReadingRow) == 16
+
+
+def test_malformed_uplinks_are_rejected_and_the_rest_stored(registry):
+    dev = enroll(registry)
+    store = TelemetryStore(registry)
+    good = waste_event(dev.dev_eui, 1)
+    wrong_port = waste_event(dev.dev_eui, 2, f_port=2)
+    unknown = waste_event("70B3D5FFFE0000AA", 3)
+    garbage = dict(waste_event(dev.dev_eui, 4), data="AQID")   # valid base64, not a frame
+    r = _ingest(store, [wrong_port, good, unknown, garbage])
+    assert r.stored == 1
+    assert sorted(x[0] for x in r.rejected) == ["bad_payload", "unknown_device", "wrong_fport"]
+
+
+def test_frame_counter_gaps_are_lost_uplinks(registry):
+    dev = enroll(registry)
+    store = TelemetryStore(registry)
+    t0 = datetime.now(timezone.utc) - timedelta(hours=20)
+    at = {n: t0 + timedelta(hours=n - 100) for n in range(100, 120)}
+    _ingest(store, [waste_event(dev.dev_eui, n, at=at[n]) for n in (100, 101, 104)])
+    assert store.health(AARHUS, dev.dev_eui)["lost_uplinks"] == 2
+    _ingest(store, [waste_event(dev.dev_eui, 103, at=at[103])])   # late: fills a gap
+    h = store.health(AARHUS, dev.dev_eui)
+    assert h["lost_uplinks"] == 1 and h["last_f_cnt"] == 104
+    _ingest(store, [waste_event(dev.dev_eui, 0, at=at[104] + timedelta(hours=1))])  # rejoin: counter restarts
+    h = store.health(AARHUS, dev.dev_eui)
+    assert h["lost_uplinks"] == 1 and h["last_f_cnt"] == 0
+
+
+def test_alerts_open_notify_once_and_resolve(registry):
+    hook = WebhookReceiver()
+    notifier = WebhookNotifier(hook.url)
+    try:
+        dev = enroll(registry)
+        store = TelemetryStore(registry, notifier=notifier)
+        t0 = datetime.now(timezone.utc) - timedelta(hours=8)
+        r = _ingest(store, [waste_event(dev.dev_eui, 1, fill_bp=8500, at=t0, tilt=True, fire=True,
+                                        temp_cdeg=9000, batt_mv=3300)])
+        assert sorted(a["kind"] for a in r.alerts) == ["battery", "fire", "full", "tilt"]
+        bodies = hook.wait(4)
+        assert sorted(b["alert"]["kind"] for b in bodies) == ["battery", "fire", "full", "tilt"]
+        assert all(b["event"] == "alert.opened" and b["alert"]["dev_eui"] == dev.dev_eui for b in bodies)
+        # still true: no new alert, nothing sent again
+        r = _ingest(store, [waste_event(dev.dev_eui, 2, fill_bp=9000, at=t0 + timedelta(hours=1), tilt=True,
+                                        fire=True, temp_cdeg=9000, batt_mv=3300)])
+        assert r.alerts == [] and len(store.alerts(AARHUS)) == 4
+        # emptied, upright, cool, new battery: all resolved
+        r = _ingest(store, [waste_event(dev.dev_eui, 3, fill_bp=300, at=t0 + timedelta(hours=2))])
+        assert r.resolved == 4 and store.alerts(AARHUS) == []
+        assert len(store.alerts(AARHUS, include_resolved=True)) == 4
+        # silent: nothing for 3 expected intervals (2 h each) -> one alert, the device is 'silent'
+        opened = store.sweep(datetime.now(timezone.utc) + timedelta(hours=7))
+        assert [a["kind"] for a in opened] == ["silent"]
+        assert store.sweep(datetime.now(timezone.utc) + timedelta(hours=8)) == []
+        assert registry.get_device(AARHUS, dev.dev_eui).state == "silent"
+        # heard again: resolved, active
+        r = _ingest(store, [waste_event(dev.dev_eui, 4, fill_bp=400, at=datetime.now(timezone.utc))])
+        assert r.resolved == 1 and registry.get_device(AARHUS, dev.dev_eui).state == "active"
+        assert len(hook.wait(5)) == 5
+    finally:
+        notifier.close()
+        hook.close()
+
+
+def test_many_lost_uplinks_raise_an_alert(registry):
+    dev = enroll(registry)
+    store = TelemetryStore(registry, rules=AlertRules(lost_min=5, lost_ratio=0.2))
+    t0 = datetime.now(timezone.utc) - timedelta(hours=30)
+    r = _ingest(store, [waste_event(dev.dev_eui, n, at=t0 + timedelta(hours=n)) for n in (1, 2, 9, 10)])
+    assert [a["kind"] for a in r.alerts] == ["lost_uplinks"]
+
+
+def test_a_kommune_sees_only_its_own_status_and_alerts(registry):
+    aarhus, odense = enroll(registry, "751"), enroll(registry, "461", lat=55.3961, lon=10.3888)
+    store = TelemetryStore(registry)
+    _ingest(store, [waste_event(aarhus.dev_eui, 1, fill_bp=9000), waste_event(odense.dev_eui, 1, fill_bp=9500)])
+    mine = fleet_status(registry, AARHUS)
+    assert [k["kode"] for k in mine["kommuner"]] == ["0751"]
+    assert [d["dev_eui"] for d in mine["full"]] == [aarhus.dev_eui]
+    assert {a["dev_eui"] for a in store.alerts(AARHUS)} == {aarhus.dev_eui}
+    assert {a["dev_eui"] for a in store.alerts(ADMIN)} == {aarhus.dev_eui, odense.dev_eui}
+    with pytest.raises(AccessDenied):
+        fleet_status(registry, AARHUS, kommune="461")
+    # a kommune-scoped writer cannot write another kommune's device: it looks unknown
+    r = store.ingest([parse_event(json.dumps(waste_event(odense.dev_eui, 2)), "chirpstack")], operator=AARHUS)
+    assert r.stored == 0 and r.rejected[0][0] == "unknown_device"
+    other = store.alerts(ODENSE)[0]
+    with pytest.raises(Exception) as e:
+        store.ack_alert(AARHUS, other["id"])
+    assert type(e.value).__name__ == "NotFound"
+    assert fleet_status(registry, ADMIN)["totals"]["full"] == 2
