@@ -251,6 +251,11 @@ class Scenario:
                 return e.tilt_deg
         return None
 
+    def tilt_moments(self, t0: float, t1: float) -> list[float]:
+        """One moment inside each tilt or pickup that overlaps (t0, t1]: a chip that was not read while
+        it happened (the board slept) evaluates its latching interrupt there."""
+        return [max(e.at, t0 + 0.001) for e in self.tilts if e.at <= t1 and e.at + e.duration > t0]
+
     def _temperature(self, t: float) -> float | None:
         track = self.tracks.get("temperature_c")
         base = track.at(t) if track else None

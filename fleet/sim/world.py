@@ -37,9 +37,10 @@ class World:
         self.scenario = None
         self._listeners = []
 
-    def get(self, name: str) -> float:
+    def get(self, name: str, at_ms: int | None = None) -> float:
+        """The quantity now, or at the simulated time `at_ms` (a scenario's value there)."""
         if self.scenario is not None:
-            v = self.scenario.value(name, self.clock.now_ms())
+            v = self.scenario.value(name, self.clock.now_ms() if at_ms is None else at_ms)
             if v is not None:
                 return v
         return self.values[name]
@@ -55,6 +56,13 @@ class World:
         self.values.update(values)
         for listener in self._listeners:
             listener(before, self.values)
+
+    def motion_moments(self, t0_ms: int, t1_ms: int) -> list[int]:
+        """Simulated times in (t0_ms, t1_ms] at which the scenario tilts the board (see Scenario.tilt_moments)."""
+        if self.scenario is None or t1_ms <= t0_ms:
+            return []
+        sc = self.scenario
+        return [sc.sim_ms(t) for t in sc.tilt_moments(sc.seconds(t0_ms), sc.seconds(t1_ms))]
 
     def subscribe(self, listener):
         """`listener(before, after)` is called on every set(): chips that latch events (a pickup) use it."""

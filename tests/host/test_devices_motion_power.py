@@ -74,6 +74,52 @@ def test_lis3dh_pickup_latch_and_int1_pin():
     assert chip.read(1)[0] & 0x40 == 0
 
 
+def test_lis3dh_latches_a_scenario_pickup_that_happens_while_nobody_reads():
+    # The board sleeps through a 10-minute pickup: the real chip saw it and holds INT1 high until read.
+    from fleet.sim.scenario import load_dict
+
+    clock, world = make_world()
+    buses = build_buses({"i2c": [{"id": 0}], "sensors": [
+        {"type": "lis3dh", "bus": "i2c0", "address": 24, "int1_pin": 34}]}, world)
+    chip = buses[0][24]
+    world.scenario = load_dict({"bin": {"depth_mm": 1000, "offset_mm": 100},
+                                "quantities": {"fill_pct": [[0, 10], ["1d", 90]]},
+                                "events": [{"at": "2h", "type": "pickup", "fill_pct": 5, "tilt_s": 600,
+                                            "tilt_deg": 120}]}, start_ms=clock.now_ms())
+    for reg, v in ((0x20, 0x27), (0x21, 0x01), (0x22, 0x40), (0x23, 0x88), (0x24, 0x08), (0x32, 16),
+                   (0x30, 0x2A)):
+        chip.write(bytes([reg, v]))
+    chip.write(b"\x26")
+    chip.read(1)  # reference = at rest
+    clock.advance(3600_000)
+    assert buses.pins.get(34) == 0  # an hour later: nothing happened yet
+    clock.advance(3 * 3600_000)  # the pickup came and went while nobody looked
+    assert buses.pins.get(34) == 1
+    chip.write(b"\x31")
+    assert chip.read(1)[0] & 0x40
+    assert buses.pins.get(34) == 0
+    clock.advance(3600_000)
+    assert buses.pins.get(34) == 0  # one pickup, latched once
+
+
+def test_lis3dh_without_latch_misses_motion_it_did_not_see():
+    # LIR_INT1 off (CTRL_REG5 = 0): INT1 follows the present acceleration only, as on the chip.
+    from fleet.sim.scenario import load_dict
+
+    clock, world = make_world()
+    buses = build_buses({"i2c": [{"id": 0}], "sensors": [
+        {"type": "lis3dh", "bus": "i2c0", "address": 24, "int1_pin": 34}]}, world)
+    chip = buses[0][24]
+    world.scenario = load_dict({"events": [{"at": "1h", "type": "tilt", "duration_s": 600, "tilt_deg": 90}]},
+                               start_ms=clock.now_ms())
+    for reg, v in ((0x20, 0x27), (0x21, 0x01), (0x22, 0x40), (0x23, 0x88), (0x32, 16), (0x30, 0x2A)):
+        chip.write(bytes([reg, v]))
+    chip.write(b"\x26")
+    chip.read(1)
+    clock.advance(2 * 3600_000)
+    assert buses.pins.get(34) == 0
+
+
 def test_battery_divider_and_adc_steps():
     _, world = make_world(battery_mv=3700.0)
     bat = Battery(world, adc_pin=35, divider_ohm=(100000, 100000))

@@ -48,6 +48,7 @@ class LIS3DH(RegisterDevice):
         self.last_sample_read_ms = None
         self.reference = (0, 0, 0)
         self.latched_src = 0
+        self._seen_ms = self.now_ms()  # scenario motion up to here has been looked at
         world.subscribe(lambda before, after: self._check_events())
         if int1_pin is not None:
             self.pins.drive(int1_pin, self._int1_level)
@@ -74,6 +75,7 @@ class LIS3DH(RegisterDevice):
             self.reference = self.accel_mg()
             return self.regs[reg]
         if reg == REG_INT1_SRC:
+            self._catch_up()
             src = self.latched_src | self._events()
             self.latched_src = 0
             return src
@@ -96,8 +98,8 @@ class LIS3DH(RegisterDevice):
     def odr_hz(self) -> int:
         return ODR_HZ.get(self.regs[REG_CTRL_REG1] >> 4, 0)
 
-    def accel_mg(self):
-        return tuple(self.world.get(a) for a in AXES)
+    def accel_mg(self, at_ms: int | None = None):
+        return tuple(self.world.get(a, at_ms) for a in AXES)
 
     def counts(self):
         """The three output words (left-justified) for the world's acceleration."""
@@ -119,12 +121,12 @@ class LIS3DH(RegisterDevice):
         return self.last_sample_read_ms is None or self.now_ms() - self.last_sample_read_ms >= 1000 / odr
 
     # ----- interrupt 1 -------------------------------------------------------------------------------
-    def _events(self) -> int:
+    def _events(self, at_ms: int | None = None) -> int:
         cfg = self.regs[REG_INT1_CFG]
         if not cfg & 0x3F or not self.odr_hz():
             return 0
         ths = (self.regs[REG_INT1_THS] & 0x7F) * THS_MG[self.full_scale()]
-        a = self.accel_mg()
+        a = self.accel_mg(at_ms)
         if self.regs[REG_CTRL_REG2] & 0x01:  # high-pass filtered: the change from the reference
             a = tuple(v - r for v, r in zip(a, self.reference))
         src = 0
@@ -144,7 +146,17 @@ class LIS3DH(RegisterDevice):
         if self.regs[REG_CTRL_REG5] & 0x08:  # LIR_INT1: keep it until INT1_SRC is read
             self.latched_src |= self._events()
 
+    def _catch_up(self):
+        """Latches scenario motion that came and went since the chip was last looked at: the real chip
+        samples all the time, the model only when asked (a pickup while the board sleeps must still wake it)."""
+        now = self.now_ms()
+        if self.regs[REG_CTRL_REG5] & 0x08:
+            for t in self.world.motion_moments(self._seen_ms, now):
+                self.latched_src |= self._events(t)
+        self._seen_ms = now
+
     def _int1_level(self) -> int:
+        self._catch_up()
         if not self.regs[REG_CTRL_REG3] & 0x40:
             return 0
         return 1 if (self.latched_src | self._events()) & 0x40 else 0
