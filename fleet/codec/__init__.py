@@ -3,7 +3,7 @@ CayenneLPP reference encoder the benchmarks compare against. The format itself i
 firmware/bysans/payload_spec.py.
 """
 
-from .decode import decode
+from .decode import decode, decode_columns
 from .spec import load_spec, spec_tables
 
-__all__ = ["decode", "load_spec", "spec_tables"]
+__all__ = ["decode", "decode_columns", "load_spec", "spec_tables"]

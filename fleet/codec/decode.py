@@ -44,6 +44,22 @@ def decode(payload: bytes, *, tables: dict | None = None) -> dict:
     Each reading has "age_min" (minutes before the uplink), one key per channel (null when the sensor
     failed, and its name in "faults"), and the kind's flag names as booleans.
     """
+    out = decode_columns(payload, tables=tables)
+    cols, faults, count = out.pop("columns"), out.pop("faults"), out.pop("count")
+    keys = [*cols, "faults"]
+    out["readings"] = [dict(zip(keys, row)) for row in
+                       zip(*cols.values(), faults if faults is not None else [[] for _ in range(count)])]
+    return out
+
+
+def decode_columns(payload: bytes, *, tables: dict | None = None) -> dict:
+    """decode() with the readings as columns, for ingest (no dict per reading to build and take apart):
+    {"version", "kind", "interval_min", "age_min", <frame fields>, "count", "columns", "faults"}.
+
+    "columns" maps each reading key ("age_min", the channels, the flag names, in decode()'s order) to a
+    list with one value per reading, oldest first; "faults" is None when no channel failed, else one list
+    of channel names per reading. Raises what decode() raises, at the same offsets.
+    """
     t = tables or spec_tables()
     data = bytes(payload)
     n = len(data)
@@ -57,11 +73,10 @@ def decode(payload: bytes, *, tables: dict | None = None) -> dict:
     if kind is None:
         raise PayloadDecodeError(f"unknown frame kind {kind_id}", offset=1)
     out = {"version": data[0], "kind": kind["name"]}
-    readings = []
     if count == 0:
         if n != 2:
             raise PayloadDecodeError("unexpected bytes after an empty frame", offset=2)
-        out.update({"interval_min": None, "age_min": None, "readings": readings})
+        out.update({"interval_min": None, "age_min": None, "count": 0, "columns": {}, "faults": None})
         return out
     big = int.from_bytes(data, "big")
     end = n * 8
@@ -101,6 +116,7 @@ def decode(payload: bytes, *, tables: dict | None = None) -> dict:
                 m = (big >> (end - pos)) & ((1 << count) - 1)
                 faulty[c] = [bool(m >> (count - 1 - i) & 1) for i in range(count)]
     mode_bits = t["mode_bits"]
+    esc_ones = (1 << esc) - 1
     series = []
     for ch in chans:
         bits, name, is_flags = ch["bits"], ch["name"], ch["flags"]
@@ -119,9 +135,19 @@ def decode(payload: bytes, *, tables: dict | None = None) -> dict:
                 wire *= count
             else:
                 k, raw_bits = mode - 1, bits + 1
+                low = (1 << k) - 1
                 for _ in range(count - 1):
                     at = pos >> 3
-                    z, pos = _rice(big, end, pos, n, k, raw_bits, esc, name)
+                    avail = end - pos
+                    zeros = ((big >> (avail - esc)) & esc_ones) ^ esc_ones if avail >= esc else 0
+                    if zeros:  # _rice()'s usual case, inline: the quotient ends within a full window
+                        q = esc - zeros.bit_length()
+                        pos += q + 1 + k
+                        if pos > end:
+                            raise _short(pos - k, n, name)
+                        z = (q << k) | ((big >> (end - pos)) & low)
+                    else:
+                        z, pos = _rice(big, end, pos, n, k, raw_bits, esc, name)
                     if is_flags:
                         w ^= z
                     else:
@@ -140,36 +166,25 @@ def decode(payload: bytes, *, tables: dict | None = None) -> dict:
         if pos < end:
             raise PayloadDecodeError(f"{n - (pos >> 3)} unexpected bytes after the frame", offset=pos >> 3)
     flag_names = kind["flag_names"]
-    ages = [age + (count - 1 - i) * interval for i in range(count)]
-    if faulty is None:  # the usual frame: column by column, then one dict per reading, keys in channel order
-        keys, cols = ["age_min"], [ages]
-        for ch, wire in zip(chans, series):
-            if ch["flags"]:
-                for bit, fname in enumerate(flag_names):
-                    keys.append(fname)
-                    cols.append([bool(w >> bit & 1) for w in wire])
-            else:
-                lo, step = ch["min"], ch["step"]
-                keys.append(ch["name"])
-                cols.append([lo + w * step for w in wire])
-        keys.append("faults")
-        cols.append([[] for _ in range(count)])
-        readings = [dict(zip(keys, row)) for row in zip(*cols)]
-    else:
-        for i in range(count):
-            r = {"age_min": ages[i]}
-            faults = []
-            for c, ch in enumerate(chans):
-                w = series[c][i]
-                bad = faulty[c] is not None and faulty[c][i]
-                if ch["flags"]:
-                    for bit, fname in enumerate(flag_names):
-                        r[fname] = None if bad else bool(w >> bit & 1)
-                else:
-                    r[ch["name"]] = None if bad else ch["min"] + w * ch["step"]
-                if bad:
-                    faults.append(ch["name"])
-            r["faults"] = faults
-            readings.append(r)
-    out["readings"] = readings
+    columns = {"age_min": [age + (count - 1 - i) * interval for i in range(count)]}
+    faults = None
+    for c, (ch, wire) in enumerate(zip(chans, series)):
+        if ch["flags"]:
+            names = flag_names
+            for bit, fname in enumerate(flag_names):
+                columns[fname] = [bool(w >> bit & 1) for w in wire]
+        else:
+            names = (ch["name"],)
+            lo, step = ch["min"], ch["step"]
+            columns[ch["name"]] = [lo + w * step for w in wire]
+        bad = faulty[c] if faulty is not None else None
+        if bad is not None:  # the failed readings of this channel: null, and the channel named in "faults"
+            if faults is None:
+                faults = [[] for _ in range(count)]
+            for i in range(count):
+                if bad[i]:
+                    for name in names:
+                        columns[name][i] = None
+                    faults[i].append(ch["name"])
+    out.update({"count": count, "columns": columns, "faults": faults})
     return out

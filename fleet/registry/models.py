@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint)
+                        LargeBinary, PrimaryKeyConstraint, SmallInteger, String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 KINDS = ("waste", "env")
@@ -69,7 +69,8 @@ class AuditEntry(Base):
 
 
 
-# ---- telemetry (migration 0003_telemetry): uplinks, decoded readings, device health, alerts, API tokens ----
+# ---- telemetry (migrations 0003_telemetry, 0005_readings_by_uplink): uplinks, decoded readings, device health,
+# alerts, API tokens ----
 
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite's rowid alias must be INTEGER
 
@@ -98,13 +99,22 @@ class UplinkRow(Base):
 
 
 class ReadingRow(Base):
-    """One decoded reading (a frame carries several); units in the names as in docs/formats/payload.md."""
+    """One decoded reading (a frame carries several); units in the names as in docs/formats/payload.md.
+
+    The time-series table (migration 0005_readings_by_uplink): written only by TelemetryStore.ingest,
+    never updated, keyed by its uplink and its place in the frame, so a reading is stored once. It has no
+    foreign keys: the uplink, its device and its readings are checked and written in ONE ingest
+    transaction, and checking two keys per row was half of what the server did at ingest. Deleting an
+    uplink deletes its readings (the trigger tr_uplinks_delete_readings, made by the migration; a
+    migration that rebuilds `uplinks` on SQLite must make it again), and deleting a device deletes its
+    uplinks (their foreign key cascades), so a removed device leaves no readings behind.
+    """
 
     __tablename__ = "readings"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    uplink_id: Mapped[int] = mapped_column(ForeignKey("uplinks.id", ondelete="CASCADE"))
-    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    uplink_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)  # uplinks.id
+    seq: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)  # 0 = oldest
+    device_id: Mapped[int] = mapped_column(Integer)               # the uplink's device (devices.id)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(String(10))
     dist_mm: Mapped[int | None] = mapped_column(Integer)
@@ -121,7 +131,9 @@ class ReadingRow(Base):
     fire: Mapped[bool | None] = mapped_column(Boolean)
     faults: Mapped[str | None] = mapped_column(String(120))      # channel names, comma-separated
 
-    __table_args__ = (Index("ix_readings_device_at", "device_id", "at"), Index("ix_readings_uplink", "uplink_id"))
+    __table_args__ = (PrimaryKeyConstraint("uplink_id", "seq", name="pk_readings"),
+                      Index("ix_readings_device_at", "device_id", "at"),
+                      {"sqlite_with_rowid": False})              # SQLite: one b-tree, the key's, not two
 
 
 class DeviceHealth(Base):

@@ -25,26 +25,33 @@ def _encoder():
 
 def waste_frame(readings, *, interval_min=15, age_min=1, fill_rate_bp_h=0) -> bytes:
     """readings: dicts (oldest first) with dist_mm, fill_bp, temp_cdeg, batt_mv and optional tilt, pickup,
-    fire; encoded by the firmware's encoder."""
+    fire, and "faults" (the names of the channels whose sensor failed); encoded by the firmware's encoder."""
     payload, S = _encoder()
     batch = payload.ReadingBatch(S.KIND_WASTE)
     for r in readings:
         flags = ((S.FLAG_TILT if r.get("tilt") else 0) | (S.FLAG_PICKUP if r.get("pickup") else 0)
                  | (S.FLAG_FIRE if r.get("fire") else 0))
-        batch.add((r["dist_mm"], r["fill_bp"], r["temp_cdeg"], r["batt_mv"], flags))
+        batch.add((r["dist_mm"], r["fill_bp"], r["temp_cdeg"], r["batt_mv"], flags),
+                  _fault_mask(S.WASTE_CHANNELS, r))
     buf = bytearray(S.COUNT_MAX * 16)
     n = payload.encode(buf, batch, interval_min=interval_min, age_min=age_min, frame_values=(fill_rate_bp_h,))
     return bytes(buf[:n])
 
 
 def env_frame(readings, *, interval_min=10, age_min=0) -> bytes:
+    """readings: dicts (oldest first) with the env channels and optional "faults", as waste_frame()."""
     payload, S = _encoder()
     batch = payload.ReadingBatch(S.KIND_ENV)
     for r in readings:
-        batch.add(tuple(r[c[0]] for c in S.ENV_CHANNELS))
+        batch.add(tuple(r[c[0]] for c in S.ENV_CHANNELS), _fault_mask(S.ENV_CHANNELS, r))
     buf = bytearray(S.COUNT_MAX * 16)
     n = payload.encode(buf, batch, interval_min=interval_min, age_min=age_min)
     return bytes(buf[:n])
+
+
+def _fault_mask(channels, reading) -> int:
+    names = [c[0] for c in channels]
+    return sum(1 << names.index(name) for name in reading.get("faults") or ())
 
 
 def filling_bin(fill_bp=4000, *, n=8, rate_bp_h=150, temp_cdeg=1500, batt_mv=3900, tilt=False, fire=False):

@@ -7,6 +7,11 @@ FCnt and time) is recognised by the unique `uplinks.dedup_key` and stored once. 
 FPort, a payload that does not decode, an unknown device) are returned in `rejected` and never stop the
 rest of the batch.
 
+Readings are the bulk of the rows (8 to 12 per uplink, up to 31): they are built column by column from
+`decode_columns()` with their uplink's id given out beforehand (the uplinks' sequence on PostgreSQL), and
+written with COPY. The `readings` table has no foreign keys for the server to check per row; this
+transaction is what ties a reading to its uplink and device (see ReadingRow).
+
 Frame-counter gaps are lost uplinks: FCnt 7 after 4 counts 2 lost; a late uplink that fills a gap gives one
 back; a counter that restarts (a rejoin) counts nothing.
 """
@@ -15,12 +20,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import repeat
 
-from sqlalchemy import and_, any_, bindparam, func, insert, or_, select, update
+from sqlalchemy import any_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
-from ..codec import decode, spec_tables
+from ..codec import decode_columns, spec_tables
 from ..errors import MalformedUplink, NotFound, PayloadDecodeError
 from ..registry.access import SYSTEM, Operator
 from ..registry.api import _aware
@@ -38,8 +44,8 @@ _VALUE_CHANNELS = ("dist_mm", "fill_bp", "temp_cdeg", "batt_mv", "rh_permille", 
 _FLAGS = ("tilt", "pickup", "fire")
 _HEALTH_COLS = [c.name for c in H.columns]
 _READING_VALUE_COLS = (*_VALUE_CHANNELS, *_FLAGS)
-_READING_COLS = ("uplink_id", "device_id", "at", "kind", *_READING_VALUE_COLS, "faults")
-_UPLINK_COLS = ("device_id", "dedup_key", "received_at", "f_cnt", "f_port", "rssi", "snr", "dr", "frequency",
+_READING_COLS = ("uplink_id", "seq", "device_id", "at", "kind", *_READING_VALUE_COLS, "faults")
+_UPLINK_COLS = ("id", "device_id", "dedup_key", "received_at", "f_cnt", "f_port", "rssi", "snr", "dr", "frequency",
                 "gateways", "source", "payload")
 _MAX_GAP = 10_000          # a bigger jump is a new session, not 10,000 lost uplinks
 _MIN_INTERVAL_S, _MAX_INTERVAL_S = 60, 2 * 86400
@@ -89,9 +95,10 @@ class TelemetryStore:
         dialect = self.engine.dialect
         self._reading_at = R.c.at.type.bind_processor(dialect)
         self._processors = {t.name: {c: t.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in t.c.keys()}
-                            for t in (U, R)}
+                            for t in (D, U, R, H, A)}
         self._pg_types: dict[str, dict[str, str]] = {}
         self._pg = dialect.name == "postgresql"
+        self._uplink_seq: str | None = None
         self._chunk = 1 << 30 if self._pg else _CHUNK  # an array parameter has no size limit; IN lists do
 
     def _in(self, col, values):
@@ -129,6 +136,21 @@ class TelemetryStore:
         q = f'UPDATE {table.name} AS t SET {sets} FROM unnest({arrs}) AS v({alias}) WHERE t."{key}" = v."{key}"'
         s.connection().exec_driver_sql(q, tuple(arrays))
 
+    def _update_many(self, s, table, key: str, cols: Sequence[str], rows: list[dict], prefix: str = "v_",
+                     key_name: str | None = None) -> None:
+        """`UPDATE table SET col = row[prefix + col], ... WHERE key = row[key_name or key]` for each row:
+        one statement on PostgreSQL (_pg_update); elsewhere one executemany straight to the driver, with
+        the values SQLAlchemy's own bind processors would give."""
+        if self._pg:
+            self._pg_update(s, table, key, cols, rows, prefix, key_name)
+            return
+        procs = self._processors[table.name]
+        names = [(prefix + c, procs[c]) for c in cols] + [(key_name or key, procs[key])]
+        params = [tuple(r[k] if p is None else p(r[k]) for k, p in names) for r in rows]
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        sets = ", ".join(f"{c} = {mark}" for c in cols)
+        s.connection().exec_driver_sql(f"UPDATE {table.name} SET {sets} WHERE {key} = {mark}", params)
+
     def _bulk_insert(self, s, table, cols: Sequence[str], rows: list[tuple], *, processors: bool = True) -> None:
         """Rows (tuples in `cols` order) straight to the driver, past SQLAlchemy's per-row work: COPY on
         PostgreSQL, executemany elsewhere with the values SQLAlchemy's own bind processors would give."""
@@ -160,6 +182,45 @@ class TelemetryStore:
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         s.connection().exec_driver_sql(
             f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})", rows)
+
+    def _new_uplink_ids(self, s, n: int) -> list[int]:
+        """Ids for n new uplinks. PostgreSQL: from the table's sequence, as its default would give them.
+        SQLite: the next n after the largest, as SQLite itself would; the write transaction (BEGIN
+        IMMEDIATE) keeps any other writer out until commit."""
+        if self._pg:
+            if self._uplink_seq is None:
+                self._uplink_seq = s.connection().exec_driver_sql(
+                    "SELECT pg_get_serial_sequence('uplinks', 'id')").scalar_one()
+            return list(s.connection().exec_driver_sql(
+                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (self._uplink_seq, n)).scalars())
+        top = s.connection().exec_driver_sql("SELECT max(id) FROM uplinks").scalar() or 0
+        return list(range(top + 1, top + 1 + n))
+
+    def _reading_rows(self, new: list[_Decoded], ids: list[int], devices: dict) -> list[tuple]:
+        """One row (in _READING_COLS order) per reading, built column by column from decode_columns()."""
+        rows = []
+        extend = rows.extend
+        ages: dict[int, timedelta] = {}  # a few distinct ages: one timedelta each, not one per reading
+        at_value = (lambda t: t) if self._pg else (self._reading_at or (lambda t: t.isoformat(" ")))
+        for uplink_id, d in zip(ids, new):
+            frame = d.frame
+            n = frame["count"]
+            if not n:
+                continue
+            cols = frame["columns"]
+            received_at = d.up.received_at
+            at = []
+            for a in cols["age_min"]:
+                age = ages.get(a)
+                if age is None:
+                    age = ages[a] = timedelta(minutes=a)
+                at.append(at_value(received_at - age))
+            nones = [None] * n  # a list: zip may take it for several columns
+            faults = frame["faults"]
+            extend(zip(repeat(uplink_id, n), range(n), repeat(devices[d.up.dev_eui]["id"], n), at,
+                       repeat(frame["kind"], n), *[cols.get(c) or nones for c in _READING_VALUE_COLS],
+                       [",".join(f) or None for f in faults] if faults else nones))
+        return rows
 
     # -- ingest ---------------------------------------------------------------------------------------
 
@@ -197,7 +258,7 @@ class TelemetryStore:
         if up.f_port != self.fport:
             raise MalformedUplink("wrong_fport", f"uplink from {up.dev_eui} on FPort {up.f_port}, not {self.fport}")
         try:
-            return decode(up.payload, tables=self._tables)
+            return decode_columns(up.payload, tables=self._tables)
         except PayloadDecodeError as e:
             raise MalformedUplink("bad_payload", f"uplink from {up.dev_eui}: {e.message}") from None
 
@@ -239,33 +300,14 @@ class TelemetryStore:
             res.duplicates += len(keep) - len(new)
             if not new:
                 return res
-            # 3. uplinks, then their readings
-            up_rows = [(devices[d.up.dev_eui]["id"], d.up.dedup_key, d.up.received_at, d.up.f_cnt, d.up.f_port,
-                        d.up.rssi, d.up.snr, d.up.dr, d.up.frequency, d.up.gateways, d.up.source, d.up.payload)
-                       for d in new]
+            # 3. uplinks, then their readings (ids given out first: no query to learn them after)
+            ids = self._new_uplink_ids(s, len(new))
+            up_rows = [(uplink_id, devices[d.up.dev_eui]["id"], d.up.dedup_key, d.up.received_at, d.up.f_cnt,
+                        d.up.f_port, d.up.rssi, d.up.snr, d.up.dr, d.up.frequency, d.up.gateways, d.up.source,
+                        d.up.payload) for uplink_id, d in zip(ids, new)]
             self._bulk_insert(s, U, _UPLINK_COLS, up_rows)
-            ids = {}
-            for i in range(0, len(new), self._chunk):
-                ids.update(s.execute(select(U.c.dedup_key, U.c.id).where(
-                    self._in(U.c.dedup_key, [d.up.dedup_key for d in new[i:i + self._chunk]]))).all())
-            reading_rows = []
-            add = reading_rows.append
-            ages: dict[int, timedelta] = {}  # a few distinct ages: one timedelta each, not one per reading
-            for d in new:
-                dev_id, uplink_id, kind = devices[d.up.dev_eui]["id"], ids[d.up.dedup_key], d.frame["kind"]
-                received_at = d.up.received_at
-                for r in d.frame["readings"]:
-                    age = ages.get(r["age_min"])
-                    if age is None:
-                        age = ages[r["age_min"]] = timedelta(minutes=r["age_min"])
-                    get, faults = r.get, r["faults"]
-                    add((uplink_id, dev_id, received_at - age, kind, *[get(c) for c in _READING_VALUE_COLS],
-                         (",".join(faults) or None) if faults else None))
+            reading_rows = self._reading_rows(new, ids, devices)
             if reading_rows:
-                if self.engine.dialect.name != "postgresql":
-                    # SQLite: `at` as sqlite3's own datetime adapter stores it (val.isoformat(" ")), as before
-                    at = self._reading_at or (lambda t: t.isoformat(" "))
-                    reading_rows = [(r[0], r[1], at(r[2]), *r[3:]) for r in reading_rows]
                 self._bulk_insert(s, R, _READING_COLS, reading_rows, processors=False)
             res.stored, res.readings = len(new), len(reading_rows)
             # 4. health
@@ -289,12 +331,8 @@ class TelemetryStore:
                 (inserts if is_new else updates).append(h)
             if inserts:
                 s.execute(insert(H), inserts)
-            if updates and self._pg:
-                self._pg_update(s, H, "device_id", [c for c in _HEALTH_COLS if c != "device_id"], updates, prefix="")
-            elif updates:
-                s.execute(update(H).where(H.c.device_id == bindparam("b_device_id")).values(
-                    {c: bindparam("v_" + c) for c in _HEALTH_COLS if c != "device_id"}),
-                    [{"v_" + k: v for k, v in h.items()} | {"b_device_id": h["device_id"]} for h in updates])
+            if updates:
+                self._update_many(s, H, "device_id", [c for c in _HEALTH_COLS if c != "device_id"], updates, prefix="")
             # 5. devices: last seen, state, firmware (state and firmware changes are audited)
             self._touch_devices(s, devices, health, by_dev, now)
             # 6. alerts
@@ -304,8 +342,8 @@ class TelemetryStore:
 
     def _apply(self, h: dict | None, d: _Decoded, now: datetime, dev_id: int) -> dict:
         up, frame = d.up, d.frame
-        readings = frame["readings"]
-        batch_s = (frame.get("interval_min") or 0) * len(readings) * 60 or None
+        count = frame["count"]
+        batch_s = (frame.get("interval_min") or 0) * count * 60 or None
         if h is None:
             h = {c: None for c in _HEALTH_COLS}
             h.update(device_id=dev_id, last_seen=up.received_at, last_f_cnt=up.f_cnt, uplinks=0, lost_uplinks=0,
@@ -335,25 +373,24 @@ class TelemetryStore:
             h.update(last_seen=up.received_at, last_f_cnt=up.f_cnt, rssi=up.rssi, snr=up.snr, dr=up.dr)
             if up.firmware_version:
                 h["firmware_version"] = up.firmware_version
-            if readings:
+            if count:
                 self._apply_readings(h, frame, up.received_at)
         return h
 
     def _apply_readings(self, h: dict, frame: dict, at: datetime) -> None:
-        readings = frame["readings"]
-        last = readings[-1]
-        h["reading_at"] = at - timedelta(minutes=last["age_min"])
+        cols = frame["columns"]
+        h["reading_at"] = at - timedelta(minutes=cols["age_min"][-1])
 
         def newest(ch):
-            return next((r[ch] for r in reversed(readings) if r.get(ch) is not None), None)
+            return next((v for v in reversed(cols.get(ch) or ()) if v is not None), None)
 
         h["battery_mv"] = newest("batt_mv")
         h["temp_cdeg"] = newest("temp_cdeg")
         if frame["kind"] == "waste":
             h["fill_bp"] = newest("fill_bp")
-            h["tilt"] = last.get("tilt")
-            temps = [r["temp_cdeg"] for r in readings if r.get("temp_cdeg") is not None]
-            h["fire"] = any(r.get("fire") for r in readings) or any(t >= self.rules.fire_cdeg for t in temps)
+            h["tilt"] = cols["tilt"][-1] if "tilt" in cols else None
+            temps = [t for t in cols.get("temp_cdeg") or () if t is not None]
+            h["fire"] = any(cols.get("fire") or ()) or any(t >= self.rules.fire_cdeg for t in temps)
             rate = frame.get("fill_rate_bp_h")
             h["fill_rate_bp_h"] = rate
             h["full_at"] = full_at(h["fill_bp"], rate, h["reading_at"])
@@ -382,19 +419,13 @@ class TelemetryStore:
                                    dev_eui=dev["dev_eui"], changes=diff, note="ingest"))
             else:
                 rows.append(row)
-        if self._pg:  # one UPDATE ... FROM unnest each; updated_at as Device's onupdate=utcnow sets it
-            if rows:
-                t = utcnow()
-                self._pg_update(s, D, "id", ("last_seen", "updated_at"), [r | {"v_updated_at": t} for r in rows],
-                                key_name="b_id")
-            if changed:
-                self._pg_update(s, D, "id", ("last_seen", "state", "firmware_version", "updated_at"), changed,
-                                key_name="b_id")
-        elif rows:
-            s.execute(update(D).where(D.c.id == bindparam("b_id")).values(last_seen=bindparam("v_last_seen")), rows)
-        if changed and not self._pg:
-            s.execute(update(D).where(D.c.id == bindparam("b_id")).values(
-                {k: bindparam("v_" + k) for k in ("last_seen", "state", "firmware_version", "updated_at")}), changed)
+        if rows:  # updated_at as Device's onupdate=utcnow sets it
+            t = utcnow()
+            self._update_many(s, D, "id", ("last_seen", "updated_at"), [r | {"v_updated_at": t} for r in rows],
+                              key_name="b_id")
+        if changed:
+            self._update_many(s, D, "id", ("last_seen", "state", "firmware_version", "updated_at"), changed,
+                              key_name="b_id")
         if audits:
             s.execute(insert(AuditEntry.__table__), audits)
 
@@ -425,11 +456,8 @@ class TelemetryStore:
         if resolve_ids:
             s.execute(update(A).where(self._in(A.c.id, resolve_ids)).values(state="resolved", resolved_at=now,
                                                                             open_key=None))
-        if refresh and self._pg:
-            self._pg_update(s, A, "id", ("message", "value", "last_at"), refresh, key_name="b_id")
-        elif refresh:
-            s.execute(update(A).where(A.c.id == bindparam("b_id")).values(
-                message=bindparam("v_message"), value=bindparam("v_value"), last_at=bindparam("v_last_at")), refresh)
+        if refresh:
+            self._update_many(s, A, "id", ("message", "value", "last_at"), refresh, key_name="b_id")
         opened = []
         if new_rows:
             s.execute(insert(A), new_rows)
@@ -547,7 +575,8 @@ class TelemetryStore:
             rows = s.execute(select(R).where(R.c.device_id == dev.id).order_by(R.c.at.desc()).limit(limit)).all()
         out = []
         for r in rows:
-            m = {k: v for k, v in r._asdict().items() if v is not None and k not in ("id", "uplink_id", "device_id")}
+            m = {k: v for k, v in r._asdict().items()
+                 if v is not None and k not in ("uplink_id", "seq", "device_id")}
             m["at"] = _utc(r.at).isoformat()
             m["faults"] = r.faults.split(",") if r.faults else []
             out.append(m)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from fleet.errors import AccessDenied, MalformedUplink
 from fleet.registry.models import ReadingRow, UplinkRow
 from fleet.telemetry import AlertRules, TelemetryStore, WebhookNotifier, fleet_status, parse_event
+from fleet.telemetry import samples as S
 from telemetry_support import WebhookReceiver, enroll, waste_event
 from test_registry_support import ADMIN, AARHUS, ODENSE, db_url, key, registry  # noqa: F401 (fixtures)
 
@@ -166,3 +167,51 @@ def test_a_kommune_sees_only_its_own_status_and_alerts(registry):
         store.ack_alert(AARHUS, other["id"])
     assert type(e.value).__name__ == "NotFound"
     assert fleet_status(registry, ADMIN)["totals"]["full"] == 2
+
+
+def test_stored_readings_are_the_decoded_frames(registry):
+    """What the API serves is what the payload says: each reading once, at the uplink's time minus its age,
+    a failed sensor's value absent and named in "faults" (env and waste frames)."""
+    env, bin_ = enroll(registry, kind="env"), enroll(registry)
+    store = TelemetryStore(registry)
+    at = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
+    air = [{"temp_cdeg": 1200 + 10 * i, "rh_permille": 600, "pressure_pa": 101300, "co2_ppm": 420 + i,
+            "pm2_5_ugm3": 4, "pm10_ugm3": 9, "batt_mv": 3800, "faults": ["co2_ppm"] if i == 2 else []}
+           for i in range(4)]
+    readings = S.filling_bin(6000, n=3)
+    readings[1]["faults"] = ["temp_cdeg", "flags"]
+    events = [S.chirpstack_event(env.dev_eui, S.env_frame(air, interval_min=10, age_min=2), f_cnt=7, at=at),
+              S.chirpstack_event(bin_.dev_eui, S.waste_frame(readings, fill_rate_bp_h=100), f_cnt=3, at=at)]
+    r = _ingest(store, events + events)  # each delivered twice
+    assert (r.stored, r.readings, r.duplicates) == (2, 7, 2)
+
+    got = store.readings(AARHUS, env.dev_eui)
+    assert [g["at"] for g in got] == [(at - timedelta(minutes=2 + 10 * k)).isoformat() for k in range(4)]
+    oldest_first = got[::-1]
+    assert [g.get("co2_ppm") for g in oldest_first] == [420, 421, None, 423]
+    assert [g["faults"] for g in oldest_first] == [[], [], ["co2_ppm"], []]
+    assert oldest_first[3]["temp_cdeg"] == 1230 and oldest_first[3]["kind"] == "env"
+
+    got = store.readings(AARHUS, bin_.dev_eui)[::-1]
+    assert [g["fill_bp"] for g in got] == [x["fill_bp"] for x in readings]
+    assert got[1]["faults"] == ["temp_cdeg", "flags"] and "temp_cdeg" not in got[1] and "tilt" not in got[1]
+    assert got[2]["tilt"] is False and got[2]["temp_cdeg"] == 1500
+    h = store.health(AARHUS, bin_.dev_eui)
+    assert h["fill_bp"] == 6000 and h["temp_cdeg"] == 1500 and h["tilt"] is False
+    assert store.health(AARHUS, env.dev_eui)["battery_mv"] == 3800
+
+
+def test_removing_a_device_removes_its_uplinks_and_readings(registry):
+    gone, kept = enroll(registry), enroll(registry)
+    store = TelemetryStore(registry)
+    t0 = datetime.now(timezone.utc) - timedelta(hours=6)
+    _ingest(store, [waste_event(d.dev_eui, n, at=t0 + timedelta(hours=n)) for d in (gone, kept) for n in (1, 2)])
+    assert _count(registry, ReadingRow) == 32
+    registry.remove_device(ADMIN, gone.dev_eui, note="enrolled by mistake")
+    assert (_count(registry, UplinkRow), _count(registry, ReadingRow)) == (2, 16)
+    assert len(store.readings(AARHUS, kept.dev_eui)) == 16
+    # a device enrolled afterwards (it may get the removed one's id on SQLite) starts with no readings
+    new = enroll(registry)
+    assert store.readings(AARHUS, new.dev_eui) == []
+    r = _ingest(store, [waste_event(new.dev_eui, 1)])
+    assert (r.stored, len(store.readings(AARHUS, new.dev_eui))) == (1, 8)
