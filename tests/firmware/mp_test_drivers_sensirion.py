@@ -1,5 +1,7 @@
 # SCD4x and SPS30 drivers against fake chips; the Sensirion CRC against the datasheets' vectors.
 # mp: -X heapsize=256K
+import time
+
 from fakes import FakeClock, FakeI2C, FakeSCD4x, FakeSPS30, sensirion_crc
 
 from bysans.drivers.errors import CrcError, SensorMissing, SensorTimeout
@@ -127,3 +129,45 @@ def test_sps30_crc_error_and_missing():
         pass
     else:
         assert False
+
+
+class _FastClock:
+    """Simulated time as a virtual board keeps it: real time multiplied by the speed-up."""
+
+    def __init__(self, speed):
+        self.speed = speed
+        self._t0 = time.ticks_us()
+
+    @property
+    def now_ms(self):
+        return time.ticks_diff(time.ticks_us(), self._t0) * self.speed // 1000
+
+
+class _FakeVBoard:
+    """What bysans.hal.virtual needs of the simulator's `_vboard` module for its clock."""
+
+    def __init__(self, speed):
+        self.speed = speed
+        self.board = {"name": "virtual"}
+
+
+def test_virtual_sleep_lasts_at_least_the_simulated_time_asked():
+    from bysans.hal.virtual import VirtualBoard
+
+    board, clock = VirtualBoard(_FakeVBoard(60)), _FastClock(60)
+    for ms in (1, 59, 61, 100, 500):
+        t = clock.now_ms
+        board.sleep_ms(ms)
+        assert clock.now_ms - t >= ms, (ms, clock.now_ms - t)  # as time.sleep_ms on a board: never shorter
+
+
+def test_scd4x_waits_out_its_5_s_period_on_a_virtual_board_at_speed_60():
+    from bysans.hal.virtual import VirtualBoard
+
+    board, clock = VirtualBoard(_FakeVBoard(60)), _FastClock(60)
+    bus = FakeI2C()
+    bus.add(0x62, FakeSCD4x(clock))
+    s = SCD4x(bus, sleep_ms=board.sleep_ms)
+    t = clock.now_ms
+    assert s.read()[0] == 500  # before: SensorTimeout, 61 polls of 100 ms lasting 60 ms each
+    assert clock.now_ms - t >= 5000

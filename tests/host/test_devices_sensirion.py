@@ -76,6 +76,20 @@ def test_scd4x_refuses_other_commands_while_measuring():
     cmd(chip, 0xE000, arg=987)  # set_ambient_pressure is
     assert chip.ambient_pressure_hpa == 987
     cmd(chip, 0x3F86)
+    clock.advance(500)
+    assert cmd(chip, 0x3682, 3) == [0xF896, 0x9F07, 0x3BB3]
+
+
+def test_scd4x_answers_nothing_for_500_ms_after_stop():
+    clock, world = make_world()
+    chip = SCD4x(world)
+    cmd(chip, 0x21B1)
+    clock.advance(5000)
+    cmd(chip, 0x3F86)  # stop_periodic_measurement: 500 ms before it takes another command (§3.5.3)
+    clock.advance(499)
+    with pytest.raises(Nack):
+        cmd(chip, 0x3682, 3)
+    clock.advance(1)
     assert cmd(chip, 0x3682, 3) == [0xF896, 0x9F07, 0x3BB3]
 
 

@@ -15,6 +15,7 @@
 #   reset(), soft_reset()
 #   reset_cause()          -> "power_on" | "hard" | "soft" | "watchdog" | "deepsleep"
 #   ticks_ms(), ticks_diff(a, b), sleep_ms(ms), epoch_s()   (the virtual clock may run faster than real)
+#                          sleep_ms(ms) lasts at least ms, as time.sleep_ms: drivers bound their waits on it
 #   unique_id()            -> bytes (the chip's MAC on an ESP32)
 #   definition             -> the board file (boards/<name>.json) as a dict
 RTC_MEMORY_BYTES = 2048

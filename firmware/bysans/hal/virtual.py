@@ -210,7 +210,11 @@ class VirtualBoard:
         return time.ticks_diff(a, b)
 
     def sleep_ms(self, ms):
-        time.sleep_ms(ms // self._vb.speed)
+        # At least `ms` of simulated time, as time.sleep_ms on a board: drivers bound their waits by counting
+        # sleeps, so a sleep cut short (ms // speed: 100 ms at 60x lasted 60 ms) ends a wait too early.
+        # Microseconds, rounded up, so a short sleep at a high speed-up does not last a whole real ms.
+        speed = self._vb.speed
+        time.sleep_us((ms * 1000 + speed - 1) // speed)
 
     def epoch_s(self):
         return self._vb.epoch_ms() // 1000

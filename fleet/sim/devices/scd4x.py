@@ -2,7 +2,8 @@
 
 Commands are 16-bit words; answers are 16-bit words each followed by the Sensirion CRC-8 (polynomial 0x31,
 init 0xFF). Periodic measurement gives a result every 5 s of simulated time; read_measurement NACKs when
-no result is waiting (§3.5.2); while measuring, only the commands of §3.4 are accepted. Conversions
+no result is waiting (§3.5.2); while measuring, only the commands of §3.4 are accepted; for 500 ms after
+stop_periodic_measurement the chip answers nothing (§3.5.3). Conversions
 (§3.5.2): CO2 = word ppm, T = -45 + 175 * word / 65535 degC, RH = 100 * word / 65535 %.
 """
 
@@ -21,6 +22,7 @@ START_LOW_POWER = 0x21AC
 PERIOD_MS = 5000
 LOW_POWER_PERIOD_MS = 30000
 SINGLE_SHOT_MS = 5000
+STOP_MS = 500  # §3.5.3: the sensor only responds to other commands 500 ms after stop_periodic_measurement
 ALLOWED_WHILE_MEASURING = {READ_MEASUREMENT, STOP_PERIODIC, DATA_READY, SET_AMBIENT_PRESSURE}
 
 
@@ -52,6 +54,7 @@ class SCD4x(I2CDevice):
         self.started_ms = 0
         self.consumed = 0  # results read so far in this measurement run
         self.single_shot_at = None
+        self.busy_until_ms = 0  # NACKs everything before this time
         self.ambient_pressure_hpa = 1013
         self.measurements = 0
 
@@ -72,6 +75,8 @@ class SCD4x(I2CDevice):
     def write(self, data: bytes) -> None:
         if len(data) < 2:
             raise Nack()
+        if self.now_ms() < self.busy_until_ms:
+            raise Nack()
         cmd = int.from_bytes(data[:2], "big")
         arg = None
         if len(data) >= 5:
@@ -86,6 +91,7 @@ class SCD4x(I2CDevice):
             self.started_ms, self.consumed = self.now_ms(), 0
         elif cmd == STOP_PERIODIC:
             self.period_ms = None
+            self.busy_until_ms = self.now_ms() + STOP_MS
         elif cmd == DATA_READY:
             self.answer = words(0x8006 if self._ready() else 0x8000)
         elif cmd == READ_MEASUREMENT:
