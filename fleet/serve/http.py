@@ -17,6 +17,7 @@ from ..errors import Conflict, FleetError, NotFound, UsageError
 
 log = logging.getLogger("fleet.serve")
 MAX_BODY = 8 * 1024 * 1024
+IDLE_TIMEOUT_S = 30  # a connection that sends nothing (or stalls in the TLS handshake) is closed after this
 
 
 class HTTPError(FleetError):
@@ -113,6 +114,7 @@ def _handler_class(router):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "fleet"
+        timeout = IDLE_TIMEOUT_S
 
         def _handle(self):
             url = urlsplit(self.path)
@@ -164,7 +166,10 @@ class Server:
         if certfile:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(certfile, keyfile)
-            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            # The handshake happens in the connection's own thread, on its first read, under the idle
+            # timeout: done in accept(), one client that connects and stays silent stalls every other.
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True,
+                                                do_handshake_on_connect=False)
             self.scheme = "https"
         self._thread = None
 
