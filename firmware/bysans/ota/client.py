@@ -14,7 +14,6 @@
 #                   "kommune": "0751", "poll_s": 3600, "retry_s": 60, "timeout_s": 10}
 import binascii
 import gc
-import hashlib
 import json
 import os
 
@@ -62,29 +61,19 @@ def _remove(path):
         pass
 
 
-def _sha256_file(path, buf):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            h.update(memoryview(buf)[:n])
-    return h.digest()
-
-
 def installed(slot_dir, buf=None):
     """(manifest body dict, SHA-256 hex of the signed body) of the release in `slot_dir`, or (None, None).
-    A slot holds its manifest as manifest.json (the signed body, line 1) and manifest.sig (line 2); both
-    are read as streams, never as one block of RAM."""
-    path = slot_dir.rstrip("/") + "/manifest.json"
+    A slot holds its manifest as manifest.json (the signed body, line 1) and manifest.sig (line 2). The
+    body is parsed and hashed in one pass through `buf`; its "files" is a manifest.Files (packed)."""
+    from .manifest import Files
+    from .signed import body
+
     try:
-        digest = _hex(_sha256_file(path, buf or bytearray(256)))
-        with open(path) as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
+        with open(slot_dir.rstrip("/") + "/manifest.json", "rb") as f:
+            doc, digest = body(f, {"files": Files()}, buf)
+    except (OSError, Refused):
         return None, None
-    return (doc, digest) if type(doc) is dict else (None, None)
+    return doc, _hex(digest)
 
 
 class Client:
@@ -240,7 +229,8 @@ class Client:
 
     def report(self):
         """A check-in only (what runs, the last outcome); returns the repository path the server named, or
-        None. Raises NetError when the server cannot be reached."""
+        None. Raises NetError when the server cannot be reached or refuses the check-in (HTTP_ERROR, "401
+        (not authenticated ...)" when the check-in key is not the one the server holds; BAD_KEY)."""
         self.now = self.board.epoch_s()
         return self._checkin()
 
@@ -248,13 +238,30 @@ class Client:
 
     def _checkin(self, quiet=False):
         """POSTs the status; returns the repository path to take, or None to hold. A server without the
-        check-in endpoint (a plain static mirror: 404) means: take the channel."""
+        check-in endpoint (a plain static mirror: 404) means: take the channel. With a check-in key in the
+        config the body carries "seq" and the URL its MAC (bysans.ota.checkin)."""
         channel = "channels/%s/%s.json" % (self.cfg["kommune"], self.board.name)
         if not self.server:
             return channel
-        body = json.dumps(self.status()).encode()
+        st = self.status()
+        key = self.cfg.get("checkin_key")
+        path = "/api/checkin"
         try:
-            r = request(self.server, "POST", "/api/checkin", body, self.timeout_s)
+            if key:
+                from . import checkin
+
+                st["seq"] = checkin.next_seq(self.ota + "/seq", self.now)
+                body = json.dumps(st).encode()
+                st = None
+                path += "?mac=" + checkin.mac_hex(key, body)
+            else:
+                body = json.dumps(st).encode()
+                st = None
+            r = request(self.server, "POST", path, body, self.timeout_s)
+        except ValueError:
+            if quiet:
+                return None
+            raise NetError("BAD_KEY", "checkin_key in ota/config.json is not 64 hex digits")
         except NetError:
             if quiet:
                 return None
@@ -265,7 +272,8 @@ class Client:
             if r.status != 200:
                 if quiet:
                     return None
-                raise NetError("HTTP_ERROR", "check-in answered %d" % r.status)
+                raise NetError("HTTP_ERROR", "check-in answered %d%s" % (
+                    r.status, " (not authenticated: check ota/config.json's checkin_key)" if r.status == 401 else ""))
             raw = r.read_all(MAX_ANSWER_BYTES)
         finally:
             r.close()
@@ -288,30 +296,53 @@ class Client:
         return take
 
     def _fetch_signed(self, path, limit, missing_ok=False):
-        """Streams a signed metadata file from the repository to ota/new.json (line 1, hashed on the way)
-        and ota/new.sig (line 2); returns (body dict, signatures, SHA-256 of the body), or None for a
-        missing file when `missing_ok`."""
+        """A release manifest from the repository (_fetch_new), parsed from flash: (body dict, signatures,
+        SHA-256 of the body), its "files" packed (manifest.Files); None for a missing file when
+        `missing_ok`."""
+        if not self._fetch_new(path, limit, missing_ok):
+            return None
+        from .verify import read_release
+
+        sigs = self._new_sigs()
+        with open(self.ota + "/new.json", "rb") as f:
+            return read_release(f, self._buf, sigs)
+
+    def _fetch_new(self, path, limit, missing_ok=False):
+        """Streams a signed metadata file from the repository to ota/new.json (line 1) and ota/new.sig
+        (line 2); False for a missing file when `missing_ok`."""
         r = request(self.repo, "GET", "/" + path, None, self.timeout_s)
         try:
             if r.status == 404 and missing_ok:
-                return None
+                return False
             if r.status != 200:
                 raise NetError("HTTP_ERROR", "%s: %d" % (path, r.status))
             if r.length is None:
                 raise NetError("GARBAGE", "no Content-Length")
             if r.length > limit:
                 raise Refused(TOO_LONG, "%s: %d bytes, metadata is at most %d" % (path, r.length, limit))
-            return self._split_signed(r.sock, r.length)
+            self._split_signed(r.sock, r.length)
         finally:
             r.close()
+        return True
 
-    def _read_signed(self, path):
-        """The same for a signed metadata file on flash (the trusted root)."""
+    def _new_sigs(self):
+        """Line 2 of ota/new.*: the signatures (bytes)."""
+        path = self.ota + "/new.sig"
+        if os.stat(path)[6] > MAX_SIGS_BYTES:
+            raise Refused(MALFORMED, "signature line too long")
         with open(path, "rb") as f:
-            return self._split_signed(f, os.stat(path)[6], net=False)
+            return f.read().rstrip(b"\n")  # a root.json saved by an earlier client ends in two newlines
+
+    def _new_root(self, trusted):
+        """The Root of ota/new.* as the next step after `trusted` (verify.load_root), parsed from flash
+        through the client's buffer."""
+        from .verify import load_root
+
+        sigs = self._new_sigs()
+        with open(self.ota + "/new.json", "rb") as f:
+            return load_root(f, trusted, None, self._buf, sigs)
 
     def _split_signed(self, src, length, net=True):
-        h = hashlib.sha256()
         mv = self._mv
         body_open = True
         left = length
@@ -330,37 +361,22 @@ class Client:
                 left -= n
                 chunk = mv[:n]
                 if body_open:
-                    i = bytes(chunk).find(b"\n")
+                    i = self._buf.find(b"\n", 0, n)
                     if i < 0:
-                        h.update(chunk)
                         fb.write(chunk)
                         continue
-                    h.update(chunk[:i])
                     fb.write(chunk[:i])
                     chunk = chunk[i + 1:]
                     body_open = False
                 fs.write(chunk)
         if body_open:
             raise Refused(MALFORMED, "no signature line")
-        if os.stat(base + ".sig")[6] > MAX_SIGS_BYTES:
-            raise Refused(MALFORMED, "signature line too long")
-        try:
-            with open(base + ".sig") as f:
-                sigs = json.loads(f.read())
-            with open(base + ".json") as f:
-                doc = json.load(f)
-        except ValueError:
-            raise Refused(MALFORMED, "not JSON")
-        from .signed import parts
-
-        parts(doc, sigs)
-        return doc, sigs, h.digest()
 
     def _save_signed(self, dst):
         """Writes ota/new.json and ota/new.sig back as one signed file (two lines) at `dst`, atomically."""
         tmp = dst + ".tmp"
         with open(tmp, "wb") as out:
-            for name, nl in ((".json", True), (".sig", True)):
+            for name, nl in ((".json", True), (".sig", False)):  # new.sig holds line 2's own newline
                 with open(self.ota + "/new" + name, "rb") as f:
                     while True:
                         n = f.readinto(self._buf)
@@ -374,16 +390,17 @@ class Client:
     def _update_root(self):
         """The trusted root, walked forward through root/<N+1>.json, ... (each step signed by the old and
         the new root; saved as it is accepted); expiry is checked on the last one."""
-        from .verify import EXPIRED, root_from_parts
+        from .verify import EXPIRED
 
         path = self.ota + "/root.json"
-        root = root_from_parts(*self._read_signed(path))
+        with open(path, "rb") as f:
+            self._split_signed(f, os.stat(path)[6], net=False)
+        root = self._new_root(None)
         for _ in range(MAX_ROOT_STEPS):
-            got = self._fetch_signed("root/%d.json" % (root.version + 1), MAX_ROOT_BYTES, missing_ok=True)
-            if got is None:
+            gc.collect()  # the last step's parse is garbage now: the next one finds the heap in one piece
+            if not self._fetch_new("root/%d.json" % (root.version + 1), MAX_ROOT_BYTES, missing_ok=True):
                 break
-            root = root_from_parts(got[0], got[1], got[2], root)
-            got = None
+            root = self._new_root(root)  # only a Root is kept of each step
             self._save_signed(path)
         if self.now >= root.expires:
             raise Refused(EXPIRED, "root metadata expired")
@@ -398,21 +415,17 @@ class Client:
         slots.ensure_dir(d)
         _remove(d + "/manifest.json")  # the slot is incomplete from here until its manifest is back
         _remove(d + "/manifest.sig")
-        have = {}
-        if cur is not None:
-            for e in cur["files"]:
-                have[e["sha256"]] = e["path"]
+        have = cur["files"] if cur is not None else None  # manifest.Files, both: packed, no dict of all files
         src_dir = slots.slot_dir(cur_slot, self.root)
-        keep = set()
         for e in doc["files"]:
-            keep.add(e["path"])
             dst = d + "/" + e["path"]
             i = dst.rfind("/")
             slots.ensure_dir(dst[:i])
             if self._matches(dst, e):
                 continue  # already here (an earlier attempt, or the release before last)
-            src = have.get(e["sha256"])
-            if src is not None:
+            i = have.find(e["sha256"]) if have is not None else -1
+            if i >= 0:
+                src = have[i]["path"]
                 try:
                     with open(src_dir.rstrip("/") + "/" + src, "rb") as f:
                         self._stream(f, e, dst)
@@ -420,7 +433,7 @@ class Client:
                 except (OSError, Refused):
                     pass  # a damaged local copy: fetch it instead
             self._download(e, dst)
-        self._prune(d, "", keep)
+        self._prune(d, "", doc["files"])  # keeps a path that is `in` the new release's files
         os.rename(self.ota + "/new.sig", d + "/manifest.sig")
         os.rename(self.ota + "/new.json", d + "/manifest.json")  # complete: the slot may now be switched to
         return slot

@@ -1,17 +1,8 @@
-# Files of a release on the device: which need to travel, and a check of each while it streams.
+# A release file checked on the device while it streams (bysans.ota.stream, image): its length and SHA-256.
 import binascii
 import hashlib
 
 from .reasons import BAD_HASH, TOO_LONG, TOO_SHORT, Refused
-
-def changed_files(new, old=None):
-    """The entries of manifest `new` whose content (SHA-256) the installed manifest `old` lacks: only
-    these need to travel."""
-    have = set()
-    if old is not None:
-        for f in old["files"]:
-            have.add(f["sha256"])
-    return [f for f in new["files"] if f["sha256"] not in have]
 
 
 class FileCheck:

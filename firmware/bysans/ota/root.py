@@ -1,9 +1,14 @@
 # Root metadata on the device: which keys are root, which release keys serve which kommuner, which are
-# revoked; rotation chains (each new version signed by the old root and the new one).
+# revoked; rotation chains (each new version signed by the old root and the new one); and the signature
+# check itself (Ed25519 over the SHA-256 of a body, by keys the root trusts for it).
 import binascii
+import hashlib
 
-from .reasons import BAD_SIGNATURE, DOWNGRADE, EXPIRED, MALFORMED, NOT_DELEGATED, ROOT_TYPE, Refused, _is_int, _is_str_list, _need
-from .signed import _signed_by, keyid, split
+from .reasons import (BAD_SIGNATURE, DOWNGRADE, EXPIRED, MALFORMED, NOT_DELEGATED, REVOKED, ROOT_TYPE, Refused,
+                      _is_int, _is_str_list, _need)
+from .signed import read
+from . import ed25519
+
 
 class Root:
     """Parsed, signature-checked root metadata: which keys are root, which release keys serve which
@@ -55,23 +60,26 @@ def _root_doc(doc):
     _need(_is_str_list(doc.get("revoked")), "bad revoked")
 
 
-def load_root(data, trusted=None, now=None):
-    """Checks root metadata and returns a Root.
+def load_root(src, trusted=None, now=None, buf=None, sigs=None):
+    """Checks root metadata and returns a Root. `src`, `buf`, `sigs`: as signed.read's (bytes, or a stream
+    read through `buf`; line 2 apart).
 
     Without `trusted` (the root the device was enrolled with, read from its own flash), the metadata
     must carry a threshold of signatures by its own root keys. With `trusted`, it is the next step of a
     rotation chain: its version must be higher, and it must be signed by a threshold of the trusted root
     keys and of its own (so a rotation is signed by the old and the new root). Walk a chain one version
     at a time; `now` (Unix seconds) is checked only if given: check it on the last step only (TUF 5.3).
+    Only the Root is kept (keys, roles, delegations): the document is garbage before the signatures are
+    checked, and the trusted Root can go once the next one is loaded.
     """
-    _body, doc, sigs, digest = split(data)
-    return root_from_parts(doc, sigs, digest, trusted, now)
-
-
-def root_from_parts(doc, sigs, digest, trusted=None, now=None):
-    """load_root on a body and signatures already parsed (signed.parts checked) and its SHA-256 digest."""
+    doc, sigs, digest = read(src, None, buf, sigs)
     _root_doc(doc)
     root = Root(doc, digest)
+    doc = None
+    return _checked(root, sigs, digest, trusted, now)
+
+
+def _checked(root, sigs, digest, trusted, now):
     if trusted is not None:
         if root.version <= trusted.version:
             if root.version == trusted.version and digest == trusted.digest:
@@ -94,3 +102,36 @@ def root_from_parts(doc, sigs, digest, trusted=None, now=None):
     return root
 
 
+def keyid(public_key):
+    """A key's id: the first 16 bytes of SHA-256 of its 32 raw bytes, in hex."""
+    return binascii.hexlify(hashlib.sha256(public_key).digest()[:16]).decode()
+
+
+def _signed_by(digest, sigs, keys, allowed, threshold, revoked=()):
+    """Raises Refused unless `threshold` distinct keys in `allowed` signed `digest`."""
+    good = []
+    bad = False
+    was_revoked = False
+    for s in sigs:
+        kid = s["keyid"]
+        if kid in revoked:
+            was_revoked = True
+            continue
+        if kid not in allowed or kid in good:
+            continue
+        try:
+            sig = binascii.unhexlify(s["sig"])
+        except ValueError:
+            bad = True
+            continue
+        if ed25519.verify(keys[kid], digest, sig):
+            good.append(kid)
+        else:
+            bad = True
+    if len(good) >= threshold:
+        return good
+    if bad:
+        raise Refused(BAD_SIGNATURE, "a signature does not match")
+    if was_revoked:
+        raise Refused(REVOKED, "signed by a revoked key")
+    raise Refused(NOT_DELEGATED, "no signature by a key trusted for this")
