@@ -275,6 +275,22 @@ class ReleaseNotPublished(RolloutError):
                     "(or FLEET_REPO)")
 
 
+class CheckinRejected(RolloutError):
+    """A device check-in that is not authenticated (docs/ota.md, "Check-in keys"); `reason` is one of
+    CHECKIN_REJECT_REASONS. Nothing of it was recorded. Never carries key material."""
+
+    exit_code = 64
+    http_status = 401
+
+    def __init__(self, reason: str, message: str, *, device: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.reason = reason
+        self.device = device
+
+
+CHECKIN_REJECT_REASONS = ("missing_mac", "bad_mac", "replay", "no_key", "unknown_key", "unknown_device")
+
+
 # -- the simulated air and the test network server (fleet/sim/devices/air.py, fleet/lorawan/netserver.py);
 #    exit codes 70-79 --
 

@@ -1,18 +1,25 @@
 """Provisioning a board for OTA updates over serial: a signed release in app slot /a, the trusted root the
-device starts its chain from, its OTA settings, and the tiny /boot.py and /main.py (docs/ota.md).
+device starts its chain from, its OTA settings (with its check-in key), and the tiny /boot.py and /main.py
+(docs/ota.md).
 
+    key = OtaStore.open(db_url).issue_checkin_key("70B3D57ED0000001")     # sealed in the registry
     with Session(port) as s:
-        provision(s, "rel-1.0.0", root=keystore.root_path(1).read_bytes(),
+        provision(s, "rel-1.0.0", root=keystore.root_path(1).read_bytes(), checkin_key=key,
                   config={"server": "http://10.0.0.2:8080", "device": "70B3D57ED0000001", "kommune": "0751"})
+        write_checkin_key(s, key)       # a board provisioned before check-in keys: only its key changes
 """
 
+import hashlib
 import json
 from pathlib import Path
 
-from fleet.errors import UsageError
+from fleet.errors import UsageError, VerifyError, WrongBoard
 from fleet.release.build import FILES, MANIFEST
 
 from .deploy import DeployReport, deploy
+from .session import BoardError
+
+CONFIG = "/ota/config.json"
 
 # Boot state with slot a confirmed: firmware/bysans/ota/slots.py (encode), one JSON line and its CRC-32.
 _STATE = {"confirmed": "a", "trial": None, "tries": 0, "target": None, "bad": [], "last": None}
@@ -44,14 +51,63 @@ def slot_files(release_dir, slot: str = "a") -> dict[str, bytes]:
     return files
 
 
-def provision(session, release_dir, *, root: bytes, config: dict, progress=None) -> DeployReport:
-    """Writes the release into slot /a and the OTA set-up; the board then boots slot a as confirmed."""
+def _with_key(config: dict, checkin_key) -> dict:
+    from fleet.rollout.auth import CheckinKey, key_bytes
+
+    if isinstance(checkin_key, CheckinKey) and checkin_key.device != str(config["device"]).upper():
+        raise UsageError(f"the check-in key is device {checkin_key.device}'s, the config is for "
+                         f"{config['device']}")
+    return dict(config, checkin_key=key_bytes(checkin_key).hex())
+
+
+def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=None,
+              progress=None) -> DeployReport:
+    """Writes the release into slot /a and the OTA set-up; the board then boots slot a as confirmed.
+    `checkin_key` (a CheckinKey from OtaStore.issue_checkin_key, or its 32 bytes) goes into the OTA config
+    as "checkin_key": without one, fleet serve refuses the board's check-ins (docs/ota.md)."""
     for k in ("device", "kommune"):
         if not config.get(k):
             raise UsageError(f"the OTA config needs '{k}'")
+    if checkin_key is not None:
+        config = _with_key(config, checkin_key)
     files = slot_files(release_dir, "a")
     files["/ota/root.json"] = root
-    files["/ota/config.json"] = json.dumps(config).encode()
+    files[CONFIG] = json.dumps(config).encode()
     files["/ota/boot.json"] = _encode_state(dict(_STATE))
     files["/ota/confirmed"] = b"a"
     return deploy(session, files, progress=progress)
+
+
+def read_config(session) -> dict:
+    """The board's OTA config (/ota/config.json). Holds its check-in key: never print it whole."""
+    try:
+        text = session.eval(f"open({CONFIG!r}).read()")
+    except BoardError:
+        raise UsageError(f"the board on {session.port} has no readable {CONFIG}",
+                         hint="provision it for OTA first (docs/ota.md)") from None
+    try:
+        cfg = json.loads(text)
+    except ValueError:
+        cfg = None
+    if not isinstance(cfg, dict) or not cfg.get("device"):
+        raise UsageError(f"{CONFIG} on the board on {session.port} is damaged (no 'device')",
+                         hint="provision the board for OTA again (docs/ota.md)")
+    return cfg
+
+
+def write_checkin_key(session, checkin_key, *, device: str | None = None) -> str:
+    """Puts `checkin_key` into the board's OTA config, leaving every other setting as it is (written to a
+    temporary file, checked, then renamed: a power cut leaves the old config or the new one). `device`, if
+    given, must be the board's. Returns the board's device id."""
+    cfg = read_config(session)
+    dev = str(cfg["device"])
+    if device is not None and device.upper() != dev.upper():
+        raise WrongBoard(f"the board on {session.port} is device {dev}, not {device}")
+    data = json.dumps(_with_key(cfg, checkin_key)).encode()
+    tmp = CONFIG + ".tmp"
+    session.write_file(tmp, data)
+    if session.sha256(tmp) != hashlib.sha256(data).digest():
+        raise VerifyError(f"{tmp} on the board on {session.port} does not match what was sent; the old "
+                          f"config was kept")
+    session.exec(f"import os\nos.rename({tmp!r}, {CONFIG!r})\n")
+    return dev

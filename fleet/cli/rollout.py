@@ -4,7 +4,10 @@ import os
 
 import click
 
+from ..errors import WrongBoard
+from ..release.metadata import parse_duration
 from ..rollout import OtaStore, parse_percent, parse_waves
+from ..rollout.models import DEVICE_STATES
 from .common import echo_json
 
 db_option = click.option("--db", "db_url", envvar="FLEET_DB",
@@ -29,9 +32,13 @@ def _show(view, as_json):
     click.echo(f"rollout {d['id']}: {d['version']} to kommune {d['kommune']} ({', '.join(d['boards'])}) - "
                f"{d['state']}, wave {d['open_waves']} of {len(d['waves'])} ({', '.join(d['waves'])}), "
                f"halts above {d['halt_at']} failed")
-    click.echo("  " + ", ".join(f"{k.replace('_', ' ')} {c[k]}" for k in
-                                ("pending", "downloading", "installed", "confirmed", "failed", "rolled_back"))
-               + f" of {c['total']}")
+    click.echo(f"  device order: seed {d['seed'] or '(none: started before seeds)'}; waves time out "
+               + (f"after {d['wave_timeout']}" if d["wave_timeout"] else "never (--wave-timeout)"))
+    click.echo("  " + ", ".join(f"{k.replace('_', ' ')} {c[k]}" for k in DEVICE_STATES) + f" of {c['total']}")
+    ck = d.get("checkins") or {}
+    if ck.get("keyless") or ck.get("rejected"):
+        click.echo(f"  check-ins: {ck.get('keyless', 0)} devices without a check-in key, "
+                   f"{ck.get('rejected', 0)} check-ins rejected")
     if d["note"]:
         click.echo(f"  note: {d['note']}")
 
@@ -42,11 +49,13 @@ def command():
 
     \b
     Example:
-      fleet rollout start --release 1.4.0 --kommune 751 --waves 5%,25%,100% --halt-at 10% --repo ./updates
+      fleet rollout start --release 1.4.0 --kommune 751 --waves 5%,25%,100% --halt-at 10% \\
+          --wave-timeout 24h --repo ./updates
       fleet rollout status --kommune 751
       fleet rollout pause --kommune 751
       fleet rollout resume --kommune 751
       fleet rollout abort --kommune 751
+      fleet rollout checkin-key --port /dev/ttyUSB0
     """
 
 
@@ -57,23 +66,35 @@ def command():
               help="Cumulative shares of the devices, the last 100%.")
 @click.option("--halt-at", default="10%", show_default=True,
               help="Halt by itself when more than this share of the devices in open waves failed.")
+@click.option("--wave-timeout", metavar="DURATION",
+              help="Devices of an open wave not heard from for this long (e.g. 24h, 2d) count as silent: they no "
+                   "longer hold the next wave back. Default: a wave waits for every device.")
+@click.option("--seed", help="Orders the devices into waves (default: a new random one; status shows it). The "
+                             "same seed and devices give the same order.")
 @click.option("--board", help="Only devices of this board (default: every board the release is built for).")
 @click.option("--repo", "repo_dir", envvar="FLEET_REPO", type=click.Path(file_okay=False, exists=True),
               help="The update repository the release was published to (FLEET_REPO).")
 @db_option
 @json_option
-def start(version, kommune, waves, halt_at, board, repo_dir, db_url, as_json):
+def start(version, kommune, waves, halt_at, wave_timeout, seed, board, repo_dir, db_url, as_json):
     """Start a rollout: the first wave's devices are told to take the release at their next check-in.
+
+    Each rollout shuffles the devices by its own seed, so the canaries differ from one rollout to the next.
+    A device that went silent after it had started to take the release counts as failed (halt threshold);
+    one that never checked in does not.
 
     \b
     Example:
       fleet rollout start --release 1.4.0 --kommune 751 --waves 5%,25%,100% --halt-at 10% --repo ./updates
+      fleet rollout start --release 1.4.0 --kommune 751 --wave-timeout 24h --repo ./updates
     """
     w, h = parse_waves(waves), parse_percent(halt_at, "--halt-at")
+    timeout_s = parse_duration(wave_timeout) if wave_timeout else None
     store = OtaStore.open(db_url)
     try:
         view = store.start(kommune=kommune, version=version, waves=w, halt_at=h, repo_dir=repo_dir, board=board,
-                           operator=os.environ.get("FLEET_OPERATOR", "fleet"))
+                           operator=os.environ.get("FLEET_OPERATOR", "fleet"), wave_timeout_s=timeout_s,
+                           seed=seed)
     finally:
         store.close()
     _show(view, as_json)
@@ -87,6 +108,9 @@ def start(version, kommune, waves, halt_at, board, repo_dir, db_url, as_json):
 @json_option
 def status(kommune, rollout_id, show_all, devices, db_url, as_json):
     """Show a rollout: its state, open waves and how many devices are where.
+
+    --devices lists them in rollout order (the seed's), with wave, state and reason; "silent" means not
+    heard from within the wave timeout (reason: what it was doing before).
 
     \b
     Example:
@@ -109,7 +133,9 @@ def status(kommune, rollout_id, show_all, devices, db_url, as_json):
     _show(view, as_json)
     if devices and not as_json:
         for d in view.devices:
-            click.echo(f"  {d['device']}  wave {d['wave']}  {d['state']:<11} {d['reason'] or ''}")
+            key = "" if d["checkin_key"] else "  (no check-in key)"
+            click.echo(f"  {d['position']:>4}. {d['device']}  wave {d['wave']}  {d['state']:<11} "
+                       f"{d['reason'] or ''}{key}".rstrip())
 
 
 def _changer(name, verb, doc):
@@ -135,3 +161,44 @@ _changer("resume", "resume", "Resume a paused or halted rollout (failures so far
          "\b\nExample:\n  fleet rollout resume --kommune 751")
 _changer("abort", "abort", "Abort a rollout: devices that have not updated stay on what they run.\n\n"
          "\b\nExample:\n  fleet rollout abort --kommune 751 --note 'replaced by 1.4.1'")
+
+
+@command.command("checkin-key")
+@click.option("--port", required=True, help="Serial port of the board (fleet sim list shows virtual ones).")
+@click.option("--device", help="Refuse unless the board is this device (its id in /ota/config.json).")
+@db_option
+@json_option
+def checkin_key(port, device, db_url, as_json):
+    """Give a board a new check-in key: written into its /ota/config.json and sealed into the registry.
+
+    The key is never shown. Boards provisioned before check-in keys need one (until then only
+    'fleet serve --accept-keyless' accepts their check-ins); a board whose key was lost or copied gets a
+    new one the same way, and the old key stops working.
+
+    \b
+    Example:
+      fleet rollout checkin-key --port /dev/ttyUSB0
+      fleet rollout checkin-key --port /dev/ttyUSB0 --device 70B3D57ED0000001 --json
+    """
+    from provisioning.ota import read_config, write_checkin_key
+    from provisioning.session import Session
+
+    from ..rollout import CheckinKey
+
+    store = OtaStore.open(db_url)
+    try:
+        with Session(port) as s:
+            dev = str(read_config(s)["device"]).upper()
+            if device is not None and device.upper() != dev:
+                raise WrongBoard(f"the board on {port} is device {dev}, not {device}")
+            key = CheckinKey.new(dev)
+            # the board first: should the registry then fail, running this again fixes both; the other way
+            # round a board with no key would be locked out even in migration mode
+            write_checkin_key(s, key, device=dev)
+        store.save_checkin_key(key)
+    finally:
+        store.close()
+    if as_json:
+        echo_json({"device": dev, "port": port, "checkin_key": "written"})
+    else:
+        click.echo(f"device {dev}: a new check-in key is on the board ({port}) and sealed in the registry")

@@ -17,19 +17,29 @@ from ..serve.http import Server
 @click.option("--db", "db_url", envvar="FLEET_DB", help="Registry database URL (default: the local SQLite file).")
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM): serve HTTPS.")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM) for --cert.")
-def command(host, port, repo_dir, db_url, cert, key):
+@click.option("--accept-keyless", is_flag=True, envvar="FLEET_ACCEPT_KEYLESS",
+              help="Migration mode: accept check-ins without a MAC from known devices that have no check-in "
+                   "key yet (provisioned before keys). Off by default (FLEET_ACCEPT_KEYLESS=1).")
+def command(host, port, repo_dir, db_url, cert, key, accept_keyless):
     """Serve updates, check-ins, uplink pushes and the dashboard until Ctrl-C.
+
+    Check-ins must carry a MAC made with the device's check-in key (docs/ota.md, "Check-in keys"); others
+    are answered 401 and change nothing. GET /api/ota/checkins counts what was accepted and rejected.
 
     \b
     Example:
       fleet serve --repo ./updates --port 8080
       curl http://127.0.0.1:8080/healthz
+      fleet serve --repo ./updates --accept-keyless   # while old boards get their keys
     """
     if key and not cert:
         raise click.UsageError("--key needs --cert")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    server = Server(build_router(ServeContext(repo_dir=repo_dir, db_url=db_url)), host=host, port=port,
-                    certfile=cert, keyfile=key or None)
+    ctx = ServeContext(repo_dir=repo_dir, db_url=db_url, options={"accept_keyless": bool(accept_keyless)})
+    server = Server(build_router(ctx), host=host, port=port, certfile=cert, keyfile=key or None)
+    if accept_keyless:
+        click.echo("migration mode: known devices without a check-in key may check in unauthenticated "
+                   "(fleet rollout status counts them as keyless)", err=True)
     click.echo(f"serving on {server.url} (Ctrl-C stops)")
     try:
         server.serve_forever()

@@ -1,13 +1,16 @@
-"""Tables of OTA check-ins and rollouts (migration 0002_rollouts), on the registry's declarative Base."""
+"""Tables of OTA check-ins and rollouts (migrations 0002_rollouts and 0004_checkin_auth), on the registry's
+declarative Base."""
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..registry.models import Base, utcnow
 
-DEVICE_STATES = ("pending", "downloading", "installed", "confirmed", "failed", "rolled_back")
+# silent: in an open wave, not heard from within the rollout's wave timeout (reason: "was <state before>")
+DEVICE_STATES = ("pending", "downloading", "installed", "confirmed", "failed", "rolled_back", "silent")
 ROLLOUT_STATES = ("running", "paused", "halted", "aborted", "completed")
 
 
@@ -50,6 +53,9 @@ class Rollout(Base):
     wave: Mapped[int] = mapped_column(Integer, default=0)      # the highest open wave (0-based)
     forgiven: Mapped[int] = mapped_column(Integer, default=0)  # failures before the last resume
     note: Mapped[str | None] = mapped_column(Text)
+    seed: Mapped[str | None] = mapped_column(String(32))            # orders the devices (waves.order)
+    wave_timeout_s: Mapped[int | None] = mapped_column(Integer)     # None: a wave waits for every device
+    wave_opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # of the highest open wave
     operator: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -66,5 +72,30 @@ class RolloutDevice(Base):
     state: Mapped[str] = mapped_column(String(12))
     reason: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # its last check-in as a member
 
     __table_args__ = (UniqueConstraint("rollout_id", "device", name="uq_rollout_devices"),)
+
+
+class CheckinAuth(Base):
+    """A device's check-in key (sealed: fleet/registry/sealing.py, context "<device>/checkin_key") and what its
+    check-ins did. A row exists for every device given a key, and for a keyless device the server already
+    knew when it first checked in without one (fleet serve --accept-keyless)."""
+
+    __tablename__ = "ota_checkin_auth"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device: Mapped[str] = mapped_column(String(32))
+    key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)             # None: keyless; never shown
+    key_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)               # the highest accepted "seq"
+    accepted: Mapped[int] = mapped_column(Integer, default=0)                  # with a valid MAC
+    unauthenticated: Mapped[int] = mapped_column(Integer, default=0)           # keyless, accepted
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_reason: Mapped[str | None] = mapped_column(String(20))
+
+    __table_args__ = (UniqueConstraint("device", name="uq_ota_checkin_auth_device"),)
+
+    def __repr__(self) -> str:  # never the sealed key
+        return f"<CheckinAuth {self.device} key={'yes' if self.key_sealed else 'no'}>"

@@ -1,8 +1,12 @@
-"""Check-ins and rollouts in the registry database (tables in models.py, migration 0002_rollouts).
+"""Check-ins and rollouts in the registry database (tables in models.py, migrations 0002_rollouts and
+0004_checkin_auth).
 
     store = OtaStore.open(db_url)                       # FLEET_DB, else the registry's SQLite file
+    key = store.issue_checkin_key("70B3D57ED0000001")   # for provisioning (provisioning/ota.py)
+    report = store.authenticate(body, mac)              # the server, before anything is recorded (auth.py)
     store.checkin(report, repo_dir)                     # -> {"take": path | None, "now": ..., "poll_s": ...}
-    store.start(kommune="751", version="1.4.0", waves=[50, 250, 1000], halt_at=100, repo_dir=REPO)
+    store.start(kommune="751", version="1.4.0", waves=[50, 250, 1000], halt_at=100, repo_dir=REPO,
+                wave_timeout_s=86400)
     store.status(kommune="751"); store.pause(...); store.resume(...); store.abort(...)
 
 Which release a device should take is answered per device at check-in (docs/formats/update-repository.md,
@@ -13,9 +17,9 @@ device of a kommune and board that has never had a rollout gets its channel; eve
 import json
 import re
 import threading
-import time
+from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,12 +27,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ..errors import (ReleaseNotPublished, RolloutConflict, RolloutError, RolloutNotFound, UsageError)
+from ..errors import (CHECKIN_REJECT_REASONS, CheckinRejected, ReleaseNotPublished, RolloutConflict,
+                      RolloutError, RolloutNotFound, UsageError)
 from ..registry import db
 from ..registry.kommuner import lookup
 from ..registry.models import Device
+from . import auth as A
 from . import waves as W
-from .models import DEVICE_STATES, OtaDevice, Rollout, RolloutDevice
+from .models import DEVICE_STATES, CheckinAuth, OtaDevice, Rollout, RolloutDevice
 
 OPEN = ("running", "paused", "halted")
 _MIGRATE_LOCK = threading.Lock()
@@ -42,13 +48,32 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _aware(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes: they were written in UTC."""
+    return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt
+
+
+def _duration(seconds: int | None) -> str | None:
+    if not seconds:
+        return None
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % n == 0 and (unit != "d" or seconds >= 2 * 86400):  # 24h rather than 1d
+            return f"{seconds // n}{unit}"
+    return f"{seconds}s"
+
+
+def check_device(device) -> str:
+    """A device id as in ota/config.json (upper-cased), or UsageError."""
+    if not isinstance(device, str) or not _DEVICE.match(device):
+        raise UsageError("a check-in needs 'device' (its DevEUI, 1-32 of A-Z a-z 0-9 _ . : -)")
+    return device.upper()
+
+
 def check_report(report) -> dict:
     """A check-in body as the device sends it (docs/formats/update-repository.md); UsageError if not."""
     if not isinstance(report, dict):
         raise UsageError("a check-in is a JSON object")
-    dev = report.get("device")
-    if not isinstance(dev, str) or not _DEVICE.match(dev):
-        raise UsageError("a check-in needs 'device' (its DevEUI, 1-32 of A-Z a-z 0-9 _ . : -)")
+    dev = check_device(report.get("device"))
     kommune = lookup(report.get("kommune", "")).kode
     board = report.get("board")
     if not isinstance(board, str) or not re.match(r"^[A-Za-z0-9_.-]{1,40}$", board):
@@ -56,7 +81,7 @@ def check_report(report) -> dict:
     state = report.get("state")
     if state not in CLIENT_STATES:
         raise UsageError(f"a check-in's 'state' is one of {', '.join(CLIENT_STATES)}")
-    out = {"device": dev.upper(), "kommune": kommune, "board": board, "state": state}
+    out = {"device": dev, "kommune": kommune, "board": board, "state": state}
     for k, n in (("version", 40), ("reason", 40), ("detail", 200), ("slot", 4)):
         v = report.get(k)
         out[k] = str(v)[:n] if v is not None else None
@@ -89,25 +114,71 @@ class RolloutView:
     updated_at: datetime
     counts: dict
     devices: list
+    seed: str | None = None              # the device order's seed (waves.order); None before 0004
+    wave_timeout_s: int | None = None    # None: a wave waits for every device
+    wave_opened_at: datetime | None = None
+    checkins: dict = field(default_factory=dict)  # {"keyless": members without a key, "rejected": ...}
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d["waves"] = [f"{w / 10:g}%" for w in self.waves]
         d["halt_at"] = f"{self.halt_at / 10:g}%"
         d["open_waves"] = self.wave + 1
+        d["wave_timeout"] = _duration(self.wave_timeout_s)
         return d
 
 
+_REJECT = {  # reason -> (message, hint); {d} is the device. Never anything of a key.
+    "missing_mac": ("check-in for device {d} has no MAC, but the registry holds a check-in key for it: its "
+                    "check-ins must be signed",
+                    "the board's ota/config.json needs that key ('checkin_key') and firmware that signs "
+                    "check-ins; 'fleet rollout checkin-key --port PORT' writes a new key to the board"),
+    "bad_mac": ("check-in for device {d} is not authentic: its MAC does not match the device's check-in key",
+                "if the board was given a new key elsewhere, write one again with 'fleet rollout checkin-key "
+                "--port PORT' against this registry; otherwise someone else is posting for this device"),
+    "replay": ("check-in for device {d} repeats an old 'seq' (a replay, or the board lost ota/seq and has "
+               "no clock)",
+               "give the board a new key ('fleet rollout checkin-key --port PORT'): a new key starts 'seq' again"),
+    "no_key": ("device {d} has no check-in key, and this server does not accept unauthenticated check-ins",
+               "give the board a key ('fleet rollout checkin-key --port PORT'), or, while migrating boards "
+               "provisioned before check-in keys, run 'fleet serve --accept-keyless'"),
+    "unknown_key": ("check-in for device {d} is signed, but this registry holds no check-in key for it",
+                    "the key was made against another registry (--db / FLEET_DB): write a new one with "
+                    "'fleet rollout checkin-key --port PORT' against this one"),
+    "unknown_device": ("device {d} has no check-in key and has never been seen: only devices known before "
+                       "the migration may check in without a key (--accept-keyless)",
+                       "provision it with a check-in key (docs/ota.md, 'Check-in keys')"),
+}
+assert set(_REJECT) == set(CHECKIN_REJECT_REASONS)
+
+
 class OtaStore:
-    def __init__(self, engine):
+    """`sealer`: opens check-in keys (default: the registry's key, fleet/registry/sealing.py, loaded when
+    first needed); `clock`: a function returning the time (an aware datetime), for tests."""
+
+    def __init__(self, engine, *, sealer=None, clock=None):
         self.engine = engine
+        self._sealer_obj = sealer
+        self._clock = clock or _now
+        self._stats = Counter()
+        self._stats_lock = threading.Lock()
 
     @classmethod
-    def open(cls, url: str | None = None) -> "OtaStore":
+    def open(cls, url: str | None = None, *, sealer=None, clock=None) -> "OtaStore":
         engine = db.make_engine(db.resolve_url(url))
         with _MIGRATE_LOCK:  # Alembic keeps its context in module globals: one migration per process at once
             db.migrate(engine)
-        return cls(engine)
+        return cls(engine, sealer=sealer, clock=clock)
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _sealer(self):
+        if self._sealer_obj is None:
+            from ..registry.sealing import Sealer, load_key
+
+            self._sealer_obj = Sealer(load_key())
+        return self._sealer_obj
 
     def close(self):
         self.engine.dispose()
@@ -135,10 +206,10 @@ class OtaStore:
             except IntegrityError:  # two first check-ins of one device at once: the second one retries
                 if attempt == 2:
                     raise
-        return {"take": take, "now": int(time.time()), "poll_s": poll_s}
+        return {"take": take, "now": int(self._now().timestamp()), "poll_s": poll_s}
 
     def _checkin(self, s, r, repo_dir):
-        now = _now()
+        now = self._now()
         d = s.scalars(select(OtaDevice).where(OtaDevice.device == r["device"])).first()
         if d is None:
             d = OtaDevice(device=r["device"], checkins=0, first_seen=now)
@@ -165,33 +236,64 @@ class OtaStore:
             member = RolloutDevice(rollout_id=ro.id, device=r["device"], position=(last or 0) + 1,
                                    wave=len(ro.waves) - 1, state="pending", updated_at=now)
             s.add(member)
+        member.seen_at = now
         new, reason = W.device_state(member.state, r, ro.manifest)
         if (new, reason) != (member.state, member.reason):
             member.state, member.reason, member.updated_at = new, reason, now
         s.flush()
-        self._step(s, ro)
+        self._step(s, ro, now)
         if member.state == "confirmed":
             return None if r["release"] == ro.manifest else _manifest_path(ro)
         if ro.state in ("running", "completed") and member.wave <= ro.wave:
             return _manifest_path(ro)
         return None
 
-    def _step(self, s, ro: Rollout):
-        members = [(w, st) for w, st in s.execute(select(RolloutDevice.wave, RolloutDevice.state)
-                                                  .where(RolloutDevice.rollout_id == ro.id))]
+    def _expire(self, s, ro: Rollout, now: datetime) -> int:
+        """Marks the members of a running rollout's open waves that were not heard from within its wave
+        timeout as silent (reason: "was <state>"). Returns how many."""
+        if ro.state != "running" or not ro.wave_timeout_s:
+            return 0
+        opened = _aware(ro.wave_opened_at) or _aware(ro.updated_at)
+        n = 0
+        for m in s.scalars(select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id,
+                                                       RolloutDevice.wave <= ro.wave,
+                                                       RolloutDevice.state.in_(W.WAITING))):
+            if W.overdue(_aware(m.seen_at), opened, ro.wave_timeout_s, now):
+                m.reason, m.state, m.updated_at = f"was {m.state}", "silent", now
+                n += 1
+        if n:
+            s.flush()
+        return n
+
+    def _step(self, s, ro: Rollout, now: datetime | None = None):
+        """Applies the wave timeout, then moves the rollout on (waves.step)."""
+        now = now or self._now()
+        self._expire(s, ro, now)
+        members = list(s.execute(select(RolloutDevice.wave, RolloutDevice.state, RolloutDevice.reason)
+                                 .where(RolloutDevice.rollout_id == ro.id)))
         state, wave = W.step(ro.state, ro.wave, len(ro.waves), ro.halt_at, members, ro.forgiven)
         if (state, wave) != (ro.state, ro.wave):
             if state == "halted":
-                open_states = [st for w, st in members if w <= wave]
-                ro.note = (f"halted by itself: {sum(st in W.FAILED for st in open_states)} of "
-                           f"{len(open_states)} devices failed (threshold {ro.halt_at / 10:g}%)")
-            ro.state, ro.wave, ro.updated_at = state, wave, _now()
+                open_m = [(st, why) for w, st, why in members if w <= wave]
+                silent = sum(st == "silent" and W.is_failure(st, why) for st, why in open_m)
+                ro.note = (f"halted by itself: {sum(W.is_failure(st, why) for st, why in open_m)} of "
+                           f"{len(open_m)} devices failed (threshold {ro.halt_at / 10:g}%)"
+                           + (f"; {silent} of them went silent after taking the release" if silent else ""))
+            if wave != ro.wave:
+                ro.wave_opened_at = now
+            ro.state, ro.wave, ro.updated_at = state, wave, now
 
     # ---- rollouts ---------------------------------------------------------------------------------------
 
     def start(self, *, kommune, version: str, waves: list[int], halt_at: int, repo_dir, operator="fleet",
-              board: str | None = None) -> RolloutView:
+              board: str | None = None, wave_timeout_s: int | None = None, seed: str | None = None
+              ) -> RolloutView:
+        """Starts a rollout. `seed` orders the devices (default: a new random one, kept with the rollout);
+        `wave_timeout_s`: members of an open wave not heard from for that long count as silent."""
         kode = lookup(kommune).kode
+        seed = W.check_seed(seed) if seed is not None else W.new_seed()
+        if wave_timeout_s is not None and wave_timeout_s <= 0:
+            raise UsageError("a wave timeout is a positive duration", hint="e.g. --wave-timeout 24h")
         doc, digest = find_release(repo_dir, kode, version, board)
         boards = [board] if board else list(doc["boards"])
         with self._write() as s:
@@ -203,21 +305,22 @@ class OtaStore:
                 Device.kommune_kode == kode, Device.board.in_(boards), Device.state != "retired")))
             devices |= set(s.scalars(select(OtaDevice.device).where(
                 OtaDevice.kommune_kode == kode, OtaDevice.board.in_(boards))))
-            now = _now()
+            now = self._now()
             ro = Rollout(kommune_kode=kode, boards=boards, version=doc["version"], counter=doc["counter"],
                          manifest=digest, waves=list(waves), halt_at=halt_at, state="running", wave=0,
-                         forgiven=0, operator=operator, created_at=now, updated_at=now)
+                         forgiven=0, operator=operator, created_at=now, updated_at=now, seed=seed,
+                         wave_timeout_s=wave_timeout_s, wave_opened_at=now)
             s.add(ro)
             s.flush()
             runs = {d: (rel, c) for d, rel, c in s.execute(select(OtaDevice.device, OtaDevice.release,
                                                                   OtaDevice.counter)
                                                            .where(OtaDevice.device.in_(devices)))}
-            for pos, (dev, wave) in enumerate(W.assign(kode, devices, waves)):
+            for pos, (dev, wave) in enumerate(W.assign(kode, devices, waves, seed=seed)):
                 st = "confirmed" if runs.get(dev, (None,))[0] == digest else "pending"
                 s.add(RolloutDevice(rollout_id=ro.id, device=dev, position=pos, wave=wave, state=st,
                                     updated_at=now))
             s.flush()
-            self._step(s, ro)
+            self._step(s, ro, now)
             rid = ro.id
         return self.get(rid)
 
@@ -241,13 +344,18 @@ class OtaStore:
             ro = self._pick(s, kommune, rollout_id)
             if ro.state not in allowed:
                 raise RolloutError(f"rollout {ro.id} is {ro.state}; it cannot be {new_state} now")
+            now = self._now()
             if new_state == "running" and ro.state == "halted":
                 # the admin has looked at the failures so far: only new ones count against the threshold
-                ro.forgiven = sum(1 for st in s.scalars(select(RolloutDevice.state).where(
-                    RolloutDevice.rollout_id == ro.id, RolloutDevice.wave <= ro.wave)) if st in W.FAILED)
-            ro.state, ro.note, ro.updated_at = new_state, note, _now()
+                ro.forgiven = sum(1 for st, why in s.execute(select(RolloutDevice.state, RolloutDevice.reason)
+                                                             .where(RolloutDevice.rollout_id == ro.id,
+                                                                    RolloutDevice.wave <= ro.wave))
+                                  if W.is_failure(st, why))
+            if new_state == "running":
+                ro.wave_opened_at = now  # the wave timeout counts from the resume: nobody was told while stopped
+            ro.state, ro.note, ro.updated_at = new_state, note, now
             s.flush()
-            self._step(s, ro)
+            self._step(s, ro, now)
             rid = ro.id
         return self.get(rid)
 
@@ -264,15 +372,28 @@ class OtaStore:
         with Session(self.engine) as s:
             return self._view(s, self._pick(s, rollout_id=rollout_id))
 
+    def _refresh(self, rollout_ids):
+        """Applies wave timeouts now (a rollout moves on check-ins; a status must not show it stale)."""
+        with self._write() as s:
+            now = self._now()
+            for ro in s.scalars(select(Rollout).where(Rollout.id.in_(rollout_ids), Rollout.state == "running",
+                                                      Rollout.wave_timeout_s.is_not(None))):
+                self._step(s, ro, now)
+
     def status(self, *, kommune=None, rollout_id=None) -> RolloutView:
         with Session(self.engine) as s:
-            return self._view(s, self._pick(s, kommune, rollout_id))
+            rid = self._pick(s, kommune, rollout_id).id
+        self._refresh([rid])
+        return self.get(rid)
 
     def list(self, *, kommune=None) -> list[RolloutView]:
+        q = select(Rollout).order_by(Rollout.id)
+        if kommune is not None:
+            q = q.where(Rollout.kommune_kode == lookup(kommune).kode)
         with Session(self.engine) as s:
-            q = select(Rollout).order_by(Rollout.id)
-            if kommune is not None:
-                q = q.where(Rollout.kommune_kode == lookup(kommune).kode)
+            ids = [ro.id for ro in s.scalars(q)]
+        self._refresh(ids)
+        with Session(self.engine) as s:
             return [self._view(s, ro, with_devices=False) for ro in s.scalars(q)]
 
     def device(self, device: str) -> dict | None:
@@ -280,24 +401,147 @@ class OtaStore:
             d = s.scalars(select(OtaDevice).where(OtaDevice.device == device.upper())).first()
             if d is None:
                 return None
-            return {k: getattr(d, k) for k in ("device", "kommune_kode", "board", "version", "counter", "release",
-                                               "slot", "state", "reason", "detail", "target", "checkins",
-                                               "last_seen")}
+            out = {k: getattr(d, k) for k in ("device", "kommune_kode", "board", "version", "counter", "release",
+                                              "slot", "state", "reason", "detail", "target", "checkins",
+                                              "last_seen")}
+            a = s.scalars(select(CheckinAuth).where(CheckinAuth.device == d.device)).first()
+            out["checkin_auth"] = _auth_dict(a)
+            return out
 
     def _view(self, s, ro: Rollout, with_devices=True) -> RolloutView:
-        rows = s.execute(select(RolloutDevice, OtaDevice).outerjoin(OtaDevice, OtaDevice.device == RolloutDevice.device)
+        rows = s.execute(select(RolloutDevice, OtaDevice, CheckinAuth)
+                         .outerjoin(OtaDevice, OtaDevice.device == RolloutDevice.device)
+                         .outerjoin(CheckinAuth, CheckinAuth.device == RolloutDevice.device)
                          .where(RolloutDevice.rollout_id == ro.id).order_by(RolloutDevice.position)).all()
         counts = {st: 0 for st in DEVICE_STATES}
+        checkins = {"keyless": 0, "rejected": 0}
         devices = []
-        for m, d in rows:
+        for pos, (m, d, a) in enumerate(rows, 1):
             counts[m.state] += 1
+            checkins["keyless"] += not (a and a.key_sealed)
+            checkins["rejected"] += (a.rejected or 0) if a else 0
             if with_devices:
-                devices.append({"device": m.device, "wave": m.wave + 1, "state": m.state, "reason": m.reason,
-                                "running": d.version if d else None, "last_seen": d.last_seen if d else None})
+                devices.append({"position": pos, "device": m.device, "wave": m.wave + 1, "state": m.state,
+                                "reason": m.reason, "running": d.version if d else None,
+                                "last_seen": d.last_seen if d else None, "checkin_key": bool(a and a.key_sealed),
+                                "rejected_checkins": (a.rejected or 0) if a else 0})
         counts["total"] = len(rows)
         return RolloutView(ro.id, ro.kommune_kode, list(ro.boards), ro.version, ro.counter, ro.manifest,
                            list(ro.waves), ro.halt_at, ro.state, ro.wave, ro.note, ro.created_at, ro.updated_at,
-                           counts, devices)
+                           counts, devices, ro.seed, ro.wave_timeout_s, ro.wave_opened_at, checkins)
+
+    # ---- check-in keys and authentication (auth.py) ----------------------------------------------------
+
+    def issue_checkin_key(self, device: str) -> A.CheckinKey:
+        """A new check-in key for `device`, sealed into the registry (replacing any earlier one, whose
+        check-ins then fail). Write it to the device with provisioning.ota; never print it."""
+        key = A.CheckinKey.new(check_device(device))
+        self.save_checkin_key(key)
+        return key
+
+    def save_checkin_key(self, key: A.CheckinKey):
+        """Seals `key` into the registry as its device's key; the device's "seq" starts again."""
+        dev = check_device(key.device)
+        sealed = self._sealer().seal(key.raw, A.seal_context(dev))
+        for attempt in range(3):
+            try:
+                with self._write() as s:
+                    row = s.scalars(select(CheckinAuth).where(CheckinAuth.device == dev)).first()
+                    if row is None:
+                        row = CheckinAuth(device=dev, last_seq=0, accepted=0, unauthenticated=0, rejected=0)
+                        s.add(row)
+                    row.key_sealed, row.key_created_at, row.last_seq = sealed, self._now(), 0
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    def has_checkin_key(self, device: str) -> bool:
+        with Session(self.engine) as s:
+            return bool(s.scalars(select(CheckinAuth.key_sealed).where(
+                CheckinAuth.device == check_device(device))).first())
+
+    def authenticate(self, body: bytes, mac: str | None, *, accept_keyless: bool = False) -> dict:
+        """The check-in report in `body` (bytes as received) if `mac` authenticates it for its device and
+        its "seq" is new; CheckinRejected (HTTP 401) otherwise, counted, and nothing else recorded.
+        `accept_keyless`: a check-in without a MAC from a device that has no key but is already known
+        (it checked in before, or is enrolled in the registry) is accepted: the migration mode."""
+        try:
+            report = json.loads(body or b"null")
+        except ValueError as e:
+            raise UsageError(f"the check-in body is not JSON: {e}") from None
+        if not isinstance(report, dict):
+            raise UsageError("a check-in is a JSON object")
+        dev = check_device(report.get("device"))
+        now = self._now()
+        for attempt in range(3):
+            try:
+                with self._write() as s:
+                    verdict = self._verify(s, dev, body, mac, report, accept_keyless, now)
+                break
+            except IntegrityError:  # a keyless device's first row, twice at once
+                if attempt == 2:
+                    raise
+        with self._stats_lock:
+            self._stats[verdict] += 1
+        if verdict in _REJECT:
+            msg, hint = _REJECT[verdict]
+            raise CheckinRejected(verdict, msg.format(d=dev), device=dev, hint=hint)
+        return report
+
+    def _verify(self, s, dev, body, mac, report, accept_keyless, now) -> str:
+        row = s.scalars(select(CheckinAuth).where(CheckinAuth.device == dev).with_for_update()).first()
+        if row is not None and row.key_sealed:
+            if not mac:
+                verdict = "missing_mac"
+            elif not A.mac_matches(self._sealer().open(row.key_sealed, A.seal_context(dev)), body, mac):
+                verdict = "bad_mac"
+            elif (A.seq_of(report) or 0) <= (row.last_seq or 0):
+                verdict = "replay"
+            else:
+                row.last_seq, row.accepted = A.seq_of(report), (row.accepted or 0) + 1
+                return "accepted"
+        elif mac:
+            verdict = "unknown_key"
+        elif not accept_keyless:
+            verdict = "no_key"
+        elif row is None and not self._known(s, dev):
+            return "unknown_device"  # no row for a device nobody knows: an attacker cannot fill the table
+        else:
+            if row is None:
+                row = CheckinAuth(device=dev, last_seq=0, accepted=0, unauthenticated=0, rejected=0)
+                s.add(row)
+            row.unauthenticated = (row.unauthenticated or 0) + 1
+            return "accepted_keyless"
+        if row is None and self._known(s, dev):
+            row = CheckinAuth(device=dev, last_seq=0, accepted=0, unauthenticated=0, rejected=0)
+            s.add(row)
+        if row is not None:
+            row.rejected, row.rejected_at, row.rejected_reason = (row.rejected or 0) + 1, now, verdict
+        return verdict
+
+    @staticmethod
+    def _known(s, dev) -> bool:
+        return (s.scalars(select(OtaDevice.id).where(OtaDevice.device == dev)).first() is not None
+                or s.scalars(select(Device.id).where(Device.dev_eui == dev)).first() is not None)
+
+    def checkin_stats(self) -> dict:
+        """What this store's authenticate() decided since it was opened: accepted, accepted without a key,
+        and rejected by reason."""
+        with self._stats_lock:
+            st = dict(self._stats)
+        return {"accepted": st.get("accepted", 0), "accepted_keyless": st.get("accepted_keyless", 0),
+                "rejected": {r: st.get(r, 0) for r in CHECKIN_REJECT_REASONS}}
+
+
+def _auth_dict(a: CheckinAuth | None) -> dict:
+    """What the registry knows of a device's check-in authentication (never the key)."""
+    if a is None:
+        return {"key": False, "accepted": 0, "unauthenticated": 0, "rejected": 0, "rejected_at": None,
+                "rejected_reason": None}
+    return {"key": bool(a.key_sealed), "key_created_at": a.key_created_at, "accepted": a.accepted or 0,
+            "unauthenticated": a.unauthenticated or 0, "rejected": a.rejected or 0, "rejected_at": a.rejected_at,
+            "rejected_reason": a.rejected_reason}
 
 
 def _manifest_path(ro: Rollout) -> str:

@@ -4,6 +4,7 @@ slot a. Used by tests/e2e/test_ota_*.py and scripts/benches/ota.py."""
 
 import hashlib
 import json
+import os
 import shutil
 import threading
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from fleet.keys import KeyStore, from_env
 from fleet.keys import trust
+from fleet.registry.sealing import Sealer
 from fleet.release import build as rbuild
 from fleet.release import repository, sign as rsign
 from fleet.resources import firmware_dir
@@ -63,6 +65,8 @@ class Lab:
         self.server = None
         self.db_url = f"sqlite:///{self.base / 'registry.sqlite'}"
         self._counter = 100
+        self.sealer = Sealer(os.urandom(32))  # seals the lab's check-in keys (docs/ota.md)
+        self._checkin_keys = {}
 
     @property
     def root1(self) -> bytes:
@@ -154,6 +158,7 @@ class Lab:
 
     def serve(self, **options):
         self.repo.mkdir(exist_ok=True)
+        options.setdefault("sealer", self.sealer)
         ctx = ServeContext(repo_dir=self.repo, db_url=self.db_url, options=options)
         self.server = Server(build_router(ctx)).start()
         return self.server
@@ -163,11 +168,26 @@ class Lab:
             self.server.stop()
             self.server = None
 
-    def config(self, device: str, *, server=None, **kw) -> dict:
+    def config(self, device: str, *, server=None, db_url=None, **kw) -> dict:
+        """A device's OTA config, with its check-in key in the registry at `db_url` (default: the lab's)."""
         cfg = {"server": server or (self.server.url if self.server else None), "device": device,
-               "kommune": "0751", "poll_s": 3600, "retry_s": 60, "timeout_s": 3}
+               "kommune": "0751", "poll_s": 3600, "retry_s": 60, "timeout_s": 3,
+               "checkin_key": self.checkin_key(device, db_url).hex()}
         cfg.update(kw)
         return cfg
+
+    def checkin_key(self, device: str, db_url=None):
+        """The device's check-in key, issued into the registry once."""
+        from fleet.rollout import OtaStore
+
+        db_url = db_url or self.db_url
+        if (db_url, device) not in self._checkin_keys:
+            store = OtaStore.open(db_url, sealer=self.sealer)
+            try:
+                self._checkin_keys[db_url, device] = store.issue_checkin_key(device)
+            finally:
+                store.close()
+        return self._checkin_keys[db_url, device]
 
 
 def provision(board, rel: Path, root: bytes, config: dict):
@@ -267,8 +287,12 @@ def wait_until(fn, timeout=30.0, step=0.05):
 def serve_repo(lab, repo: Path, db_url: str | None = None):
     """Another `fleet serve` (its own repository and registry) from the same keys."""
     repo.mkdir(parents=True, exist_ok=True)
-    ctx = ServeContext(repo_dir=repo, db_url=db_url or f"sqlite:///{repo.parent / (repo.name + '.sqlite')}")
+    ctx = ServeContext(repo_dir=repo, db_url=db_url or repo_db(repo), options={"sealer": lab.sealer})
     return Server(build_router(ctx)).start()
+
+
+def repo_db(repo: Path) -> str:
+    return f"sqlite:///{repo.parent / (repo.name + '.sqlite')}"
 
 
 def boot_into_slots(board) -> "Repl":
@@ -314,7 +338,7 @@ def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_
 
         [b] = manager.start(names=[f"{name}{i}"], erase=True, heap=HEAP)  # stopped below, whatever happens
         try:
-            provision(b, ra, lab.root1, lab.config(f"CUT{i:04d}", server=srv.url))
+            provision(b, ra, lab.root1, lab.config(f"CUT{i:04d}", server=srv.url, db_url=repo_db(repo)))
             r = boot_into_slots(b)
             cur = "A"
             for k in range(cuts_per_board):

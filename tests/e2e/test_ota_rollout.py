@@ -54,7 +54,7 @@ def _parallel(fn, items):
 def test_ten_board_rollout_halts_when_a_canary_rolls_back(make_board, tmp_path):
     lab = Lab(tmp_path)
     devs = [f"70B3D57ED00001{i:02d}" for i in range(N)]
-    first_wave = [d for d, w in assign("0751", devs, WAVES) if w == 0]
+    first_wave = [d for d, w in assign("0751", devs, WAVES, seed="e2e") if w == 0]
     failing = first_wave[0]
     r1 = lab.build("1.0.0")
     r2 = lab.derive(r1, "2.0.0", files={"bysans/checks.mpy": (CHECKS % failing).encode()})
@@ -72,7 +72,8 @@ def test_ten_board_rollout_halts_when_a_canary_rolls_back(make_board, tmp_path):
         lab.publish(r2)
         db = ["--db", lab.db_url]
         started = json.loads(fleet("rollout", "start", "--release", "2.0.0", "--kommune", "751", "--waves",
-                                   "20%,50%,100%", "--halt-at", "10%", "--repo", lab.repo, "--json", *db))
+                                   "20%,50%,100%", "--halt-at", "10%", "--seed", "e2e", "--repo", lab.repo,
+                                   "--json", *db))
         assert started["state"] == "running" and started["counts"]["pending"] == N
 
         store = OtaStore.open(lab.db_url)

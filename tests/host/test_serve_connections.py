@@ -12,7 +12,7 @@ import pytest
 from fleet.serve import http as fhttp
 from fleet.serve.http import Response, Router, Server
 
-from test_rollout import _cert
+from tlscert import self_signed as _cert
 
 
 def _router():

@@ -1,19 +1,28 @@
 """The update server: the static update repository under /repo/ and device check-ins.
 
     GET  /repo/<path>      files of ctx.repo_dir (fleet release publish DIR), as a static server would
-    POST /api/checkin      a device's state (docs/formats/update-repository.md, "Check-in"); the answer
-                           names the repository file it should take ("take"), or null to stay as it is
-    GET  /api/ota/devices/<device>   the last check-in of a device (JSON)
+    POST /api/checkin?mac=<hex>   a device's state (docs/formats/update-repository.md, "Check-in"),
+                           authenticated by its check-in key (fleet/rollout/auth.py); the answer names the
+                           repository file it should take ("take"), or null to stay as it is. A bad or
+                           missing MAC: 401, counted, and nothing recorded.
+    GET  /api/ota/devices/<device>   the last check-in of a device (JSON; never a key)
+    GET  /api/ota/checkins  what check-in authentication decided since the server started (counts)
 
-Authenticity never depends on this server: devices check every signature themselves.
+Options (ctx.options, or the environment): accept_keyless (FLEET_ACCEPT_KEYLESS=1): accept check-ins
+without a MAC from known devices that have no key yet, while migrating (docs/ota.md, "Check-in keys").
+
+Authenticity of releases never depends on this server: devices check every signature themselves.
 """
 
+import logging
 import os
 import threading
 from pathlib import Path
 
-from ...errors import NotFound
+from ...errors import CheckinRejected, NotFound, SecretKeyError
 from ..http import HTTPError, Response
+
+log = logging.getLogger("fleet.serve")
 
 _TYPES = {".json": "application/json", ".z": "application/zlib"}
 
@@ -27,7 +36,8 @@ def _store(ctx):
         if store is None:
             from ...rollout import OtaStore
 
-            store = ctx._cache["ota_store"] = OtaStore.open(ctx.db_url)
+            # options["sealer"]: opens check-in keys (default: the registry's key, FLEET_SECRET_KEY / key file)
+            store = ctx._cache["ota_store"] = OtaStore.open(ctx.db_url, sealer=ctx.options.get("sealer"))
         return store
 
 
@@ -49,9 +59,21 @@ def register(router, ctx):
                          "public, max-age=86400, immutable"})
 
     def checkin(req):
-        answer = _store(ctx).checkin(req.json(), ctx.repo_dir,
-                                     poll_s=int(ctx.options.get("poll_s", os.environ.get("FLEET_POLL_S", 3600))))
+        store = _store(ctx)
+        try:
+            report = store.authenticate(req.body, req.query.get("mac"), accept_keyless=accept_keyless(ctx))
+        except CheckinRejected as e:
+            log.warning("check-in rejected (%s) for device %s from %s", e.reason, e.device, req.client)
+            raise
+        except SecretKeyError as e:  # the server's own set-up: not the device's fault
+            log.error("check-in keys cannot be opened: %s", e.message)
+            raise HTTPError(503, "the server cannot open check-in keys", hint=e.hint) from None
+        answer = store.checkin(report, ctx.repo_dir,
+                               poll_s=int(ctx.options.get("poll_s", os.environ.get("FLEET_POLL_S", 3600))))
         return Response.json(answer)
+
+    def checkin_stats(req):
+        return Response.json(dict(_store(ctx).checkin_stats(), accept_keyless=accept_keyless(ctx)))
 
     def device(req):
         d = _store(ctx).device(req.params["device"])
@@ -62,3 +84,11 @@ def register(router, ctx):
     router.add("GET", "/repo/{path:path}", repo_file)
     router.add("POST", "/api/checkin", checkin)
     router.add("GET", "/api/ota/devices/{device}", device)
+    router.add("GET", "/api/ota/checkins", checkin_stats)
+
+
+def accept_keyless(ctx) -> bool:
+    v = ctx.options.get("accept_keyless")
+    if v is None:
+        v = os.environ.get("FLEET_ACCEPT_KEYLESS", "").lower() in ("1", "true", "yes")
+    return bool(v)
