@@ -1,16 +1,27 @@
-# The node application: main.py only calls main(). One wake: read the config, arm the watchdog, run the
-# node's cycle (bysans.node), log one line on the serial port, deep-sleep until the next reading.
-# A board without /config/node.json is not configured yet: it says so and stays at the REPL.
+# The node application: main.py only calls main(). One wake: read the config, arm the watchdog, choose the
+# sink (bysans.sink: the LoRaWAN MAC on an enrolled board with a radio, else the capture), run the node's
+# cycle (bysans.node), join if this board has no LoRaWAN session yet and the wake is not from deep sleep,
+# log one line on the serial port, then, when due, the OTA check-in (bysans.otapoll: one more line), and
+# deep-sleep until the next reading.
+# A board without /config/node.json (or an enrolled /config/device.json) is not configured yet: it says so
+# and stays at the REPL.
 import gc
 import sys
 
 from bysans.version import VERSION
 from bysans.hal import board
 
+# what stays loaded for the OTA client; the cycle's modules are dropped before it runs (heap: docs/node.md)
+_KEEP = ("bysans.hal", "bysans.hal.virtual", "bysans.hal.esp32", "bysans.version", "bysans.otapoll",
+         "bysans.modules", "bysans.app")
+
 
 def main():
     b = board()
     cause = b.reset_cause()
+    from bysans.modules import drop
+
+    drop("bysans.ota.")  # boot.py's slot logic is done with
     from bysans import config
 
     try:
@@ -24,16 +35,39 @@ def main():
               "(docs/node.md)")
         return
     wdt = b.watchdog(cfg.watchdog_ms)
-    gc.collect()  # compiling the cycle from source needs most of a 128K heap
+    gc.collect()  # the cycle's modules load next, best into one free stretch of heap
+    from bysans import otapoll
+    from bysans import sink as sinks
     from bysans.node import Node
-    from bysans.uplink import default_sink
 
     sleep_ms = cfg.interval_s * 1000
+    ota_due = False
+    sink = None
     try:
-        node = Node(b, cfg, default_sink(b), feed=wdt.feed)
+        try:
+            sink = sinks.choose(b, feed=wdt.feed)
+        except sinks.SinkConfigError as e:
+            print("bysans", VERSION, "on", b.name, "- bad", e.args[0] + ": nothing is sent")
+        node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and otapoll.configured())
         sleep_ms = node.wake()
-        print("bysans", VERSION, cfg.kind, "reset:", cause, node.summary())
+        line = node.summary()
+        ota_due = node.ota_due
+        node = None
+        if cause != "deepsleep" and hasattr(sink, "join"):
+            sink.join()  # the first wake shows at once whether the network answers
+        said = sink.summary() if hasattr(sink, "summary") else ""
+        print("bysans", VERSION, cfg.kind, "reset:", cause, line + ("; " + said if said else ""))
     except Exception as e:  # noqa: BLE001 - a bug in a cycle costs that cycle, never the node
         sys.print_exception(e)
+    try:
+        if hasattr(sink, "suspend"):
+            sink.suspend(sleep_ms)
+    except Exception as e:  # noqa: BLE001
+        sys.print_exception(e)
+    sink = node = Node = sinks = config = None
+    if ota_due:
+        drop("bysans.", _KEEP)  # the cycle's modules (node, sampler, drivers, LoRaWAN): their heap is free
+        wdt = b.watchdog(max(cfg.watchdog_ms, otapoll.WATCHDOG_MS))
+        print("bysans", VERSION, otapoll.run(b))
     wdt.feed()
     b.deepsleep(sleep_ms)

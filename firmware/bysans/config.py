@@ -30,6 +30,7 @@ _INTS = {
     "watchdog_ms": (30000, 2000, 120000),
     "fport": (1, 1, 223),
     "max_payload_bytes": (51, 11, 222),         # 51 at SF12 (DR0) in EU868
+    "ota_every_s": (86400, 0, 2592000),         # OTA check-in at most this often (0: never); needs /ota/config.json
 }
 _KIND_DEFAULTS = {"waste": {"interval_s": 900}, "env": {"interval_s": 600}}
 _BOOLS = {"alarm_on_tilt": True}

@@ -4,7 +4,10 @@
 #   for its channels, never an exception), close the interval into one reading (waste.WasteNode or
 #   environment.EnvNode), queue it, send the queue when a batch is due (the oldest reading would
 #   otherwise wait longer than batch_max_age_s) or at once on an alarm (fire, pickup, tilt), save the
-#   state and return how long to deep-sleep until the next reading's slot.
+#   state and return how long to deep-sleep until the next reading's slot. With `ota` (the board has OTA
+#   set up) it also says whether this wake is due for an OTA check-in (ota_due: at most every ota_every_s;
+#   the time of the last one is kept in RTC memory and, for after a power loss, in a flash file written
+#   once per check-in); the app runs it after the cycle.
 # Readings are taken on a grid of interval_s; a frame's readings are interval_min apart by construction
 # (payload format v1 times them from the uplink), so a reading off the grid (a missed slot, a reset)
 # first sends what is queued.
@@ -14,6 +17,7 @@ from micropython import const
 
 from bysans import rtcstate
 from bysans.drivers.errors import SensorError
+from bysans.modules import drop
 from bysans.payload import ReadingBatch, encode_fitting
 
 # Counters and times kept in RTC memory (one array('i'))
@@ -28,16 +32,36 @@ C_NEXT_S = const(7)         # epoch s of the next reading's slot (0: none yet)
 C_OLDEST_S = const(8)       # epoch s of the oldest queued reading
 C_NEWEST_S = const(9)       # epoch s of the newest queued reading
 C_BATCH_N = const(10)
-C_KIND = const(11)          # from here: the kind's own words (waste: pickup detector and trend)
+C_KIND = const(11)          # 11..14: the kind's own words (waste: pickup detector and trend)
+C_OTA_S = const(15)         # epoch s of the last OTA check-in this node started (0: not known yet)
 COUNTERS = const(16)
+OTA_STAMP = "/node_ota.dat"  # the last OTA check-in's epoch s, as text: survives a power loss
 COUNTER_NAMES = ("wakes", "uplinks", "send_fails", "dropped", "sensor_faults", "watchdog_resets", "alarms")
 
+_FRAME_MIN = const(11)  # the smallest max_payload_bytes: one reading fits
+_KEEP_DRIVERS = ("bysans.drivers.errors",)  # kept after sampling (this module and the cycles use it)
 _BATT_MIN_MV = const(1000)
 _BATT_MAX_MV = const(10000)
 
 
 def _nop():
     pass
+
+
+def _read_int(path):
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def _write_int(path, v):
+    try:
+        with open(path, "w") as f:
+            f.write(str(v))
+    except OSError:
+        pass  # flash full or read-only: the RTC copy still holds until a power loss
 
 
 def _bits(mask):
@@ -69,11 +93,15 @@ class _Sensors:
 class Node:
     """One node: Node(board, cfg, sink).wake() runs a cycle and returns the milliseconds to deep-sleep.
 
-    sink: send(fport, payload) (bysans.uplink), or None where nothing can send (readings stay queued);
+    sink: send(fport, payload) (bysans.uplink, bysans.sink), or None where nothing can send (readings stay
+    queued); a sink with max_payload() caps each frame at what it can carry now;
     feed: the watchdog's feed; open_sensor(board, entry): drivers.open_sensor unless a test gives its own;
-    battery: a function returning mV or None (default: the board file's battery through its ADC)."""
+    battery: a function returning mV or None (default: the board file's battery through its ADC);
+    ota: the board has OTA set up (wake() then sets ota_due when a check-in is due); ota_stamp: the flash
+    file that keeps the last check-in's time across a power loss."""
 
-    def __init__(self, board, cfg, sink=None, *, feed=None, open_sensor=None, battery=None):
+    def __init__(self, board, cfg, sink=None, *, feed=None, open_sensor=None, battery=None, ota=False,
+                 ota_stamp=OTA_STAMP):
         if open_sensor is None:
             from bysans.drivers import open_sensor
         self.board = board
@@ -99,6 +127,9 @@ class Node:
         self.sent = 0
         self.faults = 0
         self.alarm = False
+        self.ota = ota
+        self.ota_stamp = ota_stamp
+        self.ota_due = False
 
     def _read_battery(self):
         if self._battery_fn is not None:
@@ -137,6 +168,8 @@ class Node:
             return self._finish(slot, b.epoch_s())  # the same slot, not the one after
         fire = self.logic.sample()
         self.sampled = True
+        self._battery = None
+        drop("bysans.drivers.", _KEEP_DRIVERS)  # the drivers are done with: their heap goes to the sink
         now = b.epoch_s()
         faults, alarm = self.logic.close(now, self.row)
         self.faults = faults
@@ -148,7 +181,18 @@ class Node:
         # due: the oldest reading would be older than batch_max_age_s at the next wake (half a cycle of margin)
         if self.alarm or self.batch.n >= self.batch.capacity or now + iv + iv // 2 - c[C_OLDEST_S] > cfg.batch_max_age_s:
             self._send(now)
+        if self.ota and cfg.ota_every_s:
+            self._ota_due(b.epoch_s())
         return self._finish(slot + iv, b.epoch_s())
+
+    def _ota_due(self, now):
+        c = self.c
+        last = c[C_OTA_S] or _read_int(self.ota_stamp)  # RTC memory, else flash (after a power loss)
+        if not last or now - last >= self.cfg.ota_every_s or now < last:  # (now < last: the clock went back)
+            last = now  # kept before the check-in runs: one that hangs or resets is not retried at once
+            _write_int(self.ota_stamp, now)
+            self.ota_due = True
+        c[C_OTA_S] = last
 
     def _finish(self, nxt, end_s):
         c, iv = self.c, self.cfg.interval_s
@@ -181,11 +225,15 @@ class Node:
         if self.sink is None:
             return
         age_min = max(0, (now - c[C_NEWEST_S] + 30) // 60)
+        cap = getattr(self.sink, "max_payload", None)
         while batch.n:
-            length, n = encode_fitting(self.frame, batch, interval_min=cfg.interval_s // 60, age_min=age_min,
-                                       frame_values=self.logic.frame_values())
             try:
-                self.sink.send(cfg.fport, self.frame[:length])
+                frame = self.frame
+                if cap is not None:  # e.g. the LoRaWAN MAC: its data rate's limit, less MAC answers owed
+                    frame = frame[:max(_FRAME_MIN, min(len(frame), cap()))]
+                length, n = encode_fitting(frame, batch, interval_min=cfg.interval_s // 60, age_min=age_min,
+                                           frame_values=self.logic.frame_values())
+                self.sink.send(cfg.fport, frame[:length])
             except OSError:
                 c[C_SEND_FAILS] += 1
                 return

@@ -1,5 +1,7 @@
 # What survives deep sleep: the node's buffers (arrays), saved as one blob in RTC memory behind a CRC-32.
-# Layout, little-endian:
+# RTC memory is shared: the LoRaWAN store (bysans.lorawan.store) owns bytes [0, 512); the node's blob starts
+# at OFFSET and may use the rest (1536 bytes). A save keeps the bytes before OFFSET as they are.
+# Layout of the blob (at OFFSET), little-endian:
 #   0   magic          3  b"BYS"
 #   3   version        1  FORMAT
 #   4   layout         2  CRC-32 of the node's layout string, low 16 bits (a config change starts afresh)
@@ -24,7 +26,9 @@ MAGIC = b"BYS"
 FORMAT = const(1)
 HEADER = "<3sBHHHHI"
 HEADER_BYTES = const(16)
-CAPACITY = const(2048)  # RTC user memory on an ESP32 (REFERENCE.md §5)
+RTC_BYTES = const(2048)  # RTC user memory on an ESP32 (REFERENCE.md §5)
+OFFSET = const(512)      # after the LoRaWAN store's region (lorawan/store.py RTC_OFFSET, RTC_SIZE)
+CAPACITY = const(1536)   # RTC_BYTES - OFFSET: the node's share
 
 # restore() results
 OK = const(0)
@@ -35,7 +39,7 @@ STATUS_NAMES = ("ok", "empty", "corrupt", "changed")
 
 
 class StateError(Exception):
-    """The node's state does not fit RTC memory."""
+    """The node's state does not fit its share of RTC memory."""
 
 
 def _crc32(data):
@@ -69,16 +73,17 @@ class RtcState:
         if HEADER_BYTES + self.body_bytes > CAPACITY:
             raise StateError("state of %d bytes does not fit %d of RTC memory" % (self.body_bytes, CAPACITY))
         self.layout = _crc32(layout.encode()) & 0xFFFF
-        self.image = bytearray(HEADER_BYTES + self.body_bytes)
+        self.image = bytearray(OFFSET + HEADER_BYTES + self.body_bytes)  # what save() writes, from byte 0
         self.resets = 0  # checksum failures since power-on (after restore())
 
     def restore(self, board):
         """Fills the parts from RTC memory if it holds a sound blob of this layout; returns OK, EMPTY,
         CORRUPT or CHANGED. The parts are left untouched unless the result is OK."""
         raw = board.rtc_memory()
-        if not raw:
+        if len(raw) <= OFFSET:  # nothing of ours (power-on, hard reset; or only the LoRaWAN store's bytes)
             return EMPTY
-        if len(raw) < HEADER_BYTES or raw[:3] != MAGIC:
+        raw = memoryview(raw)[OFFSET:]
+        if len(raw) < HEADER_BYTES or bytes(raw[:3]) != MAGIC:
             self.resets = 1
             return CORRUPT
         _m, version, layout, n, resets, inv, crc = struct.unpack_from(HEADER, raw, 0)
@@ -96,11 +101,17 @@ class RtcState:
 
     def save(self, board):
         img = self.image
-        off = HEADER_BYTES
+        raw = board.rtc_memory()  # the bytes before OFFSET belong to others: written back as they are
+        n = min(len(raw), OFFSET)
+        _copy(img, 0, raw, 0, n)
+        raw = None
+        for i in range(n, OFFSET):
+            img[i] = 0
+        off = OFFSET + HEADER_BYTES
         for i in range(len(self.parts)):
             _copy(img, off, self.parts[i], 0, self.sizes[i])
             off += self.sizes[i]
         r = min(self.resets, 0xFFFF)
-        struct.pack_into(HEADER, img, 0, MAGIC, FORMAT, self.layout, self.body_bytes, r, r ^ 0xFFFF,
-                         _crc32(memoryview(img)[HEADER_BYTES:]))
+        struct.pack_into(HEADER, img, OFFSET, MAGIC, FORMAT, self.layout, self.body_bytes, r, r ^ 0xFFFF,
+                         _crc32(memoryview(img)[OFFSET + HEADER_BYTES:]))
         board.rtc_memory(img)

@@ -1,7 +1,7 @@
 # Where uplink payloads go: a sink with send(fport, payload) that returns once the frame is handed over
-# and raises OSError when it cannot be. On a board with the LoRaWAN stack the sink is the MAC; until the
-# radio lands, a virtual board keeps each payload on its supervisor (`capture`, fleet/sim/hwbus.py) where
-# tests and `fleet sim` read them back.
+# and raises OSError when it cannot be. An enrolled board with a radio sends through the LoRaWAN MAC
+# (bysans.sink chooses, once per wake); otherwise a virtual board keeps each payload on its supervisor
+# (`capture`, fleet/sim/hwbus.py) where tests and `fleet sim uplinks` read them back.
 import binascii
 
 
@@ -26,7 +26,7 @@ class ListSink:
 
 
 def default_sink(board):
-    """The sink this board has today: the capture on a virtual board, else None (nothing sends yet)."""
+    """The sink of a board that is not sending over LoRaWAN: the capture on a virtual board, else None."""
     try:
         import _vboard
     except ImportError:

@@ -1,5 +1,7 @@
 # The node's cycle (bysans.node) on a fake board: RTC memory, a clock that advances by deep sleep, and
-# fake sensors. What survives deep sleep, batching, alarms, faults and a corrupted RTC memory.
+# fake sensors. What survives deep sleep, batching, alarms, faults and a corrupted RTC memory; RTC memory
+# shared with the LoRaWAN store; the sink a wake chooses (bysans.sink) and the LoRaWAN sink against the
+# MAC with a fake radio and network (lorawan_fakes.py); the OTA check-in's cadence (bysans.otapoll).
 # mp: -X heapsize=256K
 import json
 
@@ -279,20 +281,23 @@ def test_corrupted_rtc_memory_is_detected_reset_and_counted():
         wake()
     good = board.rtc
     bad = bytearray(good)
-    bad[40] ^= 0x10
+    bad[rtcstate.OFFSET + 40] ^= 0x10
     board.rtc = bytes(bad)
     n, ms = wake()
     assert n.status == rtcstate.CORRUPT and n.counters()["rtc_resets"] == 1
     assert n.counters()["wakes"] == 1 and n.batch.n == 1 and ms == 900000
     n, _ = wake()
     assert n.status == rtcstate.OK and n.counters()["rtc_resets"] == 1 and n.batch.n == 2
-    board.rtc = b"\x00" * 300  # garbage without the magic
+    board.rtc = b"\x00" * (rtcstate.OFFSET + 300)  # garbage without the magic
     n, _ = wake()
     assert n.status == rtcstate.CORRUPT and n.counters()["rtc_resets"] == 1
-    board.rtc = board.rtc[:20]  # truncated
+    board.rtc = board.rtc[:rtcstate.OFFSET + 20]  # truncated
     n, _ = wake()
     assert n.status == rtcstate.CORRUPT and n.counters()["rtc_resets"] == 2
     board.rtc = b""  # power loss: a fresh start, not a corruption
+    n, _ = wake()
+    assert n.status == rtcstate.EMPTY and n.counters()["rtc_resets"] == 0
+    board.rtc = b"\x55" * rtcstate.OFFSET  # only the LoRaWAN store's bytes: nothing of the node's
     n, _ = wake()
     assert n.status == rtcstate.EMPTY and n.counters()["rtc_resets"] == 0
 
@@ -347,4 +352,209 @@ def test_state_fits_rtc_memory():
     for kind in ("waste", "env"):
         w, board, sink, wake = make(kind=kind, queue_max=31)
         wake()
-        assert 0 < len(board.rtc) <= 2048
+        assert rtcstate.OFFSET < len(board.rtc) <= 2048
+
+
+# ---- RTC memory shared with the LoRaWAN store -----------------------------------------------------------
+
+def _remove(path):
+    import os
+
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def test_node_state_and_lorawan_store_share_rtc_memory_without_overlap():
+    from bysans.lorawan import store
+
+    assert store.RTC_OFFSET + store.RTC_SIZE <= rtcstate.OFFSET
+    assert rtcstate.OFFSET + rtcstate.CAPACITY <= rtcstate.RTC_BYTES
+    path = "/tmp/bysans_mp_lorawan.dat"
+    _remove(path)
+    w, board, sink, wake = make()
+    st = store.PersistentStore(board, path=path)
+    st.put("fu", 1)
+    for i in range(6):
+        n, _ = wake()
+        assert n.status == (rtcstate.EMPTY if i == 0 else rtcstate.OK), i
+        st.put("fu", 2 + i)  # the MAC writes its counters while the node's state sits in RTC memory
+        again = store.PersistentStore(board, path=path + ".none")  # RTC memory only: no flash copy
+        assert again.source == "rtc" and again.get("fu") == 2 + i, i
+    assert n.counters()["wakes"] == 6 and n.counters()["rtc_resets"] == 0
+    prefix = board.rtc[:rtcstate.OFFSET]
+    wake()  # a node save writes the LoRaWAN store's bytes back as they were
+    assert board.rtc[:rtcstate.OFFSET] == prefix
+    _remove(path)
+
+
+# ---- the sink a wake chooses ----------------------------------------------------------------------------
+
+LORAWAN_JSON = "/tmp/bysans_mp_lorawan.json"
+CREDS = {"dev_eui": "70B3D57ED0000001", "join_eui": "70B3D57ED0000000",
+         "app_key": "2B7E151628AED2A6ABF7158809CF4F3C", "activation": "otaa", "version": "1.0.3"}
+
+
+class DefBoard(FakeBoard):
+    def __init__(self, radio=True):
+        super().__init__()
+        self.definition = {"name": "fake", "radio": {"chip": "sx1262"}} if radio else {"name": "fake"}
+
+
+def _write_json(path, obj):
+    with open(path, "w") as f:
+        f.write(obj if isinstance(obj, str) else json.dumps(obj))
+
+
+def test_sink_is_lorawan_with_a_radio_and_credentials_else_the_default():
+    from bysans import sink
+
+    _write_json(LORAWAN_JSON, CREDS)
+    s = sink.choose(DefBoard(), path=LORAWAN_JSON)
+    assert isinstance(s, sink.LoRaWANSink) and s.mac is None  # nothing built until something is sent
+    assert "2B7E" not in repr(s)
+    # no radio in the board file, or no credentials: the board's default (no capture on the unix port)
+    assert sink.choose(DefBoard(radio=False), path=LORAWAN_JSON) is None
+    assert sink.choose(DefBoard(), path="/tmp/bysans_mp_nonexistent.json") is None
+    for bad in ("{dev_eui", dict(CREDS, app_key="00"), dict(CREDS, activation="abp"), dict(CREDS, dev_eui=None)):
+        _write_json(LORAWAN_JSON, bad)
+        try:
+            sink.choose(DefBoard(), path=LORAWAN_JSON)
+        except sink.SinkConfigError as e:
+            assert CREDS["app_key"] not in e.args[0] and LORAWAN_JSON in e.args[0]
+        else:
+            raise AssertionError("accepted %r" % (bad,))
+    _remove(LORAWAN_JSON)
+
+
+def _lorawan_node(board=None, **cfg):
+    # a node whose sink is the LoRaWAN MAC over a fake radio and network; the MAC is built afresh at every
+    # wake from the store (MemoryStore: what RTC memory and flash keep across deep sleep)
+    from binascii import unhexlify
+
+    from bysans import sink
+    from bysans.lorawan import mac
+    from bysans.lorawan.radio import MemoryStore
+    from lorawan_fakes import FakeClock, FakeNetwork, FakeRadio
+
+    key = unhexlify(CREDS["app_key"])
+    clock = FakeClock(1000)
+    radio = FakeRadio(clock)
+    net = FakeNetwork(key)
+    net.attach(radio)
+    store = MemoryStore()
+    w, board, _s, _wake = make(board=board, **cfg)
+    sinks = []
+
+    def wake():
+        m = mac.ClassA(radio, clock, store, dev_eui=unhexlify(CREDS["dev_eui"]),
+                       join_eui=unhexlify(CREDS["join_eui"]), app_key=key)
+        s = sink.LoRaWANSink(clock, None, mac=m, store=store)
+        sinks.append(s)
+        node_cfg = NodeConfig(dict({"kind": "waste"}, **cfg), SENSORS)
+        n = Node(board, node_cfg, s, open_sensor=opener(w), battery=lambda: w.batt_mv)
+        ms = n.wake()
+        s.suspend(ms)
+        board.sleep(ms)
+        clock.sleep_ms(ms)
+        return n, s
+    return w, net, radio, store, wake
+
+
+def test_lorawan_sink_joins_then_sends_and_counters_survive_deep_sleep():
+    w, net, radio, store, wake = _lorawan_node(interval_s=900, batch_max_age_s=1800)
+    fcnts = []
+    for i in range(8):
+        n, s = wake()
+        if s.mac.joined:
+            fcnts.append(s.mac.fcnt_up)
+    assert len([f for f in radio.sent if f[2][0] == 0]) == 1  # one join-request
+    assert net.bad == 0 and len(net.uplinks) >= 3
+    got = [u[0] for u in net.uplinks]
+    assert got == list(range(len(got))), got  # one after the other, across deep sleeps
+    assert all(u[1] == 1 for u in net.uplinks)  # on the config's fport
+    assert n.counters()["send_fails"] == 0 and n.counters()["uplinks"] == len(net.uplinks)
+    # what the network decrypts is the node's payload v1 (kind waste)
+    assert all(u[2][0] == S.VERSION and u[2][1] >> S.KIND_SHIFT == S.KIND_WASTE for u in net.uplinks)
+
+
+def test_lorawan_sink_failure_keeps_the_readings_queued():
+    w, net, radio, store, wake = _lorawan_node(interval_s=900, batch_max_age_s=1800)
+    net.answer_joins = False
+    for _ in range(3):
+        n, s = wake()
+    assert not s.mac.joined and not net.uplinks
+    assert n.counters()["send_fails"] >= 1 and n.batch.n == 3
+    assert s.problem and "JoinFailed" in s.problem and "lorawan not joined" in s.summary()
+    net.answer_joins = True
+    for _ in range(2):  # joined at the next try; a join at SF12 owes 150 s of silence: sent a wake later
+        n, s = wake()
+        assert s.mac.joined
+        if net.uplinks:
+            break
+    assert n.batch.n == 0 and net.bad == 0
+    decoded = decode_frames(type("L", (), {"frames": [(u[1], u[2]) for u in net.uplinks]})())
+    assert sum(f[3] for f in decoded) == n.counters()["wakes"]  # every reading went out, once
+
+
+def test_frames_fit_what_the_sink_can_carry_now():
+    class Small(ListSink):
+        def max_payload(self):
+            return 20
+
+    small = Small()
+    w, board, sink, wake = make(sink=small)
+    for _ in range(8):
+        wake()
+    assert small.frames and all(len(f) <= 20 for _p, f in small.frames)
+    assert sum(decode_frames(small)[i][3] for i in range(len(small.frames))) == 8
+
+
+# ---- OTA check-in cadence -------------------------------------------------------------------------------
+
+def test_ota_is_due_at_most_every_ota_every_s_and_only_when_set_up():
+    stamp = "/tmp/bysans_mp_node_ota.dat"
+    _remove(stamp)
+    w, board, sink, wake = make()
+    cfg = NodeConfig({"kind": "waste", "interval_s": 900, "ota_every_s": 3600}, SENSORS)
+    due = []
+    for i in range(14):
+        if i == 6:
+            board.rtc = b""  # a power loss: the time of the last check-in comes back from flash
+        n = Node(board, cfg, sink, open_sensor=opener(w), battery=lambda: w.batt_mv, ota=True, ota_stamp=stamp)
+        board.sleep(n.wake())
+        if n.ota_due:
+            due.append(i)
+    assert due == [0, 4, 8, 12], due  # the first wake, then every 3600 s (four 900 s cycles)
+    _remove(stamp)
+    for values, ota in (({"kind": "waste", "ota_every_s": 0}, True), ({"kind": "waste"}, False)):
+        cfg = NodeConfig(values, SENSORS)
+        for _ in range(3):
+            n = Node(board, cfg, sink, open_sensor=opener(w), battery=lambda: w.batt_mv, ota=ota, ota_stamp=stamp)
+            board.sleep(n.wake())
+            assert not n.ota_due
+    assert NodeConfig({"kind": "waste"}, SENSORS).ota_every_s == 86400
+
+
+def test_ota_run_never_raises_and_says_one_line():
+    from bysans import otapoll
+
+    class Client:
+        def __init__(self, result=None, error=None):
+            self.result, self.error, self.calls = result, error, 0
+
+        def service(self):
+            self.calls += 1
+            if self.error:
+                raise self.error
+            return self.result
+
+    c = Client({"state": "confirmed", "reason": None})
+    assert otapoll.run(None, c) == "ota: confirmed" and c.calls == 1
+    assert otapoll.run(None, Client({"state": "error", "reason": "TIMEOUT"})) == "ota: error TIMEOUT"
+    assert "not due" in otapoll.run(None, Client(None))
+    for err in (MemoryError(), OSError(113), ValueError("bad json"), KeyError("device")):
+        line = otapoll.run(None, Client(error=err))
+        assert line.startswith("ota: failed, ") and "\n" not in line, line
+    assert not otapoll.configured("/tmp/bysans_mp_nonexistent_ota.json")

@@ -1,0 +1,192 @@
+# Where a wake's uplinks go, chosen once per wake (docs/node.md):
+#   - the LoRaWAN MAC (bysans.lorawan.mac, OTAA) when the board file has a radio and /config/lorawan.json
+#     exists (`fleet enroll --port` writes it: {"dev_eui", "join_eui", "app_key", "activation", ...});
+#   - else the board's default (bysans.uplink.default_sink: the capture on a virtual board, else None).
+# The LoRaWAN sink builds its radio, store and MAC only when first needed (a send, or join()), after the
+# sensors are done with, so the MAC's modules never share the heap with the drivers. The session and the
+# frame counters live in bysans.lorawan.store (RTC memory [0, 512) and a flash file), so they survive deep
+# sleep, resets and power cuts; suspend(sleep_ms) before deep sleep keeps the duty-cycle silences owed.
+# Errors become SinkError (an OSError, as bysans.node expects of a sink); messages never carry keys.
+import gc
+
+from micropython import const
+
+LORAWAN_PATH = "/config/lorawan.json"
+JOIN_DRS = (5, 3, 0)        # join attempts go round these data rates (by DevNonce): SF7, SF9, SF12
+_MAX_WAIT_MS = const(15000)  # a duty-cycle silence up to this long is waited out (e.g. the first uplink
+#                              after a join at SF7); a longer one leaves the readings queued
+_WAIT_STEP_MS = const(1000)  # the watchdog is fed at least this often while waiting
+
+
+class SinkError(OSError):
+    """A frame could not be sent (not joined, no join-accept, duty cycle, radio); the readings stay queued."""
+
+
+class SinkConfigError(Exception):
+    """/config/lorawan.json is unreadable or lacks a field. args: (message,)."""
+
+
+def _nop():
+    pass
+
+
+def _hex(creds, key, n, path):
+    from binascii import unhexlify
+
+    v = creds.get(key)
+    try:
+        b = unhexlify(v.replace(":", "").replace("-", ""))
+    except (AttributeError, ValueError):
+        b = b""
+    if len(b) != n:
+        raise SinkConfigError("%s: %s must be %d hex digits" % (path, key, 2 * n))
+    return b
+
+
+def read_credentials(path=LORAWAN_PATH):
+    """(dev_eui, join_eui, app_key) as bytes from `path`, or None when the file does not exist."""
+    import json
+
+    try:
+        f = open(path)
+    except OSError:
+        return None
+    try:
+        try:
+            creds = json.load(f)
+        except ValueError:
+            raise SinkConfigError("%s is not valid JSON" % path)
+    finally:
+        f.close()
+    if not isinstance(creds, dict):
+        raise SinkConfigError("%s must be a JSON object" % path)
+    if creds.get("activation", "otaa") != "otaa":
+        raise SinkConfigError("%s: activation must be otaa (ABP is not supported)" % path)
+    return _hex(creds, "dev_eui", 8, path), _hex(creds, "join_eui", 8, path), _hex(creds, "app_key", 16, path)
+
+
+def choose(board, *, feed=None, path=LORAWAN_PATH):
+    """The sink for this wake. Raises SinkConfigError for a lorawan.json it cannot use."""
+    if board.definition.get("radio"):
+        creds = read_credentials(path)
+        if creds is not None:
+            return LoRaWANSink(board, creds, feed=feed)
+    from bysans.uplink import default_sink
+
+    return default_sink(board)
+
+
+class LoRaWANSink:
+    """send(fport, payload) as a LoRaWAN class A uplink (unconfirmed); joins (OTAA) first when needed."""
+
+    def __init__(self, board, creds, *, feed=None, max_wait_ms=_MAX_WAIT_MS, mac=None, store=None):
+        self.board = board
+        self._creds = creds
+        self.feed = feed or _nop
+        self.max_wait_ms = max_wait_ms
+        self.mac = mac          # built on first use (a test may pass its own, with its store)
+        self.store = store
+        self.joined_now = False  # a join-accept arrived during this wake
+        self.sent = 0
+        self.downlinks = 0      # application downlinks received (not acted on yet)
+        self.problem = None     # why the last send or join failed, for the log line
+
+    def __repr__(self):
+        return "<LoRaWANSink %s>" % ("open" if self.mac is not None else "closed")
+
+    def _open(self):
+        if self.mac is None:
+            gc.collect()
+            from bysans.lorawan.mac import ClassA
+            from bysans.lorawan.store import PersistentStore
+            from bysans.radio import from_board
+
+            b = self.board
+            dev_eui, join_eui, app_key = self._creds
+            self.store = PersistentStore(b)
+            self.mac = ClassA(from_board(b), b, self.store, dev_eui=dev_eui, join_eui=join_eui, app_key=app_key)
+            self._creds = None  # the MAC keeps what it needs
+        return self.mac
+
+    def _free(self, fn):
+        # runs fn(), waiting out a duty-cycle silence up to max_wait_ms (feeding the watchdog)
+        from bysans.lorawan.errors import DutyCycleBlocked
+
+        waited = 0
+        while True:
+            try:
+                return fn()
+            except DutyCycleBlocked as e:
+                if waited + e.wait_ms > self.max_wait_ms:
+                    raise
+                ms = min(e.wait_ms + 1, _WAIT_STEP_MS)
+                self.board.sleep_ms(ms)
+                waited += ms
+                self.feed()
+
+    def _joined(self):
+        m = self._open()
+        if m.link_lost:  # ADR back-off ran out with no downlink: the network no longer hears this session
+            m.forget()
+        if not m.joined:
+            dr = JOIN_DRS[self.store.get("dn", 0) % len(JOIN_DRS)] if self.store is not None else JOIN_DRS[0]
+            self._free(lambda: m.join(dr))
+            self.joined_now = True
+            self.feed()
+        return m
+
+    def _call(self, fn):
+        # runs fn(); what the MAC, the radio (its errors are LoRaWANErrors too) or the hardware bus raise, and
+        # a MemoryError, become SinkError: they cost the uplink (counted by the node), not the node's state
+        from bysans.lorawan.errors import LoRaWANError
+
+        try:
+            r = fn()
+            self.problem = None
+            return r
+        except (LoRaWANError, OSError, MemoryError) as e:
+            self.problem = "%s: %s" % (type(e).__name__, e)
+            raise SinkError(self.problem)
+
+    def join(self):
+        """Joins when this board has no session yet: True when it has one, False when the join failed (the
+        reason in `problem`)."""
+        try:
+            self._call(self._joined)
+            return True
+        except SinkError:
+            return False
+
+    def max_payload(self):
+        """The largest payload the next uplink can carry (joins first if needed)."""
+        return self._call(lambda: self._joined().max_payload())
+
+    def send(self, fport, payload):
+        def go():
+            m = self._joined()
+            dl = self._free(lambda: m.send(fport, payload))
+            if dl is not None and dl.port:
+                self.downlinks += 1
+        self._call(go)
+        self.sent += 1
+        self.feed()
+
+    def suspend(self, sleep_ms):
+        """Before a deep sleep of sleep_ms: keeps the duty-cycle silences still owed after it (the MAC's
+        clock restarts at the wake, and it restores a silence in full). Nothing to do when the MAC did not
+        run this wake, or when the sleep outlasts every silence (no store write then)."""
+        m = self.mac
+        if m is not None and max(m.duty.remaining(self.board.ticks_ms())) > sleep_ms:
+            m.suspend()
+
+    def summary(self):
+        """A few words for the wake's log line ('' when the radio was not used)."""
+        m = self.mac
+        if m is None:
+            return ""
+        if not m.joined:
+            return "lorawan not joined" + ((" (" + self.problem + ")") if self.problem else "")
+        s = "lorawan %08x fcnt %d%s" % (m.dev_addr, m.fcnt_up, ", joined" if self.joined_now else "")
+        if self.problem:
+            s += " (" + self.problem + ")"
+        return s

@@ -1,0 +1,186 @@
+"""The node app on an enrolled, OTA-provisioned virtual board, end to end: `fleet enroll --port` writes its
+LoRaWAN credentials, provisioning.ota puts a signed release in slot a with the OTA set-up, and the board then
+runs by itself. Its first wake joins (OTAA) over the simulated air; its readings travel as LoRaWAN uplinks
+to the network server (fleet.lorawan.netserver, keys from the registry as a network-server export takes
+them), which decrypts them, and they decode with fleet.codec to the simulated world; the frame counter goes
+up across deep sleeps and a power cut (bysans.lorawan.store: RTC memory, then flash); and the OTA check-in
+(`fleet serve`) comes at most once per ota_every_s."""
+
+import base64
+import json
+import os
+import time
+
+import pytest
+
+from conftest import run_fleet
+from fleet.codec import decode
+from fleet.lorawan.netserver import NetworkServer
+from fleet.registry import Operator, Registry
+from ota_lab import Lab
+from provisioning.deploy import deploy
+from provisioning.session import Session
+from serialconsole import Console
+
+SPEED = 60            # a wake (boot, sensors, radio) costs about 0.2-0.4 s real, 12-24 s simulated
+INTERVAL_S = 60
+OTA_EVERY_S = 300
+NODE = {"interval_s": INTERVAL_S, "batch_max_age_s": 2 * INTERVAL_S, "ota_every_s": OTA_EVERY_S}
+WORLD = {"distance_mm": 600.0, "temperature_c": 18.5}
+DEPTH_MM, OFFSET_MM = 1000, 150  # the node's defaults: fill = (depth - (distance - offset)) / depth
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    """One registry for enrollment and for `fleet serve`'s check-ins, an update server, a signed release."""
+    lab = Lab(tmp_path / "ota")
+    monkeypatch.setenv("FLEET_DB", lab.db_url)
+    monkeypatch.setenv("FLEET_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("FLEET_OPERATOR", "anna")
+    lab.rel = lab.build("1.0.0")
+    lab.publish(lab.rel)
+    lab.serve(poll_s=60)
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture
+def ns():
+    with NetworkServer() as server:
+        yield server
+
+
+def _enroll(board):
+    proc = run_fleet("enroll", "-k", "751", "--port", board.port, "--site", "Ceres Allé 4, bin 2", "--kind",
+                     "waste", "--json")
+    assert proc.returncode == 0, proc.stderr
+    [rec] = json.loads(proc.stdout)
+    return rec
+
+
+def _provision_ota(board, lab, dev_eui):
+    """Slot a, the trusted root and the OTA config (with the device's check-in key: lab.config issues it),
+    then the node's own config."""
+    from provisioning.ota import provision
+
+    with Session(board.port) as s:
+        provision(s, lab.rel, root=lab.root1, config=lab.config(dev_eui))
+        deploy(s, {"/config/node.json": json.dumps(NODE).encode()})
+
+
+class Log:
+    """The board's serial output, one wake per boot: reading it keeps the supervisor's port flowing."""
+
+    def __init__(self, board):
+        self.c = Console(board.port)
+        self.text = ""
+
+    def pump(self, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.text += self.c.ser.read(65536).decode(errors="replace")
+
+    def wakes(self):
+        """[(reset cause, the app's lines)] per boot since the log was opened."""
+        out = []
+        for part in self.text.split("\nrst:")[1:]:
+            lines = [ln.strip() for ln in part.splitlines()[1:] if ln.startswith("bysans")]
+            cause = part.split("(", 1)[1].split(")", 1)[0] if "(" in part else "?"
+            out.append((cause, lines))
+        return out
+
+    def close(self):
+        self.c.close()
+
+
+def _run_until(board, log, sim_ms, what, state=None):
+    """Reads the log until the board's clock reaches sim_ms (and, if given, the board is in `state`)."""
+    deadline = time.monotonic() + 3 * (sim_ms - board.status()["sim_ms"]) / 1000 / SPEED + 20
+    while True:
+        st = board.status()
+        if st["sim_ms"] >= sim_ms and state in (None, st["state"]):
+            return
+        assert time.monotonic() < deadline, f"{what}: the board is {st['state']} at {st['sim_ms']}"
+        log.pump(0.1)
+
+
+def test_enrolled_node_joins_sends_over_the_air_and_checks_in_for_ota(make_board, lab, ns):
+    board = make_board(speed=SPEED, forwarder=ns.address)
+    rec = _enroll(board)
+    dev_eui = rec["dev_eui"]
+    reg = Registry.open(lab.db_url)
+    try:  # the network server gets the keys as an export to ChirpStack or OS2iot takes them
+        keys = reg.app_keys(Operator("anna", "751"), [dev_eui], purpose="network server")
+    finally:
+        reg.close()
+    ns.add_device(bytes.fromhex(dev_eui), bytes.fromhex(rec["join_eui"]), keys[dev_eui])
+    _provision_ota(board, lab, dev_eui)
+    board.set_world(**WORLD)
+
+    log = Log(board)
+    try:
+        t0 = board.status()["sim_ms"]
+        board.reset()  # the technician's reset: boot.py picks slot a, main.py runs the node
+        _run_until(board, log, t0 + 7 * INTERVAL_S * 1000 + 30000, "before the power cut", state="sleeping")
+        before = len(ns.uplinks)
+        board.powercut()  # a battery swap while it sleeps: RTC memory is gone, the session and counters are
+        #                   in flash (tests/e2e/test_lorawan_air.py cuts at any moment)
+        t1 = board.status()["sim_ms"]
+        _run_until(board, log, t1 + 4 * INTERVAL_S * 1000 + 30000, "after the power cut")
+        log.pump(0.5)
+    finally:
+        log.close()
+    st = board.status()
+    boots = [e for e in board.events() if e["event"] == "boot" and e["sim_ms"] >= t0]
+    wakes = log.wakes()
+    board.stop()
+
+    # one join, on the first wake, and nothing refused: no bad MIC, no frame counter used twice
+    assert ns.problems == []
+    assert [j["dev_nonce"] for j in ns.joins] == [0], ns.joins
+    first = [ln for ln in wakes[0][1] if " wake " in ln]
+    assert first and "joined" in first[0], wakes[0]
+    assert st["boots"].get("watchdog", 0) == 0, st["boots"]
+    assert st["boots"].get("deepsleep", 0) >= 8 and st["boots"].get("power_on", 0) >= 1, st["boots"]
+
+    # uplinks on every batch, the counter going up across deep sleeps and the power cut
+    ups = [u for u in ns.uplinks if u.dev_eui.lower() == dev_eui.lower()]
+    assert before >= 3 and len(ups) > before, (before, len(ups))
+    fcnts = [u.fcnt for u in ups]
+    assert fcnts == sorted(set(fcnts)), fcnts
+    assert all(u.fport == 1 for u in ups)
+
+    # decrypted at the server, decoded on the host: the simulated world
+    fill_bp = (DEPTH_MM - (WORLD["distance_mm"] - OFFSET_MM)) * 10000 // DEPTH_MM
+    readings = [r for u in ups for r in decode(u.payload)["readings"]]
+    assert len(readings) >= len(ups)
+    for r in readings:
+        assert r["faults"] == [], r
+        assert r["dist_mm"] == WORLD["distance_mm"] and r["fill_bp"] == fill_bp, r
+        assert abs(r["temp_cdeg"] - WORLD["temperature_c"] * 100) <= 10, r
+        assert not (r["fire"] or r["pickup"] or r["tilt"]), r
+
+    # the OTA check-in: on the first wake, then at most once per ota_every_s (the time of the last one
+    # survives the power cut in flash); each one reached `fleet serve` and the board runs what it was given
+    ota_wakes = [i for i, (_c, lines) in enumerate(wakes) if any(" ota: " in ln for ln in lines)]
+    assert ota_wakes and ota_wakes[0] == 0, wakes[:2]
+    for i in ota_wakes:
+        line = next(ln for ln in wakes[i][1] if " ota: " in ln)
+        assert "ota: confirmed" in line, line
+    assert 2 <= len(ota_wakes) <= 1 + (st["sim_ms"] - t0) // (OTA_EVERY_S * 1000), ota_wakes
+    # one stretch of log per boot, in order (a boot at the very end may not have been read)
+    assert len(boots) >= len(wakes), (len(boots), len(wakes))
+    times = [boots[i]["sim_ms"] for i in ota_wakes]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(g >= OTA_EVERY_S * 1000 - INTERVAL_S * 500 for g in gaps), gaps  # boots jitter by a wake
+    from fleet.rollout import OtaStore
+
+    store = OtaStore.open(lab.db_url)
+    try:
+        d = store.device(dev_eui)
+    finally:
+        store.close()
+    assert d["checkins"] == len(ota_wakes) and d["version"] == "1.0.0" and d["state"] == "confirmed", d
+    print(f"\n{len(wakes)} wakes, {len(ups)} uplinks (FCnt {fcnts[0]}..{fcnts[-1]}, {before} before the power "
+          f"cut), {len(readings)} readings, OTA check-ins at wakes {ota_wakes}, boots {st['boots']}")
+
