@@ -4,7 +4,7 @@
     line 2: [{"keyid": "<32 hex>", "sig": "<128 hex>"}, ...]   Ed25519 over SHA-256(line 1)
 
 Why this and not a binary layout or JSON re-canonicalised by the verifier: the device hashes the bytes of
-line 1 exactly as received and only then parses them, so no canonicaliser has to agree across CPython and
+line 1 exactly as received (in the same pass that parses them, through a small buffer), so no canonicaliser has to agree across CPython and
 MicroPython (whose json has no sort_keys). Canonical output on the host makes builds reproducible and the
 files diffable; `head -1 file | jq` shows a body. A canonical body cannot contain a newline byte (JSON
 escapes it inside strings), so the first newline always ends the signed bytes.

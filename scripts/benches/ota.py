@@ -11,8 +11,8 @@ release's files over serial with provisioning.deploy (only the files that differ
 
 ota.ed25519_verify_ms: one Ed25519 verification of a signed manifest digest (32 bytes, as
 the device checks release metadata) by firmware/bysans/ota/ed25519.py in a MicroPython unix-port process with
-a 64 KiB heap; the median of 7 verifications after one warm-up (the warm-up builds the base point's table
-once per process: its time is in `first_ms`). Baseline: the same verification in CPython with
+a 64 KiB heap; the median of 7 verifications after one warm-up (the first verification, in `first_ms`,
+also builds the public key's table; the base point's table is built when the module is imported). Baseline: the same verification in CPython with
 `cryptography` (OpenSSL, C), median of 200.
 """
 
