@@ -93,7 +93,9 @@ class _Counting:
         from fleet.serve.app import ServeContext, build_router
         from fleet.serve.http import Server
 
-        router = build_router(ServeContext(repo_dir=self.lab.repo, db_url=self.lab.db_url))
+        self.lab.repo.mkdir(exist_ok=True)
+        router = build_router(ServeContext(repo_dir=self.lab.repo, db_url=self.lab.db_url,
+                                           options={"sealer": self.lab.sealer}))  # opens the lab's check-in keys
         inner = router.dispatch
 
         def dispatch(req):
