@@ -63,7 +63,7 @@ def run(con, args):
     table = Table("board", "port", "app", "type", "last reset", "written", "verified")
     for b, report in rows:
         b.reset()
-        b.wait_booted()
+        b.wait_prompt()  # the app has run (and, not configured, returned to the REPL)
         with Session(b.port, soft_reset=False) as s:  # Ctrl-C the app, don't reboot it: ask what it saw
             info = running_app(s)
         table.add_row(b.name, b.port, f"bysans {info['version']}", info["board"], info["reset_cause"],

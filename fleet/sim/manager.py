@@ -142,6 +142,20 @@ class VirtualBoard:
                                hint=f"see {self.dir / 'supervisor.log'}")
             time.sleep(0.02)
 
+    def wait_prompt(self, timeout: float = 30.0) -> dict:
+        """Waits until the board's boot.py and main.py are done and it shows its REPL prompt (an app that
+        returns, or a board without one). A Ctrl-C that lands while the interpreter is still starting can
+        wedge a virtual board (docs/virtual-board.md), so tools that interrupt the app wait for this first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if st.get("at_prompt"):
+                return st
+            if time.monotonic() > deadline:
+                raise SimError(f"virtual board {self.name} did not reach its REPL prompt within {timeout:.0f} s",
+                               hint="its app may be running or asleep: 'fleet sim status' shows its state")
+            time.sleep(0.02)
+
     def stop(self, timeout: float = 10.0):
         """Stops the board; stopping a board that is not running does nothing."""
         try:

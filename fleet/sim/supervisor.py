@@ -58,8 +58,12 @@ def _child_setup():
 def _set_raw(fd, *, isig=False):
     tty.setraw(fd)
     if isig:
+        # ISIG: Ctrl-C becomes SIGINT, which MicroPython turns into KeyboardInterrupt. NOFLSH: without it
+        # the line discipline throws away the input queued behind the Ctrl-C, which a board's UART never
+        # does; mpremote sends Ctrl-C and then Ctrl-A at once, and losing the Ctrl-A left a board that had
+        # just booted without a raw REPL now and then.
         attrs = termios.tcgetattr(fd)
-        attrs[3] |= termios.ISIG
+        attrs[3] |= termios.ISIG | termios.NOFLSH
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
@@ -214,6 +218,7 @@ class Supervisor:
         # the interpreter (a real board's UART is not read before its firmware runs either).
         self.state = "booting_raw" if raw else "booting"
         self._boot_buf = b""
+        self._out_tail = b""  # a new interpreter: the last boot's prompt is not this one's
         env = dict(os.environ, BYSANS_HW="hw.sock", BYSANS_IMG=self.image_path(), BYSANS_RAW="1" if raw else "0")
         cmd = [resources.micropython_path(), "-X", f"heapsize={self.heap}", "-i",
                str(resources.rom_dir() / "vboot.py")]
@@ -458,6 +463,7 @@ class Supervisor:
 
     def status(self):
         return {**self.info(), "state": self.state, "booted": self.booted, "raw_repl": self.raw_repl,
+                "at_prompt": self.state == "running" and self._out_tail.endswith((b">>> ", b"raw REPL; CTRL-B to exit\r\n>")),
                 "reset_cause": self.reset_cause, "boots": dict(self.boots), "sim_ms": self.clock.now_ms(),
                 "counters": self.counters.as_dict(), "interpreter_pid": self.proc.pid if self.proc else None,
                 "rtc_memory_bytes": len(self.bus.rtc_memory),

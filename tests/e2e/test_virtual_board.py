@@ -215,3 +215,21 @@ def test_paste_mode_and_raw_paste_as_on_a_board(console):
     console.write(b"print('raw', 'paste')\x04")
     console.read_until(b"\x04")  # end of data acknowledged
     assert b"raw paste" in console.read_until(b"\x04>")
+
+
+def test_wait_prompt_waits_for_main_py_to_finish(vboard, console):
+    # main.py that takes a while, then returns: the board is at its prompt only afterwards, and an
+    # interrupt sent then finds a raw REPL at once.
+    console.raw_repl()
+    console.exec("f = open('main.py', 'w')\nf.write('import time\\ntime.sleep_ms(1500)\\nprint(\"main done\")\\n')\n"
+                 "f.close()")
+    console.close()
+    vboard.reset()
+    vboard.wait_booted()
+    assert not vboard.status()["at_prompt"]  # main.py is still sleeping
+    st = vboard.wait_prompt()
+    assert st["at_prompt"]
+    from provisioning.session import Session
+
+    with Session(vboard.port, soft_reset=False) as s:
+        assert s.exec("print(1 + 1)").strip() == "2"
