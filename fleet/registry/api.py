@@ -13,14 +13,12 @@ writes an audit entry for each device whose key was read.
 
 import math
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, NotFound, UsageError
 from ..identity import Identity
@@ -182,24 +180,12 @@ class Registry:
 
     # -- transactions -------------------------------------------------------------------------------
 
-    @contextmanager
     def _read(self):
-        try:
-            with Session(self.engine, expire_on_commit=False) as s:
-                yield s
-        except OperationalError as e:
-            raise db.RegistryUnavailable(f"the registry did not answer: {db._first_line(e.orig)}") from None
+        return db.read_session(self.engine)
 
-    @contextmanager
     def _write(self):
         """One transaction (BEGIN IMMEDIATE on SQLite); committed at the end, rolled back on any error."""
-        try:
-            with Session(self.engine, expire_on_commit=False) as s:
-                s.connection(execution_options={"fleet_write": True})
-                yield s
-                s.commit()
-        except OperationalError as e:
-            raise db.RegistryUnavailable(f"the registry did not answer: {db._first_line(e.orig)}") from None
+        return db.write_session(self.engine)
 
     def _audit(self, s, operator: Operator, action: str, *, kode=None, dev_eui=None, changes=None, note=None):
         s.add(AuditEntry(operator=operator.name, action=action, kommune_kode=kode, dev_eui=dev_eui,

@@ -7,6 +7,7 @@ SQLite file. Opening a registry applies any pending Alembic migration (migration
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -14,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session
 
 from ..errors import RegistryUnavailable
 
@@ -97,6 +99,29 @@ def migrate(engine: Engine) -> None:
     except OperationalError as e:
         raise RegistryUnavailable(f"cannot open the registry at {describe(str(engine.url))}: "
                                   f"{_first_line(e.orig)}") from None
+
+
+@contextmanager
+def read_session(engine: Engine):
+    """A session for reads; a registry that does not answer becomes RegistryUnavailable."""
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            yield s
+    except OperationalError as e:
+        raise RegistryUnavailable(f"the registry did not answer: {_first_line(e.orig)}") from None
+
+
+@contextmanager
+def write_session(engine: Engine):
+    """One transaction (BEGIN IMMEDIATE on SQLite, see _sqlite_setup); committed at the end, rolled back on
+    any error; a registry that does not answer becomes RegistryUnavailable."""
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            s.connection(execution_options={"fleet_write": True})
+            yield s
+            s.commit()
+    except OperationalError as e:
+        raise RegistryUnavailable(f"the registry did not answer: {_first_line(e.orig)}") from None
 
 
 def _first_line(exc) -> str:

@@ -18,13 +18,12 @@ import json
 import re
 import threading
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import (CHECKIN_REJECT_REASONS, CheckinRejected, ReleaseNotPublished, RolloutConflict,
@@ -183,15 +182,8 @@ class OtaStore:
     def close(self):
         self.engine.dispose()
 
-    @contextmanager
     def _write(self):
-        try:
-            with Session(self.engine, expire_on_commit=False) as s:
-                s.connection(execution_options={"fleet_write": True})
-                yield s
-                s.commit()
-        except OperationalError as e:
-            raise db.RegistryUnavailable(f"the registry did not answer: {db._first_line(e.orig)}") from None
+        return db.write_session(self.engine)
 
     # ---- check-ins --------------------------------------------------------------------------------------
 
