@@ -8,8 +8,8 @@ Values: mass PM1.0, PM2.5, PM4.0, PM10 [ug/m3], number concentration PM0.5..PM10
 
 import struct
 
-from .base import I2CDevice, Nack
-from .scd4x import crc8, words
+from .base import Nack
+from .sensirion import SensirionDevice, crc8, words
 
 START = 0x0010
 STOP = 0x0104
@@ -35,14 +35,13 @@ def _ascii_words(text: str, n: int) -> bytes:
     return words(*(int.from_bytes(raw[i:i + 2], "big") for i in range(0, 2 * n, 2)))
 
 
-class SPS30(I2CDevice):
+class SPS30(SensirionDevice):
     kind = "sps30"
 
     def __init__(self, world, *, address: int = 0x69, firmware=(2, 2), **kw):
         super().__init__(world, address=address, **kw)
         self.firmware = firmware
         self.pointer = 0
-        self.answer = b""
         self.format = None  # measuring when set
         self.asleep = False
         self.started_ms = 0
@@ -120,9 +119,3 @@ class SPS30(I2CDevice):
                 self.answer = words(0x0009, 0x3A80)  # 604800 s, one week
         else:
             raise Nack()
-
-    def read(self, n: int) -> bytes:
-        if not self.answer:
-            raise Nack()
-        out, self.answer = self.answer[:n], self.answer[n:]
-        return out.ljust(n, b"\xff")
