@@ -5,7 +5,8 @@
 # MicroPython has hashlib.sha256 but no hmac module: one 64-byte pad, two hashes, nothing kept.
 import binascii
 import hashlib
-import os
+
+from . import slots
 
 try:
     from micropython import const
@@ -57,8 +58,5 @@ def next_seq(path, now):
         last = 0
     now = int(now)
     seq = last + 1 if last >= now else now
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(str(seq))
-    os.rename(tmp, path)
+    slots.write_atomic(path, str(seq))
     return seq

@@ -47,12 +47,6 @@ def _read_file(path):
         return f.read()
 
 
-def _write_atomic(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, path)
-
 
 def _remove(path):
     try:
@@ -129,7 +123,7 @@ class Client:
         if delay_s is not None:
             last["next_s"] = self.now + delay_s
         slots.ensure_dir(self.ota)
-        _write_atomic(self.ota + "/client.json", json.dumps(last).encode())
+        slots.write_atomic(self.ota + "/client.json", json.dumps(last).encode())
         return last
 
     def running(self):

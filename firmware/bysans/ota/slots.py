@@ -98,9 +98,11 @@ def confirmed_hint(root="/"):
         return ""
 
 
-def _write_atomic(path, data):
+def write_atomic(path, data):
+    """Writes `data` (str or bytes) to `path` through a temporary file and one rename: a power cut leaves
+    the old file or the new one, never half of one."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with open(tmp, "wb" if isinstance(data, (bytes, bytearray)) else "w") as f:
         f.write(data)
     os.rename(tmp, path)  # the commit point
 
@@ -118,7 +120,7 @@ def ensure_dir(path):
 
 def save(state, root="/"):
     ensure_dir(_p(root, "ota"))
-    _write_atomic(_p(root, "ota/boot.json"), encode(state))
+    write_atomic(_p(root, "ota/boot.json"), encode(state))
 
 
 def inactive(state):
@@ -147,7 +149,7 @@ def confirm(root="/", version=None):
     st["last"] = {"state": "confirmed", "slot": slot, "version": version, "target": st["target"],
                   "reason": None}
     save(st, root)  # the commit point: from here the new slot is the one to return to
-    _write_atomic(_p(root, "ota/confirmed"), slot)
+    write_atomic(_p(root, "ota/confirmed"), slot)
     return st
 
 
