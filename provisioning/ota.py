@@ -56,7 +56,9 @@ def _with_key(config: dict, checkin_key) -> dict:
 
     if isinstance(checkin_key, CheckinKey) and checkin_key.device != str(config["device"]).upper():
         raise UsageError(f"the check-in key is device {checkin_key.device}'s, the config is for "
-                         f"{config['device']}")
+                         f"{config['device']}",
+                         hint="issue the key for the config's device (OtaStore.issue_checkin_key), or give a "
+                              "board its own key with 'fleet rollout checkin-key --port PORT'")
     return dict(config, checkin_key=key_bytes(checkin_key).hex())
 
 
@@ -67,7 +69,9 @@ def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=No
     as "checkin_key": without one, fleet serve refuses the board's check-ins (docs/ota.md)."""
     for k in ("device", "kommune"):
         if not config.get(k):
-            raise UsageError(f"the OTA config needs '{k}'")
+            raise UsageError(f"the OTA config needs '{k}'",
+                             hint="give the device id and kommune, e.g. {\"device\": \"70B3D57ED0000001\", "
+                                  "\"kommune\": \"0751\"} (docs/ota.md)")
     if checkin_key is not None:
         config = _with_key(config, checkin_key)
     files = slot_files(release_dir, "a")

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from ..errors import NotFound, TokenInvalid, UsageError
 from .access import CROSS_KOMMUNE, Operator
+from .api import _aware
 from .kommuner import lookup
 from .models import ApiToken, AuditEntry
 
@@ -40,10 +41,6 @@ class TokenInfo:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(t):
-    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
 
 
 def _info(t: ApiToken) -> TokenInfo:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from ..errors import (CHECKIN_REJECT_REASONS, CheckinRejected, ReleaseNotPublished, RolloutConflict,
                       RolloutError, RolloutNotFound, UsageError)
 from ..registry import db
+from ..registry.api import _aware
 from ..registry.kommuner import lookup
 from ..registry.models import Device
 from . import auth as A
@@ -43,13 +44,11 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 CLIENT_STATES = ("idle", "confirmed", "downloading", "installed", "failed", "rolled_back", "error")
 
 
+_CHECKIN_FORMAT = "the check-in format is in docs/formats/update-repository.md, \"Check-in\""
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: they were written in UTC."""
-    return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt
 
 
 def _duration(seconds: int | None) -> str | None:
@@ -461,9 +460,9 @@ class OtaStore:
         try:
             report = json.loads(body or b"null")
         except ValueError as e:
-            raise UsageError(f"the check-in body is not JSON: {e}") from None
+            raise UsageError(f"the check-in body is not JSON: {e}", hint=_CHECKIN_FORMAT) from None
         if not isinstance(report, dict):
-            raise UsageError("a check-in is a JSON object")
+            raise UsageError("a check-in is a JSON object", hint=_CHECKIN_FORMAT)
         dev = check_device(report.get("device"))
         now = self._now()
         for attempt in range(3):
@@ -488,10 +487,10 @@ class OtaStore:
                 verdict = "missing_mac"
             elif not A.mac_matches(self._sealer().open(row.key_sealed, A.seal_context(dev)), body, mac):
                 verdict = "bad_mac"
-            elif (A.seq_of(report) or 0) <= (row.last_seq or 0):
+            elif (seq := A.seq_of(report) or 0) <= (row.last_seq or 0):
                 verdict = "replay"
             else:
-                row.last_seq, row.accepted = A.seq_of(report), (row.accepted or 0) + 1
+                row.last_seq, row.accepted = seq, (row.accepted or 0) + 1
                 return "accepted"
         elif mac:
             verdict = "unknown_key"

@@ -98,6 +98,7 @@ class TelemetryStore:
                             for t in (D, U, R, H, A)}
         self._pg_types: dict[str, dict[str, str]] = {}
         self._pg = dialect.name == "postgresql"
+        self._mark = "?" if dialect.paramstyle == "qmark" else "%s"  # the driver's placeholder
         self._uplink_seq: str | None = None
         self._chunk = 1 << 30 if self._pg else _CHUNK  # an array parameter has no size limit; IN lists do
 
@@ -147,14 +148,14 @@ class TelemetryStore:
         procs = self._processors[table.name]
         names = [(prefix + c, procs[c]) for c in cols] + [(key_name or key, procs[key])]
         params = [tuple(r[k] if p is None else p(r[k]) for k, p in names) for r in rows]
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark
         sets = ", ".join(f"{c} = {mark}" for c in cols)
         s.connection().exec_driver_sql(f"UPDATE {table.name} SET {sets} WHERE {key} = {mark}", params)
 
     def _bulk_insert(self, s, table, cols: Sequence[str], rows: list[tuple], *, processors: bool = True) -> None:
         """Rows (tuples in `cols` order) straight to the driver, past SQLAlchemy's per-row work: COPY on
         PostgreSQL, executemany elsewhere with the values SQLAlchemy's own bind processors would give."""
-        if self.engine.dialect.name == "postgresql":  # COPY: several times faster than INSERTs
+        if self._pg:  # COPY: several times faster than INSERTs
             import psycopg
 
             raw = s.connection().connection.dbapi_connection
@@ -179,7 +180,7 @@ class TelemetryStore:
                         r[i] = p(r[i])
                     out.append(tuple(r))
                 rows = out
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark
         s.connection().exec_driver_sql(
             f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})", rows)
 
