@@ -44,6 +44,13 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 CLIENT_STATES = ("idle", "confirmed", "downloading", "installed", "failed", "rolled_back", "error")
 
 
+def _new_auth(s, dev) -> CheckinAuth:
+    """A device's check-in-auth row with nothing counted yet, added to the session."""
+    row = CheckinAuth(device=dev, last_seq=0, accepted=0, unauthenticated=0, rejected=0)
+    s.add(row)
+    return row
+
+
 _CHECKIN_FORMAT = "the check-in format is in docs/formats/update-repository.md, \"Check-in\""
 
 
@@ -184,19 +191,23 @@ class OtaStore:
     def _write(self):
         return db.write_session(self.engine)
 
+    def _write_retrying(self, fn):
+        """fn(session) in one transaction, tried up to 3 times: two first check-ins of one device at once
+        both insert its row, and the second one's IntegrityError means "try again, the row exists now"."""
+        for attempt in range(3):
+            try:
+                with self._write() as s:
+                    return fn(s)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
     # ---- check-ins --------------------------------------------------------------------------------------
 
     def checkin(self, report: dict, repo_dir=None, *, poll_s: int = DEFAULT_POLL_S) -> dict:
         """Records a device's check-in, moves its rollouts on, and answers which release it should take."""
         r = check_report(report)
-        for attempt in range(3):
-            try:
-                with self._write() as s:
-                    take = self._checkin(s, r, repo_dir)
-                break
-            except IntegrityError:  # two first check-ins of one device at once: the second one retries
-                if attempt == 2:
-                    raise
+        take = self._write_retrying(lambda s: self._checkin(s, r, repo_dir))
         return {"take": take, "now": int(self._now().timestamp()), "poll_s": poll_s}
 
     def _checkin(self, s, r, repo_dir):
@@ -434,18 +445,12 @@ class OtaStore:
         """Seals `key` into the registry as its device's key; the device's "seq" starts again."""
         dev = check_device(key.device)
         sealed = self._sealer().seal(key.raw, A.seal_context(dev))
-        for attempt in range(3):
-            try:
-                with self._write() as s:
-                    row = s.scalars(select(CheckinAuth).where(CheckinAuth.device == dev)).first()
-                    if row is None:
-                        row = CheckinAuth(device=dev, last_seq=0, accepted=0, unauthenticated=0, rejected=0)
-                        s.add(row)
-                    row.key_sealed, row.key_created_at, row.last_seq = sealed, self._now(), 0
-                return
-            except IntegrityError:
-                if attempt == 2:
-                    raise
+
+        def save(s):
+            row = s.scalars(select(CheckinAuth).where(CheckinAuth.device == dev)).first() or _new_auth(s, dev)
+            row.key_sealed, row.key_created_at, row.last_seq = sealed, self._now(), 0
+
+        self._write_retrying(save)
 
     def has_checkin_key(self, device: str) -> bool:
         with Session(self.engine) as s:
@@ -465,14 +470,7 @@ class OtaStore:
             raise UsageError("a check-in is a JSON object", hint=_CHECKIN_FORMAT)
         dev = check_device(report.get("device"))
         now = self._now()
-        for attempt in range(3):
-            try:
-                with self._write() as s:
-                    verdict = self._verify(s, dev, body, mac, report, accept_keyless, now)
-                break
-            except IntegrityError:  # a keyless device's first row, twice at once
-                if attempt == 2:
-                    raise
+        verdict = self._write_retrying(lambda s: self._verify(s, dev, body, mac, report, accept_keyless, now))
         with self._stats_lock:
             self._stats[verdict] += 1
         if verdict in _REJECT:
@@ -499,14 +497,11 @@ class OtaStore:
         elif row is None and not self._known(s, dev):
             return "unknown_device"  # no row for a device nobody knows: an attacker cannot fill the table
         else:
-            if row is None:
-                row = CheckinAuth(device=dev, last_seq=0, accepted=0, unauthenticated=0, rejected=0)
-                s.add(row)
+            row = row or _new_auth(s, dev)
             row.unauthenticated = (row.unauthenticated or 0) + 1
             return "accepted_keyless"
         if row is None and self._known(s, dev):
-            row = CheckinAuth(device=dev, last_seq=0, accepted=0, unauthenticated=0, rejected=0)
-            s.add(row)
+            row = _new_auth(s, dev)
         if row is not None:
             row.rejected, row.rejected_at, row.rejected_reason = (row.rejected or 0) + 1, now, verdict
         return verdict
