@@ -99,11 +99,12 @@ def read_config(session) -> dict:
     return cfg
 
 
-def write_checkin_key(session, checkin_key, *, device: str | None = None) -> str:
+def write_checkin_key(session, checkin_key, *, device: str | None = None, config: dict | None = None) -> str:
     """Puts `checkin_key` into the board's OTA config, leaving every other setting as it is (written to a
     temporary file, checked, then renamed: a power cut leaves the old config or the new one). `device`, if
-    given, must be the board's. Returns the board's device id."""
-    cfg = read_config(session)
+    given, must be the board's. `config`: the board's config when the caller has just read it
+    (read_config), so it is not read over the serial line twice. Returns the board's device id."""
+    cfg = read_config(session) if config is None else config
     dev = str(cfg["device"])
     if device is not None and device.upper() != dev.upper():
         raise WrongBoard(f"the board on {session.port} is device {dev}, not {device}")

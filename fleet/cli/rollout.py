@@ -188,13 +188,15 @@ def checkin_key(port, device, db_url, as_json):
     store = OtaStore.open(db_url)
     try:
         with Session(port) as s:
-            dev = str(read_config(s)["device"]).upper()
+            cfg = read_config(s)
+            dev = str(cfg["device"]).upper()
             if device is not None and device.upper() != dev:
-                raise WrongBoard(f"the board on {port} is device {dev}, not {device}")
+                raise WrongBoard(f"the board on {port} is device {dev}, not {device}",
+                                 hint="check --device against the board on the port; nothing was written")
             key = CheckinKey.new(dev)
             # the board first: should the registry then fail, running this again fixes both; the other way
             # round a board with no key would be locked out even in migration mode
-            write_checkin_key(s, key, device=dev)
+            write_checkin_key(s, key, config=cfg)
         store.save_checkin_key(key)
     finally:
         store.close()
