@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 
 from fleet.resources import firmware_dir, micropython_path
 
@@ -126,3 +127,22 @@ def write_vectors():
     VECTORS_DIR.mkdir(exist_ok=True)
     for name, data in vector_files(make_vectors()).items():
         (VECTORS_DIR / name).write_bytes(data)
+
+
+def run_fleet(*args, env, ok=True, timeout=300, outputs=None):
+    """`fleet ARGS` in a subprocess with `env`; an AssertionError with its output if it fails and `ok`.
+    `outputs`: a list that collects stdout + stderr (for tests that look for secrets in them)."""
+    proc = subprocess.run([sys.executable, "-c", "from fleet.cli import main; main()", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+    if outputs is not None:
+        outputs.append(proc.stdout + proc.stderr)
+    if ok and proc.returncode != 0:
+        raise AssertionError(f"fleet {' '.join(map(str, args))} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def flip(path):
+    """Flips one bit in the middle of the file at `path` (a tampered file)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))

@@ -5,8 +5,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 
 from fleet.keys import KeyStore, from_env
 from fleet.release import Reason
-from release_support import run_mp
+from release_support import flip as _flip, run_fleet, run_mp
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 PASS = "a long test passphrase"
@@ -23,12 +21,7 @@ OUTPUTS = []
 
 
 def fleet(*args, env, ok=True):
-    proc = subprocess.run([sys.executable, "-c", "from fleet.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=120)
-    OUTPUTS.append(proc.stdout + proc.stderr)
-    if ok and proc.returncode != 0:
-        raise AssertionError(f"fleet {' '.join(map(str, args))} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_fleet(*args, env=env, ok=ok, timeout=120, outputs=OUTPUTS)
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +56,6 @@ def _broken(w, name, how):
         shutil.copytree(w["dir"] / "good", dst)
         how(dst)
     return dst
-
-
-def _flip(path):
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
 
 
 def _bad_sig(rel):

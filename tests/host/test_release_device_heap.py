@@ -11,26 +11,16 @@ refused with their own reason, the same one `fleet release verify` gives.
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
 
 from fleet.keys import KeyStore
 from fleet.release import Reason
-from release_support import run_mp
+from release_support import flip as _flip, run_fleet as fleet, run_mp
 
 PASS = "a long test passphrase"
 HEAP = "64K"  # lowest passing on the 64-bit unix port when this was written: about 52 KiB
-
-
-def fleet(*args, env, ok=True):
-    proc = subprocess.run([sys.executable, "-c", "from fleet.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    if ok and proc.returncode != 0:
-        raise AssertionError(f"fleet {' '.join(map(str, args))} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def _copy(src, dst, how=None):
@@ -38,12 +28,6 @@ def _copy(src, dst, how=None):
     if how:
         how(dst)
     return dst
-
-
-def _flip(path):
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
 
 
 @pytest.fixture(scope="module")
