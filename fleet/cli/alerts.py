@@ -6,6 +6,7 @@ from ..telemetry import TelemetryStore
 from .common import echo_json
 from .devices import ROLE_HELP, registry_options
 from .ingest import make_notifier, make_rules, rules_options
+from .output import escape, print_table
 
 
 @click.command("alerts", epilog=ROLE_HELP)
@@ -47,16 +48,18 @@ def command(ctx_reg, include_resolved, check, ack_id, webhook, full_pct, battery
     if not alerts:
         click.echo("no open alerts")
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(box=None, header_style="bold")
-    for h in ("id", "kind", "kommune", "device", "site", "message", "since", "state"):
-        t.add_column(h)
     style = {"critical": "bold red", "warning": "yellow"}
-    for a in alerts:
-        t.add_row(str(a["id"]), f"[{style.get(a['severity'], '')}]{a['kind']}[/]", a["kommune_kode"], a["dev_eui"],
-                  a["site"] or "", a["message"] + (f" (full at {a['full_at'][:16]})" if a.get("full_at") and
-                                                   a["kind"] != "full" else ""),
-                  a["opened_at"][:16].replace("T", " "), a["state"])
-    Console().print(t)
+    print_table(([str(a["id"]), _styled(escape(a["kind"]), style.get(a["severity"])), a["kommune_kode"],
+                  a["dev_eui"], escape(a["site"] or ""), escape(a["message"] + _forecast(a)),
+                  a["opened_at"][:16].replace("T", " "), a["state"]] for a in alerts),
+                ("id", "kind", "kommune", "device", "site", "message", "since", "state"), markup=True)
+
+
+def _forecast(a) -> str:
+    if not a.get("full_at") or a["kind"] == "full":
+        return ""
+    return f" (full at {a['full_at'][:16].replace('T', ' ')} UTC)"
+
+
+def _styled(text: str, style: str | None) -> str:
+    return f"[{style}]{text}[/]" if style else text

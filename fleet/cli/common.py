@@ -1,4 +1,9 @@
-"""What every command shares: error reporting, JSON output."""
+"""What every command shares: error reporting, JSON output.
+
+Errors go to stderr: as an 'error:' line and a 'hint:' line, or, when the command was given --json, as one
+JSON object {"error", "hint", "exit_code", "kind"} on one line, so that a script reads them the same way it
+reads the command's output. The exit codes are the named errors' own (fleet/errors.py).
+"""
 
 import json
 import sys
@@ -10,21 +15,36 @@ from ..errors import FleetError
 
 def run_cli(group, argv=None):
     """Runs the click group; a FleetError becomes one 'error:' line, a 'hint:' line and its exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in args
     try:
         return group.main(args=argv, prog_name="fleet", standalone_mode=False)
     except FleetError as e:
-        click.echo(f"error: {e.message}", err=True)
-        if e.hint:
-            click.echo(f"hint: {e.hint}", err=True)
-        sys.exit(e.exit_code)
+        _fail(as_json, e.message, e.hint, e.exit_code, type(e).__name__)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        _fail(as_json, "aborted", None, 130, "Aborted")
     except click.ClickException as e:
+        if as_json:
+            _fail(True, e.format_message(), _usage_hint(e), e.exit_code, type(e).__name__)
         e.show()
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+
+
+def _fail(as_json: bool, message: str, hint: str | None, code: int, kind: str):
+    if as_json:
+        click.echo(json.dumps({"error": message, "hint": hint, "exit_code": code, "kind": kind}), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
+        if hint:
+            click.echo(f"hint: {hint}", err=True)
+    sys.exit(code)
+
+
+def _usage_hint(e: click.ClickException) -> str | None:
+    ctx = getattr(e, "ctx", None)
+    return f"'{ctx.command_path} --help' lists the options" if ctx is not None else None
 
 
 def echo_json(obj):

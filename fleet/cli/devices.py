@@ -14,6 +14,7 @@ import click
 from ..errors import UsageError
 from ..registry import CROSS_KOMMUNE, Operator, Registry, all_kommuner, lookup
 from .common import echo_json
+from .output import print_table  # noqa: F401  (enroll, export and station print through it too)
 
 ROLE_HELP = ("Who is acting. The operator (--operator / FLEET_OPERATOR, default: your login name) acts for "
              "one kommune (--kommune / FLEET_KOMMUNE) and sees and changes only its devices, unless given "
@@ -72,16 +73,6 @@ _COLUMNS = ("dev_eui", "kommune", "site", "kind", "board", "state", "firmware", 
 def _row(d) -> list[str]:
     return [d.dev_eui, f"{d.kommune_kode} {d.kommune_navn}", d.site, d.kind, d.board, d.state,
             d.firmware_version or "-", d.last_seen.strftime("%Y-%m-%d %H:%M") if d.last_seen else "-"]
-
-
-def print_table(rows, headers) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(*headers)
-    for r in rows:
-        t.add_row(*r)
-    Console().print(t)
 
 
 @command.command("list")

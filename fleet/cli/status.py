@@ -6,6 +6,7 @@ from ..telemetry import fleet_status
 from .common import echo_json
 from .devices import ROLE_HELP, registry_options
 from .ingest import make_rules, rules_options
+from .output import print_table
 
 
 @click.command("status", epilog=ROLE_HELP)
@@ -35,56 +36,43 @@ def command(ctx_reg, full_pct, battery_v, silent_intervals, limit, as_json):
 
 
 def render(st: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    con = Console()
     th = st["thresholds"]
-    t = Table(title="Devices per kommune", header_style="bold", title_justify="left")
-    for h in ("kommune", "devices", "active", "silent", "never heard", f"full (>= {th['full_pct']:g} %)",
-              f"battery < {th['battery_v']:g} V"):
-        t.add_column(h, justify="left" if h == "kommune" else "right")
-    for k in st["kommuner"]:
-        t.add_row(f"{k['kode']} {k['navn'] or ''}", str(k["devices"]), str(k["active"]),
-                  _warn(k["silent"]), str(k["never_heard"]), _warn(k["full"]), _warn(k["low_battery"]))
+    rows = [[f"{k['kode']} {k['navn'] or ''}", str(k["devices"]), str(k["active"]), _warn(k["silent"]),
+             str(k["never_heard"]), _warn(k["full"]), _warn(k["low_battery"])] for k in st["kommuner"]]
     if len(st["kommuner"]) > 1:
         tot = st["totals"]
-        t.add_row("[bold]all[/]", str(tot["devices"]), str(tot["active"]), _warn(tot["silent"]),
-                  str(tot["never_heard"]), _warn(tot["full"]), _warn(tot["low_battery"]))
-    con.print(t)
+        rows.append(["[bold]all[/]", str(tot["devices"]), str(tot["active"]), _warn(tot["silent"]),
+                     str(tot["never_heard"]), _warn(tot["full"]), _warn(tot["low_battery"])])
+    print_table(rows, ("kommune", "devices", "active", "silent", "never heard", f"full (>= {th['full_pct']:g} %)",
+                       f"battery < {th['battery_v']:g} V"), title="Devices per kommune", markup=True)
     if not st["kommuner"]:
-        con.print("no devices (enroll some with 'fleet enroll')")
+        click.echo("no devices (enroll some with 'fleet enroll')")
     alerts = st["alerts"]
-    con.print("open alerts: " + (", ".join(f"[{'bold red' if k == 'fire' else 'yellow'}]{k}[/] {n}"
-                                            for k, n in sorted(alerts.items())) or "none"))
-    _list(con, "Full bins", st["full"], lambda d: f"{d['fill_pct']:.0f} %")
-    _list(con, "Filling up (forecast)", st["filling_up"],
+    click.echo("open alerts: " + (", ".join(f"{k} {n}" for k, n in sorted(alerts.items())) or "none"))
+    _list("Full bins", st["full"], lambda d: f"{d['fill_pct']:.0f} %")
+    _list("Filling up (forecast)", st["filling_up"],
           lambda d: f"{d['fill_pct']:.0f} %, full at {d['full_at'][:16].replace('T', ' ')} UTC")
-    _list(con, "Silent nodes", st["silent"],
-          lambda d: "last seen " + (d["last_seen"][:16].replace("T", " ") if d["last_seen"] else "never"))
-    _list(con, "Low battery", st["low_battery"], lambda d: f"{d['battery_v']:.2f} V")
+    _list("Silent nodes", st["silent"],
+          lambda d: "last seen " + (d["last_seen"][:16].replace("T", " ") + " UTC" if d["last_seen"] else "never"))
+    _list("Low battery", st["low_battery"], lambda d: f"{d['battery_v']:.2f} V")
     ro = st["rollouts"]
     if ro is None:
-        con.print("[dim]rollouts: not tracked in this registry[/]")
+        click.echo("rollouts: not tracked in this registry")
     elif not ro:
-        con.print("rollouts: none")
+        click.echo("rollouts: none")
     else:
-        rt = Table(title="Rollouts", header_style="bold", title_justify="left")
-        for h in ("id", "release", "state", "devices", "done"):
-            rt.add_column(h)
-        for r in ro:
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(r["devices"].items()))
-            rt.add_row(str(r["id"]), r["name"], str(r["state"] or ""), counts or "-", f"{r['done_pct']:.0f} %")
-        con.print(rt)
+        print_table([[str(r["id"]), r["name"], str(r["state"] or ""),
+                      ", ".join(f"{k} {v}" for k, v in sorted(r["devices"].items())) or "-", f"{r['done_pct']:.0f} %"]
+                     for r in ro], ("id", "release", "state", "devices", "done"), title="Rollouts")
 
 
 def _warn(n: int) -> str:
     return f"[yellow]{n}[/]" if n else "0"
 
 
-def _list(con, title, rows, detail) -> None:
+def _list(title, rows, detail) -> None:
     if not rows:
         return
-    con.print(f"[bold]{title}[/]")
+    click.echo(title)
     for d in rows:
-        con.print(f"  {d['dev_eui']}  {d['kommune_kode']}  {(d['site'] or '')[:40]:40}  {detail(d)}")
+        click.echo(f"  {d['dev_eui']}  {d['kommune_kode']}  {d['site'] or ''}  {detail(d)}")

@@ -1,0 +1,72 @@
+"""What scripts and people read from the CLI: whole identifiers, plain rows when piped, JSON errors."""
+
+import json
+
+import pytest
+
+from fleet.cli import main
+from fleet.errors import NotFound, UsageError
+from test_registry_support import key, key_env  # noqa: F401 (fixtures)
+
+
+def run(argv, capsys):
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def enrolled(tmp_path, capsys, monkeypatch, key_env):
+    db = f"sqlite:///{tmp_path / 'registry.db'}"
+    monkeypatch.setenv("FLEET_DB", db)
+    monkeypatch.setenv("FLEET_OPERATOR", "anna")
+    monkeypatch.setenv("FLEET_KOMMUNE", "751")
+    monkeypatch.setenv("COLUMNS", "80")
+    csv = tmp_path / "pallet.csv"
+    csv.write_text("kommune,site,kind\n" + "".join(f"751,Ryesgade {i} med en meget lang adresse i Aarhus C,waste\n"
+                                                   for i in range(3)))
+    code, out, err = run(["enroll", "--csv", str(csv), "--board", "virtual", "--json"], capsys)
+    assert code == 0, err
+    return [d["dev_eui"] for d in json.loads(out)]
+
+
+def test_piped_device_list_is_one_whole_row_per_device(enrolled, capsys):
+    code, out, err = run(["devices", "list"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split("\t")[:3] == ["dev_eui", "kommune", "site"]
+    assert len(lines) == 1 + len(enrolled)
+    assert [ln.split("\t")[0] for ln in lines[1:]] == enrolled
+    assert all("Ryesgade" in ln and "Aarhus C" in ln for ln in lines[1:])
+
+
+def test_terminal_table_never_cuts_a_dev_eui(enrolled, capsys, monkeypatch):
+    monkeypatch.setattr("fleet.cli.output.is_terminal", lambda: True)
+    code, out, err = run(["devices", "list"], capsys)
+    assert code == 0, err
+    for eui in enrolled:
+        assert eui in out
+
+
+def test_errors_are_json_with_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FLEET_DB", f"sqlite:///{tmp_path / 'r.db'}")
+    code, out, err = run(["boards", "show", "nope", "--json"], capsys)
+    assert code == NotFound.exit_code and out == ""
+    e = json.loads(err)
+    assert e["exit_code"] == NotFound.exit_code and "nope" in e["error"] and e["hint"] and e["kind"] == "NotFound"
+    code, out, err = run(["devices", "kommuner", "--region", "Atlantis", "--json"], capsys)
+    e = json.loads(err)
+    assert code == UsageError.exit_code == e["exit_code"] and "Atlantis" in e["error"] and "Midtjylland" in e["hint"]
+    code, out, err = run(["devices", "list", "--state", "x", "--bogus", "--json"], capsys)
+    e = json.loads(err)
+    assert code == 2 and e["exit_code"] == 2 and "bogus" in e["error"] and "--help" in e["hint"]
+
+
+def test_errors_without_json_are_two_lines(capsys):
+    code, out, err = run(["boards", "show", "nope"], capsys)
+    assert code == NotFound.exit_code
+    assert err.splitlines()[0].startswith("error: ") and err.splitlines()[1].startswith("hint: ")
