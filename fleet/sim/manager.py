@@ -1,7 +1,8 @@
 """Starting, finding and stopping virtual boards: the library behind `fleet sim`.
 
 Each board lives in a directory of its own under the simulator's root (BYSANS_SIM_DIR, else
-$XDG_STATE_HOME/bysans/sim): its flash image, which outlives the board so that a board started again under
+$XDG_STATE_HOME/bysans/sim/SCOPE, where SCOPE names the Python environment running `fleet`, so that two
+checkouts, each with its own .venv, never see or stop each other's boards): its flash image, which outlives the board so that a board started again under
 the same name keeps its files; the supervisor's log; and, while it runs, board.json, a `tty` link to its
 serial port and the control socket. The daemon holds an exclusive lock on `.lock` while it runs, so one name
 is one board.
@@ -9,6 +10,7 @@ is one board.
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -33,7 +35,15 @@ def sim_root() -> Path:
     if env:
         return Path(env)
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(state) / "bysans" / "sim"
+    return Path(state) / "bysans" / "sim" / sim_scope()
+
+
+def sim_scope() -> str:
+    """The default root's last part: the name of the folder holding this Python environment (a checkout's
+    .venv gives the checkout's name) and a short hash of the environment's path."""
+    prefix = os.path.realpath(sys.prefix)
+    label = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(prefix).parent.name or "root")[:24]
+    return f"{label}-{hashlib.sha256(prefix.encode()).hexdigest()[:8]}"
 
 
 def _forget_running(directory: Path):
