@@ -107,6 +107,7 @@ class MqttIngester:
         self._q: queue.Queue = queue.Queue()
         self._gen = 0
         self._client = None
+        self._stopping = False
 
     # paho callbacks (its network thread)
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -123,6 +124,9 @@ class MqttIngester:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
+        if self._stopping:
+            log.info("disconnected from %s", self.addr)
+            return
         self.stats.disconnects += 1
         log.warning("disconnected from %s (%s); reconnecting", self.addr, reason_code)
 
@@ -136,12 +140,14 @@ class MqttIngester:
             c.connect_async(self.addr.host, self.addr.port, keepalive=30)
         except (OSError, ValueError) as e:
             raise BrokerUnavailable(f"cannot reach the broker at {self.addr}: {e}") from None
+        self._stopping = False
         c.loop_start()  # connects, and reconnects after any loss, by itself
         self._client = c
         return self
 
     def stop(self):
         if self._client is not None:
+            self._stopping = True
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None

@@ -225,3 +225,19 @@ def test_broker_restart_loses_no_qos1_message(tmp_path, reg):
         broker.stop()
     assert stored(reg) == 15   # every uplink once: the redelivered ones were duplicates
     assert ing.stats.stored == 15
+
+
+def test_a_normal_stop_is_not_reported_as_a_lost_connection(mqtt_broker, reg, caplog):
+    host, port = mqtt_broker
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    ing = MqttIngester(TelemetryStore(reg), f"mqtt://{host}:{port}", fmt="chirpstack",
+                       topics=[f"{prefix}/application/+/device/+/event/up"], client_id=f"{prefix}-ingest")
+    try:
+        with caplog.at_level(logging.INFO, logger="fleet.telemetry"):
+            with Running(ing):
+                assert ing.connected.wait(10)
+            time.sleep(0.3)  # paho's thread reports the disconnect
+    finally:
+        forget_session(host, port, f"{prefix}-ingest")
+    assert ing.stats.disconnects == 0
+    assert not [r for r in caplog.records if "reconnecting" in r.getMessage()]
