@@ -53,7 +53,7 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{
 
 class Export(NamedTuple):
     files: list[Path]
-    count: int
+    n_devices: int
     warnings: list[str]     # for the operator; the CLI prints them on stderr
 
 

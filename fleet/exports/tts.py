@@ -47,7 +47,7 @@ DEFAULT_FREQUENCY_PLAN = "EU_863_870_TTN"
 
 class Export(NamedTuple):
     path: Path
-    count: int
+    n_devices: int
 
 
 def device_id(d: DeviceRecord) -> str:
@@ -64,14 +64,14 @@ def check_id(value: str, what: str) -> str:
 
 def end_device(d: DeviceRecord, app_key: bytes, *, application_id: str = "", frequency_plan_id: str,
                phy_version: str) -> dict:
-    ids = {"device_id": device_id(d), "dev_eui": d.dev_eui.upper(), "join_eui": d.join_eui.upper()}
+    ids: dict[str, object] = {"device_id": device_id(d), "dev_eui": d.dev_eui.upper(), "join_eui": d.join_eui.upper()}
     if application_id:
         ids["application_ids"] = {"application_id": application_id}
     attributes = {"kommune": d.kommune_kode, "kind": d.kind, "board": d.board,
                   "site": d.site[:ATTRIBUTE_VALUE_MAX]}
     if d.sensors:
         attributes["sensors"] = " ".join(d.sensors)[:ATTRIBUTE_VALUE_MAX]
-    dev = {"ids": ids, "name": d.name,
+    dev: dict[str, object] = {"ids": ids, "name": d.name,
            "description": f"{d.site} ({d.kommune_kode} {d.kommune_navn})"[:DESCRIPTION_MAX],
            "attributes": attributes}
     if d.latitude is not None and d.longitude is not None:

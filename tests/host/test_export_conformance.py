@@ -126,8 +126,9 @@ def test_os2iot_non_uuid_profile_is_refused_before_anything_is_read_or_written(r
     enroll(registry, 2)
     with pytest.raises(UsageError) as e:
         os2iot.export(registry, AARHUS, tmp_path / "o.csv", device_profile_id=bad)
-    assert "UUID" in e.value.message + e.value.hint or "device profile" in e.value.message
-    assert e.value.hint
+    assert "device profile id" in e.value.message and "OS2iot" in e.value.message + e.value.hint
+    if bad.strip():
+        assert "UUID" in e.value.message and "8-4-4-4-12" in e.value.hint
     assert not (tmp_path / "o.csv").exists() and keys_read(registry) == 0
 
 
