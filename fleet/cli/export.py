@@ -1,47 +1,56 @@
-"""`fleet export`: the registry's devices to network servers (OS2iot bulk CSV, ChirpStack v4 REST API)."""
+"""`fleet export`: the registry's devices to network servers (OS2iot bulk CSV, ChirpStack v4 REST API,
+The Things Stack JSON)."""
 
 import os
 
 import click
 
 from ..errors import UsageError
-from ..exports import chirpstack, os2iot
+from ..exports import chirpstack, os2iot, tts
 from .common import echo_json
 from .devices import ROLE_HELP, print_table, registry_options
 
 
 @click.group("export", epilog=ROLE_HELP)
 def command():
-    """Hand devices and their keys to a network server: OS2iot's bulk import or ChirpStack's API.
+    """Hand devices and their keys to a network server: OS2iot's bulk import, ChirpStack's API or The
+    Things Stack's import file.
 
-    Both read AppKeys; every key read is recorded in the audit log with who and why.
+    All read AppKeys; every key read is recorded in the audit log with who and why.
 
     \b
     Example:
-      fleet export os2iot --kommune 751 --device-profile-id 5f0e... --out os2iot/
+      fleet export os2iot --kommune 751 --device-profile-id 2c8cd1d4-3b7e-4c8e-9f1a-6d5e4b3a2f10 --out os2iot/
       CS_KEY=... fleet export chirpstack --url http://chirpstack:8090 --api-key-env CS_KEY \\
-          --application-id 9a1c... --device-profile-id 5f0e...
+          --application-id 9a1c1f9e-2a7c-4c39-9d0e-5d7d5f3a0001 \\
+          --device-profile-id 2c8cd1d4-3b7e-4c8e-9f1a-6d5e4b3a2f10
+      fleet export tts --kommune 751 --application-id aarhus-affald --out devices.json
     """
 
 
 @command.command("os2iot")
 @registry_options
 @click.option("--device-profile-id", required=True, metavar="UUID",
-              help="The device profile's id in OS2iot (LoRaWAN > device profiles).")
+              help="The device profile's id in OS2iot (LoRaWAN > device profiles), a UUID.")
 @click.option("--device-model-id", default="", metavar="ID", help="OS2iot device model id (optional).")
 @click.option("--out", required=True, type=click.Path(),
               help="A directory (files os2iot-001.csv, ... of 50 devices each) or one .csv file (<= 50 devices).")
 def os2iot_(ctx_reg, device_profile_id, device_model_id, out):
     """Write OS2iot's bulk-import CSV (OTAA devices with AppKeys; files of 50, mode 0600).
 
+    OS2iot's rules are checked before anything is written: names of at most 50 characters, a UUID for the
+    device profile. A device without a position is exported with a warning (OS2iot puts it at 0,0).
+
     \b
     Example:
-      fleet export os2iot --kommune 751 --device-profile-id 5f0e3c2a-... --out os2iot/
+      fleet export os2iot --kommune 751 --device-profile-id 2c8cd1d4-3b7e-4c8e-9f1a-6d5e4b3a2f10 --out os2iot/
     """
     reg, op, kfilter = ctx_reg()
     with reg:
-        files, n = os2iot.export(reg, op, out, device_profile_id=device_profile_id, kommune=kfilter,
-                                 device_model_id=device_model_id)
+        files, n, warnings = os2iot.export(reg, op, out, device_profile_id=device_profile_id, kommune=kfilter,
+                                           device_model_id=device_model_id)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
     for f in files:
         click.echo(str(f))
     click.echo(f"{n} devices in {len(files)} file{'s' if len(files) != 1 else ''}; the files hold AppKeys: "
@@ -66,7 +75,8 @@ def chirpstack_(ctx_reg, url, api_key_env, application_id, device_profile_id, de
     Example:
       export CHIRPSTACK_API_KEY=eyJ0eXAiOiJKV1Qi...
       fleet export chirpstack --url http://chirpstack:8090 --kommune 751 \\
-          --application-id 9a1c... --device-profile-id 5f0e...
+          --application-id 9a1c1f9e-2a7c-4c39-9d0e-5d7d5f3a0001 \\
+          --device-profile-id 2c8cd1d4-3b7e-4c8e-9f1a-6d5e4b3a2f10
     """
     api_key = os.environ.get(api_key_env, "")
     if not api_key:
@@ -84,3 +94,32 @@ def chirpstack_(ctx_reg, url, api_key_env, application_id, device_profile_id, de
     if failed:
         raise UsageError(f"{len(failed)} of {len(results)} devices were not created in ChirpStack",
                          hint="see the table; fix and run again: devices created already are reported 'exists'")
+
+
+@command.command("tts")
+@registry_options
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="The file to write (one JSON end device a line; mode 0600).")
+@click.option("--application-id", default="", metavar="ID",
+              help="The Things Stack application id to put in each device (else give it on import).")
+@click.option("--frequency-plan", "frequency_plan_id", default=tts.DEFAULT_FREQUENCY_PLAN, show_default=True,
+              metavar="ID", help="The Things Stack frequency plan id.")
+@click.option("--phy-version", default=tts.DEFAULT_PHY_VERSION, show_default=True,
+              type=click.Choice(tts.PHY_VERSIONS), help="Regional parameters version (LoRaWAN 1.0.4 devices).")
+def tts_(ctx_reg, out, application_id, frequency_plan_id, phy_version):
+    """Write The Things Stack's end-device import file (The Things Stack JSON, with AppKeys).
+
+    Import it in the Console (Applications > End devices > Import end devices, format "The Things Stack
+    JSON") or with the CLI. Device ids are 'eui-' and the DevEUI.
+
+    \b
+    Example:
+      fleet export tts --kommune 751 --application-id aarhus-affald --out devices.json
+      ttn-lw-cli end-devices create --application-id aarhus-affald < devices.json
+    """
+    reg, op, kfilter = ctx_reg()
+    with reg:
+        path, n = tts.export(reg, op, out, kommune=kfilter, application_id=application_id,
+                             frequency_plan_id=frequency_plan_id, phy_version=phy_version)
+    click.echo(str(path))
+    click.echo(f"{n} devices; the file holds AppKeys: import it into The Things Stack, then delete it", err=True)

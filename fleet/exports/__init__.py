@@ -1,4 +1,5 @@
-"""Exports of the registry's devices to network servers: OS2iot's bulk-import CSV, ChirpStack v4's REST API.
+"""Exports of the registry's devices to network servers: OS2iot's bulk-import CSV, ChirpStack v4's REST API,
+The Things Stack's JSON import file.
 
-Both carry AppKeys, so both go through Registry.app_keys(), which audits every key read.
+All carry AppKeys, so all go through Registry.app_keys(), which audits every key read.
 """

@@ -36,7 +36,7 @@ def enroll(registry, n, op=AARHUS, kommune="751"):
 
 def test_os2iot_csv_has_the_exact_header_and_the_keys(registry, tmp_path):
     devices = enroll(registry, 3)
-    files, n = os2iot.export(registry, AARHUS, tmp_path / "os2iot.csv", device_profile_id=PROFILE_ID)
+    files, n, _ = os2iot.export(registry, AARHUS, tmp_path / "os2iot.csv", device_profile_id=PROFILE_ID)
     assert n == 3 and files == [tmp_path / "os2iot.csv"]
     lines = files[0].read_text().splitlines()
     assert lines[0] == OS2IOT_HEADER
@@ -53,7 +53,7 @@ def test_os2iot_csv_has_the_exact_header_and_the_keys(registry, tmp_path):
 
 def test_os2iot_files_hold_at_most_50_devices(registry, tmp_path):
     enroll(registry, 120)
-    files, n = os2iot.export(registry, AARHUS, tmp_path / "out", device_profile_id=PROFILE_ID)
+    files, n, _ = os2iot.export(registry, AARHUS, tmp_path / "out", device_profile_id=PROFILE_ID)
     assert [f.name for f in files] == ["os2iot-001.csv", "os2iot-002.csv", "os2iot-003.csv"]
     counts = [len(f.read_text().splitlines()) - 1 for f in files]
     assert counts == [50, 50, 20] and n == 120
@@ -64,9 +64,9 @@ def test_os2iot_files_hold_at_most_50_devices(registry, tmp_path):
 def test_os2iot_export_is_one_kommunes_devices(registry, tmp_path):
     enroll(registry, 2)
     enroll(registry, 1, op=ODENSE, kommune="461")
-    _, n = os2iot.export(registry, ODENSE, tmp_path / "o.csv", device_profile_id=PROFILE_ID)
+    _, n, _ = os2iot.export(registry, ODENSE, tmp_path / "o.csv", device_profile_id=PROFILE_ID)
     assert n == 1
-    _, n = os2iot.export(registry, ADMIN, tmp_path / "a.csv", device_profile_id=PROFILE_ID)
+    _, n, _ = os2iot.export(registry, ADMIN, tmp_path / "a.csv", device_profile_id=PROFILE_ID)
     assert n == 3
 
 
