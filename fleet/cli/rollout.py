@@ -7,7 +7,7 @@ import click
 from ..errors import WrongBoard
 from ..release.metadata import parse_duration
 from ..rollout import OtaStore, parse_percent, parse_waves
-from ..rollout.models import DEVICE_STATES
+from ..rollout import DEVICE_STATES
 from .common import echo_json
 
 db_option = click.option("--db", "db_url", envvar="FLEET_DB",

@@ -1,7 +1,7 @@
 """The device registry: many kommuner's devices, access by operator, audit log, sealed secrets.
 
 A library: it returns values and raises FleetErrors; it never prints. See api.py for the calls,
-access.py for who may do what, sealing.py for secrets at rest, db.py for where the database lives.
+access.py for who may do what, sealing.py for secrets at rest. The database itself (tables, migrations, sessions) is fleet/store.
 """
 
 from ..errors import AccessDenied, RegistryUnavailable, SecretKeyError, UnknownKommune

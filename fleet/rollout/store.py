@@ -1,7 +1,8 @@
-"""Check-ins and rollouts in the registry database (tables in models.py, migrations 0002_rollouts and
+"""Check-ins and rollouts in the one database (fleet.store: tables in models.py, migrations 0002_rollouts and
 0004_checkin_auth).
 
-    store = OtaStore.open(db_url)                       # FLEET_DB, else the registry's SQLite file
+    store = OtaStore(db)                                # a fleet.store.Database, shared with the registry
+    store = OtaStore.open(db_url)                       # or its own: FLEET_DB, else the registry's SQLite file
     key = store.issue_checkin_key("70B3D57ED0000001")   # for provisioning (provisioning/ota.py)
     report = store.authenticate(body, mac)              # the server, before anything is recorded (auth.py)
     store.checkin(report, repo_dir)                     # -> {"take": path | None, "now": ..., "poll_s": ...}
@@ -24,20 +25,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from ..errors import (CHECKIN_REJECT_REASONS, CheckinRejected, ReleaseNotPublished, RolloutConflict,
                       RolloutError, RolloutNotFound, UsageError)
-from ..registry import db
-from ..registry.api import _aware
 from ..registry.kommuner import lookup
-from ..registry.models import Device
+from ..store import Database
+from ..store import aware as _aware
+from ..store.models import DEVICE_STATES, CheckinAuth, Device, OtaDevice, Rollout, RolloutDevice
 from . import auth as A
 from . import waves as W
-from .models import DEVICE_STATES, CheckinAuth, OtaDevice, Rollout, RolloutDevice
 
 OPEN = ("running", "paused", "halted")
-_MIGRATE_LOCK = threading.Lock()
 DEFAULT_POLL_S = 3600
 _DEVICE = re.compile(r"^[0-9A-Za-z_.:-]{1,32}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -158,11 +156,13 @@ assert set(_REJECT) == set(CHECKIN_REJECT_REASONS)
 
 
 class OtaStore:
-    """`sealer`: opens check-in keys (default: the registry's key, fleet/registry/sealing.py, loaded when
-    first needed); `clock`: a function returning the time (an aware datetime), for tests."""
+    """Check-ins and rollouts on `db`, the one fleet.store.Database (the registry's). `sealer`: opens
+    check-in keys (default: the registry's key, fleet/registry/sealing.py, loaded when first needed);
+    `clock`: a function returning the time (an aware datetime), for tests."""
 
-    def __init__(self, engine, *, sealer=None, clock=None):
-        self.engine = engine
+    def __init__(self, db: Database, *, sealer=None, clock=None):
+        self.db = db
+        self._owns_db = False
         self._sealer_obj = sealer
         self._clock = clock or _now
         self._stats = Counter()
@@ -170,10 +170,16 @@ class OtaStore:
 
     @classmethod
     def open(cls, url: str | None = None, *, sealer=None, clock=None) -> "OtaStore":
-        engine = db.make_engine(db.resolve_url(url))
-        with _MIGRATE_LOCK:  # Alembic keeps its context in module globals: one migration per process at once
-            db.migrate(engine)
-        return cls(engine, sealer=sealer, clock=clock)
+        """An OtaStore on a Database of its own (opened and migrated by Database.open), closed with it: for
+        a command that needs nothing else of the database. A process that also has a Registry passes its
+        `registry.db` to OtaStore() instead."""
+        store = cls(Database.open(url), sealer=sealer, clock=clock)
+        store._owns_db = True
+        return store
+
+    @property
+    def engine(self):
+        return self.db.engine
 
     def _now(self) -> datetime:
         return self._clock()
@@ -186,10 +192,15 @@ class OtaStore:
         return self._sealer_obj
 
     def close(self):
-        self.engine.dispose()
+        """Closes the database if this store opened it (OtaStore.open); a shared one stays open."""
+        if self._owns_db:
+            self.db.close()
 
     def _write(self):
-        return db.write_session(self.engine)
+        return self.db.write()
+
+    def _read(self):
+        return self.db.read()
 
     def _write_retrying(self, fn):
         """fn(session) in one transaction, tried up to 3 times: two first check-ins of one device at once
@@ -371,7 +382,7 @@ class OtaStore:
         return self._change(kommune, rollout_id, ("running", "paused", "halted"), "aborted", note)
 
     def get(self, rollout_id: int) -> RolloutView:
-        with Session(self.engine) as s:
+        with self._read() as s:
             return self._view(s, self._pick(s, rollout_id=rollout_id))
 
     def _refresh(self, rollout_ids):
@@ -383,7 +394,7 @@ class OtaStore:
                 self._step(s, ro, now)
 
     def status(self, *, kommune=None, rollout_id=None) -> RolloutView:
-        with Session(self.engine) as s:
+        with self._read() as s:
             rid = self._pick(s, kommune, rollout_id).id
         self._refresh([rid])
         return self.get(rid)
@@ -392,14 +403,14 @@ class OtaStore:
         q = select(Rollout).order_by(Rollout.id)
         if kommune is not None:
             q = q.where(Rollout.kommune_kode == lookup(kommune).kode)
-        with Session(self.engine) as s:
+        with self._read() as s:
             ids = [ro.id for ro in s.scalars(q)]
         self._refresh(ids)
-        with Session(self.engine) as s:
+        with self._read() as s:
             return [self._view(s, ro, with_devices=False) for ro in s.scalars(q)]
 
     def device(self, device: str) -> dict | None:
-        with Session(self.engine) as s:
+        with self._read() as s:
             d = s.scalars(select(OtaDevice).where(OtaDevice.device == device.upper())).first()
             if d is None:
                 return None
@@ -453,7 +464,7 @@ class OtaStore:
         self._write_retrying(save)
 
     def has_checkin_key(self, device: str) -> bool:
-        with Session(self.engine) as s:
+        with self._read() as s:
             return bool(s.scalars(select(CheckinAuth.key_sealed).where(
                 CheckinAuth.device == check_device(device))).first())
 

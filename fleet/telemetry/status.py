@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from sqlalchemy import case, func, inspect, select, text
 
 from ..registry.access import Operator
-from ..registry.api import _aware
 from ..registry.kommuner import all_kommuner
-from ..registry.models import AlertRow, Device, DeviceHealth
+from ..store import aware
+from ..store.models import AlertRow, Device, DeviceHealth
 from .alerts import AlertRules
 
 log = logging.getLogger("fleet.telemetry.status")
@@ -22,7 +22,7 @@ D, H, A = Device.__table__, DeviceHealth.__table__, AlertRow.__table__
 
 
 def _iso(t):
-    return _aware(t).isoformat() if t is not None else None
+    return aware(t).isoformat() if t is not None else None
 
 
 def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRules | None = None,
@@ -58,7 +58,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
     alerts_q = scoped(select(A.c.kind, func.count(A.c.id)).select_from(A.join(D, D.c.id == A.c.device_id))
                       .where(A.c.state != "resolved").group_by(A.c.kind))
     names = all_kommuner()
-    with registry._read() as s:
+    with registry.db.read() as s:
         kommuner = []
         for r in s.execute(counts):
             m = {k: int(v or 0) for k, v in r._asdict().items() if k != "kommune_kode"}

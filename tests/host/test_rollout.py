@@ -223,9 +223,9 @@ def test_migration_branches_from_0001(store):
     assert {"ota_devices", "rollouts", "rollout_devices", "devices"} <= names
     import importlib
 
-    m = importlib.import_module("fleet.registry.migrations.versions.0002_rollouts")
+    m = importlib.import_module("fleet.store.migrations.versions.0002_rollouts")
     assert (m.revision, m.down_revision) == ("0002_rollouts", "0001")
-    m = importlib.import_module("fleet.registry.migrations.versions.0004_checkin_auth")
+    m = importlib.import_module("fleet.store.migrations.versions.0004_checkin_auth")
     assert (m.revision, m.down_revision) == ("0004_checkin_auth", "0002_rollouts")
     assert "ota_checkin_auth" in names
     cols = {c["name"] for c in inspect(store.engine).get_columns("rollouts")}

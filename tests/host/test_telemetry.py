@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from fleet.errors import AccessDenied, MalformedUplink
-from fleet.registry.models import ReadingRow, UplinkRow
+from fleet.store.models import ReadingRow, UplinkRow
 from fleet.telemetry import AlertRules, TelemetryStore, WebhookNotifier, fleet_status, parse_event
 from fleet.telemetry import samples as S
 from telemetry_support import WebhookReceiver, enroll, waste_event
@@ -19,7 +19,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 
 def _count(reg, model):
-    with reg._read() as s:
+    with reg.db.read() as s:
         return s.scalar(select(func.count()).select_from(model))
 
 
