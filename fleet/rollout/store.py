@@ -7,8 +7,11 @@
     report = store.authenticate(body, mac)              # the server, before anything is recorded (auth.py)
     store.checkin(report, repo_dir)                     # -> {"take": path | None, "now": ..., "poll_s": ...}
     store.start(kommune="751", version="1.4.0", waves=[50, 250, 1000], halt_at=100, repo_dir=REPO,
-                wave_timeout_s=86400)
-    store.status(kommune="751"); store.pause(...); store.resume(...); store.abort(...)
+                wave_timeout_s=86400, operator="anna")
+    store.status(kommune="751"); store.pause(..., operator="anna"); store.resume(...); store.abort(...)
+
+Every change an operator makes (start, pause, resume, abort) names the operator and is written to the
+audit log (fleet.store.models.AuditEntry, action "rollout.<verb>") in the change's own transaction.
 
 Which release a device should take is answered per device at check-in (docs/formats/update-repository.md,
 "Check-in"): a device in an open wave of a running (or completed) rollout gets that rollout's manifest; a
@@ -31,7 +34,7 @@ from ..errors import (CHECKIN_REJECT_REASONS, CheckinRejected, ReleaseNotPublish
 from ..registry.kommuner import lookup
 from ..store import Database
 from ..store import aware as _aware
-from ..store.models import DEVICE_STATES, CheckinAuth, Device, OtaDevice, Rollout, RolloutDevice
+from ..store.models import DEVICE_STATES, AuditEntry, CheckinAuth, Device, OtaDevice, Rollout, RolloutDevice
 from . import auth as A
 from . import waves as W
 
@@ -298,11 +301,13 @@ class OtaStore:
 
     # ---- rollouts ---------------------------------------------------------------------------------------
 
-    def start(self, *, kommune, version: str, waves: list[int], halt_at: int, repo_dir, operator="fleet",
+    def start(self, *, kommune, version: str, waves: list[int], halt_at: int, repo_dir, operator: str,
               board: str | None = None, wave_timeout_s: int | None = None, seed: str | None = None
               ) -> RolloutView:
-        """Starts a rollout. `seed` orders the devices (default: a new random one, kept with the rollout);
+        """Starts a rollout. `operator`: who starts it (its name, kept with the rollout and in the audit
+        log); `seed` orders the devices (default: a new random one, kept with the rollout);
         `wave_timeout_s`: members of an open wave not heard from for that long count as silent."""
+        operator = _operator_name(operator)
         kode = lookup(kommune).kode
         seed = W.check_seed(seed) if seed is not None else W.new_seed()
         if wave_timeout_s is not None and wave_timeout_s <= 0:
@@ -334,6 +339,10 @@ class OtaStore:
                                     updated_at=now))
             s.flush()
             self._step(s, ro, now)
+            _audit(s, operator, "start", ro, {"rollout_id": [None, ro.id], "version": [None, ro.version],
+                                              "boards": [None, list(boards)], "manifest": [None, digest],
+                                              "waves": [None, list(waves)], "halt_at": [None, halt_at],
+                                              "state": [None, "running"]}, now)
             rid = ro.id
         return self.get(rid)
 
@@ -352,12 +361,15 @@ class OtaStore:
             raise RolloutNotFound(f"no {what}{where}" + (f" that is {' or '.join(states)}" if states else ""))
         return ro
 
-    def _change(self, kommune, rollout_id, allowed, new_state, note):
+    def _change(self, verb, kommune, rollout_id, allowed, new_state, note, operator):
+        operator = _operator_name(operator)
         with self._write() as s:
             ro = self._pick(s, kommune, rollout_id)
             if ro.state not in allowed:
                 raise RolloutError(f"rollout {ro.id} is {ro.state}; it cannot be {new_state} now")
             now = self._now()
+            _audit(s, operator, verb, ro, {"rollout_id": [ro.id, ro.id], "state": [ro.state, new_state]}, now,
+                   note=note)
             if new_state == "running" and ro.state == "halted":
                 # the admin has looked at the failures so far: only new ones count against the threshold
                 ro.forgiven = sum(1 for st, why in s.execute(select(RolloutDevice.state, RolloutDevice.reason)
@@ -372,14 +384,15 @@ class OtaStore:
             rid = ro.id
         return self.get(rid)
 
-    def pause(self, *, kommune=None, rollout_id=None, note=None):
-        return self._change(kommune, rollout_id, ("running",), "paused", note)
+    def pause(self, *, operator: str, kommune=None, rollout_id=None, note=None):
+        return self._change("pause", kommune, rollout_id, ("running",), "paused", note, operator)
 
-    def resume(self, *, kommune=None, rollout_id=None, note=None):
-        return self._change(kommune, rollout_id, ("paused", "halted"), "running", note)
+    def resume(self, *, operator: str, kommune=None, rollout_id=None, note=None):
+        return self._change("resume", kommune, rollout_id, ("paused", "halted"), "running", note, operator)
 
-    def abort(self, *, kommune=None, rollout_id=None, note=None):
-        return self._change(kommune, rollout_id, ("running", "paused", "halted"), "aborted", note)
+    def abort(self, *, operator: str, kommune=None, rollout_id=None, note=None):
+        return self._change("abort", kommune, rollout_id, ("running", "paused", "halted"), "aborted", note,
+                            operator)
 
     def get(self, rollout_id: int) -> RolloutView:
         with self._read() as s:
@@ -529,6 +542,22 @@ class OtaStore:
             st = dict(self._stats)
         return {"accepted": st.get("accepted", 0), "accepted_keyless": st.get("accepted_keyless", 0),
                 "rejected": {r: st.get(r, 0) for r in CHECKIN_REJECT_REASONS}}
+
+
+def _operator_name(operator) -> str:
+    """The acting operator's name as the audit log keeps it, or UsageError."""
+    name = operator.strip() if isinstance(operator, str) else ""
+    if not name:
+        raise UsageError("a rollout change needs the operator's name (--operator or FLEET_OPERATOR)")
+    if len(name) > 80:
+        raise UsageError("an operator's name is at most 80 characters")
+    return name
+
+
+def _audit(s, operator: str, verb: str, ro: Rollout, changes: dict, at: datetime, note=None) -> None:
+    """The audit entry of an operator's change to a rollout, in the change's own transaction."""
+    s.add(AuditEntry(at=at, operator=operator, action=f"rollout.{verb}", kommune_kode=ro.kommune_kode,
+                     dev_eui=None, changes=changes, note=note))
 
 
 def _auth_dict(a: CheckinAuth | None) -> dict:
