@@ -267,6 +267,21 @@ def test_serve_repository_and_check_in_over_tls(tmp_path, monkeypatch):
         assert e.value.code == 400
 
 
+def test_the_servers_routes_share_one_database(tmp_path, monkeypatch):
+    """fleet serve's OTA routes and its telemetry routes use one engine, not one each."""
+    from fleet.serve.routes import _telemetry
+    from fleet.serve.routes import ota as ota_routes
+
+    monkeypatch.setenv("FLEET_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
+    ctx = ServeContext(db_url=f"sqlite:///{tmp_path / 'reg.sqlite'}")
+    db = ctx.database()
+    try:
+        assert ota_routes._store(ctx).db is db and _telemetry.registry(ctx).db is db
+        assert _telemetry.store(ctx).db is db and ctx.database() is db
+    finally:
+        db.close()
+
+
 def _fleet(*args, env=None):
     return subprocess.run([sys.executable, "-c", "from fleet.cli import main; main()", *map(str, args)],
                           capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
