@@ -27,7 +27,7 @@ from .errors import Conflict, CsvInvalid, FleetError, UsageError
 from .identity import Identity, new_identity, parse_app_key, parse_eui, parse_mac
 from .registry import DeviceRecord, NewDevice, Operator, Registry, check_new_device, lookup
 from .registry.api import check_position
-from .registry.models import KINDS
+from .store.models import KINDS
 
 # column -> (required, what it holds)
 CSV_COLUMNS = {

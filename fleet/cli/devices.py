@@ -24,13 +24,17 @@ ROLE_HELP = ("Who is acting. The operator (--operator / FLEET_OPERATOR, default:
              "FLEET_SECRET_KEY or the key file FLEET_KEY_FILE.")
 
 
+# Who is acting, for the audit log: shared by every command that changes something (`fleet rollout` too).
+operator_option = click.option("--operator", metavar="NAME", envvar="FLEET_OPERATOR",
+                               help="Your name, for the audit log [FLEET_OPERATOR; default: login name].")
+
+
 def registry_options(f):
     """--db, --operator, --kommune, --role: the registry and who acts on it. Passes `ctx_reg` to f: a
     callable returning (registry, operator, kommune filter)."""
 
     @click.option("--db", metavar="URL", envvar="FLEET_DB", help="Registry database URL or SQLite path [FLEET_DB].")
-    @click.option("--operator", metavar="NAME", envvar="FLEET_OPERATOR",
-                  help="Your name, for the audit log [FLEET_OPERATOR; default: login name].")
+    @operator_option
     @click.option("--kommune", "-k", metavar="K", envvar="FLEET_KOMMUNE",
                   help="Kommunekode you act for, e.g. 751 (Aarhus) [FLEET_KOMMUNE].")
     @click.option("--role", type=click.Choice(["kommune", CROSS_KOMMUNE]), envvar="FLEET_ROLE", default="kommune",
@@ -38,13 +42,18 @@ def registry_options(f):
     @wraps(f)
     def wrapper(*args, db, operator, kommune, role, **kw):
         def open_():
-            name = operator or _login()
+            name = operator_name(operator)
             op = Operator(name, kommune=None if role == CROSS_KOMMUNE else kommune, role=role)
             kfilter = lookup(kommune).kode if kommune else None
             return Registry.open(db), op, kfilter
         return f(*args, ctx_reg=open_, **kw)
 
     return wrapper
+
+
+def operator_name(given: str | None) -> str:
+    """The --operator / FLEET_OPERATOR given, else the login name."""
+    return given or _login()
 
 
 def _login() -> str:

@@ -1,14 +1,12 @@
 """`fleet rollout`: staged rollouts of a published release to one kommune's devices."""
 
-import os
-
 import click
 
 from ..errors import WrongBoard
 from ..release.metadata import parse_duration
-from ..rollout import OtaStore, parse_percent, parse_waves
-from ..rollout.models import DEVICE_STATES
+from ..rollout import DEVICE_STATES, OtaStore, parse_percent, parse_waves
 from .common import echo_json
+from .devices import operator_name, operator_option
 
 db_option = click.option("--db", "db_url", envvar="FLEET_DB",
                          help="Registry database URL (default: the local SQLite file; FLEET_DB).")
@@ -74,14 +72,16 @@ def command():
 @click.option("--board", help="Only devices of this board (default: every board the release is built for).")
 @click.option("--repo", "repo_dir", envvar="FLEET_REPO", type=click.Path(file_okay=False, exists=True),
               help="The update repository the release was published to (FLEET_REPO).")
+@operator_option
 @db_option
 @json_option
-def start(version, kommune, waves, halt_at, wave_timeout, seed, board, repo_dir, db_url, as_json):
+def start(version, kommune, waves, halt_at, wave_timeout, seed, board, repo_dir, operator, db_url, as_json):
     """Start a rollout: the first wave's devices are told to take the release at their next check-in.
 
     Each rollout shuffles the devices by its own seed, so the canaries differ from one rollout to the next.
     A device that went silent after it had started to take the release counts as failed (halt threshold);
-    one that never checked in does not.
+    one that never checked in does not. The start, and every pause, resume and abort, is written to the
+    audit log with the operator's name (--operator / FLEET_OPERATOR, default: login name).
 
     \b
     Example:
@@ -93,7 +93,7 @@ def start(version, kommune, waves, halt_at, wave_timeout, seed, board, repo_dir,
     store = OtaStore.open(db_url)
     try:
         view = store.start(kommune=kommune, version=version, waves=w, halt_at=h, repo_dir=repo_dir, board=board,
-                           operator=os.environ.get("FLEET_OPERATOR", "fleet"), wave_timeout_s=timeout_s,
+                           operator=operator_name(operator), wave_timeout_s=timeout_s,
                            seed=seed)
     finally:
         store.close()
@@ -141,13 +141,15 @@ def status(kommune, rollout_id, show_all, devices, db_url, as_json):
 def _changer(name, verb, doc):
     @command.command(name, help=doc)
     @_which
-    @click.option("--note", help="Why (kept with the rollout).")
+    @click.option("--note", help="Why (kept with the rollout and in the audit log).")
+    @operator_option
     @db_option
     @json_option
-    def change(kommune, rollout_id, note, db_url, as_json):
+    def change(kommune, rollout_id, note, operator, db_url, as_json):
         store = OtaStore.open(db_url)
         try:
-            view = getattr(store, verb)(kommune=kommune, rollout_id=rollout_id, note=note)
+            view = getattr(store, verb)(kommune=kommune, rollout_id=rollout_id, note=note,
+                                        operator=operator_name(operator))
         finally:
             store.close()
         _show(view, as_json)

@@ -1,7 +1,8 @@
 """The device registry: many kommuner's devices, access by operator, audit log, sealed secrets.
 
 A library: it returns values and raises FleetErrors; it never prints. See api.py for the calls,
-access.py for who may do what, sealing.py for secrets at rest, db.py for where the database lives.
+access.py for who may do what, sealing.py for secrets at rest; the database itself (its tables, migrations
+and sessions) is fleet/store, shared with the OTA store and telemetry.
 """
 
 from ..errors import AccessDenied, RegistryUnavailable, SecretKeyError, UnknownKommune

@@ -22,10 +22,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, NotFound, UsageError
 from ..identity import Identity
-from . import db
+from ..store import Database, aware
+from ..store.models import KINDS, STATES, AuditEntry, Device
 from .access import SYSTEM, Operator
 from .kommuner import lookup
-from .models import KINDS, STATES, AuditEntry, Device
 from .sealing import Sealer, load_key
 
 _APP_KEY = "app_key"
@@ -93,23 +93,18 @@ UPDATABLE = ("name", "site", "latitude", "longitude", "board", "kind", "sensors"
              "last_seen")
 
 
-def _aware(t: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes: they were stored as UTC.
-    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
-
-
 def _record(d) -> DeviceRecord:
     """From a Device object, or (faster) a row of _RECORD_COLUMNS."""
     values = dict(zip(_RECORD_FIELDS, d)) if isinstance(d, Row) else {k: getattr(d, k) for k in _RECORD_FIELDS}
     values["sensors"] = tuple(d.sensors or ())
     for k in ("last_seen", "created_at", "updated_at"):
-        values[k] = _aware(values[k])
+        values[k] = aware(values[k])
     return DeviceRecord(**values)
 
 
 def _json_value(v):
     if isinstance(v, datetime):
-        return _aware(v).isoformat()
+        return aware(v).isoformat()
     if isinstance(v, tuple):
         return list(v)
     return v
@@ -153,21 +148,29 @@ def check_new_device(new: NewDevice) -> dict:
 
 
 class Registry:
-    """One registry database. Thread-safe: each call uses its own session and transaction."""
+    """The registry on the one database (fleet.store.Database). Thread-safe: each call uses its own session
+    and transaction."""
 
-    def __init__(self, engine, sealer: Sealer):
-        self.engine = engine
+    def __init__(self, db: Database, sealer: Sealer):
+        self.db = db
         self._sealer = sealer
 
     @classmethod
     def open(cls, url: str | None = None, *, key: bytes | None = None, key_file=None) -> "Registry":
-        """Opens (and creates or migrates) the registry at `url` (see db.resolve_url)."""
-        engine = db.make_engine(db.resolve_url(url))
-        db.migrate(engine)
-        return cls(engine, Sealer(key if key is not None else load_key(key_file)))
+        """Opens (and creates or migrates) the database at `url` (see fleet.store.db.resolve_url)."""
+        db = Database.open(url)
+        try:
+            return cls(db, Sealer(key if key is not None else load_key(key_file)))
+        except BaseException:
+            db.close()
+            raise
+
+    @property
+    def engine(self):
+        return self.db.engine
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.close()
 
     def __enter__(self):
         return self
@@ -176,16 +179,9 @@ class Registry:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Registry {db.describe(str(self.engine.url))}>"
+        return f"<Registry on {self.db!r}>"
 
-    # -- transactions -------------------------------------------------------------------------------
-
-    def _read(self):
-        return db.read_session(self.engine)
-
-    def _write(self):
-        """One transaction (BEGIN IMMEDIATE on SQLite); committed at the end, rolled back on any error."""
-        return db.write_session(self.engine)
+    # -- audit ----------------------------------------------------------------------------------------
 
     def _audit(self, s, operator: Operator, action: str, *, kode=None, dev_eui=None, changes=None, note=None):
         s.add(AuditEntry(operator=operator.name, action=action, kommune_kode=kode, dev_eui=dev_eui,
@@ -200,7 +196,7 @@ class Registry:
         """Which of these DevEUIs are enrolled already (in any kommune: a DevEUI is globally unique)."""
         wanted = list(dict.fromkeys(dev_euis))
         found = set()
-        with self._read() as s:
+        with self.db.read() as s:
             for i in range(0, len(wanted), _CHUNK):
                 found.update(s.scalars(select(Device.dev_eui).where(Device.dev_eui.in_(wanted[i:i + _CHUNK]))))
         return found
@@ -236,7 +232,7 @@ class Registry:
         if not rows:
             return []
         try:
-            with self._write() as s:
+            with self.db.write() as s:
                 # Core executemany: a pallet of 10,000 rows is one statement batch, not 10,000 ORM objects.
                 s.execute(Device.__table__.insert(), rows)
                 s.execute(AuditEntry.__table__.insert(), audits)
@@ -273,11 +269,11 @@ class Registry:
         stmt = stmt.order_by(Device.kommune_kode, Device.id)
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self._read() as s:
+        with self.db.read() as s:
             return [_record(row) for row in s.execute(stmt)]
 
     def count_devices(self, operator: Operator, *, kommune=None) -> int:
-        with self._read() as s:
+        with self.db.read() as s:
             return s.scalar(self._scoped(select(func.count(Device.id)), operator, kommune))
 
     def get_device(self, operator: Operator, dev_eui: str) -> DeviceRecord:
@@ -285,7 +281,7 @@ class Registry:
         from ..identity import parse_eui
 
         eui = parse_eui(dev_eui)
-        with self._read() as s:
+        with self.db.read() as s:
             d = s.scalar(self._scoped(select(Device).where(Device.dev_eui == eui), operator))
             if d is None:
                 raise NotFound(f"no device {eui}" + ("" if operator.cross_kommune else f" in kommune {operator.kommune}"),
@@ -296,7 +292,7 @@ class Registry:
         """AppKeys of these devices (all must be visible to the operator); each read is audited."""
         wanted = list(dict.fromkeys(dev_euis))
         out: dict[str, bytes] = {}
-        with self._write() as s:
+        with self.db.write() as s:
             for i in range(0, len(wanted), _CHUNK):
                 chunk = wanted[i:i + _CHUNK]
                 for d in s.scalars(self._scoped(select(Device).where(Device.dev_eui.in_(chunk)), operator)):
@@ -319,8 +315,8 @@ class Registry:
 
             stmt = stmt.where(AuditEntry.dev_eui == parse_eui(dev_eui))
         stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
-        with self._read() as s:
-            return [AuditRecord(at=_aware(a.at), operator=a.operator, action=a.action, kommune_kode=a.kommune_kode,
+        with self.db.read() as s:
+            return [AuditRecord(at=aware(a.at), operator=a.operator, action=a.action, kommune_kode=a.kommune_kode,
                                 dev_eui=a.dev_eui, changes=a.changes or {}, note=a.note) for a in s.scalars(stmt)]
 
     # -- changing -------------------------------------------------------------------------------------
@@ -330,7 +326,7 @@ class Registry:
 
         eui = parse_eui(dev_eui)
         stmt = self._scoped(select(Device).where(Device.dev_eui == eui), operator)
-        if self.engine.dialect.name == "postgresql":
+        if self.db.dialect == "postgresql":
             stmt = stmt.with_for_update()
         d = s.scalar(stmt)
         if d is None:
@@ -355,13 +351,13 @@ class Registry:
             changes["latitude"], changes["longitude"] = check_position(changes["latitude"], changes["longitude"])
         if "sensors" in changes:
             changes["sensors"] = list(changes["sensors"])
-        with self._write() as s:
+        with self.db.write() as s:
             d = self._locked(s, operator, dev_eui)
             diff = {}
             for k, v in changes.items():
                 old = getattr(d, k)
                 if k in ("last_seen",):
-                    old = _aware(old)
+                    old = aware(old)
                 if old != v:
                     diff[k] = [_json_value(old), _json_value(v)]
                     setattr(d, k, v)
@@ -375,7 +371,7 @@ class Registry:
     def move_device(self, operator: Operator, dev_eui: str, kommune, *, note: str | None = None) -> DeviceRecord:
         """Moves a device to another kommune: the operator must be allowed to act for both."""
         k = lookup(kommune)
-        with self._write() as s:
+        with self.db.write() as s:
             d = self._locked(s, operator, dev_eui)
             operator.require(k.kode, "move devices")
             diff = {"kommune_kode": [d.kommune_kode, k.kode]}
@@ -392,7 +388,7 @@ class Registry:
         """For ingest: last seen (and firmware version), state 'active'. Audited only when something
         other than the time changes."""
         at = at or datetime.now(timezone.utc)
-        with self._write() as s:
+        with self.db.write() as s:
             d = self._locked(s, operator, dev_eui)
             diff = {}
             if firmware_version is not None and firmware_version != d.firmware_version:
@@ -401,7 +397,7 @@ class Registry:
             if d.state in ("enrolled", "silent"):
                 diff["state"] = [d.state, "active"]
                 d.state = "active"
-            if _aware(d.last_seen) is None or _aware(d.last_seen) < at:
+            if aware(d.last_seen) is None or aware(d.last_seen) < at:
                 d.last_seen = at
             if diff:
                 d.updated_at = datetime.now(timezone.utc)
@@ -411,7 +407,7 @@ class Registry:
 
     def remove_device(self, operator: Operator, dev_eui: str, *, note: str) -> None:
         """Deletes a device's row (an aborted enrollment); retiring a device is update_device(state='retired')."""
-        with self._write() as s:
+        with self.db.write() as s:
             d = self._locked(s, operator, dev_eui)
             self._audit(s, operator, "device.remove", kode=d.kommune_kode, dev_eui=d.dev_eui,
                         changes={"state": [d.state, None]}, note=note)

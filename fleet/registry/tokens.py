@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 from sqlalchemy import select, update
 
 from ..errors import NotFound, TokenInvalid, UsageError
+from ..store import aware
+from ..store.models import ApiToken, AuditEntry
 from .access import CROSS_KOMMUNE, Operator
-from .api import _aware
 from .kommuner import lookup
-from .models import ApiToken, AuditEntry
 
 _FORMAT = re.compile(r"^bys_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$")
 
@@ -44,8 +44,8 @@ def _hash(token: str) -> str:
 
 
 def _info(t: ApiToken) -> TokenInfo:
-    return TokenInfo(t.token_id, t.kommune_kode, t.role, t.name, t.created_by, _aware(t.created_at),
-                     _aware(t.revoked_at), _aware(t.last_used_at))
+    return TokenInfo(t.token_id, t.kommune_kode, t.role, t.name, t.created_by, aware(t.created_at),
+                     aware(t.revoked_at), aware(t.last_used_at))
 
 
 def create_token(registry, operator: Operator, *, kommune=None, cross_kommune: bool = False,
@@ -65,7 +65,7 @@ def create_token(registry, operator: Operator, *, kommune=None, cross_kommune: b
     token = f"bys_{token_id}_{secrets.token_urlsafe(32)}"
     name = (name or f"{'kommune ' + kode if kode else 'fleet admin'} token").strip()[:80]
     now = datetime.now(timezone.utc)
-    with registry._write() as s:
+    with registry.db.write() as s:
         row = ApiToken(token_id=token_id, token_hash=_hash(token), kommune_kode=kode, role=role, name=name,
                        created_by=operator.name, created_at=now)
         s.add(row)
@@ -81,12 +81,12 @@ def list_tokens(registry, operator: Operator) -> list[TokenInfo]:
     q = select(ApiToken).order_by(ApiToken.id)
     if scope is not None:
         q = q.where(ApiToken.kommune_kode.in_(scope))
-    with registry._read() as s:
+    with registry.db.read() as s:
         return [_info(t) for t in s.scalars(q)]
 
 
 def revoke_token(registry, operator: Operator, token_id: str) -> TokenInfo:
-    with registry._write() as s:
+    with registry.db.write() as s:
         t = s.scalar(select(ApiToken).where(ApiToken.token_id == str(token_id).strip().lower()))
         if t is None or not (operator.cross_kommune or t.kommune_kode == operator.kommune):
             raise NotFound(f"no token {token_id}", hint="'fleet tokens list' lists the tokens you may see")
@@ -105,7 +105,7 @@ def operator_for_token(registry, token: str | None, *, touch: bool = True) -> Op
     m = _FORMAT.match(token.strip())
     if not m:
         raise TokenInvalid("the API token is malformed")
-    with registry._read() as s:
+    with registry.db.read() as s:
         t = s.scalar(select(ApiToken).where(ApiToken.token_id == m.group(1)))
     if t is None or not hmac.compare_digest(t.token_hash, _hash(token.strip())):
         raise TokenInvalid("the API token is not known")
@@ -113,8 +113,8 @@ def operator_for_token(registry, token: str | None, *, touch: bool = True) -> Op
         raise TokenInvalid(f"the API token {t.token_id} was revoked")
     if touch:
         now = datetime.now(timezone.utc)
-        last = _aware(t.last_used_at)
+        last = aware(t.last_used_at)
         if last is None or (now - last).total_seconds() > 60:  # not a write per request
-            with registry._write() as s:
+            with registry.db.write() as s:
                 s.execute(update(ApiToken).where(ApiToken.id == t.id).values(last_used_at=now))
     return Operator(f"token:{t.token_id}", kommune=t.kommune_kode, role=t.role)

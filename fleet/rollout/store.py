@@ -1,13 +1,17 @@
-"""Check-ins and rollouts in the registry database (tables in models.py, migrations 0002_rollouts and
+"""Check-ins and rollouts in the one database (fleet.store: tables in models.py, migrations 0002_rollouts and
 0004_checkin_auth).
 
-    store = OtaStore.open(db_url)                       # FLEET_DB, else the registry's SQLite file
+    store = OtaStore(db)                                # a fleet.store.Database, shared with the registry
+    store = OtaStore.open(db_url)                       # or its own: FLEET_DB, else the registry's SQLite file
     key = store.issue_checkin_key("70B3D57ED0000001")   # for provisioning (provisioning/ota.py)
     report = store.authenticate(body, mac)              # the server, before anything is recorded (auth.py)
     store.checkin(report, repo_dir)                     # -> {"take": path | None, "now": ..., "poll_s": ...}
     store.start(kommune="751", version="1.4.0", waves=[50, 250, 1000], halt_at=100, repo_dir=REPO,
-                wave_timeout_s=86400)
-    store.status(kommune="751"); store.pause(...); store.resume(...); store.abort(...)
+                wave_timeout_s=86400, operator="anna")
+    store.status(kommune="751"); store.pause(..., operator="anna"); store.resume(...); store.abort(...)
+
+Every change an operator makes (start, pause, resume, abort) names the operator and is written to the
+audit log (fleet.store.models.AuditEntry, action "rollout.<verb>") in the change's own transaction.
 
 Which release a device should take is answered per device at check-in (docs/formats/update-repository.md,
 "Check-in"): a device in an open wave of a running (or completed) rollout gets that rollout's manifest; a
@@ -24,20 +28,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from ..errors import (CHECKIN_REJECT_REASONS, CheckinRejected, ReleaseNotPublished, RolloutConflict,
                       RolloutError, RolloutNotFound, UsageError)
-from ..registry import db
-from ..registry.api import _aware
 from ..registry.kommuner import lookup
-from ..registry.models import Device
+from ..store import Database
+from ..store import aware as _aware
+from ..store.models import DEVICE_STATES, AuditEntry, CheckinAuth, Device, OtaDevice, Rollout, RolloutDevice
 from . import auth as A
 from . import waves as W
-from .models import DEVICE_STATES, CheckinAuth, OtaDevice, Rollout, RolloutDevice
 
 OPEN = ("running", "paused", "halted")
-_MIGRATE_LOCK = threading.Lock()
 DEFAULT_POLL_S = 3600
 _DEVICE = re.compile(r"^[0-9A-Za-z_.:-]{1,32}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -158,11 +159,13 @@ assert set(_REJECT) == set(CHECKIN_REJECT_REASONS)
 
 
 class OtaStore:
-    """`sealer`: opens check-in keys (default: the registry's key, fleet/registry/sealing.py, loaded when
-    first needed); `clock`: a function returning the time (an aware datetime), for tests."""
+    """Check-ins and rollouts on `db`, the one fleet.store.Database (the registry's). `sealer`: opens
+    check-in keys (default: the registry's key, fleet/registry/sealing.py, loaded when first needed);
+    `clock`: a function returning the time (an aware datetime), for tests."""
 
-    def __init__(self, engine, *, sealer=None, clock=None):
-        self.engine = engine
+    def __init__(self, db: Database, *, sealer=None, clock=None):
+        self.db = db
+        self._owns_db = False
         self._sealer_obj = sealer
         self._clock = clock or _now
         self._stats = Counter()
@@ -170,10 +173,16 @@ class OtaStore:
 
     @classmethod
     def open(cls, url: str | None = None, *, sealer=None, clock=None) -> "OtaStore":
-        engine = db.make_engine(db.resolve_url(url))
-        with _MIGRATE_LOCK:  # Alembic keeps its context in module globals: one migration per process at once
-            db.migrate(engine)
-        return cls(engine, sealer=sealer, clock=clock)
+        """An OtaStore on a Database of its own (opened and migrated by Database.open), closed with it: for
+        a command that needs nothing else of the database. A process that also has a Registry passes its
+        `registry.db` to OtaStore() instead."""
+        store = cls(Database.open(url), sealer=sealer, clock=clock)
+        store._owns_db = True
+        return store
+
+    @property
+    def engine(self):
+        return self.db.engine
 
     def _now(self) -> datetime:
         return self._clock()
@@ -186,10 +195,15 @@ class OtaStore:
         return self._sealer_obj
 
     def close(self):
-        self.engine.dispose()
+        """Closes the database if this store opened it (OtaStore.open); a shared one stays open."""
+        if self._owns_db:
+            self.db.close()
 
     def _write(self):
-        return db.write_session(self.engine)
+        return self.db.write()
+
+    def _read(self):
+        return self.db.read()
 
     def _write_retrying(self, fn):
         """fn(session) in one transaction, tried up to 3 times: two first check-ins of one device at once
@@ -287,11 +301,13 @@ class OtaStore:
 
     # ---- rollouts ---------------------------------------------------------------------------------------
 
-    def start(self, *, kommune, version: str, waves: list[int], halt_at: int, repo_dir, operator="fleet",
+    def start(self, *, kommune, version: str, waves: list[int], halt_at: int, repo_dir, operator: str,
               board: str | None = None, wave_timeout_s: int | None = None, seed: str | None = None
               ) -> RolloutView:
-        """Starts a rollout. `seed` orders the devices (default: a new random one, kept with the rollout);
+        """Starts a rollout. `operator`: who starts it (its name, kept with the rollout and in the audit
+        log); `seed` orders the devices (default: a new random one, kept with the rollout);
         `wave_timeout_s`: members of an open wave not heard from for that long count as silent."""
+        operator = _operator_name(operator)
         kode = lookup(kommune).kode
         seed = W.check_seed(seed) if seed is not None else W.new_seed()
         if wave_timeout_s is not None and wave_timeout_s <= 0:
@@ -323,6 +339,10 @@ class OtaStore:
                                     updated_at=now))
             s.flush()
             self._step(s, ro, now)
+            _audit(s, operator, "start", ro, {"rollout_id": [None, ro.id], "version": [None, ro.version],
+                                              "boards": [None, list(boards)], "manifest": [None, digest],
+                                              "waves": [None, list(waves)], "halt_at": [None, halt_at],
+                                              "state": [None, "running"]}, now)
             rid = ro.id
         return self.get(rid)
 
@@ -341,12 +361,15 @@ class OtaStore:
             raise RolloutNotFound(f"no {what}{where}" + (f" that is {' or '.join(states)}" if states else ""))
         return ro
 
-    def _change(self, kommune, rollout_id, allowed, new_state, note):
+    def _change(self, verb, kommune, rollout_id, allowed, new_state, note, operator):
+        operator = _operator_name(operator)
         with self._write() as s:
             ro = self._pick(s, kommune, rollout_id)
             if ro.state not in allowed:
                 raise RolloutError(f"rollout {ro.id} is {ro.state}; it cannot be {new_state} now")
             now = self._now()
+            _audit(s, operator, verb, ro, {"rollout_id": [ro.id, ro.id], "state": [ro.state, new_state]}, now,
+                   note=note)
             if new_state == "running" and ro.state == "halted":
                 # the admin has looked at the failures so far: only new ones count against the threshold
                 ro.forgiven = sum(1 for st, why in s.execute(select(RolloutDevice.state, RolloutDevice.reason)
@@ -361,17 +384,18 @@ class OtaStore:
             rid = ro.id
         return self.get(rid)
 
-    def pause(self, *, kommune=None, rollout_id=None, note=None):
-        return self._change(kommune, rollout_id, ("running",), "paused", note)
+    def pause(self, *, operator: str, kommune=None, rollout_id=None, note=None):
+        return self._change("pause", kommune, rollout_id, ("running",), "paused", note, operator)
 
-    def resume(self, *, kommune=None, rollout_id=None, note=None):
-        return self._change(kommune, rollout_id, ("paused", "halted"), "running", note)
+    def resume(self, *, operator: str, kommune=None, rollout_id=None, note=None):
+        return self._change("resume", kommune, rollout_id, ("paused", "halted"), "running", note, operator)
 
-    def abort(self, *, kommune=None, rollout_id=None, note=None):
-        return self._change(kommune, rollout_id, ("running", "paused", "halted"), "aborted", note)
+    def abort(self, *, operator: str, kommune=None, rollout_id=None, note=None):
+        return self._change("abort", kommune, rollout_id, ("running", "paused", "halted"), "aborted", note,
+                            operator)
 
     def get(self, rollout_id: int) -> RolloutView:
-        with Session(self.engine) as s:
+        with self._read() as s:
             return self._view(s, self._pick(s, rollout_id=rollout_id))
 
     def _refresh(self, rollout_ids):
@@ -383,7 +407,7 @@ class OtaStore:
                 self._step(s, ro, now)
 
     def status(self, *, kommune=None, rollout_id=None) -> RolloutView:
-        with Session(self.engine) as s:
+        with self._read() as s:
             rid = self._pick(s, kommune, rollout_id).id
         self._refresh([rid])
         return self.get(rid)
@@ -392,14 +416,14 @@ class OtaStore:
         q = select(Rollout).order_by(Rollout.id)
         if kommune is not None:
             q = q.where(Rollout.kommune_kode == lookup(kommune).kode)
-        with Session(self.engine) as s:
+        with self._read() as s:
             ids = [ro.id for ro in s.scalars(q)]
         self._refresh(ids)
-        with Session(self.engine) as s:
+        with self._read() as s:
             return [self._view(s, ro, with_devices=False) for ro in s.scalars(q)]
 
     def device(self, device: str) -> dict | None:
-        with Session(self.engine) as s:
+        with self._read() as s:
             d = s.scalars(select(OtaDevice).where(OtaDevice.device == device.upper())).first()
             if d is None:
                 return None
@@ -453,7 +477,7 @@ class OtaStore:
         self._write_retrying(save)
 
     def has_checkin_key(self, device: str) -> bool:
-        with Session(self.engine) as s:
+        with self._read() as s:
             return bool(s.scalars(select(CheckinAuth.key_sealed).where(
                 CheckinAuth.device == check_device(device))).first())
 
@@ -518,6 +542,22 @@ class OtaStore:
             st = dict(self._stats)
         return {"accepted": st.get("accepted", 0), "accepted_keyless": st.get("accepted_keyless", 0),
                 "rejected": {r: st.get(r, 0) for r in CHECKIN_REJECT_REASONS}}
+
+
+def _operator_name(operator) -> str:
+    """The acting operator's name as the audit log keeps it, or UsageError."""
+    name = operator.strip() if isinstance(operator, str) else ""
+    if not name:
+        raise UsageError("a rollout change needs the operator's name (--operator or FLEET_OPERATOR)")
+    if len(name) > 80:
+        raise UsageError("an operator's name is at most 80 characters")
+    return name
+
+
+def _audit(s, operator: str, verb: str, ro: Rollout, changes: dict, at: datetime, note=None) -> None:
+    """The audit entry of an operator's change to a rollout, in the change's own transaction."""
+    s.add(AuditEntry(at=at, operator=operator, action=f"rollout.{verb}", kommune_kode=ro.kommune_kode,
+                     dev_eui=None, changes=changes, note=note))
 
 
 def _auth_dict(a: CheckinAuth | None) -> dict:

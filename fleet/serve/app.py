@@ -6,6 +6,7 @@ Add a feature by adding a module: nothing here changes.
 
 import importlib
 import pkgutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,18 @@ class ServeContext:
     db_url: str | None = None  # the registry
     options: dict = field(default_factory=dict)  # per-feature settings (tokens file, webhook URL, ...)
     _cache: dict = field(default_factory=dict)
+    _db_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def database(self):
+        """The one fleet.store.Database at db_url, opened (and migrated) on first use: every route's
+        registry and store share it, one engine for the whole server."""
+        with self._db_lock:
+            db = self._cache.get("database")
+            if db is None:
+                from ..store import Database
+
+                db = self._cache["database"] = Database.open(self.db_url)
+            return db
 
 
 def build_router(ctx: ServeContext) -> Router:

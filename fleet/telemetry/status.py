@@ -1,34 +1,32 @@
 """The fleet overview: per kommune the devices, full bins, silent nodes, low batteries, open alerts, and
-rollout progress when the rollout tables exist (an installation without them gets `rollouts: null`).
+rollout progress.
 
 One grouped query for the counts and a few small LIMITed lists, all driven by the devices'
 (kommune_kode, id) index and the health table's primary key: one kommune among 100,000 devices answers in
 milliseconds (scripts/benches/ingest.py, registry.status_100k_ms).
 """
 
-import logging
 from datetime import datetime, timezone
 
-from sqlalchemy import case, func, inspect, select, text
+from sqlalchemy import case, func, select
 
 from ..registry.access import Operator
-from ..registry.api import _aware
 from ..registry.kommuner import all_kommuner
-from ..registry.models import AlertRow, Device, DeviceHealth
+from ..store import aware
+from ..store.models import AlertRow, Device, DeviceHealth, Rollout, RolloutDevice
 from .alerts import AlertRules
 
-log = logging.getLogger("fleet.telemetry.status")
 D, H, A = Device.__table__, DeviceHealth.__table__, AlertRow.__table__
 
 
 def _iso(t):
-    return _aware(t).isoformat() if t is not None else None
+    return aware(t).isoformat() if t is not None else None
 
 
 def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRules | None = None,
                  list_limit: int = 20, with_devices: bool = False) -> dict:
     """{"generated_at", "kommuner": [...counts...], "full": [...], "silent": [...], "low_battery": [...],
-    "alerts": {kind: n}, "rollouts": [...] or None, "devices": [...] (with_devices)}."""
+    "alerts": {kind: n}, "rollouts": [...], "devices": [...] (with_devices)}."""
     rules = rules or AlertRules()
     scope = operator.visible_kommuner(kommune)
 
@@ -58,7 +56,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
     alerts_q = scoped(select(A.c.kind, func.count(A.c.id)).select_from(A.join(D, D.c.id == A.c.device_id))
                       .where(A.c.state != "resolved").group_by(A.c.kind))
     names = all_kommuner()
-    with registry._read() as s:
+    with registry.db.read() as s:
         kommuner = []
         for r in s.execute(counts):
             m = {k: int(v or 0) for k, v in r._asdict().items() if k != "kommune_kode"}
@@ -102,49 +100,24 @@ def _brief(r) -> dict:
     return m
 
 
-def rollout_progress(s, scope) -> list | None:
-    """Per rollout, how many devices are in each state — if the rollout tables (another migration
-    branch) exist here; None if they do not. Reads only what it finds, so it degrades rather than fails."""
-    conn = s.connection()
-    insp = inspect(conn)
-    tables = set(insp.get_table_names())
-    if "rollouts" not in tables:
-        return None
-    rcols = {c["name"] for c in insp.get_columns("rollouts")}
-    label = next((c for c in ("name", "version", "release", "label") if c in rcols), None)
-    state = next((c for c in ("state", "status") if c in rcols), None)
-    per = next((t for t in ("rollout_devices", "rollout_targets", "rollout_device_states", "rollout_states")
-                if t in tables), None)
-    rollouts = {}
-    try:
-        pick = ", ".join(c for c in ("id", label, state, "kommune_kode" if "kommune_kode" in rcols else None) if c)
-        where, params = "", {}
-        if scope is not None and "kommune_kode" in rcols:
-            where = " WHERE kommune_kode IN (" + ", ".join(f":k{i}" for i in range(len(scope))) + ")"
-            params = {f"k{i}": k for i, k in enumerate(scope)}
-        elif scope is not None:
-            return None  # cannot tell whose rollouts these are: show none rather than another kommune's
-        for r in conn.execute(text(f"SELECT {pick} FROM rollouts{where} ORDER BY id DESC LIMIT 20"), params):
-            m = r._asdict()
-            rollouts[m["id"]] = {"id": m["id"], "name": str(m.get(label)) if label else str(m["id"]),
-                                 "state": m.get(state) if state else None, "kommune_kode": m.get("kommune_kode"),
-                                 "devices": {}, "total": 0}
-        if per and rollouts:
-            pcols = {c["name"] for c in insp.get_columns(per)}
-            pstate = next((c for c in ("state", "status") if c in pcols), None)
-            if "rollout_id" in pcols and pstate:
-                ids = list(rollouts)
-                q = (f"SELECT rollout_id, {pstate} AS st, COUNT(*) AS n FROM {per} WHERE rollout_id IN ("
-                     + ", ".join(f":r{i}" for i in range(len(ids))) + f") GROUP BY rollout_id, {pstate}")
-                for r in conn.execute(text(q), {f"r{i}": v for i, v in enumerate(ids)}):
-                    ro = rollouts[r.rollout_id]
-                    ro["devices"][str(r.st)] = int(r.n)
-                    ro["total"] += int(r.n)
-    except Exception as e:  # a rollout schema this code does not know: show nothing rather than fail
-        log.warning("rollout progress unavailable: %s", e)
-        return None
+def rollout_progress(s, scope) -> list:
+    """Per rollout (the newest 20 in scope), how many of its devices are in each state, and the share done
+    (confirmed or installed). The rollout tables are in the one database (fleet.store.models)."""
+    q = select(Rollout.id, Rollout.version, Rollout.state, Rollout.kommune_kode).order_by(Rollout.id.desc()).limit(20)
+    if scope is not None:
+        q = q.where(Rollout.kommune_kode == scope[0]) if len(scope) == 1 else q.where(Rollout.kommune_kode.in_(scope))
+    rollouts = {r.id: {"id": r.id, "name": r.version, "state": r.state, "kommune_kode": r.kommune_kode,
+                       "devices": {}, "total": 0} for r in s.execute(q)}
+    if rollouts:
+        per = (select(RolloutDevice.rollout_id, RolloutDevice.state, func.count())
+               .where(RolloutDevice.rollout_id.in_(list(rollouts)))
+               .group_by(RolloutDevice.rollout_id, RolloutDevice.state))
+        for rollout_id, state, n in s.execute(per):
+            ro = rollouts[rollout_id]
+            ro["devices"][state] = int(n)
+            ro["total"] += int(n)
     out = list(rollouts.values())
     for ro in out:
-        done = sum(ro["devices"].get(k, 0) for k in ("confirmed", "installed", "done", "succeeded"))
+        done = sum(ro["devices"].get(k, 0) for k in ("confirmed", "installed"))
         ro["done_pct"] = round(100 * done / ro["total"], 1) if ro["total"] else 0.0
     return out

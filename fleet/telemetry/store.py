@@ -29,8 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from ..codec import decode_columns, spec_tables
 from ..errors import MalformedUplink, NotFound, PayloadDecodeError
 from ..registry.access import SYSTEM, Operator
-from ..registry.api import _aware
-from ..registry.models import AlertRow, AuditEntry, Device, DeviceHealth, ReadingRow, UplinkRow, utcnow
+from ..store import aware
+from ..store.models import AlertRow, AuditEntry, Device, DeviceHealth, ReadingRow, UplinkRow, utcnow
 from .alerts import SEVERITY, AlertRules, Notifier, conditions
 from .events import PAYLOAD_FPORT, Uplink
 
@@ -77,17 +77,19 @@ class _Decoded:
     frame: dict
 
 
-def _utc(t):
-    return _aware(t)
+_utc = aware
 
 
 class TelemetryStore:
-    """Uplinks into the registry's telemetry tables. Thread-safe (each call has its own transaction)."""
+    """Uplinks into the telemetry tables of the registry's database (registry.db, the one
+    fleet.store.Database); devices are looked up through the registry's public calls. Thread-safe (each call
+    has its own transaction)."""
 
     def __init__(self, registry, *, rules: AlertRules | None = None, notifier: Notifier | None = None,
                  fport: int = PAYLOAD_FPORT):
         self.registry = registry
-        self.engine = registry.engine
+        self.db = registry.db
+        self.engine = self.db.engine
         self.rules = rules or AlertRules()
         self.notifier = notifier
         self.fport = fport
@@ -266,7 +268,7 @@ class TelemetryStore:
     def _store(self, batch: list[_Decoded], operator: Operator) -> IngestResult:
         res = IngestResult()
         now = datetime.now(timezone.utc)
-        with self.registry._write() as s:
+        with self.db.write() as s:
             # 1. devices (scoped: another kommune's device looks unknown)
             euis = list({d.up.dev_eui for d in batch})
             devices = {}
@@ -479,7 +481,7 @@ class TelemetryStore:
         now = now or datetime.now(timezone.utc)
         rules = self.rules
         bound = now - timedelta(seconds=rules.silent_intervals * _MIN_INTERVAL_S)
-        with self.registry._write() as s:
+        with self.db.write() as s:
             q = (select(H, D.c.id.label("d_id"), D.c.dev_eui, D.c.kommune_kode, D.c.kommune_navn, D.c.name, D.c.site,
                         D.c.latitude, D.c.longitude, D.c.kind, D.c.state)
                  .join(D, D.c.id == H.c.device_id)
@@ -542,12 +544,12 @@ class TelemetryStore:
         if not include_resolved:
             q = q.where(A.c.state != "resolved")
         q = q.order_by(A.c.opened_at.desc(), A.c.id.desc()).limit(limit)
-        with self.registry._read() as s:
+        with self.db.read() as s:
             return [alert_dict(m, m, m) for m in (r._asdict() for r in s.execute(q))]
 
     def ack_alert(self, operator: Operator, alert_id: int, *, note: str | None = None) -> dict:
         """Acknowledges an open alert (it stays until its condition clears, but is not sent again)."""
-        with self.registry._write() as s:
+        with self.db.write() as s:
             q = select(A.c.id, A.c.state, A.c.kind, D.c.kommune_kode, D.c.dev_eui).join(D, D.c.id == A.c.device_id)
             q = q.where(A.c.id == int(alert_id))
             scope = operator.visible_kommuner()
@@ -566,13 +568,13 @@ class TelemetryStore:
 
     def health(self, operator: Operator, dev_eui: str) -> dict:
         dev = self.registry.get_device(operator, dev_eui)  # NotFound outside the operator's kommune
-        with self.registry._read() as s:
+        with self.db.read() as s:
             r = s.execute(select(H).where(H.c.device_id == dev.id)).first()
         return health_dict(r._asdict() if r else None, self.rules)
 
     def readings(self, operator: Operator, dev_eui: str, *, limit: int = 100) -> list[dict]:
         dev = self.registry.get_device(operator, dev_eui)
-        with self.registry._read() as s:
+        with self.db.read() as s:
             rows = s.execute(select(R).where(R.c.device_id == dev.id).order_by(R.c.at.desc()).limit(limit)).all()
         out = []
         for r in rows:

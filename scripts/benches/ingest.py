@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from fleet.identity import new_identity  # noqa: E402
 from fleet.registry import NewDevice, Operator, Registry, all_kommuner  # noqa: E402
-from fleet.registry.models import DeviceHealth  # noqa: E402
+from fleet.store.models import DeviceHealth  # noqa: E402
 from fleet.telemetry import TelemetryStore, fleet_status, parse_event  # noqa: E402
 from fleet.telemetry import samples as S  # noqa: E402
 
@@ -131,7 +131,7 @@ def status_100k():
         def naive():
             devs = reg.list_devices(AARHUS)
             full = low = 0
-            with reg._read() as s:
+            with reg.db.read() as s:
                 for dv in devs:
                     h = s.execute(select(DeviceHealth).where(DeviceHealth.device_id == dv.id)).scalar()
                     full += bool(h and h.fill_bp >= 8000)

@@ -224,7 +224,8 @@ def test_signed_check_ins_count_and_forged_ones_change_nothing(lab, caplog):
         assert boards[d].checkin()[0] == 200
     status, ans = boards[devs[0]].checkin()
     assert status == 200 and ans["take"] == "channels/0751/virtual.json"
-    ro = store.start(kommune="751", version="2.0.0", waves=[250, 1000], halt_at=0, repo_dir=repo, seed="t")
+    ro = store.start(kommune="751", operator="anna", version="2.0.0", waves=[250, 1000], halt_at=0, repo_dir=repo,
+                     seed="t")
     canary = next(d["device"] for d in ro.devices if d["wave"] == 1)
     b = boards[canary]
     before = (store.status(kommune="751").as_dict(), store.device(canary))
@@ -295,7 +296,7 @@ def test_keyless_boards_are_refused_unless_the_server_migrates(lab):
     assert Board(migrating, "70B3D57ED0000011", key).checkin()[0] == 200
     status, body = Board(migrating, "70B3D57ED0000012", CheckinKey.new("70B3D57ED0000012")).checkin()
     assert status == 401 and "holds no check-in key" in body["error"]
-    ro = store.start(kommune="751", version="2.0.0", waves=[1000], halt_at=100, repo_dir=repo)
+    ro = store.start(kommune="751", operator="anna", version="2.0.0", waves=[1000], halt_at=100, repo_dir=repo)
     assert ro.checkins["keyless"] == 1  # the old board: what is left to migrate
     assert _get(migrating + "/api/ota/checkins")["accepted_keyless"] == 1
     assert store.device(old)["checkin_auth"]["unauthenticated"] == 1

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from fleet.registry import Registry
-from fleet.registry.models import UplinkRow
+from fleet.store.models import UplinkRow
 from fleet.telemetry import TelemetryStore
 from fleet.telemetry import samples as S
 from fleet.telemetry.mqtt import MqttIngester
@@ -84,7 +84,7 @@ class Running:
 
 
 def stored(reg):
-    with reg._read() as s:
+    with reg.db.read() as s:
         return s.scalar(select(func.count()).select_from(UplinkRow))
 
 

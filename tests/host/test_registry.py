@@ -4,7 +4,6 @@ and PostgreSQL."""
 import os
 import stat
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -168,13 +167,13 @@ def test_reopening_applies_no_migration_twice(db_url, key):
     eng = create_engine(db_url)
     with eng.connect() as c:
         applied = c.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    # one row per head of the migration tree (features branch from 0001), each once
+    # one row: the one head of the linear migration history, applied once
     from alembic.script import ScriptDirectory
 
-    import fleet.registry
+    from fleet.store.db import MIGRATIONS
 
-    heads = ScriptDirectory(str(Path(fleet.registry.__file__).parent / "migrations")).get_heads()
-    assert sorted(applied) == sorted(heads) and len(heads) >= 1
+    heads = ScriptDirectory(str(MIGRATIONS)).get_heads()
+    assert sorted(applied) == sorted(heads) and len(heads) == 1
     eng.dispose()
 
 

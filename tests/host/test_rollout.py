@@ -69,21 +69,24 @@ def test_each_rollout_has_its_own_device_order(store, tmp_path):
     devs = [f"70B3D57ED00000{i:02d}" for i in range(20)]
     for d in devs:
         store.checkin(_report(d), repo)
-    first = store.start(kommune="751", version="2.0.0", waves=[100, 1000], halt_at=1000, repo_dir=repo)
+    first = store.start(kommune="751", operator="anna", version="2.0.0", waves=[100, 1000], halt_at=1000,
+                        repo_dir=repo)
     assert first.seed and store.status(kommune="751").seed == first.seed
     order1 = [d["device"] for d in first.devices]
     assert order1 == W.order("0751", devs, seed=first.seed)  # status lists the devices in rollout order
     assert [d["position"] for d in first.devices] == list(range(1, 21))
-    store.abort(kommune="751")
-    second = store.start(kommune="751", version="2.0.0", waves=[100, 1000], halt_at=1000, repo_dir=repo)
+    store.abort(kommune="751", operator="anna")
+    second = store.start(kommune="751", operator="anna", version="2.0.0", waves=[100, 1000], halt_at=1000,
+                         repo_dir=repo)
     assert second.seed != first.seed
     assert [d["device"] for d in second.devices] != order1
-    store.abort(kommune="751")
-    third = store.start(kommune="751", version="2.0.0", waves=[100, 1000], halt_at=1000, repo_dir=repo,
+    store.abort(kommune="751", operator="anna")
+    third = store.start(kommune="751", operator="anna", version="2.0.0", waves=[100, 1000], halt_at=1000, repo_dir=repo,
                         seed=first.seed)
     assert [d["device"] for d in third.devices] == order1 and third.as_dict()["seed"] == first.seed
     with pytest.raises(UsageError):
-        store.start(kommune="751", version="2.0.0", waves=[1000], halt_at=100, repo_dir=repo, seed="no spaces")
+        store.start(kommune="751", operator="anna", version="2.0.0", waves=[1000], halt_at=100, repo_dir=repo,
+                    seed="no spaces")
 
 
 def test_step_opens_waves_completes_and_halts():
@@ -99,7 +102,7 @@ def test_rollout_through_check_ins(store, tmp_path):
     devs = [f"70B3D57ED00000{i:02d}" for i in range(10)]
     for d in devs:  # before any rollout a device is given its channel
         assert store.checkin(_report(d), repo)["take"] == "channels/0751/virtual.json"
-    ro = store.start(kommune="751", version="2.0.0", waves=[200, 1000], halt_at=50, repo_dir=repo)
+    ro = store.start(kommune="751", operator="anna", version="2.0.0", waves=[200, 1000], halt_at=50, repo_dir=repo)
     assert ro.state == "running" and ro.counts["pending"] == 10
     wave = {d["device"]: d["wave"] for d in ro.devices}
     first = [d for d in devs if wave[d] == 1]
@@ -118,12 +121,12 @@ def test_rollout_through_check_ins(store, tmp_path):
     assert st.state == "halted" and st.counts["rolled_back"] == 1 and "threshold 5%" in st.note
     assert store.checkin(_report(later[1]), repo)["take"] is None  # halted: nobody else is told to update
     with pytest.raises(RolloutConflict):
-        store.start(kommune="751", version="2.0.0", waves=[1000], halt_at=100, repo_dir=repo)
-    assert store.resume(kommune="751").state == "running"  # the failure so far is forgiven
-    assert store.pause(kommune="751").state == "paused"
+        store.start(kommune="751", operator="anna", version="2.0.0", waves=[1000], halt_at=100, repo_dir=repo)
+    assert store.resume(kommune="751", operator="anna").state == "running"  # the failure so far is forgiven
+    assert store.pause(kommune="751", operator="anna").state == "paused"
     with pytest.raises(RolloutError):
-        store.pause(kommune="751")
-    assert store.abort(kommune="751", note="replaced").state == "aborted"
+        store.pause(kommune="751", operator="anna")
+    assert store.abort(kommune="751", operator="anna", note="replaced").state == "aborted"
     assert store.checkin(_report(later[1]), repo)["take"] is None
     d = store.device(later[0])
     assert (d["state"], d["reason"]) == ("rolled_back", "SELFTEST: x")
@@ -150,7 +153,7 @@ def test_silent_devices_do_not_stall_a_wave(tmp_path):
     devs = [f"70B3D57ED00000{i:02d}" for i in range(10)]
     for d in devs:
         store.checkin(_report(d), repo)
-    ro = store.start(kommune="751", version="2.0.0", waves=[200, 1000], halt_at=50, repo_dir=repo,
+    ro = store.start(kommune="751", operator="anna", version="2.0.0", waves=[200, 1000], halt_at=50, repo_dir=repo,
                      wave_timeout_s=86400)
     assert ro.as_dict()["wave_timeout"] == "24h"
     first = [d["device"] for d in ro.devices if d["wave"] == 1]
@@ -183,7 +186,7 @@ def test_silent_devices_do_not_stall_a_wave(tmp_path):
     assert st.state == "halted", st.note
     assert "1 of 10 devices failed" in st.note and "1 of them went silent" in st.note
     assert {d["device"]: d["reason"] for d in st.devices}[later[0]] == "was downloading"
-    assert store.resume(kommune="751").state == "completed"  # forgiven: every device is done or silent
+    assert store.resume(kommune="751", operator="anna").state == "completed"  # forgiven: every device is done or silent
     store.close()
 
 
@@ -193,11 +196,12 @@ def test_a_wave_timeout_counts_from_the_resume(tmp_path):
     repo = _repo(tmp_path)
     for i in range(4):
         store.checkin(_report(f"D{i}"), repo)
-    store.start(kommune="751", version="2.0.0", waves=[1000], halt_at=1000, repo_dir=repo, wave_timeout_s=3600)
-    store.pause(kommune="751")
+    store.start(kommune="751", operator="anna", version="2.0.0", waves=[1000], halt_at=1000, repo_dir=repo,
+                wave_timeout_s=3600)
+    store.pause(kommune="751", operator="anna")
     clock.advance(hours=5)
     assert store.status(kommune="751").counts["silent"] == 0  # paused: nobody was told to update
-    store.resume(kommune="751")
+    store.resume(kommune="751", operator="anna")
     clock.advance(minutes=59)
     assert store.status(kommune="751").counts["pending"] == 4
     clock.advance(minutes=1)
@@ -209,7 +213,7 @@ def test_a_wave_timeout_counts_from_the_resume(tmp_path):
 def test_rollout_errors(store, tmp_path):
     repo = _repo(tmp_path)
     with pytest.raises(ReleaseNotPublished):
-        store.start(kommune="751", version="9.9.9", waves=[1000], halt_at=100, repo_dir=repo)
+        store.start(kommune="751", operator="anna", version="9.9.9", waves=[1000], halt_at=100, repo_dir=repo)
     with pytest.raises(UsageError):
         store.checkin({"device": "x y"}, repo)
     with pytest.raises(UsageError):
@@ -223,9 +227,9 @@ def test_migration_branches_from_0001(store):
     assert {"ota_devices", "rollouts", "rollout_devices", "devices"} <= names
     import importlib
 
-    m = importlib.import_module("fleet.registry.migrations.versions.0002_rollouts")
+    m = importlib.import_module("fleet.store.migrations.versions.0002_rollouts")
     assert (m.revision, m.down_revision) == ("0002_rollouts", "0001")
-    m = importlib.import_module("fleet.registry.migrations.versions.0004_checkin_auth")
+    m = importlib.import_module("fleet.store.migrations.versions.0004_checkin_auth")
     assert (m.revision, m.down_revision) == ("0004_checkin_auth", "0002_rollouts")
     assert "ota_checkin_auth" in names
     cols = {c["name"] for c in inspect(store.engine).get_columns("rollouts")}
@@ -261,6 +265,21 @@ def test_serve_repository_and_check_in_over_tls(tmp_path, monkeypatch):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(bad, context=tls)
         assert e.value.code == 400
+
+
+def test_the_servers_routes_share_one_database(tmp_path, monkeypatch):
+    """fleet serve's OTA routes and its telemetry routes use one engine, not one each."""
+    from fleet.serve.routes import _telemetry
+    from fleet.serve.routes import ota as ota_routes
+
+    monkeypatch.setenv("FLEET_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
+    ctx = ServeContext(db_url=f"sqlite:///{tmp_path / 'reg.sqlite'}")
+    db = ctx.database()
+    try:
+        assert ota_routes._store(ctx).db is db and _telemetry.registry(ctx).db is db
+        assert _telemetry.store(ctx).db is db and ctx.database() is db
+    finally:
+        db.close()
 
 
 def _fleet(*args, env=None):

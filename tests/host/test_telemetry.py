@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from fleet.errors import AccessDenied, MalformedUplink
-from fleet.registry.models import ReadingRow, UplinkRow
+from fleet.store.models import ReadingRow, UplinkRow
 from fleet.telemetry import AlertRules, TelemetryStore, WebhookNotifier, fleet_status, parse_event
 from fleet.telemetry import samples as S
 from telemetry_support import WebhookReceiver, enroll, waste_event
@@ -19,7 +19,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 
 def _count(reg, model):
-    with reg._read() as s:
+    with reg.db.read() as s:
         return s.scalar(select(func.count()).select_from(model))
 
 
@@ -167,6 +167,25 @@ def test_a_kommune_sees_only_its_own_status_and_alerts(registry):
         store.ack_alert(AARHUS, other["id"])
     assert type(e.value).__name__ == "NotFound"
     assert fleet_status(registry, ADMIN)["totals"]["full"] == 2
+
+
+
+def test_the_status_shows_rollout_progress_to_the_rollouts_kommune(registry, tmp_path):
+    from fleet.rollout import OtaStore
+    from test_rollout import DIGEST, _repo, _report
+
+    repo = _repo(tmp_path)
+    ota = OtaStore(registry.db)
+    devs = [f"70B3D57ED00000{i:02d}" for i in range(4)]
+    for d in devs:
+        ota.checkin(_report(d), repo)
+    ro = ota.start(kommune="751", version="2.0.0", waves=[1000], halt_at=1000, repo_dir=repo, operator="anna")
+    ota.checkin(_report(devs[0], release=DIGEST), repo)  # runs the new release
+    want = [{"id": ro.id, "name": "2.0.0", "state": "running", "kommune_kode": "0751",
+             "devices": {"confirmed": 1, "pending": 3}, "total": 4, "done_pct": 25.0}]
+    assert fleet_status(registry, AARHUS)["rollouts"] == want
+    assert fleet_status(registry, ADMIN)["rollouts"] == want
+    assert fleet_status(registry, ODENSE)["rollouts"] == []
 
 
 def test_stored_readings_are_the_decoded_frames(registry):

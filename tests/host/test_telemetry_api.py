@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from fleet.errors import TokenInvalid
-from fleet.registry.models import ApiToken
+from fleet.store.models import ApiToken
 from fleet.registry.tokens import create_token, operator_for_token, revoke_token
 from fleet.serve.app import ServeContext, build_router
 from fleet.serve.http import Server
@@ -37,7 +37,7 @@ def served(registry, db_url, key_env):
 
 def test_tokens_are_stored_hashed_and_shown_once(registry):
     token, info = create_token(registry, AARHUS, kommune="751")
-    with registry._read() as s:
+    with registry.db.read() as s:
         row = s.scalar(select(ApiToken))
     assert token not in (row.token_hash, row.token_id) and token.split("_", 2)[2] not in row.token_hash
     assert token not in repr(row) and token not in repr(info)
@@ -84,7 +84,7 @@ def test_a_kommune_token_sees_and_changes_only_its_own_devices(registry, served)
     st, body = call(served, "GET", "/api/devices", "bys_00000000_" + "A" * 43)
     assert st == 401 and "AAAA" not in body
     # no secret anywhere: no AppKey, no token, no token hash
-    with registry._read() as s:
+    with registry.db.read() as s:
         hashes = [t.token_hash for t in s.scalars(select(ApiToken))]
     app_keys = [k.hex() for k in registry.app_keys(ADMIN, [mine.dev_eui, theirs.dev_eui], purpose="test").values()]
     for text in texts:

@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, inspect, text
 
 from fleet.registry import Registry
-from fleet.registry.db import MIGRATIONS
+from fleet.store.db import MIGRATIONS
 from fleet.telemetry import TelemetryStore, parse_event
 from telemetry_support import enroll, waste_event
 from test_registry_support import ADMIN, AARHUS, db_url, key  # noqa: F401 (fixtures)

@@ -9,6 +9,7 @@ import os
 import threading
 
 from ...registry import Registry
+from ...registry.sealing import Sealer, load_key
 from ...registry.tokens import operator_for_token
 from ...telemetry import TelemetryStore, WebhookNotifier
 
@@ -19,7 +20,8 @@ def registry(ctx) -> Registry:
     with _lock:
         reg = ctx._cache.get("telemetry.registry")
         if reg is None:
-            reg = ctx._cache["telemetry.registry"] = Registry.open(ctx.db_url)
+            db = ctx.database()  # the server's one database, shared with the OTA routes
+            reg = ctx._cache["telemetry.registry"] = Registry(db, Sealer(load_key()))
         return reg
 
 

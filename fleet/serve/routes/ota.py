@@ -31,13 +31,13 @@ _LOCK = threading.Lock()
 
 
 def _store(ctx):
-    with _LOCK:  # the first check-ins arrive together: open (and migrate) the registry once
+    with _LOCK:  # the first check-ins arrive together: one store
         store = ctx._cache.get("ota_store")
         if store is None:
             from ...rollout import OtaStore
 
             # options["sealer"]: opens check-in keys (default: the registry's key, FLEET_SECRET_KEY / key file)
-            store = ctx._cache["ota_store"] = OtaStore.open(ctx.db_url, sealer=ctx.options.get("sealer"))
+            store = ctx._cache["ota_store"] = OtaStore(ctx.database(), sealer=ctx.options.get("sealer"))
         return store
 
 

@@ -1,14 +1,14 @@
-"""Alembic environment: always online, on the connection fleet.registry.db hands over.
+"""Alembic environment: always online, on the connection fleet.store.db hands over.
 
-There is no alembic.ini: fleet.registry.db.migrate() builds the Config in code. To write a new migration
+There is no alembic.ini: fleet.store.db.migrate() builds the Config in code. To write a new migration
 during development:
 
-    .venv/bin/python -m fleet.registry.db revision "add a column"
+    .venv/bin/python -m fleet.store.db revision "add a column"
 """
 
 from alembic import context
 
-from fleet.registry.models import Base
+from fleet.store.models import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,

@@ -1,13 +1,21 @@
-"""Where the registry lives and how it is opened: engine, SQLite settings, migrations.
+"""The one database of the registry, the OTA store and telemetry: where it lives, how it is opened, and its
+read and write sessions.
+
+    db = Database.open(url)           # the engine, migrated to the newest revision
+    with db.read() as s: ...          # a session for reads
+    with db.write() as s: ...         # one transaction, committed at the end, rolled back on any error
+    Registry(db, sealer); OtaStore(db); TelemetryStore(registry)   # all on this one engine
 
 The URL is, in order: the `url` argument (the CLI's --db), FLEET_DB, or an SQLite file `registry.sqlite` in
 the user's data directory. PostgreSQL: `postgresql+psycopg://user@host/db`. A bare path is taken as an
-SQLite file. Opening a registry applies any pending Alembic migration (migrations/ in this package).
+SQLite file. Opening applies any pending Alembic migration (migrations/ in this package).
 """
 
 import os
 import sys
+import threading
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 from alembic import command
@@ -21,6 +29,7 @@ from ..errors import RegistryUnavailable
 
 ENV_DB = "FLEET_DB"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATE_LOCK = threading.Lock()  # Alembic keeps its context in module globals: one migration per process at once
 
 
 def default_url() -> str:
@@ -90,12 +99,12 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     try:
-        with engine.begin() as conn:
+        with _MIGRATE_LOCK, engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 # Two processes opening a fresh registry at once: one migrates, the other waits.
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727001)")
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")  # features add migration branches from 0001; all heads apply
+            command.upgrade(cfg, "head")  # one linear history since 0006 merged the branches of 0001
     except OperationalError as e:
         raise RegistryUnavailable(f"cannot open the registry at {describe(str(engine.url))}: "
                                   f"{_first_line(e.orig)}") from None
@@ -122,6 +131,55 @@ def write_session(engine: Engine):
             s.commit()
     except OperationalError as e:
         raise RegistryUnavailable(f"the registry did not answer: {_first_line(e.orig)}") from None
+
+
+class Database:
+    """One database, one engine: what the registry, the OTA store and telemetry share. Thread-safe: each
+    session is its own; `read()` and `write()` are the only ways in."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | None = None) -> "Database":
+        """Opens (and creates or migrates) the database at `url` (see resolve_url)."""
+        engine = make_engine(resolve_url(url))
+        try:
+            migrate(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    def read(self):
+        """A session for reads (see read_session)."""
+        return read_session(self.engine)
+
+    def write(self):
+        """One transaction (see write_session)."""
+        return write_session(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Database {describe(str(self.engine.url))}>"
+
+
+def aware(t: datetime | None) -> datetime | None:
+    """A datetime read back from the database, as UTC: SQLite hands back naive datetimes (stored as UTC)."""
+    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
 
 
 def _first_line(exc) -> str:

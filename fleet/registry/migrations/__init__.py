@@ -1,1 +1,0 @@
-"""Alembic migrations of the registry, applied by fleet.registry.db.migrate() when a registry opens."""
