@@ -2,8 +2,9 @@
 
 import click
 
-from ..enrollment import CSV_COLUMNS, enroll_board, enroll_csv
-from ..enrollment_labels import write_label
+from provisioning.enrollment import CSV_COLUMNS, enroll_board, enroll_csv
+from provisioning.labels import write_label
+
 from ..errors import CsvInvalid, UsageError
 from ..registry import NewDevice
 from .common import echo_json
@@ -59,7 +60,7 @@ def command(ctx_reg, csv_file, board, site, kind, lat, lon, mac, sensors, no_boa
                                  "MAC is read)")
             if not (site and kind):
                 raise UsageError("one board needs --site and --kind", hint='e.g. --site "Park Allé 1" --kind waste')
-            from ..flashing_enroll import enroll_on_board
+            from provisioning.enroll_on_board import enroll_on_board
 
             new = NewDevice(kommune=kfilter or op.kommune or "", site=site, kind=kind, board=board or "",
                             latitude=lat, longitude=lon,

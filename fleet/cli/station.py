@@ -31,7 +31,7 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, as_json,
       fleet station --no-usb
       fleet station --board ttgo_lora32_v21 --firmware ESP32_GENERIC.bin --enroll -k 751 --kind waste --site Lager
     """
-    from ..flashing_station import find_targets, provision_all
+    from provisioning.station import find_targets, provision_all
     from .flash import progress_bars
 
     targets = find_targets(usb=not no_usb, virtual=not no_virtual)
@@ -45,7 +45,7 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, as_json,
             raise UsageError("--enroll needs --kind and --site", hint='e.g. --kind waste --site "Lager, palle 17"')
         import threading
 
-        from ..flashing_enroll import enroll_on_board
+        from provisioning.enroll_on_board import enroll_on_board
         from ..registry import NewDevice
 
         reg, op, kfilter = ctx_reg()

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, NotFound, UsageError
-from ..identity import Identity
+from ..identifiers import Identity
 from . import db
 from .access import SYSTEM, Operator
 from .kommuner import lookup
@@ -282,7 +282,7 @@ class Registry:
 
     def get_device(self, operator: Operator, dev_eui: str) -> DeviceRecord:
         """The device, or NotFound (also when it belongs to a kommune the operator may not see)."""
-        from ..identity import parse_eui
+        from ..identifiers import parse_eui
 
         eui = parse_eui(dev_eui)
         with self._read() as s:
@@ -315,7 +315,7 @@ class Registry:
         if scope is not None:
             stmt = stmt.where(AuditEntry.kommune_kode.in_(scope))
         if dev_eui is not None:
-            from ..identity import parse_eui
+            from ..identifiers import parse_eui
 
             stmt = stmt.where(AuditEntry.dev_eui == parse_eui(dev_eui))
         stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
@@ -326,7 +326,7 @@ class Registry:
     # -- changing -------------------------------------------------------------------------------------
 
     def _locked(self, s, operator: Operator, dev_eui: str) -> Device:
-        from ..identity import parse_eui
+        from ..identifiers import parse_eui
 
         eui = parse_eui(dev_eui)
         stmt = self._scoped(select(Device).where(Device.dev_eui == eui), operator)

@@ -11,7 +11,7 @@ import pytest
 from conftest import run_fleet
 from fleet import boards
 from fleet.errors import WrongBoard
-from fleet.flashing import app_bundle, flash
+from provisioning.flash import app_bundle, flash
 from provisioning.session import Session
 from provisioning.transfer import PortRef
 

@@ -10,7 +10,7 @@ from esptool.bin_image import LoadFirmwareImage
 
 from fleet import boards
 from fleet.errors import ImageMismatch
-from fleet.flashing import CHIP_IDS, HEADER_SIZE, check_image, image_info
+from provisioning.flash import CHIP_IDS, HEADER_SIZE, check_image, image_info
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
 from tests_image import fake_image  # noqa: E402

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import boards
-from .errors import FlashToolError, ImageMismatch, SelfTestFailed, UsageError
-from .resources import firmware_dir
+from fleet import boards
+from fleet.errors import FlashToolError, ImageMismatch, SelfTestFailed, UsageError
+from fleet.resources import firmware_dir
 
 # -- the ESP image header (esp-idf: esp_image_header_t), little-endian, 24 bytes -----------------------
 IMAGE_MAGIC = 0xE9
@@ -131,7 +131,7 @@ def write_image(port: str, definition: dict, data: bytes, *, progress=None, baud
         esp = detect_chip(port, connect_mode="default-reset")
         want = ESPTOOL_NAMES[definition["chip"]]
         if esp.CHIP_NAME != want:
-            from .errors import WrongBoard
+            from fleet.errors import WrongBoard
 
             raise WrongBoard(f"the chip on {port} is an {esp.CHIP_NAME}, but {definition['name']} is an {want} "
                              f"board; nothing was written")
@@ -167,7 +167,7 @@ def app_bundle(definition: dict, *, src=None) -> tuple[dict[str, bytes], list[st
     """(files by board path, stale paths to remove): the app as `fleet release build` builds it for the
     board's arch (.mpy, boot.py and main.py as .py), plus /board.json. A module's old .py on the board
     would shadow its new .mpy (MicroPython imports the .py first), so those are removed."""
-    from .release.build import FILES, build
+    from fleet.release.build import FILES, build
 
     src = Path(src) if src is not None else firmware_dir()
     with tempfile.TemporaryDirectory(prefix="bysans-flash-") as d:
@@ -205,8 +205,8 @@ def flash(port, board: str, *, firmware=None, progress: Step | None = None, file
     """Flashes one board (see the module's docstring). `files`: a prebuilt (files, stale) from app_bundle()
     to share between boards. Raises SelfTestFailed (after writing) when the self-test fails and
     check_self_test is set; the report is on the exception as `.report`."""
-    from provisioning.board import check_board, identify, self_test
-    from provisioning.transfer import PortRef, sync, with_retries
+    from .board import check_board, identify, self_test
+    from .transfer import PortRef, sync, with_retries
 
     definition = boards.load(board)
     image = None

@@ -12,9 +12,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import boards
-from .errors import FleetError, UsageError
-from .identity import eui64_from_mac
+from fleet import boards
+from fleet.errors import FleetError, UsageError
+from fleet.identifiers import eui64_from_mac
 
 # (VID, PID) -> what it is
 KNOWN_USB = {
@@ -69,9 +69,9 @@ def usb_targets() -> list[Target]:
 
 
 def virtual_targets() -> list[Target]:
-    from provisioning.transfer import PortRef
+    from .transfer import PortRef
 
-    from .sim import manager
+    from fleet.sim import manager
 
     found = []
     for b in manager.running():
@@ -92,7 +92,7 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
     """Flashes every target in its own thread (and enrolls it when `enroll(ref, board_name, ident)` is given,
     returning (record, identity)); one Result per target, in the order given. A board that fails does not
     stop the others."""
-    from .flashing import app_bundle, flash
+    from .flash import app_bundle, flash
 
     bundles, lock = {}, threading.Lock()
 
