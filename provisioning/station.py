@@ -1,7 +1,7 @@
-"""The flash station as a library: every board on a USB-UART (and every running virtual board), flashed
-in parallel, one result per port.
+"""The flash station as a library: every board on a USB-UART (and every running virtual board the caller
+adds as a Target), flashed in parallel, one result per port.
 
-    targets = find_targets()
+    targets = usb_targets()
     results = provision_all(targets, board="heltec_v3", progress=lambda key, stage, done, total: ...)
 
 A USB serial port counts when its USB VID:PID is a known USB-UART or an ESP32's own USB (KNOWN_USB); a
@@ -33,7 +33,7 @@ KNOWN_USB = {
 @dataclass
 class Target:
     key: str                # a stable name for the row: the port path, or the virtual board's name
-    port: object            # a path, or provisioning.transfer.PortRef for a virtual board
+    port: object            # a path, or a provisioning.transfer.PortRef (a virtual board's follows its pty)
     what: str
     board: str | None = None  # the board file it runs, when it says so itself (virtual boards)
 
@@ -66,25 +66,6 @@ def usb_targets() -> list[Target]:
         if what:
             found.append(Target(p.device, p.device, what))
     return found
-
-
-def virtual_targets() -> list[Target]:
-    from .transfer import PortRef
-
-    from fleet.sim import manager
-
-    found = []
-    for b in manager.running():
-        try:
-            info = b.info
-        except FleetError:
-            continue
-        found.append(Target(b.name, PortRef.virtual(b), "virtual board", info.get("board")))
-    return found
-
-
-def find_targets(*, usb: bool = True, virtual: bool = True) -> list[Target]:
-    return (usb_targets() if usb else []) + (virtual_targets() if virtual else [])
 
 
 def provision_all(targets: list[Target], *, board: str | None = None, firmware=None, enroll=None,

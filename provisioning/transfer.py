@@ -183,8 +183,10 @@ def _enc_len(payload: bytes) -> int:
 
 class PortRef:
     """A serial port that may come back under another path: a real port is its path (use
-    /dev/serial/by-id/... to survive renumbering); a virtual board's port (its path, or sim:NAME) is
-    followed by the board's name, since a replugged virtual board gets a new path."""
+    /dev/serial/by-id/... to survive renumbering); a port whose path changes when it is plugged in again
+    (a virtual board's pty) is followed by a callable the caller gives, which returns the current path
+    (None while it is gone). The CLI builds one for `sim:NAME` (fleet/cli/ports.py): this package does
+    not know the simulator; a virtual board is reached through its port like a real one."""
 
     def __init__(self, path: str | None = None, follow: Callable[[], str | None] | None = None, name: str = ""):
         self._path = path
@@ -197,29 +199,7 @@ class PortRef:
             return port
         if callable(port):
             return cls(follow=port)
-        from fleet.sim import manager
-
-        if isinstance(port, str) and port.startswith("sim:"):
-            return cls.virtual(manager.get(port[4:]))
-        for b in manager.running():
-            try:
-                if b.port == port or os.path.realpath(port) == b.port:
-                    return cls.virtual(b)
-            except FleetError:
-                continue
         return cls(path=port)
-
-    @classmethod
-    def virtual(cls, board) -> "PortRef":
-        def follow():
-            try:
-                return board.status().get("port")
-            except FleetError:
-                return None
-
-        ref = cls(follow=follow, name=board.name)
-        ref.board = board
-        return ref
 
     def current(self) -> str | None:
         p = self._follow() if self._follow else self._path

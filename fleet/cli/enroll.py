@@ -62,10 +62,12 @@ def command(ctx_reg, csv_file, board, site, kind, lat, lon, mac, sensors, no_boa
                 raise UsageError("one board needs --site and --kind", hint='e.g. --site "Park Allé 1" --kind waste')
             from provisioning.enroll_on_board import enroll_on_board
 
+            from .ports import port_ref
+
             new = NewDevice(kommune=kfilter or op.kommune or "", site=site, kind=kind, board=board or "",
                             latitude=lat, longitude=lon,
                             sensors=tuple(s.strip() for s in sensors.split(",") if s.strip()))
-            record, identity, _ = enroll_on_board(reg, op, new, port, join_eui=join_eui)
+            record, identity, _ = enroll_on_board(reg, op, new, port_ref(port), join_eui=join_eui)
             enrolled = [(record, identity)]
         elif no_board:
             if not (site and kind and board):

@@ -57,6 +57,8 @@ def command(port, board, firmware, retries, as_json):
     """
     from provisioning.flash import flash
 
+    from .ports import port_ref
+
     bars = progress_bars(not as_json)
     tasks = {}
 
@@ -71,7 +73,7 @@ def command(port, board, firmware, retries, as_json):
         if bars:
             bars.start()
         try:
-            rep = flash(port, board, firmware=firmware, progress=progress, retries=retries).as_dict()
+            rep = flash(port_ref(port), board, firmware=firmware, progress=progress, retries=retries).as_dict()
         finally:
             if bars:
                 bars.stop()
