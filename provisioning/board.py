@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from fleet.boards import Board
 from fleet.errors import WrongBoard
 
 from .session import Session
@@ -80,12 +81,12 @@ def identify(session: Session) -> BoardIdentity:
     return BoardIdentity(_chip_of(machine), machine, stored, mac)
 
 
-def check_board(ident: BoardIdentity, definition: dict, port: str):
-    """Raises WrongBoard unless the board on the port can be the board named."""
-    want = definition["name"]
-    if definition["chip"] != ident.chip:
+def check_board(ident: BoardIdentity, board: Board, port: str):
+    """Raises WrongBoard unless the board on the port can be `board`."""
+    want = board.name
+    if board.chip.name != ident.chip:
         said = f"a virtual board ('{ident.board}')" if ident.chip == "virtual" else f"an {ident.chip} ({ident.machine})"
-        raise WrongBoard(f"the board on {port} is {said}, not {want} ({definition['chip']}); nothing was written")
+        raise WrongBoard(f"the board on {port} is {said}, not {want} ({board.chip.name}); nothing was written")
     if ident.chip == "virtual" and ident.board != want:
         raise WrongBoard(f"the board on {port} is the virtual board '{ident.board}', not '{want}'; nothing was "
                          f"written")

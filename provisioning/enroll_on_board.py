@@ -16,6 +16,7 @@ import dataclasses
 import json
 
 from fleet import boards
+from fleet.boards import Board
 from fleet.registry import NewDevice
 
 from .enrollment import enroll_board
@@ -32,16 +33,19 @@ def config_files(config: dict) -> dict[str, bytes]:
     return {LORAWAN_PATH: dump(config["lorawan"]), DEVICE_PATH: dump(config["device"])}
 
 
-def read_board(port, *, board: str | None = None, retries: int = 3, baudrate: int = 115200) -> dict:
-    """The board's identity (provisioning.board.BoardIdentity as a dict); WrongBoard when `board` is
-    given and the board on the port is not that board."""
+def read_board(port, *, board: Board | str | None = None, retries: int = 3, baudrate: int = 115200) -> dict:
+    """The board's identity (provisioning.board.BoardIdentity as a dict); WrongBoard when `board` (a Board
+    or a board name) is given and the board on the port is not that board."""
     from .board import check_board, identify
     from .transfer import with_retries
+
+    if board and not isinstance(board, Board):
+        board = boards.get(board)
 
     def run(session, attempt):
         ident = identify(session)
         if board:
-            check_board(ident, boards.load(board), session.port)
+            check_board(ident, board, session.port)
         return ident.as_dict()
 
     return with_retries(port, run, retries=retries, baudrate=baudrate)

@@ -72,16 +72,18 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
                   progress=None, max_workers: int = 8) -> list[Result]:
     """Flashes every target in its own thread (and enrolls it when `enroll(ref, board_name, ident)` is given,
     returning (record, identity)); one Result per target, in the order given. A board that fails does not
-    stop the others."""
+    stop the others. Each board file is loaded, and its app built, once for all the targets that run it."""
     from .flash import app_bundle, flash
 
-    bundles, lock = {}, threading.Lock()
+    prepared, lock = {}, threading.Lock()
 
-    def bundle_for(name):
+    def prepare(name) -> tuple[boards.Board, tuple]:
+        """(the Board, its app bundle) for board file `name`."""
         with lock:
-            if name not in bundles:
-                bundles[name] = app_bundle(boards.load(name))
-            return bundles[name]
+            if name not in prepared:
+                b = boards.get(name)
+                prepared[name] = (b, app_bundle(b))
+            return prepared[name]
 
     def one(t: Target) -> Result:
         name = board or t.board
@@ -90,8 +92,9 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
         try:
             if not name:
                 raise UsageError(f"{t.what} on {t.key}: name its board with --board")
-            fw = firmware if (firmware and boards.load(name)["chip"] != "virtual") else None
-            rep = flash(t.port, name, firmware=fw, files=bundle_for(name),
+            spec, bundle = prepare(name)
+            fw = firmware if (firmware and not spec.virtual) else None
+            rep = flash(t.port, spec, firmware=fw, files=bundle,
                         progress=(lambda s, d, n: progress(t.key, s, d, n)) if progress else None,
                         check_self_test=False)
             res.report = rep.as_dict()

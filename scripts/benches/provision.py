@@ -48,7 +48,7 @@ def _mpremote_cp(port, files: dict, tmp: Path):
 def _bundle():
     from provisioning.flash import app_bundle
 
-    return app_bundle(boards.load("virtual"))
+    return app_bundle(boards.get("virtual"))
 
 
 def wire_ratio():

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("frozen_sources")
 
 @pytest.fixture(scope="module")
 def bundle(frozen_sources):
-    return app_bundle(boards.load("virtual"))
+    return app_bundle(boards.get("virtual"))
 
 
 def board_files(port) -> list[str]:
