@@ -6,7 +6,6 @@ and has a factory MAC (`machine.unique_id()`). `self_test` imports the app, buil
 the I2C buses and reports every configured sensor as answering or not.
 """
 
-import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from fleet.boards import Board
 from fleet.errors import WrongBoard
 
-from .session import Session
+from .session import Session, literal
 
 _IDENTIFY = """import sys,binascii
 try:
@@ -73,7 +72,7 @@ def _chip_of(machine: str) -> str:
 
 
 def identify(session: Session) -> BoardIdentity:
-    machine, vname, mac, stored = ast.literal_eval(session.exec(_IDENTIFY).strip())
+    machine, vname, mac, stored = literal(session.exec(_IDENTIFY).strip())
     if machine == "virtual":
         # A virtual board has a MAC of its own only when its board file gives one; the simulator's default
         # (the same on every virtual board) would give every board the same DevEUI.

@@ -198,8 +198,9 @@ class FlashReport:
 def flash(port, board: Board | str, *, firmware=None, progress: Step | None = None, files=None, retries: int = 3,
           reconnect_timeout: float = 30.0, baudrate: int = 115200, check_self_test: bool = True) -> FlashReport:
     """Flashes one board (see the module's docstring); `board` is a Board (or a board name, loaded here).
-    `files`: a prebuilt (files, stale) from app_bundle() to share between boards. Raises SelfTestFailed (after writing) when the self-test fails and
-    check_self_test is set; the report is on the exception as `.report`."""
+    `files`: a prebuilt (files, stale) from app_bundle() to share between boards. Raises SelfTestFailed
+    (after writing) when the self-test fails and check_self_test is set; the report is on the exception as
+    `.report`."""
     from .board import check_board, identify, self_test
     from .transfer import PortRef, sync, with_retries
 
