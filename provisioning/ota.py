@@ -2,11 +2,13 @@
 device starts its chain from, its OTA settings (with its check-in key), and the tiny /boot.py and /main.py
 (docs/ota.md).
 
-    key = OtaStore.open(db_url).issue_checkin_key("70B3D57ED0000001")     # sealed in the registry
+    store = OtaStore.open(db_url)
+    key = store.issue_checkin_key("70B3D57ED0000001")     # sealed in the registry
     with Session(port) as s:
         provision(s, "rel-1.0.0", root=keystore.root_path(1).read_bytes(), checkin_key=key,
                   config={"server": "http://10.0.0.2:8080", "device": "70B3D57ED0000001", "kommune": "0751"})
-        give_checkin_key(s, OtaStore.open(db_url))   # a new key for a provisioned board: only the key changes
+    with Session(port) as s:
+        give_checkin_key(s, store)      # later, a new key for a provisioned board: only the key changes
 """
 
 import hashlib
