@@ -64,6 +64,7 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, as_json,
         import threading
 
         from provisioning.enroll_on_board import enroll_on_board
+
         from ..registry import NewDevice
 
         reg, op, kfilter = ctx_reg()
