@@ -1,4 +1,8 @@
-"""Board definitions: one JSON file per board in boards/, looked up by name and checked against a schema.
+"""Board definitions: one JSON file per board in boards/, looked up by name and checked against a schema;
+the chips they can carry.
+
+    board = boards.get("heltec_v3")      # a Board: loaded and checked once, then passed down
+    board.chip.esptool, board.chip.image_id, board.mpy_arch, board.flash_offset
 
 `SCHEMA` is JSON Schema (draft 2020-12 keywords, a subset: type, properties, required,
 additionalProperties, items, enum, minimum, maximum, pattern, minItems, maxItems), checked here by a small
@@ -9,6 +13,7 @@ docs/formats/board.md describes every field.
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BoardInvalid, NotFound
@@ -16,12 +21,40 @@ from .resources import boards_dir
 
 REQUIRED = ("name", "title", "chip", "mpy_arch", "hal", "flash")
 SENSOR_TYPES = ("bme280", "scd4x", "sps30", "vl53l1x", "jsn_sr04t", "lis3dh")
-# chip -> (mpy arch, HAL, offset of the MicroPython base image in flash; REFERENCE.md section 5)
-CHIPS = {
-    "esp32": ("xtensawin", "esp32", 0x1000),
-    "esp32s3": ("xtensawin", "esp32", 0x0),
-    "virtual": ("x64", "virtual", 0x0),
-}
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A chip family, as every tool names it, and what a board carrying it runs."""
+
+    name: str                       # the board files' name for it
+    esptool: str | None             # esptool's CHIP_NAME; None: no ROM loader to talk to
+    image_id: int | None            # esp_chip_id_t in an ESP image's header; None: runs no ESP image
+    mpy_arch: str | None = None     # mpy-cross -march=; None: no board file may name the chip (yet)
+    hal: str | None = None          # the firmware's HAL for it
+    base_offset: int | None = None  # where the MicroPython base image goes in flash (REFERENCE.md section 5)
+
+
+# Every chip the tools may meet: an image or a board can be for a chip no board file names, and is then
+# refused by its name. Adding a chip for boards is giving it an arch, a HAL and an offset here.
+CHIPS = {c.name: c for c in (
+    Chip("esp32", "ESP32", 0, "xtensawin", "esp32", 0x1000),
+    Chip("esp32s2", "ESP32-S2", 2),
+    Chip("esp32c3", "ESP32-C3", 5),
+    Chip("esp32s3", "ESP32-S3", 9, "xtensawin", "esp32", 0x0),
+    Chip("esp32c2", "ESP32-C2", 12),
+    Chip("esp32c6", "ESP32-C6", 13),
+    Chip("esp32h2", "ESP32-H2", 16),
+    Chip("virtual", None, None, "x64", "virtual", 0x0),
+)}
+BOARD_CHIPS = [c for c in CHIPS.values() if c.mpy_arch]  # the chips a board file may name
+
+
+def chip_of_image(image_id: int) -> Chip | None:
+    """The chip an ESP image's header names (esp_chip_id_t), None when unknown."""
+    return next((c for c in CHIPS.values() if c.image_id == image_id), None)
+
+
 MAX_I2C_HZ = {"sps30": 100_000}  # the SPS30 datasheet allows I2C up to 100 kHz
 
 _PIN = {"type": "integer", "minimum": 0, "maximum": 48}
@@ -32,9 +65,9 @@ SCHEMA = {
     "properties": {
         "name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_]{0,31}$"},
         "title": {"type": "string"},
-        "chip": {"enum": list(CHIPS)},
-        "mpy_arch": {"enum": ["xtensawin", "x64"]},
-        "hal": {"enum": ["esp32", "virtual"]},
+        "chip": {"enum": [c.name for c in BOARD_CHIPS]},
+        "mpy_arch": {"enum": list(dict.fromkeys(c.mpy_arch for c in BOARD_CHIPS))},
+        "hal": {"enum": list(dict.fromkeys(c.hal for c in BOARD_CHIPS))},
         "heap": {"type": "string", "pattern": r"^[0-9]+[KM]?$"},
         "mac": {"type": "string", "pattern": r"^[0-9a-f]{12}$"},
         "flash": {
@@ -129,7 +162,8 @@ def check(board: dict, *, name: str | None = None) -> list[str]:
         return problems
     if name is not None and board["name"] != name:
         problems.append(f"name: '{board['name']}' differs from the file name '{name}'")
-    arch, hal, offset = CHIPS[board["chip"]]
+    chip = CHIPS[board["chip"]]
+    arch, hal, offset = chip.mpy_arch, chip.hal, chip.base_offset
     if board["mpy_arch"] != arch:
         problems.append(f"mpy_arch: a {board['chip']} runs '{arch}' code, not '{board['mpy_arch']}'")
     if board["hal"] != hal:
@@ -215,10 +249,47 @@ def load_file(path) -> dict:
 
 
 def load(name: str) -> dict:
+    """The checked definition of board `name` as a dict (get() wraps it in a Board)."""
     path = boards_dir() / f"{name}.json"
     if not path.is_file():
         raise NotFound(f"unknown board '{name}'", hint=f"known boards: {', '.join(names())}")
     return load_file(path)
+
+
+@dataclass(frozen=True)
+class Board:
+    """A checked board definition: load it once (get()) and pass it down. `definition` is the file as
+    checked (what the device's /board.json is made from); the fields are what the host's code asks."""
+
+    name: str
+    chip: Chip
+    mpy_arch: str
+    hal: str
+    flash_size: int
+    flash_offset: int    # where the MicroPython base image goes
+    definition: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, definition: dict) -> "Board":
+        """A Board from a definition that passed check() (load() and load_file() return those)."""
+        d = definition
+        return cls(d["name"], CHIPS[d["chip"]], d["mpy_arch"], d["hal"], d["flash"]["size"], d["flash"]["offset"], d)
+
+    @property
+    def title(self) -> str:
+        return self.definition["title"]
+
+    @property
+    def virtual(self) -> bool:
+        return self.chip.name == "virtual"
+
+    def device_copy(self) -> bytes:
+        return device_copy(self.definition)
+
+
+def get(name: str) -> Board:
+    """Board `name` from boards/, checked: NotFound or BoardInvalid otherwise."""
+    return Board.of(load(name))
 
 
 def device_copy(board: dict) -> bytes:
@@ -229,4 +300,5 @@ def device_copy(board: dict) -> bytes:
     return json.dumps(slim, separators=(",", ":"), sort_keys=True).encode()
 
 
-__all__ = ["SCHEMA", "check", "device_copy", "load", "load_file", "names"]
+__all__ = ["BOARD_CHIPS", "CHIPS", "SCHEMA", "Board", "Chip", "check", "chip_of_image", "device_copy", "get", "load",
+           "load_file", "names"]

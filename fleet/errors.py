@@ -90,7 +90,7 @@ class VerificationRefused(FleetError):
         self.exit_code = 10 + int(reason)
 
 
-# -- registry, enrollment and exports (fleet/registry, fleet/enrollment*, fleet/exports); exit codes 30-39 --
+# -- registry, enrollment and exports (fleet/registry, provisioning/enrollment.py, fleet/exports); exit codes 30-39 --
 
 class UnknownKommune(UsageError):
     """A kommunekode that is not one of the 98 (fleet/data/kommuner.csv)."""
@@ -311,7 +311,7 @@ class ScenarioError(UsageError):
     default_hint = "docs/formats/scenario.md describes scenario files; scenarios/ has examples"
 
 
-# -- flashing and provisioning over serial (provisioning/, fleet/flashing*.py, fleet/cli/{flash,station}.py);
+# -- flashing and provisioning over serial (provisioning/, fleet/cli/{flash,station}.py);
 #    exit codes 50-59. Never put file contents (credentials) in a message. --
 
 class ImageMismatch(FleetError):

@@ -6,14 +6,14 @@ and has a factory MAC (`machine.unique_id()`). `self_test` imports the app, buil
 the I2C buses and reports every configured sensor as answering or not.
 """
 
-import ast
 import json
 import re
 from dataclasses import dataclass, field
 
+from fleet.boards import Board
 from fleet.errors import WrongBoard
 
-from .session import Session
+from .session import Session, literal
 
 _IDENTIFY = """import sys,binascii
 try:
@@ -72,7 +72,7 @@ def _chip_of(machine: str) -> str:
 
 
 def identify(session: Session) -> BoardIdentity:
-    machine, vname, mac, stored = ast.literal_eval(session.exec(_IDENTIFY).strip())
+    machine, vname, mac, stored = literal(session.exec(_IDENTIFY).strip())
     if machine == "virtual":
         # A virtual board has a MAC of its own only when its board file gives one; the simulator's default
         # (the same on every virtual board) would give every board the same DevEUI.
@@ -80,12 +80,12 @@ def identify(session: Session) -> BoardIdentity:
     return BoardIdentity(_chip_of(machine), machine, stored, mac)
 
 
-def check_board(ident: BoardIdentity, definition: dict, port: str):
-    """Raises WrongBoard unless the board on the port can be the board named."""
-    want = definition["name"]
-    if definition["chip"] != ident.chip:
+def check_board(ident: BoardIdentity, board: Board, port: str):
+    """Raises WrongBoard unless the board on the port can be `board`."""
+    want = board.name
+    if board.chip.name != ident.chip:
         said = f"a virtual board ('{ident.board}')" if ident.chip == "virtual" else f"an {ident.chip} ({ident.machine})"
-        raise WrongBoard(f"the board on {port} is {said}, not {want} ({definition['chip']}); nothing was written")
+        raise WrongBoard(f"the board on {port} is {said}, not {want} ({board.chip.name}); nothing was written")
     if ident.chip == "virtual" and ident.board != want:
         raise WrongBoard(f"the board on {port} is the virtual board '{ident.board}', not '{want}'; nothing was "
                          f"written")

@@ -1,11 +1,12 @@
 """Deploying the app bundle (firmware/) to a board and reading back what it runs."""
 
-import ast
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleet.errors import FleetError, VerifyError
+
+from .session import literal
 
 APP_VERSION_QUERY = ("import bysans.version as v, bysans.hal as h\n"
                      "b = h.board()\n"
@@ -60,5 +61,5 @@ def deploy(session, files: dict[str, bytes], *, progress=None) -> DeployReport:
 
 def running_app(session) -> dict:
     """What the board runs: app version, board name and last reset cause."""
-    version, board, cause = ast.literal_eval(session.exec(APP_VERSION_QUERY).strip())
+    version, board, cause = literal(session.exec(APP_VERSION_QUERY).strip())
     return {"version": version, "board": board, "reset_cause": cause}

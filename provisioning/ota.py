@@ -2,11 +2,13 @@
 device starts its chain from, its OTA settings (with its check-in key), and the tiny /boot.py and /main.py
 (docs/ota.md).
 
-    key = OtaStore.open(db_url).issue_checkin_key("70B3D57ED0000001")     # sealed in the registry
+    store = OtaStore.open(db_url)
+    key = store.issue_checkin_key("70B3D57ED0000001")     # sealed in the registry
     with Session(port) as s:
         provision(s, "rel-1.0.0", root=keystore.root_path(1).read_bytes(), checkin_key=key,
                   config={"server": "http://10.0.0.2:8080", "device": "70B3D57ED0000001", "kommune": "0751"})
-        write_checkin_key(s, key)       # a board provisioned before check-in keys: only its key changes
+    with Session(port) as s:
+        give_checkin_key(s, store)      # later, a new key for a provisioned board: only the key changes
 """
 
 import hashlib
@@ -99,6 +101,14 @@ def read_config(session) -> dict:
     return cfg
 
 
+def _check_device(session, config: dict, device: str | None):
+    """WrongBoard unless `device` (if given) is the device the board's OTA config names."""
+    dev = str(config["device"]).upper()
+    if device is not None and device.upper() != dev:
+        raise WrongBoard(f"the board on {session.port} is device {dev}, not {device}",
+                         hint="check --device against the board on the port; nothing was written")
+
+
 def write_checkin_key(session, checkin_key, *, device: str | None = None, config: dict | None = None) -> str:
     """Puts `checkin_key` into the board's OTA config, leaving every other setting as it is (written to a
     temporary file, checked, then renamed: a power cut leaves the old config or the new one). `device`, if
@@ -106,8 +116,7 @@ def write_checkin_key(session, checkin_key, *, device: str | None = None, config
     (read_config), so it is not read over the serial line twice. Returns the board's device id."""
     cfg = read_config(session) if config is None else config
     dev = str(cfg["device"])
-    if device is not None and device.upper() != dev.upper():
-        raise WrongBoard(f"the board on {session.port} is device {dev}, not {device}")
+    _check_device(session, cfg, device)
     data = json.dumps(_with_key(cfg, checkin_key)).encode()
     tmp = CONFIG + ".tmp"
     session.write_file(tmp, data)
@@ -116,3 +125,20 @@ def write_checkin_key(session, checkin_key, *, device: str | None = None, config
                           f"config was kept")
     session.exec(f"import os\nos.rename({tmp!r}, {CONFIG!r})\n")
     return dev
+
+
+def give_checkin_key(session, store, *, device: str | None = None) -> str:
+    """Gives the board on `session` a new check-in key: written into its OTA config (write_checkin_key),
+    then sealed into the registry by `store` (an OtaStore). The board first: should the registry then fail,
+    doing it again fixes both; the other way round a board with no key would be locked out even in
+    migration mode, and its old key stops working either way. `device`: refuse (WrongBoard, nothing
+    written) unless the board is this device. Returns the board's device id, upper case; the key is in no
+    return value or message."""
+    from fleet.rollout.auth import CheckinKey
+
+    cfg = read_config(session)
+    _check_device(session, cfg, device)
+    key = CheckinKey.new(str(cfg["device"]).upper())
+    write_checkin_key(session, key, config=cfg)
+    store.save_checkin_key(key)
+    return key.device

@@ -10,7 +10,6 @@ cable pulled at any moment leaves each file either old or new, never half; the n
 leftover .tmp and writes what still differs.
 """
 
-import ast
 import hashlib
 import os
 import time
@@ -23,7 +22,7 @@ import serial
 from fleet.errors import BoardNotAnswering, FleetError, SerialPortError, TransferFailed, VerifyError
 
 from . import wire
-from .session import BoardError, Session
+from .session import BoardError, Session, literal
 
 ACK_TIMEOUT_S = float(os.environ.get("BYSANS_ACK_TIMEOUT", "10"))
 RESULT_TIMEOUT_S = 60.0
@@ -148,7 +147,7 @@ def sync(session: Session, files: dict[str, bytes], *, progress: Progress | None
     total = sum(len(d) for _, d, _ in entries)
     manifest = link.pack(("".join(f"{len(d)} {h} {p}\n" for p, d, h in entries)
                           + "".join(f"- - {p}\n" for p in remove)).encode())
-    changed = ast.literal_eval(link.stream(f"_bz_m({_enc_len(manifest)}{',1' if force else ''})", manifest).strip())
+    changed = literal(link.stream(f"_bz_m({_enc_len(manifest)}{',1' if force else ''})", manifest).strip())
     report = SyncReport(compressed=bool(link.deflate))
     skipped = sum(len(entries[i][1]) for i in range(len(entries)) if i not in changed)
     report.unchanged = [entries[i][0] for i in range(len(entries)) if i not in changed]
@@ -163,7 +162,7 @@ def sync(session: Session, files: dict[str, bytes], *, progress: Progress | None
             if progress:
                 progress(skipped + want * done_enc // max(enc_total, 1), total)
 
-        failed = ast.literal_eval(link.stream(f"_bz_w({enc_total},{changed!r})", payload, on_ack).strip())
+        failed = literal(link.stream(f"_bz_w({enc_total},{changed!r})", payload, on_ack).strip())
         if failed:
             raise VerifyError(f"{', '.join(entries[i][0] for i in failed)} on the board did not match what was "
                               f"sent (the old file{'s were' if len(failed) > 1 else ' was'} kept)")
@@ -183,8 +182,10 @@ def _enc_len(payload: bytes) -> int:
 
 class PortRef:
     """A serial port that may come back under another path: a real port is its path (use
-    /dev/serial/by-id/... to survive renumbering); a virtual board's port (its path, or sim:NAME) is
-    followed by the board's name, since a replugged virtual board gets a new path."""
+    /dev/serial/by-id/... to survive renumbering); a port whose path changes when it is plugged in again
+    (a virtual board's pty) is followed by a callable the caller gives, which returns the current path
+    (None while it is gone). The CLI builds one for `sim:NAME` (fleet/cli/ports.py): this package does
+    not know the simulator; a virtual board is reached through its port like a real one."""
 
     def __init__(self, path: str | None = None, follow: Callable[[], str | None] | None = None, name: str = ""):
         self._path = path
@@ -197,29 +198,7 @@ class PortRef:
             return port
         if callable(port):
             return cls(follow=port)
-        from fleet.sim import manager
-
-        if isinstance(port, str) and port.startswith("sim:"):
-            return cls.virtual(manager.get(port[4:]))
-        for b in manager.running():
-            try:
-                if b.port == port or os.path.realpath(port) == b.port:
-                    return cls.virtual(b)
-            except FleetError:
-                continue
         return cls(path=port)
-
-    @classmethod
-    def virtual(cls, board) -> "PortRef":
-        def follow():
-            try:
-                return board.status().get("port")
-            except FleetError:
-                return None
-
-        ref = cls(follow=follow, name=board.name)
-        ref.board = board
-        return ref
 
     def current(self) -> str | None:
         p = self._follow() if self._follow else self._path

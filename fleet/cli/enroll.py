@@ -2,8 +2,9 @@
 
 import click
 
-from ..enrollment import CSV_COLUMNS, enroll_board, enroll_csv
-from ..enrollment_labels import write_label
+from provisioning.enrollment import CSV_COLUMNS, enroll_board, enroll_csv
+from provisioning.labels import write_label
+
 from ..errors import CsvInvalid, UsageError
 from ..registry import NewDevice
 from .common import echo_json
@@ -59,12 +60,14 @@ def command(ctx_reg, csv_file, board, site, kind, lat, lon, mac, sensors, no_boa
                                  "MAC is read)")
             if not (site and kind):
                 raise UsageError("one board needs --site and --kind", hint='e.g. --site "Park Allé 1" --kind waste')
-            from ..flashing_enroll import enroll_on_board
+            from provisioning.enroll_on_board import enroll_on_board
+
+            from .ports import port_ref
 
             new = NewDevice(kommune=kfilter or op.kommune or "", site=site, kind=kind, board=board or "",
                             latitude=lat, longitude=lon,
                             sensors=tuple(s.strip() for s in sensors.split(",") if s.strip()))
-            record, identity, _ = enroll_on_board(reg, op, new, port, join_eui=join_eui)
+            record, identity, _ = enroll_on_board(reg, op, new, port_ref(port), join_eui=join_eui)
             enrolled = [(record, identity)]
         elif no_board:
             if not (site and kind and board):

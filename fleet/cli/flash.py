@@ -55,7 +55,9 @@ def command(port, board, firmware, retries, as_json):
       fleet flash --port /dev/ttyUSB0 --board heltec_v3 --firmware ESP32_GENERIC_S3-v1.25.0.bin
       fleet sim start --name bench1 && fleet flash --port sim:bench1 --board virtual
     """
-    from ..flashing import flash
+    from provisioning.flash import flash
+
+    from .ports import port_ref
 
     bars = progress_bars(not as_json)
     tasks = {}
@@ -71,7 +73,7 @@ def command(port, board, firmware, retries, as_json):
         if bars:
             bars.start()
         try:
-            rep = flash(port, board, firmware=firmware, progress=progress, retries=retries).as_dict()
+            rep = flash(port_ref(port), board, firmware=firmware, progress=progress, retries=retries).as_dict()
         finally:
             if bars:
                 bars.stop()

@@ -2,7 +2,6 @@
 
 import click
 
-from ..errors import WrongBoard
 from ..release.metadata import parse_duration
 from ..rollout import DEVICE_STATES, OtaStore, parse_percent, parse_waves
 from .common import echo_json
@@ -182,24 +181,13 @@ def checkin_key(port, device, db_url, as_json):
       fleet rollout checkin-key --port /dev/ttyUSB0
       fleet rollout checkin-key --port /dev/ttyUSB0 --device 70B3D57ED0000001 --json
     """
-    from provisioning.ota import read_config, write_checkin_key
+    from provisioning.ota import give_checkin_key
     from provisioning.session import Session
-
-    from ..rollout import CheckinKey
 
     store = OtaStore.open(db_url)
     try:
         with Session(port) as s:
-            cfg = read_config(s)
-            dev = str(cfg["device"]).upper()
-            if device is not None and device.upper() != dev:
-                raise WrongBoard(f"the board on {port} is device {dev}, not {device}",
-                                 hint="check --device against the board on the port; nothing was written")
-            key = CheckinKey.new(dev)
-            # the board first: should the registry then fail, running this again fixes both; the other way
-            # round a board with no key would be locked out even in migration mode
-            write_checkin_key(s, key, config=cfg)
-        store.save_checkin_key(key)
+            dev = give_checkin_key(s, store, device=device)
     finally:
         store.close()
     if as_json:

@@ -9,6 +9,23 @@ from .common import echo_json
 from .devices import print_table, registry_options
 
 
+def virtual_targets():
+    """Every running virtual board, as a station Target whose port follows the board."""
+    from provisioning.station import Target
+
+    from ..sim import manager
+    from .ports import virtual_port
+
+    found = []
+    for b in manager.running():
+        try:
+            info = b.info
+        except FleetError:
+            continue
+        found.append(Target(b.name, virtual_port(b), "virtual board", info.get("board")))
+    return found
+
+
 @click.command("station")
 @click.option("--board", "-b", help="Board file for every USB board (virtual boards default to their own).")
 @click.option("--firmware", type=click.Path(dir_okay=False, exists=True),
@@ -31,10 +48,11 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, as_json,
       fleet station --no-usb
       fleet station --board ttgo_lora32_v21 --firmware ESP32_GENERIC.bin --enroll -k 751 --kind waste --site Lager
     """
-    from ..flashing_station import find_targets, provision_all
+    from provisioning.station import provision_all, usb_targets
+
     from .flash import progress_bars
 
-    targets = find_targets(usb=not no_usb, virtual=not no_virtual)
+    targets = (usb_targets() if not no_usb else []) + (virtual_targets() if not no_virtual else [])
     if not targets:
         raise UsageError("no boards found: no known USB-UART and no running virtual board",
                          hint="plug the boards in (or 'fleet sim start --count 3'), then run it again")
@@ -45,7 +63,8 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, as_json,
             raise UsageError("--enroll needs --kind and --site", hint='e.g. --kind waste --site "Lager, palle 17"')
         import threading
 
-        from ..flashing_enroll import enroll_on_board
+        from provisioning.enroll_on_board import enroll_on_board
+
         from ..registry import NewDevice
 
         reg, op, kfilter = ctx_reg()

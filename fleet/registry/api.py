@@ -21,7 +21,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, NotFound, UsageError
-from ..identity import Identity
+from ..identifiers import Identity
 from ..store import Database, aware
 from ..store.models import KINDS, STATES, AuditEntry, Device
 from .access import SYSTEM, Operator
@@ -278,7 +278,7 @@ class Registry:
 
     def get_device(self, operator: Operator, dev_eui: str) -> DeviceRecord:
         """The device, or NotFound (also when it belongs to a kommune the operator may not see)."""
-        from ..identity import parse_eui
+        from ..identifiers import parse_eui
 
         eui = parse_eui(dev_eui)
         with self.db.read() as s:
@@ -311,7 +311,7 @@ class Registry:
         if scope is not None:
             stmt = stmt.where(AuditEntry.kommune_kode.in_(scope))
         if dev_eui is not None:
-            from ..identity import parse_eui
+            from ..identifiers import parse_eui
 
             stmt = stmt.where(AuditEntry.dev_eui == parse_eui(dev_eui))
         stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
@@ -322,7 +322,7 @@ class Registry:
     # -- changing -------------------------------------------------------------------------------------
 
     def _locked(self, s, operator: Operator, dev_eui: str) -> Device:
-        from ..identity import parse_eui
+        from ..identifiers import parse_eui
 
         eui = parse_eui(dev_eui)
         stmt = self._scoped(select(Device).where(Device.dev_eui == eui), operator)

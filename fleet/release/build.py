@@ -62,13 +62,15 @@ def _compile(src_file: Path, rel: str, out: Path, arch: str):
                            hint="fix the module (it must run under MicroPython), then build again")
 
 
-def build(board: str, version: str, out, *, src=None, counter: int | None = None, now: int | None = None) -> Built:
-    """Builds a release of the app in `src` (default: the project's firmware/) for `board` into `out`."""
+def build(board: "boards.Board | str", version: str, out, *, src=None, counter: int | None = None,
+          now: int | None = None) -> Built:
+    """Builds a release of the app in `src` (default: the project's firmware/) for `board` (a Board, or a
+    board name to load) into `out`."""
     if not _VERSION.match(version or ""):
         raise UsageError(f"'{version}' is not a release version",
                          hint="use letters, digits and . + _ - (up to 32), e.g. 1.4.0 or 2025.06.1-rc1")
-    spec = boards.load(board)
-    arch = spec["mpy_arch"]
+    spec = board if isinstance(board, boards.Board) else boards.get(board)
+    arch = spec.mpy_arch
     src = Path(src) if src is not None else firmware_dir()
     if not src.is_dir():
         raise UsageError(f"no source directory at {src}")
@@ -100,7 +102,7 @@ def build(board: str, version: str, out, *, src=None, counter: int | None = None
         raise ReleaseError(f"{src} has no files to release")
     entries.sort(key=lambda e: e["path"])
     body = {"_type": metadata.RELEASE_TYPE, "format": metadata.FORMAT, "version": version, "counter": counter,
-            "boards": [spec["name"]], "arch": arch, "kommuner": [], "created": now, "expires": 0,
+            "boards": [spec.name], "arch": arch, "kommuner": [], "created": now, "expires": 0,
             "files": entries}
     (out / MANIFEST).write_bytes(metadata.unsigned(body))
-    return Built(str(out), spec["name"], arch, version, counter, len(entries), sum(e["length"] for e in entries))
+    return Built(str(out), spec.name, arch, version, counter, len(entries), sum(e["length"] for e in entries))

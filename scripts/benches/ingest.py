@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from fleet.identity import new_identity  # noqa: E402
 from fleet.registry import NewDevice, Operator, Registry, all_kommuner  # noqa: E402
 from fleet.store.models import DeviceHealth  # noqa: E402
 from fleet.telemetry import TelemetryStore, fleet_status, parse_event  # noqa: E402
 from fleet.telemetry import samples as S  # noqa: E402
+from provisioning.identity import new_identity  # noqa: E402
 
 ADMIN = Operator("bench-admin", role="cross-kommune")
 AARHUS = Operator("bench", kommune="751")

@@ -46,9 +46,9 @@ def _mpremote_cp(port, files: dict, tmp: Path):
 
 
 def _bundle():
-    from fleet.flashing import app_bundle
+    from provisioning.flash import app_bundle
 
-    return app_bundle(boards.load("virtual"))
+    return app_bundle(boards.get("virtual"))
 
 
 def wire_ratio():
@@ -79,8 +79,8 @@ def wire_ratio():
 
 
 def board_seconds():
-    from fleet.flashing import flash
-    from fleet.flashing_enroll import enroll_on_board
+    from provisioning.flash import flash
+    from provisioning.enroll_on_board import enroll_on_board
     from fleet.registry import NewDevice, Operator, Registry
 
     d, restore = _sim_dir()

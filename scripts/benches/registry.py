@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import text  # noqa: E402
 
-from fleet.enrollment import enroll_csv, plan_csv  # noqa: E402
-from fleet.identity import new_identity  # noqa: E402
 from fleet.registry import NewDevice, Operator, Registry, all_kommuner  # noqa: E402
+from provisioning.enrollment import enroll_csv, plan_csv  # noqa: E402
+from provisioning.identity import new_identity  # noqa: E402
 
 AARHUS = Operator("bench", kommune="751")
 ADMIN = Operator("bench-admin", role="cross-kommune")

@@ -56,7 +56,7 @@ def test_enroll_on_wrong_board_records_nothing_and_writes_nothing(vboard, env):
 
 
 def test_enroll_uses_the_boards_mac_when_it_has_one(make_board, env, tmp_path, monkeypatch):
-    from fleet.identity import eui64_from_mac
+    from fleet.identifiers import eui64_from_mac
     from fleet.resources import project_root
 
     home = tmp_path / "home"

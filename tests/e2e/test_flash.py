@@ -10,10 +10,10 @@ import pytest
 
 from conftest import run_fleet
 from fleet import boards
+from fleet.cli.ports import virtual_port
 from fleet.errors import WrongBoard
-from fleet.flashing import app_bundle, flash
+from provisioning.flash import app_bundle, flash
 from provisioning.session import Session
-from provisioning.transfer import PortRef
 
 LIST_ALL = """import os
 def walk(d):
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("frozen_sources")
 
 @pytest.fixture(scope="module")
 def bundle(frozen_sources):
-    return app_bundle(boards.load("virtual"))
+    return app_bundle(boards.get("virtual"))
 
 
 def board_files(port) -> list[str]:
@@ -94,7 +94,7 @@ def test_cable_pulled_mid_transfer_then_retry_ends_verified(make_board, bundle):
     t = threading.Thread(target=pull)
     t.start()
     try:
-        rep = flash(PortRef.virtual(board), "virtual", files=bundle, progress=progress, reconnect_timeout=30)
+        rep = flash(virtual_port(board), "virtual", files=bundle, progress=progress, reconnect_timeout=30)
     finally:
         t.join()
     assert pulled, "the cable was never pulled"

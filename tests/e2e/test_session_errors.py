@@ -14,12 +14,13 @@ def test_missing_port():
     assert "USB cable" in e.value.hint
 
 
-def test_board_without_power_does_not_answer(vboard):
+def test_board_without_power_does_not_answer(vboard, capfd):
     vboard.powercut(off_s=30)
     with pytest.raises(BoardNotAnswering) as e:
         with Session(vboard.port, timeout=1.5):
             pass
     assert "does not answer" in e.value.message and "reset" in e.value.hint
+    assert capfd.readouterr().out == ""  # library code never prints (mpremote's own raw-REPL entry would)
 
 
 def test_port_that_vanishes_mid_session(make_board):

@@ -34,3 +34,18 @@ def test_station_with_wrong_board_fails_each_row(make_board):
     assert proc.returncode == 51
     [row] = json.loads(proc.stdout)
     assert not row["ok"] and "not heltec_v3" in row["result"]
+
+
+def test_station_loads_each_board_file_once_for_all_its_boards(make_board, monkeypatch):
+    from fleet import boards as board_files
+    from fleet.cli.station import virtual_targets
+    from provisioning.station import provision_all
+
+    made = {make_board().name for _ in range(2)}
+    loads = []
+    real_load = board_files.load
+    monkeypatch.setattr(board_files, "load", lambda name: loads.append(name) or real_load(name))
+    targets = [t for t in virtual_targets() if t.key in made]
+    results = provision_all(targets)
+    assert [r.ok for r in results] == [True, True], [r.message for r in results]
+    assert loads == ["virtual"]

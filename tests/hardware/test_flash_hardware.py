@@ -20,7 +20,7 @@ def real_port(request):
 
 
 def test_flash_real_board_verifies_and_self_tests(real_port, request):
-    from fleet.flashing import flash
+    from provisioning.flash import flash
 
     board = _opt(request.config, "board") or "heltec_v3"
     rep = flash(real_port, board, check_self_test=False)

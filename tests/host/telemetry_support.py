@@ -6,9 +6,9 @@ import threading
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from fleet.identity import new_identity
 from fleet.registry import NewDevice
 from fleet.telemetry import samples as S
+from provisioning.identity import new_identity
 from test_registry_support import ADMIN
 
 

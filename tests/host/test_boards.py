@@ -150,3 +150,33 @@ def test_cli_errors(capsys, tmp_path):
     good.write_text(json.dumps(boards.load("tbeam")))
     code, out, _ = _fleet(capsys, "boards", "check", str(good))
     assert code == 0 and out.strip().endswith("ok")
+
+
+def test_board_object_is_the_checked_file_loaded_once():
+    import dataclasses
+
+    from fleet.resources import boards_dir
+
+    raw = json.loads((boards_dir() / "heltec_v3.json").read_text())
+    b = boards.get("heltec_v3")
+    assert (b.name, b.chip.name, b.mpy_arch, b.hal, b.flash_size, b.flash_offset, b.title) == (
+        raw["name"], raw["chip"], raw["mpy_arch"], raw["hal"], raw["flash"]["size"], raw["flash"]["offset"],
+        raw["title"])
+    assert b.chip.esptool == "ESP32-S3" and b.chip.image_id == 9 and not b.virtual
+    assert b.device_copy() == boards.device_copy(raw)
+    assert boards.get("virtual").virtual and boards.get("virtual").chip.esptool is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.name = "other"
+    with pytest.raises(NotFound):
+        boards.get("nope")
+
+
+def test_a_chip_decides_arch_hal_and_offset_from_one_table():
+    assert {c.name: c.base_offset for c in boards.BOARD_CHIPS if c.name in IMAGE_OFFSET} == IMAGE_OFFSET
+    assert boards.SCHEMA["properties"]["chip"]["enum"] == [c.name for c in boards.BOARD_CHIPS]
+    for name in boards.names():
+        b = boards.get(name)
+        assert (b.mpy_arch, b.hal, b.flash_offset) == (b.chip.mpy_arch, b.chip.hal, b.chip.base_offset)
+    assert boards.chip_of_image(5).name == "esp32c3" and boards.chip_of_image(99) is None
+    # a chip the tools know but no board file may name yet
+    assert "esp32c3" in boards.CHIPS and "esp32c3" not in boards.SCHEMA["properties"]["chip"]["enum"]

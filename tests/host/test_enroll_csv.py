@@ -6,9 +6,9 @@ import threading
 import pytest
 
 from fleet.cli import main
-from fleet.enrollment import enroll_csv, plan_csv
-from fleet.enrollment_labels import label_text, write_label
 from fleet.errors import Conflict, CsvInvalid
+from provisioning.enrollment import enroll_csv, plan_csv
+from provisioning.labels import label_text, write_label
 from test_registry_support import (ADMIN, AARHUS, ODENSE, db_url, key, key_env,  # noqa: F401 (fixtures)
                                    registry)
 

@@ -12,7 +12,7 @@ import pytest
 from fleet.cli import main
 from fleet.errors import NetworkServerError, UsageError
 from fleet.exports import chirpstack, os2iot
-from fleet.identity import new_identity
+from provisioning.identity import new_identity
 from test_registry_support import (ADMIN, AARHUS, ODENSE, db_url, key, key_env,  # noqa: F401 (fixtures)
                                    new_device, registry)
 

@@ -14,7 +14,7 @@ import pytest
 from fleet.cli import main
 from fleet.errors import UsageError
 from fleet.exports import os2iot, tts
-from fleet.identity import new_identity
+from provisioning.identity import new_identity
 from fleet.resources import project_root
 from test_registry_support import (ADMIN, AARHUS, ODENSE, db_url, key, key_env,  # noqa: F401 (fixtures)
                                    new_device, registry)

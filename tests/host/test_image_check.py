@@ -10,7 +10,7 @@ from esptool.bin_image import LoadFirmwareImage
 
 from fleet import boards
 from fleet.errors import ImageMismatch
-from fleet.flashing import CHIP_IDS, HEADER_SIZE, check_image, image_info
+from provisioning.flash import HEADER_SIZE, check_image, image_info
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
 from tests_image import fake_image  # noqa: E402
@@ -18,19 +18,30 @@ from tests_image import fake_image  # noqa: E402
 
 @pytest.mark.parametrize("chip,esptool_chip", [("esp32", "esp32"), ("esp32s3", "esp32s3"), ("esp32c3", "esp32c3")])
 def test_header_chip_matches_esptools_parser(chip, esptool_chip):
-    data = fake_image(CHIP_IDS[chip])
+    data = fake_image(boards.CHIPS[chip].image_id)
     assert image_info(data).chip == chip
-    assert LoadFirmwareImage(esptool_chip, data).chip_id == CHIP_IDS[chip]
+    assert LoadFirmwareImage(esptool_chip, data).chip_id == boards.CHIPS[chip].image_id
 
 
 def test_reference_chip_ids():
-    assert (CHIP_IDS["esp32"], CHIP_IDS["esp32s3"], CHIP_IDS["esp32c3"]) == (0, 9, 5)
+    assert tuple(boards.CHIPS[c].image_id for c in ("esp32", "esp32s3", "esp32c3")) == (0, 9, 5)
     assert HEADER_SIZE == struct.calcsize("<BBBBIB3sHBHH4sB")
 
 
+def test_chip_registry_agrees_with_esptools_own_chip_table():
+    from esptool.targets import CHIP_DEFS
+
+    for chip in boards.CHIPS.values():
+        if chip.esptool is None:
+            assert chip.image_id is None and chip.name not in CHIP_DEFS
+            continue
+        target = CHIP_DEFS[chip.name]
+        assert (target.CHIP_NAME, target.IMAGE_CHIP_ID) == (chip.esptool, chip.image_id), chip.name
+
+
 def test_image_for_the_boards_chip_passes():
-    assert check_image(fake_image(9), boards.load("heltec_v3")).chip == "esp32s3"
-    assert check_image(fake_image(0), boards.load("ttgo_lora32_v21")).chip == "esp32"
+    assert check_image(fake_image(9), boards.get("heltec_v3")).chip == "esp32s3"
+    assert check_image(fake_image(0), boards.get("ttgo_lora32_v21")).chip == "esp32"
 
 
 @pytest.mark.parametrize("board,chip_id,words", [
@@ -41,7 +52,7 @@ def test_image_for_the_boards_chip_passes():
 ])
 def test_image_for_another_chip_is_refused(board, chip_id, words):
     with pytest.raises(ImageMismatch) as e:
-        check_image(fake_image(chip_id), boards.load(board))
+        check_image(fake_image(chip_id), boards.get(board))
     assert words in e.value.message and "nothing was written" in e.value.message
     assert e.value.exit_code == 50 and e.value.hint
 

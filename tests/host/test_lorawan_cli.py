@@ -75,7 +75,8 @@ def test_bad_key_is_a_usage_error_and_is_not_echoed():
 
 def test_bad_frame_is_a_named_error_with_a_hint():
     p = _fleet("lorawan", "decode", "40F17D", "--nwkskey", NWK, "--json")
-    assert p.returncode == 40 and "error:" in p.stderr and "hint:" in p.stderr
+    e = json.loads(p.stderr)  # with --json the error is JSON too
+    assert p.returncode == 40 == e["exit_code"] and e["error"] and e["hint"] and p.stdout == ""
     assert NWK not in p.stderr + p.stdout
     p = _fleet("lorawan", "decode", "not-hex")
     assert p.returncode == 40

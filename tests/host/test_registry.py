@@ -8,12 +8,13 @@ import threading
 import pytest
 from sqlalchemy import create_engine, text
 
-from fleet.enrollment import board_config, enroll_board
 from fleet.errors import (AccessDenied, BadIdentifier, Conflict, NotFound, SecretKeyError, UnknownKommune,
                           UsageError)
-from fleet.identity import eui64_from_mac, new_identity, random_dev_eui
+from fleet.identifiers import eui64_from_mac
 from fleet.registry import Operator, Registry, lookup
 from fleet.registry.sealing import load_key
+from provisioning.enrollment import board_config, enroll_board
+from provisioning.identity import new_identity, random_dev_eui
 from test_registry_support import (ADMIN, AARHUS, ODENSE, db_url, key, new_device,  # noqa: F401 (fixtures)
                                    registry)
 

@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, insert, select, text
 
-from fleet.identity import new_identity
+from provisioning.identity import new_identity
 from fleet.registry import Registry
 from fleet.registry.sealing import Sealer
 from fleet.rollout import OtaStore

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 
 import segno
 
-from .registry import DeviceRecord
+from fleet.registry import DeviceRecord
 
 
 def label_text(rec: DeviceRecord) -> str:

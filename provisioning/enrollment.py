@@ -22,12 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import boards as _boards
-from .errors import Conflict, CsvInvalid, FleetError, UsageError
-from .identity import Identity, new_identity, parse_app_key, parse_eui, parse_mac
-from .registry import DeviceRecord, NewDevice, Operator, Registry, check_new_device, lookup
-from .registry.api import check_position
-from .store.models import KINDS
+from fleet import boards as _boards
+from fleet.errors import Conflict, CsvInvalid, FleetError, UsageError
+from fleet.identifiers import Identity, parse_app_key, parse_eui, parse_mac
+from fleet.registry import DeviceRecord, NewDevice, Operator, Registry, check_new_device, lookup
+from fleet.registry.api import check_position
+from fleet.store.models import KINDS
+
+from .identity import new_identity
 
 # column -> (required, what it holds)
 CSV_COLUMNS = {

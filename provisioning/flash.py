@@ -1,7 +1,7 @@
 """`fleet flash` as a library: the base image by esptool (its chip checked first), the app bundle and the
-board's config over serial (provisioning.transfer), then the board's self-test.
+board's config over serial (transfer.py), then the board's self-test.
 
-    report = flash("/dev/ttyUSB0", "heltec_v3", firmware=Path("ESP32_GENERIC_S3.bin"), progress=cb)
+    report = flash("/dev/ttyUSB0", boards.get("heltec_v3"), firmware=Path("ESP32_GENERIC_S3.bin"), progress=cb)
 
 Nothing is written to a board that is not the one named: the image's chip is checked against the board
 file before the port is opened, esptool's chip against the board file before the image is written, and
@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import boards
-from .errors import FlashToolError, ImageMismatch, SelfTestFailed, UsageError
-from .resources import firmware_dir
+from fleet import boards
+from fleet.boards import Board
+from fleet.errors import FlashToolError, ImageMismatch, SelfTestFailed, UsageError, WrongBoard
+from fleet.resources import firmware_dir
 
 # -- the ESP image header (esp-idf: esp_image_header_t), little-endian, 24 bytes -----------------------
 IMAGE_MAGIC = 0xE9
@@ -39,18 +40,13 @@ HEADER_FMT = ("<"
               "B")   # 23 a SHA-256 is appended to the image
 HEADER_SIZE = 24
 assert struct.calcsize(HEADER_FMT) == HEADER_SIZE
-# esp_chip_id_t; the board files' chip names
-CHIP_IDS = {"esp32": 0, "esp32s2": 2, "esp32c3": 5, "esp32s3": 9, "esp32c2": 12, "esp32c6": 13, "esp32h2": 16}
-CHIP_NAMES = {v: k for k, v in CHIP_IDS.items()}
-# esptool's CHIP_NAME for each
-ESPTOOL_NAMES = {"esp32": "ESP32", "esp32s2": "ESP32-S2", "esp32s3": "ESP32-S3", "esp32c3": "ESP32-C3",
-                 "esp32c2": "ESP32-C2", "esp32c6": "ESP32-C6", "esp32h2": "ESP32-H2"}
+# The chip id at offset 12 (esp_chip_id_t) and esptool's name for each chip: fleet.boards.CHIPS.
 
 
 @dataclass(frozen=True)
 class ImageInfo:
     chip_id: int
-    chip: str            # from CHIP_NAMES, or "unknown chip id N"
+    chip: str            # the chip's name in fleet.boards.CHIPS, or "unknown chip id N"
     segments: int
     size: int
 
@@ -61,19 +57,20 @@ def image_info(data: bytes) -> ImageInfo:
         what = f"starts with {data[:1].hex() or 'nothing'}" if data else "is empty"
         raise ImageMismatch(f"not an ESP firmware image: it {what} (an ESP image starts with e9)")
     magic, segments, _mode, _sf, _entry, _wp, _drv, chip_id, *_ = struct.unpack_from(HEADER_FMT, data)
-    return ImageInfo(chip_id, CHIP_NAMES.get(chip_id, f"unknown chip id {chip_id}"), segments, len(data))
+    chip = boards.chip_of_image(chip_id)
+    return ImageInfo(chip_id, chip.name if chip else f"unknown chip id {chip_id}", segments, len(data))
 
 
-def check_image(data: bytes, definition: dict) -> ImageInfo:
+def check_image(data: bytes, board: Board) -> ImageInfo:
     """The image's chip must be the board's chip; raises ImageMismatch (before any byte is written)."""
     info = image_info(data)
-    chip = definition["chip"]
-    if chip == "virtual":
-        raise ImageMismatch(f"board '{definition['name']}' is a virtual board: it has no ROM bootloader and runs "
+    chip = board.chip.name
+    if board.virtual:
+        raise ImageMismatch(f"board '{board.name}' is a virtual board: it has no ROM bootloader and runs "
                             f"no ESP image (this one is for {info.chip}); nothing was written",
                             hint="leave out --firmware: the app and config go over serial as on any board")
     if info.chip != chip:
-        raise ImageMismatch(f"the image is for {info.chip}, but {definition['name']} is an {chip} board; "
+        raise ImageMismatch(f"the image is for {info.chip}, but {board.name} is an {chip} board; "
                             f"nothing was written")
     return info
 
@@ -116,9 +113,9 @@ def _install_logger():
     log.set_logger(_Logger())
 
 
-def write_image(port: str, definition: dict, data: bytes, *, progress=None, baud: int = 460800) -> dict:
+def write_image(port: str, board: Board, data: bytes, *, progress=None, baud: int = 460800) -> dict:
     """Writes a checked base image at the board's flash offset with esptool; returns what esptool saw."""
-    check_image(data, definition)
+    check_image(data, board)
     try:
         from esptool.cmds import attach_flash, detect_chip, reset_chip, run_stub, write_flash
         from esptool.util import FatalError
@@ -129,17 +126,15 @@ def write_image(port: str, definition: dict, data: bytes, *, progress=None, baud
     esp = None
     try:
         esp = detect_chip(port, connect_mode="default-reset")
-        want = ESPTOOL_NAMES[definition["chip"]]
+        want = board.chip.esptool
         if esp.CHIP_NAME != want:
-            from .errors import WrongBoard
-
-            raise WrongBoard(f"the chip on {port} is an {esp.CHIP_NAME}, but {definition['name']} is an {want} "
+            raise WrongBoard(f"the chip on {port} is an {esp.CHIP_NAME}, but {board.name} is an {want} "
                              f"board; nothing was written")
         esp = run_stub(esp)
         attach_flash(esp)
-        write_flash(esp, [(definition["flash"]["offset"], data)])
+        write_flash(esp, [(board.flash_offset, data)])
         reset_chip(esp, "hard-reset")
-        return {"chip": esp.CHIP_NAME, "offset": definition["flash"]["offset"], "bytes": len(data)}
+        return {"chip": esp.CHIP_NAME, "offset": board.flash_offset, "bytes": len(data)}
     except FatalError as e:
         raise FlashToolError(f"esptool on {port}: {e}")
     except OSError as e:
@@ -163,19 +158,19 @@ def _version(src: Path) -> str:
         return "0.0.0"
 
 
-def app_bundle(definition: dict, *, src=None) -> tuple[dict[str, bytes], list[str]]:
+def app_bundle(board: Board, *, src=None) -> tuple[dict[str, bytes], list[str]]:
     """(files by board path, stale paths to remove): the app as `fleet release build` builds it for the
     board's arch (.mpy, boot.py and main.py as .py), plus /board.json. A module's old .py on the board
     would shadow its new .mpy (MicroPython imports the .py first), so those are removed."""
-    from .release.build import FILES, build
+    from fleet.release.build import FILES, build
 
     src = Path(src) if src is not None else firmware_dir()
     with tempfile.TemporaryDirectory(prefix="bysans-flash-") as d:
-        build(definition["name"], _version(src), d, src=src, counter=0, now=0)
+        build(board, _version(src), d, src=src, counter=0, now=0)
         root = Path(d) / FILES
         files = {"/" + p.relative_to(root).as_posix(): p.read_bytes()
                  for p in sorted(root.rglob("*")) if p.is_file()}
-    files["/board.json"] = boards.device_copy(definition)
+    files["/board.json"] = board.device_copy()
     stale = [p[:-4] + ".py" for p in files if p.endswith(".mpy")]
     return files, stale
 
@@ -200,32 +195,34 @@ class FlashReport:
         return dict(self.__dict__)
 
 
-def flash(port, board: str, *, firmware=None, progress: Step | None = None, files=None, retries: int = 3,
+def flash(port, board: Board | str, *, firmware=None, progress: Step | None = None, files=None, retries: int = 3,
           reconnect_timeout: float = 30.0, baudrate: int = 115200, check_self_test: bool = True) -> FlashReport:
-    """Flashes one board (see the module's docstring). `files`: a prebuilt (files, stale) from app_bundle()
-    to share between boards. Raises SelfTestFailed (after writing) when the self-test fails and
-    check_self_test is set; the report is on the exception as `.report`."""
-    from provisioning.board import check_board, identify, self_test
-    from provisioning.transfer import PortRef, sync, with_retries
+    """Flashes one board (see the module's docstring); `board` is a Board (or a board name, loaded here).
+    `files`: a prebuilt (files, stale) from app_bundle() to share between boards. Raises SelfTestFailed
+    (after writing) when the self-test fails and check_self_test is set; the report is on the exception as
+    `.report`."""
+    from .board import check_board, identify, self_test
+    from .transfer import PortRef, sync, with_retries
 
-    definition = boards.load(board)
+    if not isinstance(board, Board):
+        board = boards.get(board)
     image = None
     if firmware is not None:
         try:
             image = Path(firmware).read_bytes()
         except OSError as e:
             raise UsageError(f"cannot read the image {firmware}: {e.strerror or e}")
-        check_image(image, definition)  # before the port is touched
+        check_image(image, board)  # before the port is touched
     ref = PortRef.of(port)
-    report = FlashReport(port=ref.current() or str(port), board=board)
+    report = FlashReport(port=ref.current() or str(port), board=board.name)
     if image is not None:
-        report.image = write_image(ref.wait(reconnect_timeout), definition, image,
+        report.image = write_image(ref.wait(reconnect_timeout), board, image,
                                    progress=(lambda d, t: progress("image", d, t)) if progress else None)
-    bundle, stale = files if files is not None else app_bundle(definition)
+    bundle, stale = files if files is not None else app_bundle(board)
 
     def run(session, attempt):
         ident = identify(session)
-        check_board(ident, definition, session.port)
+        check_board(ident, board, session.port)
         report.identity = ident.as_dict()
         r = sync(session, bundle, remove=stale,
                  progress=(lambda d, t: progress("app", d, t)) if progress else None)

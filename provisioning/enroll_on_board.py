@@ -4,7 +4,7 @@
 
 The DevEUI is the EUI-64 of the chip's factory MAC where the board has one (an ESP32 always; a virtual
 board when its board file gives a "mac"), else random. The board gets two files, written with the same
-verified, atomic transfer as the app (fleet.enrollment.board_config):
+verified, atomic transfer as the app (provisioning.enrollment.board_config):
 
     /config/lorawan.json   {"dev_eui", "join_eui", "app_key", "activation", "version"}  -- holds the AppKey
     /config/device.json    {"name", "kommune", "site", "kind", "board", "sensors"}
@@ -15,32 +15,37 @@ The AppKey is in no message, log or return value of this module (only in the fil
 import dataclasses
 import json
 
-from . import boards
+from fleet import boards
+from fleet.boards import Board
+from fleet.registry import NewDevice
+
 from .enrollment import enroll_board
-from .registry import NewDevice
 
 LORAWAN_PATH = "/config/lorawan.json"
 DEVICE_PATH = "/config/device.json"
 
 
 def config_files(config: dict) -> dict[str, bytes]:
-    """The files a board keeps from fleet.enrollment.board_config()."""
+    """The files a board keeps from enrollment.board_config()."""
     def dump(obj):
         return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
 
     return {LORAWAN_PATH: dump(config["lorawan"]), DEVICE_PATH: dump(config["device"])}
 
 
-def read_board(port, *, board: str | None = None, retries: int = 3, baudrate: int = 115200) -> dict:
-    """The board's identity (provisioning.board.BoardIdentity as a dict); WrongBoard when `board` is
-    given and the board on the port is not that board."""
-    from provisioning.board import check_board, identify
-    from provisioning.transfer import with_retries
+def read_board(port, *, board: Board | str | None = None, retries: int = 3, baudrate: int = 115200) -> dict:
+    """The board's identity (provisioning.board.BoardIdentity as a dict); WrongBoard when `board` (a Board
+    or a board name) is given and the board on the port is not that board."""
+    from .board import check_board, identify
+    from .transfer import with_retries
+
+    if board and not isinstance(board, Board):
+        board = boards.get(board)
 
     def run(session, attempt):
         ident = identify(session)
         if board:
-            check_board(ident, boards.load(board), session.port)
+            check_board(ident, board, session.port)
         return ident.as_dict()
 
     return with_retries(port, run, retries=retries, baudrate=baudrate)
@@ -50,7 +55,7 @@ def enroll_on_board(registry, operator, new: NewDevice, port, *, join_eui=None, 
                     baudrate: int = 115200, progress=None, ident: dict | None = None):
     """Enrolls the board on `port`: returns (record, identity, board identity dict). `new.board` may be
     empty: the board's own board file names it then. Nothing is recorded when writing the board fails."""
-    from provisioning.transfer import PortRef, write_files
+    from .transfer import PortRef, write_files
 
     ref = PortRef.of(port)
     ident = ident or read_board(ref, board=new.board or None, retries=retries, baudrate=baudrate)

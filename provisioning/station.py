@@ -1,7 +1,7 @@
-"""The flash station as a library: every board on a USB-UART (and every running virtual board), flashed
-in parallel, one result per port.
+"""The flash station as a library: every board on a USB-UART (and every running virtual board the caller
+adds as a Target), flashed in parallel, one result per port.
 
-    targets = find_targets()
+    targets = usb_targets()
     results = provision_all(targets, board="heltec_v3", progress=lambda key, stage, done, total: ...)
 
 A USB serial port counts when its USB VID:PID is a known USB-UART or an ESP32's own USB (KNOWN_USB); a
@@ -12,9 +12,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import boards
-from .errors import FleetError, UsageError
-from .identity import eui64_from_mac
+from fleet import boards
+from fleet.errors import FleetError, UsageError
+from fleet.identifiers import eui64_from_mac
 
 # (VID, PID) -> what it is
 KNOWN_USB = {
@@ -33,7 +33,7 @@ KNOWN_USB = {
 @dataclass
 class Target:
     key: str                # a stable name for the row: the port path, or the virtual board's name
-    port: object            # a path, or provisioning.transfer.PortRef for a virtual board
+    port: object            # a path, or a provisioning.transfer.PortRef (a virtual board's follows its pty)
     what: str
     board: str | None = None  # the board file it runs, when it says so itself (virtual boards)
 
@@ -68,39 +68,22 @@ def usb_targets() -> list[Target]:
     return found
 
 
-def virtual_targets() -> list[Target]:
-    from provisioning.transfer import PortRef
-
-    from .sim import manager
-
-    found = []
-    for b in manager.running():
-        try:
-            info = b.info
-        except FleetError:
-            continue
-        found.append(Target(b.name, PortRef.virtual(b), "virtual board", info.get("board")))
-    return found
-
-
-def find_targets(*, usb: bool = True, virtual: bool = True) -> list[Target]:
-    return (usb_targets() if usb else []) + (virtual_targets() if virtual else [])
-
-
 def provision_all(targets: list[Target], *, board: str | None = None, firmware=None, enroll=None,
                   progress=None, max_workers: int = 8) -> list[Result]:
     """Flashes every target in its own thread (and enrolls it when `enroll(ref, board_name, ident)` is given,
     returning (record, identity)); one Result per target, in the order given. A board that fails does not
-    stop the others."""
-    from .flashing import app_bundle, flash
+    stop the others. Each board file is loaded, and its app built, once for all the targets that run it."""
+    from .flash import app_bundle, flash
 
-    bundles, lock = {}, threading.Lock()
+    prepared, lock = {}, threading.Lock()
 
-    def bundle_for(name):
+    def prepare(name) -> tuple[boards.Board, tuple]:
+        """(the Board, its app bundle) for board file `name`."""
         with lock:
-            if name not in bundles:
-                bundles[name] = app_bundle(boards.load(name))
-            return bundles[name]
+            if name not in prepared:
+                b = boards.get(name)
+                prepared[name] = (b, app_bundle(b))
+            return prepared[name]
 
     def one(t: Target) -> Result:
         name = board or t.board
@@ -109,8 +92,9 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
         try:
             if not name:
                 raise UsageError(f"{t.what} on {t.key}: name its board with --board")
-            fw = firmware if (firmware and boards.load(name)["chip"] != "virtual") else None
-            rep = flash(t.port, name, firmware=fw, files=bundle_for(name),
+            spec, bundle = prepare(name)
+            fw = firmware if (firmware and not spec.virtual) else None
+            rep = flash(t.port, spec, firmware=fw, files=bundle,
                         progress=(lambda s, d, n: progress(t.key, s, d, n)) if progress else None,
                         check_self_test=False)
             res.report = rep.as_dict()
