@@ -288,7 +288,15 @@ class CheckinRejected(RolloutError):
         self.device = device
 
 
-CHECKIN_REJECT_REASONS = ("missing_mac", "bad_mac", "replay", "no_key", "unknown_key", "unknown_device")
+class CheckinForbidden(CheckinRejected):
+    """An authentic check-in whose board claims a kommune that is not the device's own (the registry's, or
+    for a device the registry does not hold, the one it first checked in for): HTTP 403."""
+
+    http_status = 403
+
+
+CHECKIN_REJECT_REASONS = ("missing_mac", "bad_mac", "replay", "no_key", "unknown_key", "unknown_device",
+                          "wrong_kommune")
 
 
 # -- the simulated air and the test network server (fleet/sim/devices/air.py, fleet/lorawan/netserver.py);

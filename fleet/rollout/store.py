@@ -19,6 +19,7 @@ device of a kommune and board that has never had a rollout gets its channel; eve
 """
 
 import json
+import logging
 import re
 import threading
 from collections import Counter
@@ -29,12 +30,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import (CHECKIN_REJECT_REASONS, CheckinRejected, ReleaseNotPublished, RolloutConflict,
-                      RolloutError, RolloutNotFound, UsageError)
+from ..errors import (CHECKIN_REJECT_REASONS, CheckinForbidden, CheckinRejected, FleetError, ReleaseNotPublished,
+                      RolloutConflict, RolloutError, RolloutNotFound, UsageError)
 from ..registry.kommuner import lookup
 from ..store import Database
 from ..store import aware as _aware
-from ..store.models import DEVICE_STATES, AuditEntry, CheckinAuth, Device, OtaDevice, Rollout, RolloutDevice
+from ..store.models import (DEVICE_STATES, AlertRow, AuditEntry, CheckinAuth, Device, OtaDevice, Rollout,
+                            RolloutDevice)
 from . import auth as A
 from . import waves as W
 
@@ -134,6 +136,8 @@ class RolloutView:
         return d
 
 
+log = logging.getLogger("fleet.rollout")
+
 _REJECT = {  # reason -> (message, hint); {d} is the device. Never anything of a key.
     "missing_mac": ("check-in for device {d} has no MAC, but the registry holds a check-in key for it: its "
                     "check-ins must be signed",
@@ -154,6 +158,9 @@ _REJECT = {  # reason -> (message, hint); {d} is the device. Never anything of a
     "unknown_device": ("device {d} has no check-in key and has never been seen: only devices known before "
                        "the migration may check in without a key (--accept-keyless)",
                        "provision it with a check-in key (docs/ota.md, 'Check-in keys')"),
+    "wrong_kommune": ("device {d} belongs to another kommune than its board claims: the check-in was refused",
+                      "the registry decides a device's kommune: fix the board's ota/config.json ('fleet ota "
+                      "enable --port PORT' writes it again), or move the device in the registry"),
 }
 assert set(_REJECT) == set(CHECKIN_REJECT_REASONS)
 
@@ -499,7 +506,8 @@ class OtaStore:
             self._stats[verdict] += 1
         if verdict in _REJECT:
             msg, hint = _REJECT[verdict]
-            raise CheckinRejected(verdict, msg.format(d=dev), device=dev, hint=hint)
+            cls = CheckinForbidden if verdict == "wrong_kommune" else CheckinRejected
+            raise cls(verdict, msg.format(d=dev), device=dev, hint=hint)
         return report
 
     def _verify(self, s, dev, body, mac, report, accept_keyless, now) -> str:
@@ -512,14 +520,20 @@ class OtaStore:
             elif (seq := A.seq_of(report) or 0) <= (row.last_seq or 0):
                 verdict = "replay"
             else:
-                row.last_seq, row.accepted = seq, (row.accepted or 0) + 1
-                return "accepted"
+                row.last_seq = seq
+                if self._kommune_refused(s, dev, report, now):
+                    verdict = "wrong_kommune"
+                else:
+                    row.accepted = (row.accepted or 0) + 1
+                    return "accepted"
         elif mac:
             verdict = "unknown_key"
         elif not accept_keyless:
             verdict = "no_key"
         elif row is None and not self._known(s, dev):
             return "unknown_device"  # no row for a device nobody knows: an attacker cannot fill the table
+        elif self._kommune_refused(s, dev, report, now):
+            verdict = "wrong_kommune"
         else:
             row = row or _new_auth(s, dev)
             row.unauthenticated = (row.unauthenticated or 0) + 1
@@ -529,6 +543,38 @@ class OtaStore:
         if row is not None:
             row.rejected, row.rejected_at, row.rejected_reason = (row.rejected or 0) + 1, now, verdict
         return verdict
+
+    @staticmethod
+    def _kommune_refused(s, dev, report, now) -> bool:
+        """True if the board claims another kommune than the device's own: the registry's, or, for a device
+        the registry does not hold, the one it first checked in for. The refusal is written down here, in
+        the check-in's transaction: an audit entry, and an alert for the kommune that owns the device."""
+        try:
+            claimed = lookup(str(report.get("kommune", ""))).kode
+        except FleetError:
+            return False  # a malformed claim is the check-in parser's to refuse, with its own message
+        enrolled = s.scalars(select(Device).where(Device.dev_eui == dev)).first()
+        if enrolled is not None:
+            owner = enrolled.kommune_kode
+        else:
+            owner = s.scalars(select(OtaDevice.kommune_kode).where(OtaDevice.device == dev)).first()
+        if owner is None or owner == claimed:
+            return False
+        s.add(AuditEntry(at=now, operator="system", action="checkin.refused", kommune_kode=owner,
+                         dev_eui=dev[:16], changes={"kommune": [owner, claimed]},
+                         note=f"the board claims kommune {claimed}; the check-in was refused"))
+        if enrolled is not None:
+            key = f"{enrolled.id}:wrong_kommune"
+            open_ = s.scalars(select(AlertRow).where(AlertRow.open_key == key)).first()
+            if open_ is not None:
+                open_.last_at, open_.message = now, _wrong_kommune_message(claimed)
+            else:
+                s.add(AlertRow(device_id=enrolled.id, kind="wrong_kommune", severity="critical", state="open",
+                               message=_wrong_kommune_message(claimed), value=None, opened_at=now, last_at=now,
+                               resolved_at=None, acked_by=None, open_key=key))
+        log.warning("check-in of device %s refused: it belongs to kommune %s, its board claims %s", dev, owner,
+                    claimed)
+        return True
 
     @staticmethod
     def _known(s, dev) -> bool:
@@ -572,6 +618,10 @@ def _auth_dict(a: CheckinAuth | None) -> dict:
 
 def _manifest_path(ro: Rollout) -> str:
     return f"manifests/{ro.manifest}.json"
+
+
+def _wrong_kommune_message(claimed: str) -> str:
+    return f"its board checked in for kommune {claimed}: refused (check the board's ota/config.json)"
 
 
 def _channel(repo_dir, kommune: str, board: str) -> str | None:

@@ -166,7 +166,7 @@ class DeviceHealth(Base):
     __table_args__ = (Index("ix_health_fill", "fill_bp"), Index("ix_health_battery", "battery_mv"))
 
 
-ALERT_KINDS = ("full", "fire", "tilt", "silent", "battery", "lost_uplinks")
+ALERT_KINDS = ("full", "fire", "tilt", "silent", "battery", "lost_uplinks", "wrong_kommune")
 ALERT_STATES = ("open", "acked", "resolved")
 
 

@@ -21,7 +21,7 @@ from ..errors import AlertDeliveryError
 log = logging.getLogger("fleet.telemetry.alerts")
 
 SEVERITY = {"fire": "critical", "tilt": "warning", "full": "warning", "silent": "warning", "battery": "warning",
-            "lost_uplinks": "warning"}
+            "lost_uplinks": "warning", "wrong_kommune": "critical"}
 
 
 @dataclass(frozen=True)
