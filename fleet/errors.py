@@ -131,6 +131,22 @@ class RegistryUnavailable(FleetError):
                     "and that the database server is running")
 
 
+class RegistryDamaged(RegistryUnavailable):
+    """The registry's SQLite file is not a database, or is damaged."""
+
+    exit_code = 34
+    default_hint = ("restore the last backup: 'fleet registry restore BACKUP' (make backups with 'fleet registry "
+                    "backup FILE'; docs/environment.md says where the registry lives)")
+
+
+class RegistryReadOnly(RegistryUnavailable):
+    """The registry cannot be written: a read-only file or folder, or a read-only connection."""
+
+    exit_code = 35
+    default_hint = ("the registry's file and its folder must be writable by you (SQLite writes a -wal and a -shm "
+                    "file beside it); check their owner and permissions, or point --db / FLEET_DB elsewhere")
+
+
 class AccessDenied(FleetError):
     """The operator may not act in that kommune."""
 

@@ -22,10 +22,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
-from ..errors import RegistryUnavailable
+from ..errors import RegistryDamaged, RegistryReadOnly, RegistryUnavailable
 
 ENV_DB = "FLEET_DB"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -105,9 +105,10 @@ def migrate(engine: Engine) -> None:
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727001)")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")  # one linear history since 0006 merged the branches of 0001
-    except OperationalError as e:
-        raise RegistryUnavailable(f"cannot open the registry at {describe(str(engine.url))}: "
-                                  f"{_first_line(e.orig)}") from None
+    except DatabaseError as e:
+        if not _about_the_database(e):
+            raise
+        raise unavailable(e, str(engine.url), "cannot open the registry") from None
 
 
 @contextmanager
@@ -116,8 +117,10 @@ def read_session(engine: Engine):
     try:
         with Session(engine, expire_on_commit=False) as s:
             yield s
-    except OperationalError as e:
-        raise RegistryUnavailable(f"the registry did not answer: {_first_line(e.orig)}") from None
+    except DatabaseError as e:
+        if not _about_the_database(e):
+            raise  # a constraint or a statement: the caller's to handle (IntegrityError is retried)
+        raise unavailable(e, str(engine.url), "the registry did not answer") from None
 
 
 @contextmanager
@@ -129,8 +132,35 @@ def write_session(engine: Engine):
             s.connection(execution_options={"fleet_write": True})
             yield s
             s.commit()
-    except OperationalError as e:
-        raise RegistryUnavailable(f"the registry did not answer: {_first_line(e.orig)}") from None
+    except DatabaseError as e:
+        if not _about_the_database(e):
+            raise  # a constraint or a statement: the caller's to handle (IntegrityError is retried)
+        raise unavailable(e, str(engine.url), "the registry did not answer") from None
+
+
+# What SQLite says of a file that is not (or no longer) a database, and of one it may not write.
+_DAMAGED = ("file is not a database", "database disk image is malformed", "file is encrypted")
+_READ_ONLY = ("readonly database", "read-only", "unable to open database file")
+
+
+def _about_the_database(e: DatabaseError) -> bool:
+    """True for errors of the database itself (cannot open, locked, damaged, read-only), not of a statement."""
+    return isinstance(e, OperationalError) or type(e) is DatabaseError
+
+
+def unavailable(e: DatabaseError, url: str, what: str) -> RegistryUnavailable:
+    """The named error for a database error: a damaged file, a read-only one, or a registry that does not
+    answer (a server that is down, a lock held too long)."""
+    detail = _first_line(e.orig if getattr(e, "orig", None) is not None else e)
+    low = detail.lower()
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        where = u.database or "(in memory)"
+        if any(m in low for m in _DAMAGED):
+            return RegistryDamaged(f"the registry file {where} is damaged or is not a registry ({detail})")
+        if any(m in low for m in _READ_ONLY):
+            return RegistryReadOnly(f"the registry file {where} cannot be written ({detail})")
+    return RegistryUnavailable(f"{what} at {describe(url)}: {detail}")
 
 
 class Database:
