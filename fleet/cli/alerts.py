@@ -1,5 +1,7 @@
 """`fleet alerts`: the open alerts of the devices you may see."""
 
+from datetime import datetime, timezone
+
 import click
 
 from ..telemetry import TelemetryStore
@@ -58,7 +60,10 @@ def command(ctx_reg, include_resolved, check, ack_id, webhook, full_pct, battery
 def _forecast(a) -> str:
     if not a.get("full_at") or a["kind"] == "full":
         return ""
-    return f" (full at {a['full_at'][:16].replace('T', ' ')} UTC)"
+    when = a["full_at"][:16].replace("T", " ")
+    if datetime.fromisoformat(a["full_at"]) <= datetime.now(timezone.utc):
+        return f" (expected full since {when} UTC)"
+    return f" (full at {when} UTC)"
 
 
 def _styled(text: str, style: str | None) -> str:

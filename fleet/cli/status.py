@@ -51,7 +51,8 @@ def render(st: dict) -> None:
     click.echo("open alerts: " + (", ".join(f"{k} {n}" for k, n in sorted(alerts.items())) or "none"))
     _list("Full bins", st["full"], lambda d: f"{d['fill_pct']:.0f} %")
     _list("Filling up (forecast)", st["filling_up"],
-          lambda d: f"{d['fill_pct']:.0f} %, full at {d['full_at'][:16].replace('T', ' ')} UTC")
+          lambda d: f"{d['fill_pct']:.0f} %, " + ("expected full since " if d.get("overdue") else "full at ")
+          + f"{d['full_at'][:16].replace('T', ' ')} UTC" + (" (no reading since)" if d.get("overdue") else ""))
     _list("Silent nodes", st["silent"],
           lambda d: "last seen " + (d["last_seen"][:16].replace("T", " ") + " UTC" if d["last_seen"] else "never"))
     _list("Low battery", st["low_battery"], lambda d: f"{d['battery_v']:.2f} V")

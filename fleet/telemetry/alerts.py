@@ -24,6 +24,9 @@ SEVERITY = {"fire": "critical", "tilt": "warning", "full": "warning", "silent": 
             "lost_uplinks": "warning", "wrong_kommune": "critical"}
 
 
+MIN_INTERVAL_S = 60  # the shortest interval between uplinks a device is assumed to keep
+
+
 @dataclass(frozen=True)
 class AlertRules:
     full_bp: int = 8000            # 80.00 %

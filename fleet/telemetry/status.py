@@ -6,7 +6,7 @@ One grouped query for the counts and a few small LIMITed lists, all driven by th
 milliseconds (scripts/benches/ingest.py, registry.status_100k_ms).
 """
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import case, func, select
 
@@ -14,7 +14,7 @@ from ..registry.access import Operator
 from ..registry.kommuner import all_kommuner
 from ..store import aware
 from ..store.models import AlertRow, Device, DeviceHealth, Rollout, RolloutDevice
-from .alerts import AlertRules
+from .alerts import MIN_INTERVAL_S, AlertRules
 
 D, H, A = Device.__table__, DeviceHealth.__table__, AlertRow.__table__
 
@@ -24,10 +24,15 @@ def _iso(t):
 
 
 def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRules | None = None,
-                 list_limit: int = 20, with_devices: bool = False) -> dict:
+                 list_limit: int = 20, with_devices: bool = False, now: datetime | None = None) -> dict:
     """{"generated_at", "kommuner": [...counts...], "full": [...], "silent": [...], "low_battery": [...],
-    "alerts": {kind: n}, "rollouts": [...], "devices": [...] (with_devices)}."""
+    "alerts": {kind: n}, "rollouts": [...], "devices": [...] (with_devices)}.
+
+    Computed for the moment it is read (`now`): an active device not heard from for `silent_intervals` of
+    its intervals counts as silent even before a sweep (fleet alerts --check, ingest) has marked it, and a
+    "full at" forecast that has passed is flagged `overdue`, not shown as a forecast."""
     rules = rules or AlertRules()
+    now = now or datetime.now(timezone.utc)
     scope = operator.visible_kommuner(kommune)
 
     def scoped(q):
@@ -53,6 +58,10 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
     low_q = base.where(low).order_by(H.c.battery_mv, D.c.id).limit(list_limit)
     silent_q = base.where(D.c.state == "silent").order_by(H.c.last_seen, D.c.id).limit(list_limit)
     soon_q = (base.where(H.c.full_at.is_not(None), ~full).order_by(H.c.full_at, D.c.id).limit(list_limit))
+    # active devices that may have gone silent since the last sweep (the same rule as TelemetryStore.sweep)
+    quiet_q = (scoped(select(*cols, H.c.interval_s).select_from(D.join(H, H.c.device_id == D.c.id)))
+               .where(D.c.state == "active", H.c.last_seen < now - timedelta(seconds=rules.silent_intervals
+                                                                                * MIN_INTERVAL_S)))
     alerts_q = scoped(select(A.c.kind, func.count(A.c.id)).select_from(A.join(D, D.c.id == A.c.device_id))
                       .where(A.c.state != "resolved").group_by(A.c.kind))
     names = all_kommuner()
@@ -63,7 +72,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
             k = names.get(r.kommune_kode)
             kommuner.append({"kode": r.kommune_kode, "navn": k.navn if k else None, **m})
         out = {
-            "generated_at": datetime.now(timezone.utc).isoformat(),
+            "generated_at": now.isoformat(),
             "scope": scope,
             "thresholds": {"full_pct": rules.full_bp / 100, "battery_v": rules.battery_mv / 1000,
                            "silent_intervals": rules.silent_intervals},
@@ -71,9 +80,15 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
             "full": [_brief(r) for r in s.execute(full_q)],
             "filling_up": [_brief(r) for r in s.execute(soon_q)],
             "silent": [_brief(r) for r in s.execute(silent_q)],
+            "silent_unswept": [_brief(r) for r in s.execute(quiet_q)
+                               if aware(r.last_seen) < now - timedelta(seconds=rules.silent_intervals
+                                                                       * (r.interval_s or rules.default_interval_s))],
             "low_battery": [_brief(r) for r in s.execute(low_q)],
             "alerts": {k: int(n) for k, n in s.execute(alerts_q)},
         }
+        _silent_now(out, list_limit)
+        for d in out["filling_up"]:
+            d["overdue"] = d["full_at"] is not None and datetime.fromisoformat(d["full_at"]) <= now
         out["rollouts"] = rollout_progress(s, scope)
         if with_devices:
             q = scoped(select(D.c.dev_eui, D.c.name, D.c.site, D.c.kommune_kode, D.c.kind, D.c.state, D.c.latitude,
@@ -86,6 +101,21 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
                                                              "low_battery")}
     out["totals"]["open_alerts"] = sum(out["alerts"].values())
     return out
+
+
+def _silent_now(out: dict, list_limit: int) -> None:
+    """Moves the active devices that are silent by now into the silent counts and list."""
+    quiet = out.pop("silent_unswept")
+    per = {}
+    for d in quiet:
+        per[d["kommune_kode"]] = per.get(d["kommune_kode"], 0) + 1
+    for k in out["kommuner"]:
+        n = per.get(k["kode"], 0)
+        k["active"] -= n
+        k["silent"] += n
+    merged = sorted(out["silent"] + [{k: v for k, v in d.items() if k != "interval_s"} for d in quiet],
+                    key=lambda d: (d["last_seen"] or "", d["dev_eui"]))
+    out["silent"] = merged[:list_limit]
 
 
 def _brief(r) -> dict:

@@ -31,7 +31,7 @@ from ..errors import MalformedUplink, NotFound, PayloadDecodeError
 from ..registry.access import SYSTEM, Operator
 from ..store import aware
 from ..store.models import AlertRow, AuditEntry, Device, DeviceHealth, ReadingRow, UplinkRow, utcnow
-from .alerts import SEVERITY, AlertRules, Notifier, conditions
+from .alerts import MIN_INTERVAL_S, SEVERITY, AlertRules, Notifier, conditions
 from .events import PAYLOAD_FPORT, Uplink
 
 log = logging.getLogger("fleet.telemetry")
@@ -48,7 +48,7 @@ _READING_COLS = ("uplink_id", "seq", "device_id", "at", "kind", *_READING_VALUE_
 _UPLINK_COLS = ("id", "device_id", "dedup_key", "received_at", "f_cnt", "f_port", "rssi", "snr", "dr", "frequency",
                 "gateways", "source", "payload")
 _MAX_GAP = 10_000          # a bigger jump is a new session, not 10,000 lost uplinks
-_MIN_INTERVAL_S, _MAX_INTERVAL_S = 60, 2 * 86400
+_MAX_INTERVAL_S = 2 * 86400
 _PG_COERCE = {"int2": int, "int4": int, "int8": int, "float4": float, "float8": float, "numeric": float,
               "bool": bool}  # one Python type per array: psycopg dumps a list by its first element
 
@@ -368,7 +368,7 @@ class TelemetryStore:
                     h["lost_uplinks"] += gap
                     dt = (up.received_at - last_seen).total_seconds() / (gap + 1)
                     if dt > 0:
-                        est = min(max(dt, _MIN_INTERVAL_S), _MAX_INTERVAL_S)
+                        est = min(max(dt, MIN_INTERVAL_S), _MAX_INTERVAL_S)
                         h["interval_s"] = int(est if h["interval_s"] is None else 0.7 * h["interval_s"] + 0.3 * est)
         h["uplinks"] += 1
         h["updated_at"] = now
@@ -480,7 +480,7 @@ class TelemetryStore:
         for `silent_intervals` expected intervals. Returns the alerts opened; they go to the notifier too."""
         now = now or datetime.now(timezone.utc)
         rules = self.rules
-        bound = now - timedelta(seconds=rules.silent_intervals * _MIN_INTERVAL_S)
+        bound = now - timedelta(seconds=rules.silent_intervals * MIN_INTERVAL_S)
         with self.db.write() as s:
             q = (select(H, D.c.id.label("d_id"), D.c.dev_eui, D.c.kommune_kode, D.c.kommune_navn, D.c.name, D.c.site,
                         D.c.latitude, D.c.longitude, D.c.kind, D.c.state)

@@ -234,3 +234,22 @@ def test_removing_a_device_removes_its_uplinks_and_readings(registry):
     assert store.readings(AARHUS, new.dev_eui) == []
     r = _ingest(store, [waste_event(new.dev_eui, 1)])
     assert (r.stored, len(store.readings(AARHUS, new.dev_eui))) == (1, 8)
+
+
+def test_status_is_computed_for_the_moment_it_is_read(registry):
+    """Fourteen days without a word is silent when the status is read, sweep or no sweep, and a forecast
+    whose moment has passed is flagged overdue rather than shown as a forecast."""
+    dev = enroll(registry)
+    store = TelemetryStore(registry)
+    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    _ingest(store, [waste_event(dev.dev_eui, n, fill_bp=5000 + 100 * n, at=t0 + timedelta(minutes=15 * n), rate=300)
+                    for n in (1, 2, 3)])
+    now = fleet_status(registry, AARHUS)
+    assert now["kommuner"][0]["active"] == 1 and now["kommuner"][0]["silent"] == 0
+    [soon] = now["filling_up"]
+    assert soon["overdue"] is False and datetime.fromisoformat(soon["full_at"]) > datetime.now(timezone.utc)
+    later = fleet_status(registry, AARHUS, now=datetime.now(timezone.utc) + timedelta(days=14))
+    assert later["kommuner"][0]["active"] == 0 and later["kommuner"][0]["silent"] == 1
+    assert later["totals"]["silent"] == 1 and [d["dev_eui"] for d in later["silent"]] == [dev.dev_eui]
+    assert later["filling_up"][0]["overdue"] is True
+    assert registry.get_device(AARHUS, dev.dev_eui).state == "active"  # reading the status changed nothing
