@@ -48,9 +48,9 @@ class Uplink:
 
     @property
     def dedup_key(self) -> str:
-        """The event id when the network server gave one, else DevEUI/FCnt/time: a redelivery matches."""
-        if self.event_id:
-            return f"{self.source[:2]}:{self.event_id}"[:120]
+        """One uplink, one identity, whichever route brought it (MQTT, OS2iot's HTTP push, a webhook) and
+        whether or not that route kept the network server's event id: DevEUI, FCnt and the network server's
+        receive time, which every route passes on unchanged."""
         return f"{self.dev_eui}/{self.f_cnt}/{self.received_at.isoformat()}"
 
 

@@ -72,10 +72,21 @@ def test_a_duplicate_delivery_is_stored_once(registry):
     assert _ingest(store, [e, e]).stored == 1            # twice in one batch
     again = _ingest(store, [e])                           # and again later
     assert (again.stored, again.duplicates) == (0, 1)
-    no_id = dict(e, deduplicationId=None)                 # no event id: DevEUI + FCnt + time decide
-    assert _ingest(store, [no_id]).stored == 1
+    no_id = dict(e, deduplicationId=None)                 # a route that dropped the event id: the same uplink
     assert _ingest(store, [no_id]).duplicates == 1
+    later = waste_event(dev.dev_eui, 5, at=datetime.now(timezone.utc))  # the same FCnt later (after a rejoin)
+    assert _ingest(store, [later]).stored == 1
     assert _count(registry, UplinkRow) == 2 and _count(registry, ReadingRow) == 16
+
+
+def test_one_uplink_by_mqtt_and_by_os2iot_push_is_stored_once(registry):
+    dev = enroll(registry)
+    store = TelemetryStore(registry)
+    e = waste_event(dev.dev_eui, 7)
+    assert store.ingest([parse_event(json.dumps(e), "chirpstack")]).stored == 1   # ChirpStack's MQTT
+    r = store.ingest([parse_event(json.dumps(e), "os2iot")])                     # OS2iot's HTTP push
+    assert (r.stored, r.duplicates) == (0, 1)
+    assert _count(registry, UplinkRow) == 1
 
 
 def test_malformed_uplinks_are_rejected_and_the_rest_stored(registry):
