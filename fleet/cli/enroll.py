@@ -1,5 +1,7 @@
 """`fleet enroll`: record new devices with their LoRaWAN identity (a pallet from CSV, or one device)."""
 
+import sys
+
 import click
 
 from provisioning.enrollment import CSV_COLUMNS, enroll_board, enroll_csv
@@ -9,6 +11,7 @@ from ..errors import CsvInvalid, UsageError
 from ..registry import NewDevice
 from .common import echo_json
 from .devices import ROLE_HELP, print_table, registry_options
+from .output import is_terminal
 
 _CSV_HELP = "\n".join(f"  {c:10} {'required' if req else 'optional'}: {what}" for c, (req, what) in CSV_COLUMNS.items())
 
@@ -81,11 +84,35 @@ def command(ctx_reg, csv_file, board, site, kind, lat, lon, mac, sensors, no_boa
                                                        "for the board on P, or --no-board with --site, --kind and "
                                                        "--board to record one device")
     records = [r for r, _ in enrolled]
-    written = [write_label(r, labels) for r in records] if labels else []
+    written = _write_labels(records, labels) if labels else []
     if as_json:
         echo_json([r.to_dict() for r in records])
+    elif len(records) > TABLE_MAX and is_terminal():
+        kommuner = sorted({r.kommune_kode for r in records})
+        click.echo(f"{len(records)} devices enrolled in kommune {', '.join(kommuner)} (too many to list here): "
+                   f"'fleet devices list --kommune {kommuner[0]}' lists them, '| less' pages them")
     else:
         print_table([[r.dev_eui, f"{r.kommune_kode} {r.kommune_navn}", r.site, r.kind, r.board] for r in records],
                     ("dev_eui", "kommune", "site", "kind", "board"))
         click.echo(f"{len(records)} device{'s' if len(records) != 1 else ''} enrolled"
                    + (f"; labels in {labels} ({2 * len(written)} files)" if labels else ""), err=True)
+
+
+TABLE_MAX = 200  # more enrolled devices than this are summed up on a terminal, not drawn as a table
+
+
+def _write_labels(records, out) -> list:
+    """Writes each record's labels, with a progress bar on a terminal (a pallet of 10,000 takes a while)."""
+    if not sys.stderr.isatty() or len(records) < 20:
+        return [write_label(r, out) for r in records]
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    written = []
+    with Progress(TextColumn("labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("labels", total=len(records))
+        for r in records:
+            written.append(write_label(r, out))
+            bar.advance(task)
+    return written

@@ -168,6 +168,25 @@ def test_labels_carry_dev_eui_kommune_and_site_but_no_key(registry, tmp_path):
     import xml.dom.minidom
 
     xml.dom.minidom.parseString(text)
+    # the PNG carries the text too, beside the code: a person reads the DevEUI without a phone
+    from PIL import Image
+
+    img = Image.open(png).convert("L")
+    qr_side = img.height
+    assert img.width > 2 * qr_side
+    right = img.crop((qr_side + 8, 0, img.width, img.height))
+    assert right.getextrema()[0] == 0  # dark pixels: the text
+
+
+def test_a_pallet_on_a_terminal_is_summed_up_not_drawn(db_url, key_env, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FLEET_OPERATOR", "anna")
+    monkeypatch.setattr("fleet.cli.enroll.is_terminal", lambda: True)
+    rows = "".join(f"751,Vej {i},waste\n" for i in range(250))
+    code, out, err = run(["enroll", "--db", db_url, "--kommune", "751", "--csv",
+                          str(write(tmp_path, "kommune,site,kind\n" + rows)), "--board", "virtual"], capsys)
+    assert code == 0, err
+    assert "250 devices enrolled" in out and "fleet devices list --kommune 0751" in out
+    assert len(out.splitlines()) < 5
 
 
 # -- the command ---------------------------------------------------------------------------------------
