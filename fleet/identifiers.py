@@ -25,6 +25,11 @@ class Identity:
     __str__ = __repr__
 
 
+def _a(word: str) -> str:
+    """'an AppKey', 'a DevEUI', 'a MAC address': the article as the word is said."""
+    return ("an " if word[:1].lower() in "aeio" else "a ") + word
+
+
 def _hex(text, n_bytes: int, what: str) -> bytes:
     if isinstance(text, (bytes, bytearray)):
         raw = bytes(text)
@@ -35,10 +40,10 @@ def _hex(text, n_bytes: int, what: str) -> bytes:
         if len(s) != 2 * n_bytes or not re.fullmatch(r"[0-9A-Fa-f]*", s):
             # The AppKey is secret even when malformed: never echo it.
             shown = "the value" if what == "AppKey" else f"'{text}'"
-            raise BadIdentifier(f"{shown} is not a {what} ({2 * n_bytes} hex digits)")
+            raise BadIdentifier(f"{shown} is not {_a(what)} ({2 * n_bytes} hex digits)")
         raw = bytes.fromhex(s)
     if len(raw) != n_bytes:
-        raise BadIdentifier(f"a {what} is {n_bytes} bytes, not {len(raw)}")
+        raise BadIdentifier(f"{_a(what)} is {n_bytes} bytes, not {len(raw)}")
     return raw
 
 

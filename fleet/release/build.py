@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ def _sources(src: Path):
             yield Path(dirpath) / name
 
 
+VERSION_MODULE = "bysans/version.py"  # compiled with the release's version in it
+
+
 def _compile(src_file: Path, rel: str, out: Path, arch: str):
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [mpy_cross_path(), f"-march={arch}", "-s", rel, "-o", str(out), str(src_file)]
@@ -87,17 +91,22 @@ def build(board: "boards.Board | str", version: str, out, *, src=None, counter: 
         (out / MANIFEST).unlink(missing_ok=True)
     files_dir = out / FILES
     files_dir.mkdir(parents=True, exist_ok=True)
-    entries = []
+    entries, stamped = [], None
     for f in _sources(src):
         rel = f.relative_to(src).as_posix()
+        if rel == VERSION_MODULE:  # the release's own version, so the board says what it runs
+            f = stamped = Path(tempfile.mkdtemp(prefix="bysans-version-")) / "version.py"
+            f.write_text(f"VERSION = {version!r}\n")
         if f.suffix == ".py" and rel not in KEEP_AS_PY:
             rel = rel[:-3] + ".mpy"
-            _compile(f, f.relative_to(src).as_posix(), files_dir / rel, arch)
+            _compile(f, rel[:-4] + ".py", files_dir / rel, arch)
         else:
             (files_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, files_dir / rel)
         data = (files_dir / rel).read_bytes()
         entries.append({"path": rel, "length": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    if stamped is not None:
+        shutil.rmtree(stamped.parent, ignore_errors=True)
     if not entries:
         raise ReleaseError(f"{src} has no files to release")
     entries.sort(key=lambda e: e["path"])

@@ -363,7 +363,7 @@ class OtaStore:
             q = q.where(Rollout.state.in_(states))
         ro = s.scalars(q.order_by(Rollout.id.desc())).first()
         if ro is None:
-            what = f"rollout {rollout_id}" if rollout_id is not None else "a rollout"
+            what = f"rollout {rollout_id}" if rollout_id is not None else "rollout"
             where = f" for kommune {lookup(kommune).kode}" if kommune is not None else ""
             raise RolloutNotFound(f"no {what}{where}" + (f" that is {' or '.join(states)}" if states else ""))
         return ro

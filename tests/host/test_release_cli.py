@@ -255,3 +255,14 @@ def test_every_command_has_an_example_in_its_help(w):
                 ["keys", "revoke"], ["keys", "list"], ["release"], ["release", "build"], ["release", "sign"],
                 ["release", "verify"], ["release", "publish"]):
         assert "Example:" in fleet(*cmd, "--help", env=w["env"]).stdout, cmd
+
+
+def test_a_release_says_its_own_version_on_the_board(tmp_path):
+    """A release 1.1.0 booted as 'bysans 0.1.0': the app's version module is compiled with the release's."""
+    from fleet.release.build import build
+
+    build("virtual", "1.1.0-rc2", tmp_path / "rel")
+    files = tmp_path / "rel" / "files"
+    assert not list(tmp_path.glob("rel/.*"))  # nothing left beside the release
+    out = run_mp(f"sys.path.insert(0, {str(files)!r})\nfrom bysans.version import VERSION\nprint(VERSION)")
+    assert out.strip() == "1.1.0-rc2"
