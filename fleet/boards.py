@@ -33,6 +33,7 @@ SCHEMA = {
         "name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_]{0,31}$"},
         "title": {"type": "string"},
         "chip": {"enum": list(CHIPS)},
+        "imitates": {"enum": ["esp32", "esp32s3"]},  # a virtual board: the chip whose ROM and flash it imitates
         "mpy_arch": {"enum": ["xtensawin", "x64"]},
         "hal": {"enum": ["esp32", "virtual"]},
         "heap": {"type": "string", "pattern": r"^[0-9]+[KM]?$"},

@@ -113,6 +113,10 @@ class VirtualBoard:
     def reset(self):
         self.ctl.request("reset")
 
+    def bootloader(self):
+        """Hold BOOT and tap RESET: the board's ROM waits for esptool (download mode) until reset()."""
+        self.ctl.request("bootloader")
+
     def powercut(self, off_s: float = 0.0):
         self.ctl.request("powercut", off_s=off_s)
 
