@@ -2,7 +2,8 @@
 
 Stub-less: this is the chip's ROM, not esptool's flasher stub. esptool runs with `--no-stub`; a stub
 uploaded anyway (MEM_BEGIN/MEM_DATA/MEM_END) is received as the ROM receives it, but no code runs on a
-virtual board, so the stub never greets ("OHAI") and esptool reports that the stub failed to start.
+virtual board: instead of the stub's greeting ("OHAI") the board prints that it runs no code from RAM, and
+esptool stops at once (it reads the text as an invalid packet head) instead of waiting for a greeting.
 
 Protocol (REFERENCE-2.md §1; esptool `loader.py`): SLIP frames (C0 ... C0, DB DC / DB DD escapes); a
 request is `<BBHI` (0, op, size, checksum) + data; a response is `<BBHI` (1, op, size, value) + data + four
@@ -10,7 +11,7 @@ status bytes (status 0 ok / 1 failed, error code, 0, 0). Nothing here raises on 
 a malformed packet, a bad checksum or a write past the flash gets the ROM's error code.
 
 `RomLoader.feed(bytes)` returns a list of actions for the serial port, in order:
-`bytes` (a framed response to send), `("delay", seconds)` (the flash is busy, e.g. erasing),
+`bytes` (to send: a framed response, or text), `("delay", seconds)` (the flash is busy, e.g. erasing),
 `("baud", n)` (switch the line's speed, after what was sent before) and `("run",)` (leave download mode and
 boot, as FLASH_END does).
 """
@@ -37,6 +38,7 @@ SPI_FLASH_MD5, GET_SECURITY_INFO = 0x13, 0x14
 INVALID_MESSAGE, FAILED_TO_ACT, INVALID_CRC = 0x05, 0x06, 0x07
 FLASH_WRITE_ERR, FLASH_READ_ERR, READ_LENGTH_ERR, DEFLATE_ERR = 0x08, 0x09, 0x0A, 0x0B
 
+NO_RAM_CODE = b"\r\nvirtual board: code loaded to RAM does not run here; use esptool --no-stub\r\n"
 SYNC_PAYLOAD = b"\x07\x07\x12\x20" + b"\x55" * 32
 SYNC_VALUE = 0x20120707  # the ROM echoes the first word of the SYNC payload as its value
 SPIFLASH_RDID = 0x9F
@@ -257,9 +259,13 @@ class RomLoader:
                 raise WireError(INVALID_CRC)
             return 0, b"", []
         if op == MEM_END:
-            # The ROM would jump to the uploaded code. A virtual board runs no Xtensa code: no stub starts.
+            run, _entry = _words(data, 2)
             self._mem = None
-            return 0, b"", []
+            if run != 0:  # esptool sends 1 for "load only"
+                return 0, b"", []
+            # The ROM would jump to the uploaded code. A virtual board runs no Xtensa code: it says so on
+            # the line (esptool stops at once: "Invalid head of packet") and stays in the ROM loader.
+            return 0, b"", [NO_RAM_CODE]
         raise WireError(INVALID_MESSAGE)
 
     def _read_reg(self, addr):

@@ -270,3 +270,15 @@ def test_base_image_ota_through_esp32_partition_writes_the_real_slots(make_board
     board.reset()
     board.wait_prompt()
     assert board.status()["app"] == "ota_1"
+
+
+def test_esptool_without_no_stub_stops_at_once_with_the_reason(make_board):
+    board = make_board()
+    board.bootloader()
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "esptool", "--port", board.port, "--before", "no-reset",
+                        "--after", "no-reset", "chip-id"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and time.monotonic() - t0 < 20  # no long wait for a greeting
+    assert "Uploading stub flasher" in r.stdout and "Stub flasher running" not in r.stdout
+    assert "Failed to start stub flasher" in r.stderr
+    esptool(board.port, "chip-id")  # still the ROM loader

@@ -161,3 +161,12 @@ def test_programming_only_clears_bits(flash):
 def test_erase_time_uses_blocks_where_aligned():
     assert erase_seconds(0x10000, 0x10000) == pytest.approx(0.150)
     assert erase_seconds(0x1000, 0x1000) == pytest.approx(0.045)
+
+
+def test_code_uploaded_to_ram_does_not_run_and_the_board_says_so(flash):
+    loader = rom(flash)
+    assert answers(loader, request(0x05, struct.pack("<IIII", 16, 1, 0x1800, 0x40080000)))[0][4] == 0
+    assert answers(loader, data_packet(0x07, b"\x00" * 16, 0))[0][4] == 0
+    actions = loader.feed(request(0x06, struct.pack("<II", 0, 0x40080000)))  # run it
+    assert isinstance(actions[0], bytes) and actions[0].startswith(b"\xc0\x01\x06")
+    assert b"use esptool --no-stub" in actions[1] and b"OHAI" not in b"".join(actions)
