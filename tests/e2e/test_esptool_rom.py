@@ -63,8 +63,8 @@ def test_download_mode_banner_and_leaving_it(make_board):
         c.close()
 
 
-def lfs_image(text):
-    """A littlefs image of the vfs partition's geometry (2 MiB of 4 KiB blocks) holding /hello.txt, made by
+def lfs_image(text, blocks):
+    """A littlefs image of the vfs partition's geometry (`blocks` of 4 KiB) holding /hello.txt, made by
     MicroPython itself, without its erased tail (the ROM erases what it writes; the rest is free to littlefs)."""
     from fleet.resources import micropython_path
 
@@ -82,26 +82,28 @@ class BD:
         if op == 6:
             a = arg * 4096; s.b[a:a + 4096] = b"\\xff" * 4096
         return 0
-bd = BD(512)
+bd = BD({blocks})
 vfs.VfsLfs2.mkfs(bd)
 fs = vfs.VfsLfs2(bd)
 with fs.open("/hello.txt", "w") as f: f.write({text!r})
-end = max(i for i in range(512) if bd.b[i * 4096:(i + 1) * 4096] != b"\\xff" * 4096) + 1
+end = max(i for i in range({blocks}) if bd.b[i * 4096:(i + 1) * 4096] != b"\\xff" * 4096) + 1
 sys.stdout.buffer.write(bd.b[:end * 4096])
 """
-    r = subprocess.run([micropython_path(), "-X", "heapsize=8M", "-c", script], capture_output=True, timeout=60)
+    r = subprocess.run([micropython_path(), "-X", "heapsize=16M", "-c", script], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return r.stdout
 
 
-def test_esptool_cli_writes_verifies_and_reads_back_base_and_filesystem_images(make_board, tmp_path):
-    board = make_board()
-    chip = chips.ESP32
+@pytest.mark.parametrize("board_name", ["virtual", "virtual_s3"])
+def test_esptool_cli_writes_verifies_and_reads_back_base_and_filesystem_images(make_board, tmp_path, board_name):
+    board = make_board(board=board_name)
+    chip = chips.get(boards.load(board_name)["imitates"])
     app = flashmap.build_image(chip, size=30_000, seed=b"new base image")
-    fs = lfs_image("written by esptool\n")
+    flash_size = boards.load(board_name)["flash"]["size"]
+    vfs = flashmap.vfs_partition(flashmap.parse_table(flashmap.build_table("4MiBplus")), flash_size)
+    fs = lfs_image("written by esptool\n", vfs.size // 4096)
     (tmp_path / "app.bin").write_bytes(app)
     (tmp_path / "fs.bin").write_bytes(fs)
-    vfs = flashmap.vfs_partition(flashmap.parse_table(flashmap.build_table("4MiBplus")), 0x400000)
     board.bootloader()
     port = board.port
     out = esptool(port, "write-flash", "--compress", "0x10000", str(tmp_path / "app.bin"),
