@@ -135,11 +135,13 @@ class VirtualBoard:
     def set_world(self, **values):
         return self.ctl.request("set", values=values)["world"]
 
-    def wait_booted(self, timeout: float = 20.0) -> dict:
+    def wait_booted(self, timeout: float = 20.0, *, or_no_app: bool = False) -> dict:
+        """Waits until MicroPython has mounted the filesystem (or, with `or_no_app`, until the board shows
+        it has no bootable image: it then boot-loops, as an ESP32 does, until flashed)."""
         deadline = time.monotonic() + timeout
         while True:
             st = self.status()
-            if st["booted"]:
+            if st["booted"] or (or_no_app and st["state"] == "no_app"):
                 return st
             if time.monotonic() > deadline:
                 raise SimError(f"virtual board {self.name} did not boot within {timeout:.0f} s",
@@ -306,7 +308,7 @@ def _wait_ready(board: VirtualBoard, timeout: float):
             raise SimError(f"virtual board {board.name} did not start within {timeout:.0f} s",
                            hint=f"see {board.dir / 'daemon.log'}")
         time.sleep(0.02)
-    board.wait_booted(max(1.0, deadline - time.monotonic()))
+    board.wait_booted(max(1.0, deadline - time.monotonic()), or_no_app=True)
 
 
 def _kill_quietly(board: VirtualBoard):

@@ -11,7 +11,7 @@ import pytest
 import serial
 
 from fleet import boards
-from fleet.sim import chips, flashmap
+from fleet.sim import chips, flashmap, manager
 from fleet.sim.romloader import slip_encode
 from serialconsole import Console
 
@@ -144,6 +144,12 @@ def test_foreign_base_image_leaves_the_board_in_a_boot_loop(make_board, tmp_path
         assert board.status()["state"] == "no_app"
     finally:
         c.close()
+    board.stop()  # started again, its flash as it was, it is back in its boot loop (not a failed start)
+    [again] = manager.start(names=[board.name], erase=False)
+    try:
+        assert again.status()["state"] == "no_app"
+    finally:
+        again.stop()
 
 
 def test_power_cut_during_a_base_image_write_then_flashing_again(make_board, tmp_path):
