@@ -290,3 +290,15 @@ def test_esptool_without_no_stub_stops_at_once_with_the_reason(make_board):
     assert "Uploading stub flasher" in r.stdout and "Stub flasher running" not in r.stdout
     assert "Failed to start stub flasher" in r.stderr
     esptool(board.port, "chip-id")  # still the ROM loader
+
+
+def test_baud_change_moves_the_wire_throttle_until_reset(make_board):
+    board = make_board(baud=115200)
+    board.bootloader()
+    assert board.status()["baud_now"] == 115200
+    out = subprocess.run([sys.executable, "-m", "esptool", "--port", board.port, "--baud", "460800", *ROM,
+                          "chip-id"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "Changing baud rate to 460800" in out.stdout, out.stdout + out.stderr
+    assert board.status()["baud_now"] == 460800  # the ROM stays at the new speed after esptool leaves
+    board.reset()
+    assert board.status()["baud_now"] == 115200
