@@ -23,6 +23,7 @@ from .. import boards
 from ..errors import Conflict, NotFound, SimError, UsageError
 from ..resources import micropython_path
 from .control import ControlClient
+from .flashmap import LAYOUTS
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 _children = {}  # pid -> Popen of daemons this process started (so they are reaped, never zombies)
@@ -225,6 +226,10 @@ def start(*, count: int = 1, names: list[str] | None = None, board: str = "virtu
     if definition["chip"] != "virtual":
         raise UsageError(f"board '{board}' is real hardware ({definition['chip']}); a virtual board needs a "
                          f"board file with chip 'virtual'", hint="use --board virtual")
+    layout = definition["flash"].get("partitions")
+    if layout is not None and layout not in LAYOUTS:
+        raise UsageError(f"board '{board}': flash.partitions '{layout}' is not one of MicroPython's tables "
+                         f"a virtual board knows", hint=f"use one of {', '.join(LAYOUTS)}")
     if speed < 1:
         raise UsageError("--speed must be a whole number of at least 1")
     if baud is not None and baud < 300:
