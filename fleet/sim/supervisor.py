@@ -242,6 +242,8 @@ class Supervisor:
 
     async def enter_download(self):
         """BOOT held while RESET is tapped: the chip's ROM waits for esptool (REFERENCE-2.md §1)."""
+        if self.state == "off":
+            raise ValueError("the board has no power (unplugged, or a power cut without restore)")
         self._cancel_wake()
         await self._kill()
         self._leave_download()
