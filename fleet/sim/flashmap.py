@@ -211,6 +211,19 @@ def fresh_image(chip: Chip, flash_size: int, layout: str = DEFAULT_LAYOUT) -> by
     return flash
 
 
+def merged_image(chip: Chip, *, app_size: int = 0x10000, flash_size: int = 0x400000,
+                 layout: str = DEFAULT_LAYOUT, seed: bytes = b"micropython") -> bytes:
+    """A base image as MicroPython's release .bin for the chip: bootloader, partition table and app in one
+    file, written at the chip's bootloader offset (ESP32 0x1000, ESP32-S3 0x0), the gaps erased (FF)."""
+    flash = fresh_image(chip, flash_size, layout)
+    app_part = next(p for p in parse_table(bytes(flash[TABLE_OFFSET:TABLE_OFFSET + TABLE_SIZE]))
+                    if p.type == TYPE_APP)
+    app = build_image(chip, size=app_size, flash_size=flash_size, seed=seed)
+    flash[app_part.offset:app_part.offset + 0x10000] = b"\xff" * 0x10000
+    flash[app_part.offset:app_part.offset + len(app)] = app
+    return bytes(flash[chip.bootloader_offset:app_part.offset + len(app)])
+
+
 @dataclass
 class Boot:
     """What a reset leads to: the app partition that runs (None: none does), the lines the ROM and the

@@ -157,9 +157,13 @@ def test_power_cut_during_a_base_image_write_then_flashing_again(make_board, tmp
     app = flashmap.build_image(chips.ESP32, size=40_000, seed=b"cut")
     (tmp_path / "app.bin").write_bytes(app)
     board.bootloader()
+    board.counters(reset=True)
     proc = subprocess.Popen([sys.executable, "-m", "esptool", "--port", board.port, *ROM, "write-flash",
                              "0x10000", str(tmp_path / "app.bin")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    time.sleep(1.5)  # the ROM has erased the app partition's start and is writing (40 KB take ~4 s here)
+    deadline = time.monotonic() + 30
+    while board.counters()["host_to_board"] < 12_000:  # the ROM has erased and is writing (40 KB: ~4 s)
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()
+        time.sleep(0.02)
     board.powercut(off_s=0.2)
     out = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode != 0, out
@@ -302,3 +306,22 @@ def test_baud_change_moves_the_wire_throttle_until_reset(make_board):
     assert board.status()["baud_now"] == 460800  # the ROM stays at the new speed after esptool leaves
     board.reset()
     assert board.status()["baud_now"] == 115200
+
+
+@pytest.mark.parametrize("board_name", ["virtual", "virtual_s3"])
+def test_micropython_style_merged_image_at_the_boards_flash_offset_boots(make_board, tmp_path, board_name):
+    """What `fleet flash --firmware` writes: one file (bootloader, table, app) at the chip's bootloader
+    offset, its header naming the chip (byte 12, what `fleet flash` checks first)."""
+    chip = chips.get(boards.load(board_name)["imitates"])
+    image = flashmap.merged_image(chip, app_size=20_000, seed=b"merged")
+    assert struct.unpack_from("<H", image, 12)[0] == chip.image_chip_id
+    (tmp_path / "firmware.bin").write_bytes(image)
+    board = make_board(board=board_name)
+    board.bootloader()
+    esptool(board.port, "write-flash", "--compress", hex(chip.bootloader_offset), str(tmp_path / "firmware.bin"))
+    board.reset()
+    board.wait_prompt()
+    assert board.status()["app"] == "factory"
+    with open(board.dir / "flash.img", "rb") as f:
+        f.seek(chip.bootloader_offset)
+        assert f.read(len(image)) == image
