@@ -66,6 +66,8 @@ SCHEMA = {
         "name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_]{0,31}$"},
         "title": {"type": "string"},
         "chip": {"enum": [c.name for c in BOARD_CHIPS]},
+        # a virtual board: the chip whose ROM and flash it imitates
+        "imitates": {"enum": [c.name for c in BOARD_CHIPS if c.hal == "esp32"]},
         "mpy_arch": {"enum": list(dict.fromkeys(c.mpy_arch for c in BOARD_CHIPS))},
         "hal": {"enum": list(dict.fromkeys(c.hal for c in BOARD_CHIPS))},
         "heap": {"type": "string", "pattern": r"^[0-9]+[KM]?$"},

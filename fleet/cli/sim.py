@@ -116,6 +116,23 @@ def reset(board_id):
     click.echo(f"{board_id}: reset")
 
 
+@command.command("bootloader")
+@click.argument("board_id")
+def bootloader(board_id):
+    """Put a board into download mode (hold BOOT, tap RESET): its chip's ROM loader waits for esptool.
+
+    'fleet sim reset' leaves it. esptool talks to the ROM itself (the virtual board runs no stub):
+
+    \b
+    Example:
+      fleet sim bootloader vb1
+      python -m esptool --port /dev/pts/3 --before no-reset --after no-reset --no-stub flash-id
+      fleet sim reset vb1
+    """
+    manager.get(board_id).bootloader()
+    click.echo(f"{board_id}: download mode")
+
+
 @command.command("powercut")
 @click.argument("board_id")
 @click.option("--off", "off_s", default=0.0, show_default=True, type=float,

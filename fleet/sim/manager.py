@@ -25,6 +25,7 @@ from .. import boards
 from ..errors import Conflict, NotFound, SimError, UsageError
 from ..resources import micropython_path
 from .control import ControlClient
+from .flashmap import LAYOUTS
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 _children = {}  # pid -> Popen of daemons this process started (so they are reaped, never zombies)
@@ -123,6 +124,10 @@ class VirtualBoard:
     def reset(self):
         self.ctl.request("reset")
 
+    def bootloader(self):
+        """Hold BOOT and tap RESET: the board's ROM waits for esptool (download mode) until reset()."""
+        self.ctl.request("bootloader")
+
     def powercut(self, off_s: float = 0.0):
         self.ctl.request("powercut", off_s=off_s)
 
@@ -141,11 +146,13 @@ class VirtualBoard:
     def set_world(self, **values):
         return self.ctl.request("set", values=values)["world"]
 
-    def wait_booted(self, timeout: float = 20.0) -> dict:
+    def wait_booted(self, timeout: float = 20.0, *, or_no_app: bool = False) -> dict:
+        """Waits until MicroPython has mounted the filesystem (or, with `or_no_app`, until the board shows
+        it has no bootable image: it then boot-loops, as an ESP32 does, until flashed)."""
         deadline = time.monotonic() + timeout
         while True:
             st = self.status()
-            if st["booted"]:
+            if st["booted"] or (or_no_app and st["state"] == "no_app"):
                 return st
             if time.monotonic() > deadline:
                 raise SimError(f"virtual board {self.name} did not boot within {timeout:.0f} s",
@@ -229,6 +236,10 @@ def start(*, count: int = 1, names: list[str] | None = None, board: str = "virtu
     if definition["chip"] != "virtual":
         raise UsageError(f"board '{board}' is real hardware ({definition['chip']}); a virtual board needs a "
                          f"board file with chip 'virtual'", hint="use --board virtual")
+    layout = definition["flash"].get("partitions")
+    if layout is not None and layout not in LAYOUTS:
+        raise UsageError(f"board '{board}': flash.partitions '{layout}' is not one of MicroPython's tables "
+                         f"a virtual board knows", hint=f"use one of {', '.join(LAYOUTS)}")
     if speed < 1:
         raise UsageError("--speed must be a whole number of at least 1")
     if baud is not None and baud < 300:
@@ -312,7 +323,7 @@ def _wait_ready(board: VirtualBoard, timeout: float):
             raise SimError(f"virtual board {board.name} did not start within {timeout:.0f} s",
                            hint=f"see {board.dir / 'daemon.log'}")
         time.sleep(0.02)
-    board.wait_booted(max(1.0, deadline - time.monotonic()))
+    board.wait_booted(max(1.0, deadline - time.monotonic()), or_no_app=True)
 
 
 def _kill_quietly(board: VirtualBoard):

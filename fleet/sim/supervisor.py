@@ -23,10 +23,12 @@ import time
 import tty
 
 from .. import resources
+from . import chips, flashmap
 from .clock import SimClock
 from .devices import build_buses
 from .hwbus import HardwareBus
 from .link import Counters, Pacer
+from .romloader import FlashFile, RomLoader
 from .world import World
 
 log = logging.getLogger("fleet.sim")
@@ -42,6 +44,8 @@ ROM_LINES = {
     "deepsleep": b"\r\nrst:0x5 (DEEPSLEEP_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
     "software": b"\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
 }
+ROM_BAUD = 115200  # the ROM loader's UART speed after reset, before CHANGE_BAUDRATE
+NO_APP_REPEAT_S = 0.5  # a board without a bootable image resets and complains again this often
 STALE_OUTPUT_S = 1.0  # board output nobody has read for this long is dropped, as on an unread UART
 MAX_EVENTS = 200
 _PR_SET_PDEATHSIG = 1
@@ -76,6 +80,11 @@ class Supervisor:
         self.baud = baud
         self.clock = SimClock(speed)
         self.heap = heap or board.get("heap", "128K")
+        # The chip whose ROM and bootloader this board imitates (a virtual board file's "imitates").
+        self.chip = chips.get(board["chip"] if board["chip"] in chips.CHIPS else board.get("imitates", "esp32"))
+        self.app = None  # the app partition that booted last
+        self.rom = None  # the ROM loader while in download mode
+        self._no_app = None  # the task that prints a boot loop's complaints
         self.world = World(self.clock)
         if scenario:
             self.world.load_scenario(scenario)
@@ -116,11 +125,28 @@ class Supervisor:
         return os.path.join(self.dir, "flash.img")
 
     def _ensure_image(self):
+        """A board fresh from the technician: bootloader, partition table and a valid (stand-in) app image."""
         path = self.image_path()
         size = self.board["flash"]["size"]
         if not os.path.exists(path) or os.path.getsize(path) != size:
+            layout = self.board["flash"].get("partitions", flashmap.DEFAULT_LAYOUT)
             with open(path, "wb") as f:
-                f.write(b"\xff" * size)  # erased NOR flash reads as ones
+                f.write(flashmap.fresh_image(self.chip, size, layout))
+
+    def _read_flash(self, offset, n):
+        with open(self.image_path(), "rb") as f:
+            f.seek(offset)
+            return f.read(n)
+
+    def _second_stage(self):
+        """What the ROM and ESP-IDF's bootloader do at reset: the app partition that runs, or None."""
+        boot = flashmap.select_boot(self.chip, self._read_flash)
+        if boot.writes:
+            with open(self.image_path(), "r+b") as f:
+                for offset, data in boot.writes:
+                    f.seek(offset)
+                    f.write(data)
+        return boot
 
     async def run(self, ready_cb=None):
         """Serves until stop(). `ready_cb(info)` is called once the port exists."""
@@ -146,6 +172,7 @@ class Supervisor:
             await self._stopped.wait()
         finally:
             await self._kill()
+            self._leave_download()
             for t in tasks:
                 t.cancel()
             hw.close()
@@ -203,13 +230,73 @@ class Supervisor:
         del self.events[:-MAX_EVENTS]
         log.info("%s %s %s", self.name, event, kw)
 
+    def _leave_download(self):
+        if self.rom is not None:
+            self.rom.flash.close()
+            self.rom = None
+        for pacer in self._pacers:
+            pacer.baud = self.baud
+        if self._no_app is not None:
+            self._no_app.cancel()
+            self._no_app = None
+
+    async def enter_download(self):
+        """BOOT held while RESET is tapped: the chip's ROM waits for esptool (REFERENCE-2.md §1)."""
+        if self.state == "off":
+            raise ValueError("the board has no power (unplugged, or a power cut without restore)")
+        self._cancel_wake()
+        await self._kill()
+        self._leave_download()
+        self.bus.clear_rtc()
+        self.raw_repl = False
+        self.state = "download"
+        self.rom = RomLoader(self.chip, FlashFile(self.image_path(), self.board["flash"]["size"]),
+                             mac=bytes.fromhex(self.mac), baud=ROM_BAUD)
+        self._event("download_mode", chip=self.chip.name)
+        self._to_host(b"\r\n" + self.chip.download_banner)
+
+    async def _rom_input(self, data):
+        for action in self.rom.feed(data):
+            if isinstance(action, bytes):
+                self._to_host(action)
+            elif action[0] == "delay":
+                await asyncio.sleep(action[1])
+            elif action[0] == "baud":
+                self._to_host(action)  # the line switches once what was sent before has left
+            elif action[0] == "run":
+                await self._kill()
+                await self._boot("software")
+                return
+
+    async def _boot_loop(self, boot, cause):
+        """No bootable image: the chip prints its complaint and resets, over and over (RTC watchdog or the
+        bootloader's own reset), as an ESP32 does."""
+        rom_line = ROM_LINES[cause] if cause in ROM_LINES else b""
+        again = (b"\r\n" + self.chip.boot_banner + b"rst:0x10 (RTCWDT_RTC_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n")
+        text = "".join(line + "\r\n" for line in boot.lines).encode()
+        if boot.lines[0].startswith("invalid header"):
+            text *= 8
+        self._to_host(rom_line + text)
+        while True:
+            await asyncio.sleep(NO_APP_REPEAT_S)
+            self._to_host(again + text)
+
     async def _boot(self, cause, *, raw=False):
         self.generation += 1
         gen = self.generation
+        self._leave_download()
         self.reset_cause = cause if cause != "software" else "soft"
         self.boots[cause] = self.boots.get(cause, 0) + 1
         self.booted = False
         self._wdt_deadline = None
+        boot = None if cause == "soft" and self.app else self._second_stage()  # a soft reset restarts only MicroPython
+        if boot is not None:
+            self.app = boot.app.label if boot.app else None
+        if boot is not None and boot.app is None:
+            self.state = "no_app"
+            self._event("no_app", cause=cause, why=boot.lines[-1])
+            self._no_app = asyncio.ensure_future(self._boot_loop(boot, cause))
+            return
         _set_raw(self.int_s, isig=True)  # a killed REPL may have left the terminal without ISIG
         if cause in ROM_LINES:
             self._to_host(ROM_LINES[cause])
@@ -275,6 +362,7 @@ class Supervisor:
         """Cuts power now (the interpreter dies wherever it is); power returns after `off_s` seconds."""
         self._cancel_wake()
         await self._kill()
+        self._leave_download()
         self.bus.clear_rtc()
         self.raw_repl = False
         self.state = "off"
@@ -338,7 +426,7 @@ class Supervisor:
         except (BlockingIOError, OSError):
             return
         self.counters.host_to_board += len(data)
-        if self.state == "running":
+        if self.state in ("running", "download"):
             self.to_board.put_nowait(data)
         elif self.state in ("booting", "booting_raw"):
             self._pending_input.append(data)
@@ -391,12 +479,20 @@ class Supervisor:
             for i in range(0, len(data), 64 if self.baud else len(data)):
                 chunk = data[i:i + 64] if self.baud else data
                 await pacer.wait(len(chunk))
-                await self._write_all(self.int_m, chunk, None)
+                if self.state == "download":
+                    await self._rom_input(chunk)
+                elif self.state == "running":
+                    await self._write_all(self.int_m, chunk, None)
 
     async def _write_host(self):
         pacer = self._pacers[1]
         while True:
             data = await self.to_host.get()
+            if isinstance(data, tuple):  # ("baud", n): the ROM loader changed the line's speed
+                if self.baud and self.state == "download":
+                    for p in self._pacers:
+                        p.baud = data[1]
+                continue
             step = 64 if self.baud else len(data)
             for i in range(0, len(data), step):
                 chunk = data[i:i + step]
@@ -448,7 +544,7 @@ class Supervisor:
                         self._release_input()
                     answer = "ok"
                 elif line == "hello":
-                    answer = json.dumps({"reset_cause": self.reset_cause, "speed": self.clock.speed,
+                    answer = json.dumps({"reset_cause": self.reset_cause, "speed": self.clock.speed, "app": self.app,
                                          "sim_ms": self.clock.now_ms(),
                                          "board": {"mac": self.mac, **self.board}})
                 else:
@@ -465,6 +561,7 @@ class Supervisor:
         return {**self.info(), "state": self.state, "booted": self.booted, "raw_repl": self.raw_repl,
                 "at_prompt": self.state == "running" and self._out_tail.endswith((b">>> ", b"raw REPL; CTRL-B to exit\r\n>")),
                 "reset_cause": self.reset_cause, "boots": dict(self.boots), "sim_ms": self.clock.now_ms(),
+                "chip": self.chip.name, "app": self.app, "baud_now": self._pacers[0].baud,
                 "counters": self.counters.as_dict(), "interpreter_pid": self.proc.pid if self.proc else None,
                 "rtc_memory_bytes": len(self.bus.rtc_memory),
                 "world": {k: self.world.get(k) for k in self.world.values},
@@ -484,6 +581,9 @@ class Supervisor:
             return c
         if op == "reset":
             await self.hard_reset()
+            return {"done": True}
+        if op == "bootloader":
+            await self.enter_download()
             return {"done": True}
         if op == "powercut":
             await self.power_cut(float(req.get("off_s", 0)))

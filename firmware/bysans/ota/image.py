@@ -4,9 +4,9 @@
 # first boot of the new image must confirm (mark_app_valid_cancel_rollback), or the bootloader (with
 # CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE) returns to the previous image by itself.
 #
-# A virtual board has no esp32 module: SimPartition SIMULATES the partitions and the bootloader's otadata
-# with files on the board's flash (/fw/ota_0.bin, /fw/ota_1.bin, /fw/otadata). It runs the same code path;
-# it does not replace the MicroPython binary the virtual board runs.
+# The bare unix port has no esp32 module: SimPartition SIMULATES the partitions and the bootloader's otadata
+# with files (/fw/ota_0.bin, /fw/ota_1.bin, /fw/otadata) for unit tests. It runs the same code path; it does
+# not replace the MicroPython binary. A virtual board has esp32.Partition over its partitioned flash.
 import json
 import os
 

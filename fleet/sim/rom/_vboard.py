@@ -16,6 +16,7 @@ _hello = json.loads(_sock.readline())
 reset_cause = _hello["reset_cause"]  # power_on | hard | soft | watchdog | deepsleep
 speed = _hello["speed"]
 board = _hello["board"]  # the board definition (boards/<name>.json)
+app = _hello.get("app", "factory")  # the app partition the bootloader started (esp32.Partition.RUNNING)
 _boot_sim_ms = _hello["sim_ms"]
 _boot_ticks = time.ticks_ms()
 
@@ -46,31 +47,3 @@ def elapsed_ms():
 def epoch_ms():
     return _boot_sim_ms + elapsed_ms()
 
-
-class BlockDevice:
-    """Flash as littlefs sees it: the image file, erase blocks of 4 KiB (extended block protocol)."""
-
-    def __init__(self, path, block_size, count):
-        self._f = open(path, "r+b")
-        self.block_size = block_size
-        self.count = count
-        self._erased = b"\xff" * block_size
-
-    def readblocks(self, block, buf, offset=0):
-        self._f.seek(block * self.block_size + offset)
-        self._f.readinto(buf)
-
-    def writeblocks(self, block, buf, offset=None):
-        self._f.seek(block * self.block_size + (offset or 0))
-        self._f.write(buf)
-
-    def ioctl(self, op, arg):
-        if op == 4:  # block count
-            return self.count
-        if op == 5:  # block size
-            return self.block_size
-        if op == 6:  # erase
-            self._f.seek(arg * self.block_size)
-            self._f.write(self._erased)
-            return 0
-        return 0 if op in (1, 2, 3) else None

@@ -1,15 +1,17 @@
-# The virtual board's boot ROM: mounts the board's own littlefs filesystem at /, as an ESP32's firmware
-# does, so nothing on the board reaches the host's files; then runs boot.py and main.py like a board.
+# The virtual board's boot ROM: mounts the board's own littlefs filesystem (the flash's `vfs` partition) at
+# /, as an ESP32's firmware does, so nothing on the board reaches the host's files; then runs boot.py and
+# main.py like a board. The supervisor has already checked the flash as an ESP32's bootloader does.
 # Run as: micropython -X heapsize=N -i vboot.py  (environment: BYSANS_HW, BYSANS_IMG, BYSANS_RAW)
 import sys
 import os
 import vfs
 import _vboard
+import esp32
 
 
 def _mount():
-    flash = _vboard.board["flash"]
-    bdev = _vboard.BlockDevice(os.getenv("BYSANS_IMG"), flash["block_size"], flash["size"] // flash["block_size"])
+    # as MicroPython's flashbdev.py: the `vfs` partition of the flash (esp32.py: the table's, else the runtime one)
+    bdev = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="vfs")[0]
     vfs.umount("/")
     try:
         vfs.mount(vfs.VfsLfs2(bdev), "/")
@@ -41,4 +43,4 @@ _vboard.call("booted")  # from here on the board reads its serial input (and Ctr
 if os.getenv("BYSANS_RAW") != "1":
     _run("boot.py")
     _run("main.py")
-del _mount, _run, sys, os, vfs
+del _mount, _run, sys, os, vfs, esp32
