@@ -291,7 +291,7 @@ class CheckinRejected(RolloutError):
 CHECKIN_REJECT_REASONS = ("missing_mac", "bad_mac", "replay", "no_key", "unknown_key", "unknown_device")
 
 
-# -- the simulated air and the test network server (fleet/sim/devices/air.py, fleet/lorawan/netserver.py);
+# -- the simulated air and the test network server (fleet/sim/devices/air.py, lab/netserver.py);
 #    exit codes 70-79 --
 
 class AirError(FleetError):

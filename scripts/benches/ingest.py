@@ -29,7 +29,7 @@ from fleet.identity import new_identity  # noqa: E402
 from fleet.registry import NewDevice, Operator, Registry, all_kommuner  # noqa: E402
 from fleet.registry.models import DeviceHealth  # noqa: E402
 from fleet.telemetry import TelemetryStore, fleet_status, parse_event  # noqa: E402
-from fleet.telemetry import samples as S  # noqa: E402
+from lab import telemetry_samples as S  # noqa: E402
 
 ADMIN = Operator("bench-admin", role="cross-kommune")
 AARHUS = Operator("bench", kommune="751")

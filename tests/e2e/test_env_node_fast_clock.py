@@ -10,7 +10,7 @@ from fleet.release.build import build
 from fleet.sim import manager
 from provisioning.deploy import deploy
 from provisioning.session import Session
-from serialconsole import Console
+from lab.serialconsole import Console
 
 WORLD = dict(temperature_c=21.5, humidity_pct=45.0, pressure_pa=100800.0, co2_ppm=812.0, pm1_0=3.0,
              pm2_5=7.0, pm4_0=9.0, pm10=11.0, battery_mv=3900.0)

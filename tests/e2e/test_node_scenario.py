@@ -19,7 +19,7 @@ from fleet.sim import manager
 from fleet.sim.scenario import load_dict, read
 from provisioning.deploy import deploy
 from provisioning.session import Session
-from serialconsole import Console
+from lab.serialconsole import Console
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "bin_three_days.json"

@@ -10,7 +10,7 @@ import threading
 
 from fleet.rollout import OtaStore
 from fleet.rollout.waves import assign
-from ota_lab import HEAP, Lab, boot_into_slots, provision
+from lab.ota import HEAP, Lab, boot_into_slots, provision
 
 N = 10
 WAVES = [200, 500, 1000]  # 20%, 50%, 100%

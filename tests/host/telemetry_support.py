@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fleet.identity import new_identity
 from fleet.registry import NewDevice
-from fleet.telemetry import samples as S
+from lab import telemetry_samples as S
 from test_registry_support import ADMIN
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from fleet.registry import Registry
 from fleet.registry.models import UplinkRow
 from fleet.telemetry import TelemetryStore
-from fleet.telemetry import samples as S
+from lab import telemetry_samples as S
 from fleet.telemetry.mqtt import MqttIngester
 from telemetry_support import enroll, waste_event
 

@@ -14,7 +14,7 @@ import pytest
 
 from fleet import boards
 from fleet.lorawan import decode, decode_join_accept
-from fleet.lorawan.netserver import NetworkServer
+from lab.netserver import NetworkServer
 from fleet.lorawan.phy import JoinRequest, build_join_request
 from fleet.resources import firmware_dir
 from fleet.sim.devices import build_buses

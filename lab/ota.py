@@ -199,10 +199,10 @@ def provision(board, rel: Path, root: bytes, config: dict):
 
 
 class Repl:
-    """A raw-REPL console on a virtual board (tests/e2e/serialconsole.py) that survives its resets."""
+    """A raw-REPL console on a virtual board (lab/serialconsole.py) that survives its resets."""
 
     def __init__(self, board, timeout=30.0, *, booting=False):
-        from serialconsole import Console
+        from .serialconsole import Console
 
         self.board = board
         self.c = Console(board.port, timeout=timeout)

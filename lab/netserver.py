@@ -24,12 +24,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..errors import AirError, LoRaWANFrameError
-from . import maccommands
-from .crypto import Key
-from .phy import DataFrame, JoinAccept, JoinRequest, MType, build_data_frame, build_join_accept, decode
+from fleet.errors import AirError, LoRaWANFrameError
+from fleet.lorawan import maccommands
+from fleet.lorawan.crypto import Key
+from fleet.lorawan.phy import DataFrame, JoinAccept, JoinRequest, MType, build_data_frame, build_join_accept, decode
 
-log = logging.getLogger("fleet.lorawan.netserver")
+log = logging.getLogger("lab.netserver")
 
 PROTOCOL_VERSION = 2
 PUSH_DATA, PUSH_ACK, PULL_DATA, PULL_RESP, PULL_ACK, TX_ACK = 0, 1, 2, 3, 4, 5
