@@ -13,11 +13,11 @@ import pytest
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
-from lab.netserver import NetworkServer
 from fleet.resources import firmware_dir, mpy_cross_path
+from lab.netserver import NetworkServer
+from lab.serialconsole import Console
 from provisioning.deploy import bundle, deploy
 from provisioning.session import Session
-from lab.serialconsole import Console
 
 APP_KEY = bytes.fromhex("8f1c4ad2e6b0937c5a2e41d0b7c3f619")
 DEV_EUI = bytes.fromhex("70b3d57ed005e001")

@@ -15,12 +15,12 @@ import pytest
 
 from conftest import run_fleet
 from fleet.codec import decode
-from lab.netserver import NetworkServer
 from fleet.registry import Operator, Registry
+from lab.netserver import NetworkServer
 from lab.ota import Lab
+from lab.serialconsole import Console
 from provisioning.deploy import deploy
 from provisioning.session import Session
-from lab.serialconsole import Console
 
 SPEED = 60            # a wake (boot, sensors, radio) costs about 0.2-0.4 s real, 12-24 s simulated
 INTERVAL_S = 60

@@ -17,9 +17,9 @@ from fleet.codec import decode
 from fleet.release.build import build
 from fleet.sim import manager
 from fleet.sim.scenario import load_dict, read
+from lab.serialconsole import Console
 from provisioning.deploy import deploy
 from provisioning.session import Session
-from lab.serialconsole import Console
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "bin_three_days.json"

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from fleet.registry import Registry
 from fleet.registry.models import UplinkRow
 from fleet.telemetry import TelemetryStore
-from lab import telemetry_samples as S
 from fleet.telemetry.mqtt import MqttIngester
+from lab import telemetry_samples as S
 from telemetry_support import enroll, waste_event
 
 MOSQUITTO = "/usr/sbin/mosquitto"
