@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import run_fleet
+from fleet import device_spec
 from fleet.codec import decode
 from fleet.registry import Operator, Registry
 from lab.netserver import NetworkServer
@@ -65,7 +66,7 @@ def _provision_ota(board, lab, dev_eui):
 
     with Session(board.port) as s:
         provision(s, lab.rel, root=lab.root1, config=lab.config(dev_eui))
-        deploy(s, {"/config/node.json": json.dumps(NODE).encode()})
+        deploy(s, {device_spec.NODE_CONFIG: json.dumps(NODE).encode()})
 
 
 class Log:

@@ -16,9 +16,10 @@ N = 10
 WAVES = [200, 500, 1000]  # 20%, 50%, 100%
 CHECKS = """# Release self-test hook (bysans.ota.selftest runs it on the first boot of the new slot).
 import json
+from bysans.device_spec import OTA_CONFIG
 
 def run(board):
-    with open('/ota/config.json') as f:
+    with open(OTA_CONFIG) as f:
         dev = json.load(f)['device']
     if dev == %r:
         raise ValueError('the distance sensor does not answer')
