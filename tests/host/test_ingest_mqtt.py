@@ -194,9 +194,8 @@ class GatedStore:
 
 
 @pytest.mark.mqtt
-def test_broker_restart_loses_no_qos1_message(tmp_path, reg):
-    if not os.path.exists(MOSQUITTO):
-        pytest.skip(f"{MOSQUITTO} is not installed (apt-get install mosquitto)")
+def test_broker_restart_loses_no_qos1_message(tmp_path, reg, program):
+    program(MOSQUITTO, "mosquitto")
     broker = OwnBroker(tmp_path)
     broker.start()
     dev = enroll(reg)
