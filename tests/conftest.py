@@ -26,14 +26,17 @@ def _reachable(addr) -> bool:
         return False
 
 
-def _need(name, addr):
-    if _reachable(addr):
-        return
+def _missing(what, note):
+    """Skips the test for a missing service or program, or fails it when the run requires them all."""
     if os.environ.get("BYSANS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{name} at {addr[0]}:{addr[1]} is not reachable, and this run requires it "
-                    f"(BYSANS_REQUIRE_SERVICES=1)")
-    _missing_services.add(f"{name} ({addr[0]}:{addr[1]})")
-    pytest.skip(f"{name} is not running at {addr[0]}:{addr[1]}")
+        pytest.fail(f"{what}, and this run requires it (BYSANS_REQUIRE_SERVICES=1)")
+    _missing_services.add(note)
+    pytest.skip(what)
+
+
+def _need(name, addr):
+    if not _reachable(addr):
+        _missing(f"{name} is not running at {addr[0]}:{addr[1]}", f"{name} ({addr[0]}:{addr[1]})")
 
 
 @pytest.fixture(scope="session")
@@ -53,13 +56,9 @@ def mqtt_broker():
 def need_program(path, package):
     """`path` when that program is installed; otherwise skips the test (fails it under
     BYSANS_REQUIRE_SERVICES=1). `package`: the Debian package that installs it."""
-    if path and os.path.exists(path):
-        return path
-    if os.environ.get("BYSANS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{path} is not installed (apt-get install {package}), and this run requires it "
-                    f"(BYSANS_REQUIRE_SERVICES=1)")
-    _missing_services.add(f"{path} (apt-get install {package})")
-    pytest.skip(f"{path} is not installed (apt-get install {package})")
+    if not (path and os.path.exists(path)):
+        _missing(f"{path} is not installed (apt-get install {package})", f"{path} (apt-get install {package})")
+    return path
 
 
 @pytest.fixture(scope="session")
