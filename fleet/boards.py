@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BoardInvalid, NotFound
+from . import device_spec
 from .resources import boards_dir
 
 REQUIRED = ("name", "title", "chip", "mpy_arch", "hal", "flash")
-SENSOR_TYPES = ("bme280", "scd4x", "sps30", "vl53l1x", "jsn_sr04t", "lis3dh")
+SENSOR_TYPES = device_spec.SENSOR_TYPES  # the firmware has a driver for each (firmware/bysans/device_spec.py)
 
 
 @dataclass(frozen=True)

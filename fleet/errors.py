@@ -315,7 +315,7 @@ CHECKIN_REJECT_REASONS = ("missing_mac", "bad_mac", "replay", "no_key", "unknown
                           "wrong_kommune")
 
 
-# -- the simulated air and the test network server (fleet/sim/devices/air.py, fleet/lorawan/netserver.py);
+# -- the simulated air and the test network server (fleet/sim/devices/air.py, lab/netserver.py);
 #    exit codes 70-79 --
 
 class AirError(FleetError):

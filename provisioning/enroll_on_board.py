@@ -15,14 +15,14 @@ The AppKey is in no message, log or return value of this module (only in the fil
 import dataclasses
 import json
 
-from fleet import boards
+from fleet import boards, device_spec
 from fleet.boards import Board
 from fleet.registry import NewDevice
 
 from .enrollment import enroll_board
 
-LORAWAN_PATH = "/config/lorawan.json"
-DEVICE_PATH = "/config/device.json"
+LORAWAN_PATH = device_spec.LORAWAN_CONFIG
+DEVICE_PATH = device_spec.DEVICE_CONFIG
 
 
 def config_files(config: dict) -> dict[str, bytes]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleet import boards
+from fleet import boards, device_spec
 from fleet.boards import Board
 from fleet.errors import FlashToolError, ImageMismatch, SelfTestFailed, UsageError, WrongBoard
 from fleet.resources import firmware_dir
@@ -170,7 +170,7 @@ def app_bundle(board: Board, *, src=None) -> tuple[dict[str, bytes], list[str]]:
         root = Path(d) / FILES
         files = {"/" + p.relative_to(root).as_posix(): p.read_bytes()
                  for p in sorted(root.rglob("*")) if p.is_file()}
-    files["/board.json"] = board.device_copy()
+    files[device_spec.BOARD_FILE] = board.device_copy()
     stale = [p[:-4] + ".py" for p in files if p.endswith(".mpy")]
     return files, stale
 

@@ -15,13 +15,14 @@ import hashlib
 import json
 from pathlib import Path
 
+from fleet import device_spec
 from fleet.errors import UsageError, VerifyError, WrongBoard
 from fleet.release.build import FILES, MANIFEST
 
 from .deploy import DeployReport, deploy
 from .session import BoardError
 
-CONFIG = "/ota/config.json"
+CONFIG = device_spec.OTA_CONFIG
 
 # Boot state with slot a confirmed: firmware/bysans/ota/slots.py (encode), one JSON line and its CRC-32.
 _STATE = {"confirmed": "a", "trial": None, "tries": 0, "target": None, "bad": [], "last": None}
@@ -77,10 +78,10 @@ def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=No
     if checkin_key is not None:
         config = _with_key(config, checkin_key)
     files = slot_files(release_dir, "a")
-    files["/ota/root.json"] = root
+    files[device_spec.OTA_ROOT] = root
     files[CONFIG] = json.dumps(config).encode()
-    files["/ota/boot.json"] = _encode_state(dict(_STATE))
-    files["/ota/confirmed"] = b"a"
+    files[device_spec.OTA_BOOT] = _encode_state(dict(_STATE))
+    files[device_spec.OTA_CONFIRMED] = b"a"
     return deploy(session, files, progress=progress)
 
 

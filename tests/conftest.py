@@ -1,7 +1,9 @@
-"""Shared fixtures: the real PostgreSQL and Mosquitto services, and opt-in real boards.
+"""Shared fixtures: the real PostgreSQL and Mosquitto services, the programs some tests run (node, the
+mosquitto broker binary), and opt-in real boards.
 
-Without the services, their tests are skipped and the run ends with a note saying so; with
-BYSANS_REQUIRE_SERVICES=1 (set by .ci/run) an unreachable service fails those tests instead.
+Without the services or programs, their tests are skipped and the run ends with a note saying so; with
+BYSANS_REQUIRE_SERVICES=1 (set by .ci/run, which also installs the programs) a missing one fails those
+tests instead.
 """
 
 import os
@@ -24,14 +26,17 @@ def _reachable(addr) -> bool:
         return False
 
 
-def _need(name, addr):
-    if _reachable(addr):
-        return
+def _missing(what, note):
+    """Skips the test for a missing service or program, or fails it when the run requires them all."""
     if os.environ.get("BYSANS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{name} at {addr[0]}:{addr[1]} is not reachable, and this run requires it "
-                    f"(BYSANS_REQUIRE_SERVICES=1)")
-    _missing_services.add(f"{name} ({addr[0]}:{addr[1]})")
-    pytest.skip(f"{name} is not running at {addr[0]}:{addr[1]}")
+        pytest.fail(f"{what}, and this run requires it (BYSANS_REQUIRE_SERVICES=1)")
+    _missing_services.add(note)
+    pytest.skip(what)
+
+
+def _need(name, addr):
+    if not _reachable(addr):
+        _missing(f"{name} is not running at {addr[0]}:{addr[1]}", f"{name} ({addr[0]}:{addr[1]})")
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +53,22 @@ def mqtt_broker():
     return MQTT
 
 
+def need_program(path, package):
+    """`path` when that program is installed; otherwise skips the test (fails it under
+    BYSANS_REQUIRE_SERVICES=1). `package`: the Debian package that installs it."""
+    if not (path and os.path.exists(path)):
+        _missing(f"{path} is not installed (apt-get install {package})", f"{path} (apt-get install {package})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def program():
+    """program(path, package): see need_program."""
+    return need_program
+
+
 def pytest_terminal_summary(terminalreporter):
     if _missing_services:
         terminalreporter.write_line(
             "note: skipped the tests that need " + ", ".join(sorted(_missing_services))
-            + "; start them to run those tests (CI requires them)", yellow=True)
+            + "; start or install them to run those tests (CI requires them)", yellow=True)

@@ -6,11 +6,12 @@ import json
 
 from micropython import const
 
-CONFIG_PATH = "/config/node.json"
-DEVICE_PATH = "/config/device.json"
+from bysans.device_spec import DEVICE_CONFIG as DEVICE_PATH
+from bysans.device_spec import DISTANCE_TYPES
+from bysans.device_spec import NODE_CONFIG as CONFIG_PATH
+
 _FROM_DEVICE = ("kind", "site")
 KINDS = ("waste", "env")
-DISTANCE_TYPES = ("vl53l1x", "jsn_sr04t")
 _INTERVAL_MAX_S = const(15300)  # 255 min: the payload's interval_min is 8 bits
 
 # key -> (default, minimum, maximum); None as default: depends on the kind (see _KIND_DEFAULTS)

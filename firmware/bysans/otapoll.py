@@ -7,7 +7,7 @@ import os
 
 from micropython import const
 
-OTA_CONFIG = "/ota/config.json"
+from bysans.device_spec import OTA_CONFIG
 WATCHDOG_MS = const(120000)  # the watchdog while the client runs: a download takes longer than a cycle
 
 

@@ -5,14 +5,29 @@
 #
 # Layout: one preallocated array('i') per sampler, so viper reaches every channel through one pointer
 # (on the unix port each attribute load costs about as much as a whole push):
-#   word 0 stride (words per channel), word 1 channels, then per channel `stride` words:
-#   _WORDS of state, then its ring of `depth` samples; then the owner's extra words.
-# Viper's ptr32 loads are zero-extended on 64-bit ports: signed words go through the _sx arithmetic.
+#   HDR words (STRIDE: words per channel, CHANNELS), then per channel `stride` words: WORDS of state,
+#   then its ring of `depth` samples; then the owner's extra words.
+# The layout's one declaration is the const() block below. Viper folds only the const() names of its own
+# module (an imported name is a run-time object it cannot add to an int), so bysans/waste.py, whose fused
+# viper path walks the same words, repeats the block with a leading underscore; tests/host/
+# test_sampler_layout.py fails if the two blocks disagree.
+#
+# Signed words: viper's ptr32 loads are zero-extended on 64-bit ports (the unix port) and already signed
+# on 32-bit ones (the ESP32). Every signed load is the one sign-extension idiom
+#     sb = 1
+#     sb <<= 31                   # once per function; built at run time, see below
+#     v = (int(s[i]) ^ sb) - sb   # flips bit 31 and subtracts it again: identity mod 2**32
+# It is written out rather than called: a nested viper call costs as much as the work (measured 18x
+# slower than the idiom on the unix port). sb is shifted at run time because mpy-cross folds a literal
+# 1 << 31 into a big int for 32-bit targets, which viper refuses.
 from array import array
 
 import micropython
 from micropython import const
 
+# Header words
+STRIDE = const(0)
+CHANNELS = const(1)
 HDR = const(2)
 # Channel state words, from the channel's offset
 HEAD = const(0)    # next ring slot
@@ -37,32 +52,30 @@ class SamplerError(Exception):
 def _push(state, off: int, v: int):
     # ring write and statistics for the channel at word offset `off`
     s = ptr32(state)
-    head = int(s[off])
-    depth = int(s[off + 2])
-    s[off + 9 + head] = v
+    sb = 1
+    sb <<= 31
+    head = int(s[off + HEAD])
+    depth = int(s[off + DEPTH])
+    s[off + WORDS + head] = v
     head += 1
     if head >= depth:
         head = 0
-    s[off] = head
-    if int(s[off + 1]) < depth:
-        s[off + 1] = int(s[off + 1]) + 1
-    k = int(s[off + 3])
+    s[off + HEAD] = head
+    if int(s[off + COUNT]) < depth:
+        s[off + COUNT] = int(s[off + COUNT]) + 1
+    k = int(s[off + N])
     if k == 0:
-        s[off + 4] = v
-        s[off + 5] = v
-        s[off + 6] = v
+        s[off + MIN] = v
+        s[off + MAX] = v
+        s[off + SUM] = v
     else:
-        mn = int(s[off + 4])
-        mn = (((((mn >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (mn & 0xFFFF)
-        mx = int(s[off + 5])
-        mx = (((((mx >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (mx & 0xFFFF)
-        if v < mn:
-            s[off + 4] = v
-        if v > mx:
-            s[off + 5] = v
-        s[off + 6] = int(s[off + 6]) + v
-    s[off + 3] = k + 1
-    s[off + 7] = v
+        if v < (int(s[off + MIN]) ^ sb) - sb:
+            s[off + MIN] = v
+        if v > (int(s[off + MAX]) ^ sb) - sb:
+            s[off + MAX] = v
+        s[off + SUM] = int(s[off + SUM]) + v
+    s[off + N] = k + 1
+    s[off + LAST] = v
 
 
 @micropython.viper
@@ -106,8 +119,8 @@ class Sampler:
         self.stride = WORDS + depth
         self.extra = HDR + len(names) * self.stride  # offset of the owner's words
         self.state = array("i", bytes(4 * (self.extra + extra)))
-        self.state[0] = self.stride
-        self.state[1] = len(names)
+        self.state[STRIDE] = self.stride
+        self.state[CHANNELS] = len(names)
         for c in range(len(names)):
             self.state[HDR + c * self.stride + DEPTH] = depth
 

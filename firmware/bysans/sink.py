@@ -11,7 +11,7 @@ import gc
 
 from micropython import const
 
-LORAWAN_PATH = "/config/lorawan.json"
+from bysans.device_spec import LORAWAN_CONFIG as LORAWAN_PATH
 JOIN_DRS = (5, 3, 0)        # join attempts go round these data rates (by DevNonce): SF7, SF9, SF12
 _MAX_WAIT_MS = const(15000)  # a duty-cycle silence up to this long is waited out (e.g. the first uplink
 #                              after a join at SF7); a longer one leaves the readings queued

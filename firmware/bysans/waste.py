@@ -7,7 +7,7 @@ import micropython
 from micropython import const
 
 from bysans import payload_spec as S
-from bysans.sampler import HDR, NO_READING, Sampler, median_of
+from bysans.sampler import NO_READING, Sampler, median_of
 
 FILL_FULL_BP = const(10000)
 
@@ -54,6 +54,20 @@ class PickupDetector:
         return pickup
 
 
+# The sampler's layout (bysans/sampler.py declares it; repeated here because viper folds only this
+# module's const() names; tests/host/test_sampler_layout.py fails if the two blocks disagree)
+_STRIDE = const(0)
+_HDR = const(2)
+_HEAD = const(0)
+_COUNT = const(1)
+_DEPTH = const(2)
+_N = const(3)
+_MIN = const(4)
+_MAX = const(5)
+_SUM = const(6)
+_LAST = const(7)
+_FAULTS = const(8)
+_WORDS = const(9)
 # The owner's words after the sampler's channels (Sampler.extra): fire detector, then the burst scratch
 _X_THRESHOLD = const(0)
 _X_RISE = const(1)
@@ -66,41 +80,38 @@ _X_SCRATCH = const(6)
 DIST = const(0)
 TEMP = const(1)
 BATT = const(2)
+_NCHANNELS = const(3)
 
 
 @micropython.viper
 def _fire_check(state, t_off: int, x_off: int) -> int:
     # after a push to the temperature channel at t_off; 1 when the alarm starts
     s = ptr32(state)
-    count = int(s[t_off + 1])
+    sb = 1
+    sb <<= 31  # the sign-extension idiom of bysans/sampler.py: (word ^ sb) - sb
+    count = int(s[t_off + _COUNT])
     if count == 0:
         return 0
-    head = int(s[t_off])
-    depth = int(s[t_off + 2])
-    ring = t_off + 9
+    head = int(s[t_off + _HEAD])
+    depth = int(s[t_off + _DEPTH])
+    ring = t_off + _WORDS
     i = head - 1
     if i < 0:
         i += depth
-    now = int(s[ring + i])
-    now = (((((now >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (now & 0xFFFF)
-    if int(s[x_off + 4]):
-        clr = int(s[x_off + 3])
-        clr = (((((clr >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (clr & 0xFFFF)
-        if now < clr:
-            s[x_off + 4] = 0
+    now = (int(s[ring + i]) ^ sb) - sb
+    if int(s[x_off + _X_ACTIVE]):
+        if now < (int(s[x_off + _X_CLEAR]) ^ sb) - sb:
+            s[x_off + _X_ACTIVE] = 0
         return 0
-    back = int(s[x_off + 2])
+    back = int(s[x_off + _X_WINDOW])
     if back >= count:
         back = count - 1
     i = head - 1 - back
     if i < 0:
         i += depth
-    then = int(s[ring + i])
-    then = (((((then >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (then & 0xFFFF)
-    thr = int(s[x_off])
-    thr = (((((thr >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (thr & 0xFFFF)
-    if now >= thr and now - then >= int(s[x_off + 1]):
-        s[x_off + 4] = 1
+    then = (int(s[ring + i]) ^ sb) - sb
+    if now >= (int(s[x_off + _X_THRESHOLD]) ^ sb) - sb and now - then >= int(s[x_off + _X_RISE]):
+        s[x_off + _X_ACTIVE] = 1
         return 1
     return 0
 
@@ -110,10 +121,12 @@ def _waste_tick(state, burst, temp_cdeg: int, batt_mv: int) -> int:
     # WasteNode.sample's work in one call, with sampler._push and _fire_check inlined (a nested viper
     # call costs as much as the work): median of the burst, three pushes, the fire check.
     s = ptr32(state)
-    stride = int(s[0])
-    x = 2 + 3 * stride
-    n = int(s[x + 5])
-    scratch = x + 6
+    sb = 1
+    sb <<= 31  # the sign-extension idiom of bysans/sampler.py: (word ^ sb) - sb
+    stride = int(s[_STRIDE])
+    x = _HDR + _NCHANNELS * stride
+    n = int(s[x + _X_BURST])
+    scratch = x + _X_SCRATCH
     a = ptr16(burst)
     m = 0
     i = 0
@@ -128,70 +141,61 @@ def _waste_tick(state, burst, temp_cdeg: int, batt_mv: int) -> int:
             m += 1
         i += 1
     c = 0
-    while c < 3:
-        off = 2 + c * stride
-        if c == 0:
+    while c < _NCHANNELS:
+        off = _HDR + c * stride
+        if c == DIST:
             if m * 2 < n or m == 0:
-                s[off + 8] = int(s[off + 8]) + 1  # no valid distance: a fault
+                s[off + _FAULTS] = int(s[off + _FAULTS]) + 1  # no valid distance: a fault
                 c += 1
                 continue
             v = int(s[scratch + (m >> 1)])
-        elif c == 1:
+        elif c == TEMP:
             v = temp_cdeg
         else:
             v = batt_mv
-        head = int(s[off])
-        depth = int(s[off + 2])
-        s[off + 9 + head] = v
+        head = int(s[off + _HEAD])
+        depth = int(s[off + _DEPTH])
+        s[off + _WORDS + head] = v
         head += 1
         if head >= depth:
             head = 0
-        s[off] = head
-        if int(s[off + 1]) < depth:
-            s[off + 1] = int(s[off + 1]) + 1
-        k = int(s[off + 3])
+        s[off + _HEAD] = head
+        if int(s[off + _COUNT]) < depth:
+            s[off + _COUNT] = int(s[off + _COUNT]) + 1
+        k = int(s[off + _N])
         if k == 0:
-            s[off + 4] = v
-            s[off + 5] = v
-            s[off + 6] = v
+            s[off + _MIN] = v
+            s[off + _MAX] = v
+            s[off + _SUM] = v
         else:
-            mn = int(s[off + 4])
-            mn = (((((mn >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (mn & 0xFFFF)
-            mx = int(s[off + 5])
-            mx = (((((mx >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (mx & 0xFFFF)
-            if v < mn:
-                s[off + 4] = v
-            if v > mx:
-                s[off + 5] = v
-            s[off + 6] = int(s[off + 6]) + v
-        s[off + 3] = k + 1
-        s[off + 7] = v
+            if v < (int(s[off + _MIN]) ^ sb) - sb:
+                s[off + _MIN] = v
+            if v > (int(s[off + _MAX]) ^ sb) - sb:
+                s[off + _MAX] = v
+            s[off + _SUM] = int(s[off + _SUM]) + v
+        s[off + _N] = k + 1
+        s[off + _LAST] = v
         c += 1
-    # fire: the temperature ring (channel 1), settings in the extra words
-    t = 2 + stride
-    ring = t + 9
-    head = int(s[t])
-    depth = int(s[t + 2])
-    count = int(s[t + 1])
+    # fire: the temperature ring, settings in the extra words
+    t = _HDR + TEMP * stride
+    ring = t + _WORDS
+    head = int(s[t + _HEAD])
+    depth = int(s[t + _DEPTH])
+    count = int(s[t + _COUNT])
     now = temp_cdeg
-    if int(s[x + 4]):
-        clr = int(s[x + 3])
-        clr = (((((clr >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (clr & 0xFFFF)
-        if now < clr:
-            s[x + 4] = 0
+    if int(s[x + _X_ACTIVE]):
+        if now < (int(s[x + _X_CLEAR]) ^ sb) - sb:
+            s[x + _X_ACTIVE] = 0
         return 0
-    back = int(s[x + 2])
+    back = int(s[x + _X_WINDOW])
     if back >= count:
         back = count - 1
     i = head - 1 - back
     if i < 0:
         i += depth
-    then = int(s[ring + i])
-    then = (((((then >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (then & 0xFFFF)
-    thr = int(s[x])
-    thr = (((((thr >> 16) & 0xFFFF) ^ 0x8000) - 0x8000) << 16) | (thr & 0xFFFF)
-    if now >= thr and now - then >= int(s[x + 1]):
-        s[x + 4] = 1
+    then = (int(s[ring + i]) ^ sb) - sb
+    if now >= (int(s[x + _X_THRESHOLD]) ^ sb) - sb and now - then >= int(s[x + _X_RISE]):
+        s[x + _X_ACTIVE] = 1
         return 1
     return 0
 
@@ -303,7 +307,7 @@ class WasteNode:
         """Returns True when a fire alarm starts: the caller sends an alarm frame at once."""
         self.sampler.push(TEMP, cdeg)
         sp = self.sampler
-        return _fire_check(sp.state, HDR + TEMP * sp.stride, sp.extra) != 0
+        return _fire_check(sp.state, _HDR + TEMP * sp.stride, sp.extra) != 0
 
     def battery(self, mv):
         self.sampler.push(BATT, mv)

@@ -7,6 +7,7 @@ from array import array
 from micropython import const
 
 from bysans import payload_spec as S
+from bysans.device_spec import DISTANCE_TYPES
 from bysans.drivers.errors import SensorError
 from bysans.node import C_KIND
 from bysans.waste import BATT, TEMP, FillTrend, FireDetector, PickupDetector, WasteNode
@@ -43,7 +44,7 @@ class WasteCycle:
             trend=FillTrend(_TREND_POINTS))
         self.burst = array("h", bytes(2 * cfg.distance_burst))
         self.cos2_milli = int(math.cos(math.radians(cfg.tilt_deg)) ** 2 * 1000 + 0.5)
-        types = (cfg.distance_sensor,) if cfg.distance_sensor else ("vl53l1x", "jsn_sr04t")
+        types = (cfg.distance_sensor,) if cfg.distance_sensor else DISTANCE_TYPES
         self.dist_entry = cfg.sensor(*types)
         self.temp_entry = cfg.sensor("bme280")
         self.accel_entry = cfg.sensor("lis3dh")

@@ -1,32 +1,25 @@
 """The payload format's one declaration, firmware/bysans/payload_spec.py, loaded by file path.
 
-The host never imports the firmware package: it executes that one data module on its own, so encoder
-(firmware) and decoder (here and the generated JavaScript) read the same tables.
+The host never imports the firmware package: it executes that one data module on its own
+(fleet.firmware_data), so encoder (firmware) and decoder (here and the generated JavaScript) read the
+same tables.
 """
 
-import importlib.util
-from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
-from ..resources import firmware_dir
+from .. import firmware_data
+
+SPEC = "bysans/payload_spec.py"
 
 
 def spec_path() -> Path:
-    return firmware_dir() / "bysans" / "payload_spec.py"
-
-
-@lru_cache(maxsize=4)
-def _load(path: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_bysans_payload_spec", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return firmware_data.firmware_file(SPEC)
 
 
 def load_spec(path: Path | None = None) -> ModuleType:
     """The spec module (VERSION, KINDS, channel tables, ...)."""
-    return _load(str(path or spec_path()))
+    return firmware_data.load(path or spec_path())
 
 
 def spec_tables(path: Path | None = None) -> dict:

@@ -17,10 +17,12 @@ import time
 from datetime import datetime, timezone
 
 from ..errors import UsageError
+from .reasons import TABLE
 
-FORMAT = 1
-ROOT_TYPE = "bysans-root"
-RELEASE_TYPE = "bysans-release"
+# The format's version and the two document types, as the device checks them (firmware/bysans/ota/reasons.py)
+FORMAT = TABLE.FORMAT
+ROOT_TYPE = TABLE.ROOT_TYPE
+RELEASE_TYPE = TABLE.RELEASE_TYPE
 
 
 def _check_types(obj, where="body"):

@@ -9,6 +9,8 @@ revision v3.0; ESP32-S3 QFN56 revision v0.1); the MAC comes from the board.
 
 from dataclasses import dataclass, field
 
+from ..boards import CHIPS
+
 CRYSTAL_HZ = 40_000_000  # both chips on the project's boards run from a 40 MHz crystal
 
 
@@ -31,11 +33,18 @@ class Chip:
     boot_banner: bytes = b""
 
 
+def _named(name: str) -> dict:
+    """What fleet.boards.CHIPS, the one table of chips, says of `name`: esptool's name, the image's chip id
+    and where the bootloader goes."""
+    c = CHIPS[name]
+    return dict(name=c.name, esptool_name=c.esptool, image_chip_id=c.image_id, bootloader_offset=c.base_offset)
+
+
 CHIP_DETECT_MAGIC_REG_ADDR = 0x40001000
 SPI_CMD_USR = 1 << 18  # SPI_CMD_REG bit esptool sets to start a command and polls until clear
 
 ESP32 = Chip(
-    name="esp32", esptool_name="ESP32", image_chip_id=0, bootloader_offset=0x1000, magic_value=0x00F01D83,
+    **_named("esp32"), magic_value=0x00F01D83,
     security_info=False, flash_begin_words=4,
     spi_reg_base=0x3FF42000, spi_usr2_offs=0x24, spi_w0_offs=0x80, uart_clkdiv_reg=0x3FF40014,
     # ESP32's MAC: eFuse BLK0 word 1 (low 4 bytes) and word 2 (high 2 bytes, then a CRC byte)
@@ -55,7 +64,7 @@ ESP32 = Chip(
 )
 
 ESP32S3 = Chip(
-    name="esp32s3", esptool_name="ESP32-S3", image_chip_id=9, bootloader_offset=0x0, magic_value=None,
+    **_named("esp32s3"), magic_value=None,
     security_info=True, flash_begin_words=5,
     spi_reg_base=0x60002000, spi_usr2_offs=0x20, spi_w0_offs=0x58, uart_clkdiv_reg=0x60000014,
     mac_words=(0x60007044, 0x60007048),

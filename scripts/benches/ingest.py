@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from fleet.registry import NewDevice, Operator, Registry, all_kommuner  # noqa: E402
 from fleet.store.models import DeviceHealth  # noqa: E402
 from fleet.telemetry import TelemetryStore, fleet_status, parse_event  # noqa: E402
-from fleet.telemetry import samples as S  # noqa: E402
+from lab import telemetry_samples as S  # noqa: E402
 from provisioning.identity import new_identity  # noqa: E402
 
 ADMIN = Operator("bench-admin", role="cross-kommune")

@@ -24,8 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-E2E = str(ROOT / "tests" / "e2e")  # the OTA lab (tests/e2e/ota_lab.py) and its serial console
 
 _MP = """
 import sys, time, binascii
@@ -73,7 +71,7 @@ def ed25519_verify():
 def _lab():
     import tempfile
 
-    from ota_lab import Lab
+    from lab.ota import Lab
 
     base = Path(tempfile.mkdtemp(prefix="bysans-ota-bench-"))
     os.environ.setdefault("BYSANS_SIM_DIR", str(base / "sim"))
@@ -109,20 +107,12 @@ class _Counting:
         return self.lab.server
 
 
-def _path():
-    import sys
-
-    if E2E not in sys.path:
-        sys.path.insert(0, E2E)
-
-
 def delta_and_update(lab=None):
     import time as _t
 
-    _path()
     from fleet.release import metadata
     from fleet.sim import manager
-    from ota_lab import HEAP, boot_into_slots, provision
+    from lab.ota import HEAP, boot_into_slots, provision
     from provisioning.deploy import deploy
     from provisioning.ota import slot_files
     from provisioning.session import Session
@@ -176,8 +166,7 @@ def delta_and_update(lab=None):
 
 
 def powercut(lab=None):
-    _path()
-    from ota_lab import powercut_campaign
+    from lab.ota import powercut_campaign
 
     lab = lab or _lab()
     stats = powercut_campaign(lab, name="otacut", boards=8, cuts_per_board=26, seed=20261122)

@@ -69,7 +69,7 @@ def vboard(make_board):
 
 @pytest.fixture
 def console(vboard):
-    from serialconsole import Console
+    from lab.serialconsole import Console
 
     c = Console(vboard.port)
     yield c

@@ -6,7 +6,7 @@ from fleet import boards
 from fleet.resources import firmware_dir
 from provisioning.deploy import bundle, deploy
 from provisioning.session import Session
-from serialconsole import Console
+from lab.serialconsole import Console
 
 
 @pytest.fixture

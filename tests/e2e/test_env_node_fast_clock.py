@@ -5,12 +5,13 @@ readings must come through without fault markers."""
 import json
 import time
 
+from fleet import device_spec
 from fleet.codec import decode
 from fleet.release.build import build
 from fleet.sim import manager
+from lab.serialconsole import Console
 from provisioning.deploy import deploy
 from provisioning.session import Session
-from serialconsole import Console
 
 WORLD = dict(temperature_c=21.5, humidity_pct=45.0, pressure_pa=100800.0, co2_ppm=812.0, pm1_0=3.0,
              pm2_5=7.0, pm4_0=9.0, pm10=11.0, battery_mv=3900.0)
@@ -21,7 +22,7 @@ def test_env_node_reads_co2_at_speed_60(tmp_path, make_board):
     build("virtual", "0.1.0", out)
     files = {"/" + p.relative_to(out / "files").as_posix(): p.read_bytes()
              for p in sorted((out / "files").rglob("*")) if p.is_file()}
-    files["/config/node.json"] = json.dumps({"kind": "env", "interval_s": 60, "batch_max_age_s": 60}).encode()
+    files[device_spec.NODE_CONFIG] = json.dumps({"kind": "env", "interval_s": 60, "batch_max_age_s": 60}).encode()
     b = make_board(speed=60)
     with Session(b.port) as s:
         deploy(s, files)

@@ -11,12 +11,12 @@ import pytest
 import serial
 
 from fleet import boards
+from fleet.boards import CHIPS
 from fleet.sim import chips, flashmap, manager
 from fleet.sim.romloader import slip_encode
-from serialconsole import Console
+from lab.serialconsole import Console
 
-# esptool's CHIP_NAME per board-file chip (fleet/flashing.py has the same table for `fleet flash`)
-ESPTOOL_NAMES = {"esp32": "ESP32", "esp32s3": "ESP32-S3"}
+ESPTOOL_NAMES = {c: CHIPS[c].esptool for c in ("esp32", "esp32s3")}  # esptool's CHIP_NAME (fleet.boards.CHIPS)
 VIRTUAL_FOR = {"esp32": "virtual", "esp32s3": "virtual_s3"}  # the virtual board imitating each chip
 ROM = ["--before", "no-reset", "--after", "no-reset", "--no-stub"]
 

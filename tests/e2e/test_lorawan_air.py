@@ -1,6 +1,6 @@
 """LoRaWAN end to end on virtual boards: the firmware's class A MAC and radio driver (SX1262, SX1276) on a
 virtual board, its frames through the chip model and the simulated air (Semtech packet forwarder v2 over
-UDP) to the test network server (fleet.lorawan.netserver), and back. Checked with the host frame library and,
+UDP) to the test network server (lab.netserver), and back. Checked with the host frame library and,
 independently, with `cryptography`'s AES-CMAC. Counters persist in RTC memory and flash
 (bysans.lorawan.store) through deep sleeps and power cuts, and no value is ever used twice."""
 
@@ -13,11 +13,11 @@ import pytest
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
-from fleet.lorawan.netserver import NetworkServer
 from fleet.resources import firmware_dir, mpy_cross_path
+from lab.netserver import NetworkServer
+from lab.serialconsole import Console
 from provisioning.deploy import bundle, deploy
 from provisioning.session import Session
-from serialconsole import Console
 
 APP_KEY = bytes.fromhex("8f1c4ad2e6b0937c5a2e41d0b7c3f619")
 DEV_EUI = bytes.fromhex("70b3d57ed005e001")

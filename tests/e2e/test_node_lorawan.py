@@ -1,7 +1,7 @@
 """The node app on an enrolled, OTA-provisioned virtual board, end to end: `fleet enroll --port` writes its
 LoRaWAN credentials, provisioning.ota puts a signed release in slot a with the OTA set-up, and the board then
 runs by itself. Its first wake joins (OTAA) over the simulated air; its readings travel as LoRaWAN uplinks
-to the network server (fleet.lorawan.netserver, keys from the registry as a network-server export takes
+to the network server (lab.netserver, keys from the registry as a network-server export takes
 them), which decrypts them, and they decode with fleet.codec to the simulated world; the frame counter goes
 up across deep sleeps and a power cut (bysans.lorawan.store: RTC memory, then flash); and the OTA check-in
 (`fleet serve`) comes at most once per ota_every_s."""
@@ -14,13 +14,14 @@ import time
 import pytest
 
 from conftest import run_fleet
+from fleet import device_spec
 from fleet.codec import decode
-from fleet.lorawan.netserver import NetworkServer
 from fleet.registry import Operator, Registry
-from ota_lab import Lab
+from lab.netserver import NetworkServer
+from lab.ota import Lab
+from lab.serialconsole import Console
 from provisioning.deploy import deploy
 from provisioning.session import Session
-from serialconsole import Console
 
 SPEED = 60            # a wake (boot, sensors, radio) costs about 0.2-0.4 s real, 12-24 s simulated
 INTERVAL_S = 60
@@ -65,7 +66,7 @@ def _provision_ota(board, lab, dev_eui):
 
     with Session(board.port) as s:
         provision(s, lab.rel, root=lab.root1, config=lab.config(dev_eui))
-        deploy(s, {"/config/node.json": json.dumps(NODE).encode()})
+        deploy(s, {device_spec.NODE_CONFIG: json.dumps(NODE).encode()})
 
 
 class Log:

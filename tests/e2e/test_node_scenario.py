@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from fleet import device_spec
 from fleet.codec import decode
 from fleet.release.build import build
 from fleet.sim import manager
 from fleet.sim.scenario import load_dict, read
+from lab.serialconsole import Console
 from provisioning.deploy import deploy
 from provisioning.session import Session
-from serialconsole import Console
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "bin_three_days.json"
@@ -53,7 +54,7 @@ def _flash(name, files, config, *, speed, scenario=None):
     the scenario: a scenario's time starts when its board starts, and writing the app must not eat into it."""
     files = dict(files)
     if config is not None:
-        files["/config/node.json"] = json.dumps(config).encode()
+        files[device_spec.NODE_CONFIG] = json.dumps(config).encode()
     [b] = manager.start(names=[name], erase=True, speed=1 if scenario else speed)
     with Session(b.port) as s:
         deploy(s, files)
@@ -163,7 +164,7 @@ def test_corrupted_rtc_memory_is_detected_and_reset_cleanly(app_files, boards):
         config = json.dumps({"kind": "waste", "interval_s": 60, "batch_max_age_s": 120})
         # a blob with the node state's magic and version but a body that fails its checksum
         c.exec("import os\ntry:\n    os.mkdir('/config')\nexcept OSError:\n    pass\n"
-               f"with open('/config/node.json', 'w') as f:\n    f.write({config!r})\n"
+               f"with open({device_spec.NODE_CONFIG!r}, 'w') as f:\n    f.write({config!r})\n"
                "from bysans.hal import board\nboard().rtc_memory(b'BYS\\x01' + bytes(range(200)) * 4)")
         c.write(b"board().deepsleep(1000)\x04")
         first = _console_lines(c, b"queued")

@@ -4,7 +4,7 @@ Authenticity still comes from the signatures and the check-in MAC; TLS keeps the
 
 from fleet.serve.app import ServeContext, build_router
 from fleet.serve.http import Server
-from ota_lab import HEAP, Lab, boot_into_slots, provision
+from lab.ota import HEAP, Lab, boot_into_slots, provision
 
 from tlscert import self_signed as _cert
 

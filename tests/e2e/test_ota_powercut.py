@@ -4,7 +4,7 @@ manifest — the old release or the new one, never a mix. scripts/benches/ota.py
 
 import pytest
 
-from ota_lab import Lab, powercut_campaign
+from lab.ota import Lab, powercut_campaign
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,16 @@ import threading
 
 from fleet.rollout import OtaStore
 from fleet.rollout.waves import assign
-from ota_lab import HEAP, Lab, boot_into_slots, provision
+from lab.ota import HEAP, Lab, boot_into_slots, provision
 
 N = 10
 WAVES = [200, 500, 1000]  # 20%, 50%, 100%
 CHECKS = """# Release self-test hook (bysans.ota.selftest runs it on the first boot of the new slot).
 import json
+from bysans.device_spec import OTA_CONFIG
 
 def run(board):
-    with open('/ota/config.json') as f:
+    with open(OTA_CONFIG) as f:
         dev = json.load(f)['device']
     if dev == %r:
         raise ValueError('the distance sensor does not answer')

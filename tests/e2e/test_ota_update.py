@@ -10,7 +10,7 @@ import pytest
 
 from fleet.release import repository
 from fleet.rollout import OtaStore
-from ota_lab import HEAP, Lab, Repl, provision
+from lab.ota import HEAP, Lab, Repl, provision
 
 DEV = "70B3D57ED0000001"
 

@@ -6,7 +6,7 @@ import random
 import re
 import time
 
-from serialconsole import Console
+from lab.serialconsole import Console
 
 # The app rewrites data.bin over and over (16 writes of 512 bytes, then close) and says which generation it
 # completed; at boot it first reports what the file holds: a whole generation, or "bad".

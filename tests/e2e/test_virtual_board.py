@@ -78,7 +78,7 @@ def test_main_py_runs_at_boot_and_ctrl_c_interrupts_it(console, vboard):
 
 
 def test_deep_sleep_wakes_with_rtc_memory_and_cause(make_board):
-    from serialconsole import Console
+    from lab.serialconsole import Console
 
     board = make_board(speed=600)
     c = Console(board.port)
@@ -119,7 +119,7 @@ def test_hard_reset_and_power_cut_lose_rtc_memory(console, vboard):
 
 
 def test_baud_limit_paces_the_line_and_counts_bytes(make_board):
-    from serialconsole import Console
+    from lab.serialconsole import Console
 
     board = make_board(baud=115200)
     c = Console(board.port)
@@ -139,7 +139,7 @@ def test_baud_limit_paces_the_line_and_counts_bytes(make_board):
 
 
 def test_clock_speed_up(make_board):
-    from serialconsole import Console
+    from lab.serialconsole import Console
 
     board = make_board(speed=3600)
     c = Console(board.port)
@@ -179,7 +179,7 @@ def test_no_interpreter_outlives_a_killed_supervisor(make_board):
 
 @pytest.mark.parametrize("n", [3])
 def test_several_boards_are_independent(make_board, n):
-    from serialconsole import Console
+    from lab.serialconsole import Console
 
     boards = [make_board() for _ in range(n)]
     consoles = [Console(b.port) for b in boards]

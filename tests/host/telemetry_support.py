@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fleet.registry import NewDevice
-from fleet.telemetry import samples as S
+from lab import telemetry_samples as S
 from provisioning.identity import new_identity
 from test_registry_support import ADMIN
 

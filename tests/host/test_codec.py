@@ -45,10 +45,9 @@ readline.createInterface({input: process.stdin}).on('line', (line) => {
 
 
 @pytest.fixture(scope="module")
-def node_js(tmp_path_factory):
+def node_js(tmp_path_factory, program):
     """decodes(target, frame) through the exported decoder in one long-lived node process."""
-    if not Path(NODE).exists():
-        pytest.skip("node is not installed")
+    program(NODE, "nodejs")
     d = tmp_path_factory.mktemp("js")
     paths = {}
     for t in TARGETS:

@@ -12,6 +12,7 @@ import pytest
 from fleet.resources import firmware_dir
 
 HAL = firmware_dir() / "bysans" / "hal" / "esp32.py"
+SPEC = firmware_dir() / "bysans" / "device_spec.py"  # the one firmware module the HAL imports
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +37,21 @@ def mypy_errors(path: Path, stubs: Path) -> list[str]:
     return [line for line in proc.stdout.splitlines() if line.startswith(path.name + ":") and ": error:" in line]
 
 
+def _beside(tmp_path: Path) -> Path:
+    (tmp_path / "bysans").mkdir()
+    (tmp_path / "bysans" / "__init__.py").write_text("")
+    shutil.copy(SPEC, tmp_path / "bysans" / "device_spec.py")
+    return tmp_path / "esp32.py"
+
+
 def test_esp32_hal_matches_the_stubs(stubs, tmp_path):
-    copy = tmp_path / "esp32.py"
+    copy = _beside(tmp_path)
     shutil.copy(HAL, copy)
     assert mypy_errors(copy, stubs) == []
 
 
 def test_the_stub_check_catches_a_wrong_call(stubs, tmp_path):
-    bad = tmp_path / "esp32.py"
+    bad = _beside(tmp_path)
     bad.write_text(HAL.read_text().replace("machine.deepsleep(ms)", "machine.deep_sleep(ms)"))
     assert bad.read_text() != HAL.read_text()
     errors = mypy_errors(bad, stubs)

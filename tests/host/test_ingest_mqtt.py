@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from fleet.registry import Registry
 from fleet.store.models import UplinkRow
 from fleet.telemetry import TelemetryStore
-from fleet.telemetry import samples as S
 from fleet.telemetry.mqtt import MqttIngester
+from lab import telemetry_samples as S
 from telemetry_support import enroll, waste_event
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -194,9 +194,8 @@ class GatedStore:
 
 
 @pytest.mark.mqtt
-def test_broker_restart_loses_no_qos1_message(tmp_path, reg):
-    if not os.path.exists(MOSQUITTO):
-        pytest.skip(f"{MOSQUITTO} is not installed (apt-get install mosquitto)")
+def test_broker_restart_loses_no_qos1_message(tmp_path, reg, program):
+    program(MOSQUITTO, "mosquitto")
     broker = OwnBroker(tmp_path)
     broker.start()
     dev = enroll(reg)

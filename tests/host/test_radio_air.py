@@ -14,12 +14,13 @@ import pytest
 
 from fleet import boards
 from fleet.lorawan import decode, decode_join_accept
-from fleet.lorawan.netserver import NetworkServer
 from fleet.lorawan.phy import JoinRequest, build_join_request
+from fleet.lorawan.semtech_udp import parse_datr
 from fleet.resources import firmware_dir
 from fleet.sim.devices import build_buses
-from fleet.sim.devices.air import PacketForwarder, parse_datr
+from fleet.sim.devices.air import PacketForwarder
 from fleet.sim.hwbus import HardwareBus
+from lab.netserver import NetworkServer
 
 APP_KEY = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
 DEV_EUI = bytes.fromhex("70b3d57ed0000001")

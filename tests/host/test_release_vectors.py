@@ -47,3 +47,10 @@ def test_reason_codes_match_the_device():
     names = re.search(r"NAMES = \(([^)]*)\)", src, re.S).group(1)
     assert [n.strip().strip('"') for n in names.split(",") if n.strip()] == [r.name for r in Reason]
     assert len({r.exit_code for r in Reason}) == len(Reason)
+
+
+def test_every_device_reason_has_the_hosts_words():
+    # the codes come from the firmware's table: a new code there needs a message and a hint here
+    for r in Reason:
+        assert r.message
+        assert r.hint or r is Reason.OK, r.name

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from fleet.errors import AccessDenied, MalformedUplink
 from fleet.store.models import ReadingRow, UplinkRow
 from fleet.telemetry import AlertRules, TelemetryStore, WebhookNotifier, fleet_status, parse_event
-from fleet.telemetry import samples as S
+from lab import telemetry_samples as S
 from telemetry_support import WebhookReceiver, enroll, waste_event
 from test_registry_support import ADMIN, AARHUS, ODENSE, db_url, key, registry  # noqa: F401 (fixtures)
 

@@ -6,7 +6,7 @@
 #   {"type": "bme280", "bus": "i2c0", "address": 118}   or   {"type": "jsn_sr04t", "bus": "uart1"}
 # Battery voltage is not a bus sensor: bysans.drivers.battery.from_board(board).
 
-TYPES = ("bme280", "scd4x", "sps30", "vl53l1x", "jsn_sr04t", "lis3dh")
+# The sensor types are declared in bysans/device_spec.py (SENSOR_TYPES): one branch of open_sensor each.
 
 
 def _bus(board, entry):

@@ -5,6 +5,8 @@ import time
 
 import machine
 
+from bysans.device_spec import BOARD_FILE
+
 _CAUSES = {
     machine.PWRON_RESET: "power_on",
     machine.HARD_RESET: "hard",
@@ -15,7 +17,7 @@ _CAUSES = {
 
 
 class Esp32Board:
-    def __init__(self, path="/board.json"):
+    def __init__(self, path=BOARD_FILE):
         with open(path) as f:
             self.definition = json.load(f)
         self.name = self.definition["name"]

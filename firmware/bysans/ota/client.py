@@ -17,6 +17,8 @@ import gc
 import json
 import os
 
+from bysans.device_spec import OTA_CONFIG, OTA_DIR, OTA_ROOT
+
 from . import slots, stream
 from .http import NetError, request
 from .reasons import BAD_HASH, MALFORMED, NAMES, TOO_LONG, TOO_SHORT, Refused
@@ -79,8 +81,8 @@ class Client:
             board = _b()
         self.board = board
         self.root = root
-        self.ota = root.rstrip("/") + "/ota"
-        self.cfg = config if config is not None else json.loads(_read_file(self.ota + "/config.json"))
+        self.ota = root.rstrip("/") + OTA_DIR
+        self.cfg = config if config is not None else json.loads(_read_file(root.rstrip("/") + OTA_CONFIG))
         self.server = self.cfg.get("server")
         self.repo = self.cfg.get("repo") or (self.server + "/repo")
         self.timeout_s = self.cfg.get("timeout_s", 10)
@@ -386,7 +388,7 @@ class Client:
         the new root; saved as it is accepted); expiry is checked on the last one."""
         from .verify import EXPIRED
 
-        path = self.ota + "/root.json"
+        path = self.root.rstrip("/") + OTA_ROOT
         with open(path, "rb") as f:
             self._split_signed(f, os.stat(path)[6], net=False)
         root = self._new_root(None)

@@ -1,5 +1,6 @@
-# Reason codes of a refused update, shared by every check in bysans.ota (the host has the same codes as an
-# enum in fleet/release/reasons.py; a host test keeps the two tables equal).
+# Reason codes of a refused update, shared by every check in bysans.ota, and the metadata format's version
+# and document types. The one declaration: the host executes this file by path (fleet/firmware_data.py) and
+# builds its Reason enum (fleet/release/reasons.py) and metadata constants from it.
 try:
     from micropython import const
 except ImportError:  # CPython

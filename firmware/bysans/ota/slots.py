@@ -1,7 +1,8 @@
 # App slots and the boot state (docs/ota.md): which slot directory runs, a trial slot's boot counter,
 # confirm and roll back. Used by boot.py on every boot and by the OTA client to switch.
 #
-# Flash layout (paths relative to `root`, "/" on a board):
+# Flash layout (paths relative to `root`, "/" on a board; the files the host writes too are named in
+# bysans/device_spec.py):
 #   a/ , b/           the two app slots: a release's files, then a/manifest.json (the signed manifest) LAST,
 #                     so a slot without manifest.json is never complete. "" is a board deployed over serial
 #                     without slots (the files at the top): it counts as the first confirmed slot.
@@ -20,6 +21,8 @@ import json
 import os
 import sys
 
+from bysans.device_spec import OTA_BOOT, OTA_CONFIRMED, OTA_DIR
+
 try:
     from micropython import const
 except ImportError:
@@ -33,6 +36,11 @@ SLOTS = ("a", "b")
 
 def _p(root, rel):
     return root.rstrip("/") + "/" + rel if rel else root
+
+
+def _at(root, path):
+    # a board path (bysans.device_spec, absolute) under `root` ("/" on a board, a directory in tests)
+    return root.rstrip("/") + path
 
 
 def slot_dir(slot, root="/"):
@@ -78,7 +86,7 @@ def decode(text):
 
 def load(root="/"):
     try:
-        with open(_p(root, "ota/boot.json")) as f:
+        with open(_at(root, OTA_BOOT)) as f:
             st = decode(f.read())
     except OSError:
         st = None
@@ -91,7 +99,7 @@ def load(root="/"):
 
 def confirmed_hint(root="/"):
     try:
-        with open(_p(root, "ota/confirmed")) as f:
+        with open(_at(root, OTA_CONFIRMED)) as f:
             s = f.read().strip()
         return s if s in SLOTS else ""
     except OSError:
@@ -119,8 +127,8 @@ def ensure_dir(path):
 
 
 def save(state, root="/"):
-    ensure_dir(_p(root, "ota"))
-    write_atomic(_p(root, "ota/boot.json"), encode(state))
+    ensure_dir(_at(root, OTA_DIR))
+    write_atomic(_at(root, OTA_BOOT), encode(state))
 
 
 def inactive(state):
@@ -149,7 +157,7 @@ def confirm(root="/", version=None):
     st["last"] = {"state": "confirmed", "slot": slot, "version": version, "target": st["target"],
                   "reason": None}
     save(st, root)  # the commit point: from here the new slot is the one to return to
-    write_atomic(_p(root, "ota/confirmed"), slot)
+    write_atomic(_at(root, OTA_CONFIRMED), slot)
     return st
 
 

@@ -22,14 +22,13 @@ import time
 from dataclasses import dataclass
 
 from ...airtime import time_on_air_s
+from ...lorawan.semtech_udp import (PULL_ACK, PULL_DATA, PULL_RESP, PUSH_ACK, PUSH_DATA, TMST_WRAP, TX_ACK,
+                                    datagram, datr, parse, parse_datr)
 
 log = logging.getLogger("fleet.sim.air")
 
-PROTOCOL_VERSION = 2
-PUSH_DATA, PUSH_ACK, PULL_DATA, PULL_RESP, PULL_ACK, TX_ACK = 0, 1, 2, 3, 4, 5
 KEEPALIVE_S = 5.0          # real seconds between PULL_DATA (the reference forwarder's default is 10 s)
 TOO_EARLY_MS = 30_000      # a txpk further ahead than this (simulated) is refused
-COUNTER_WRAP = 1 << 32
 
 
 def gateway_eui(name: str) -> bytes:
@@ -55,14 +54,6 @@ class Downlink:
     @property
     def toa_ms(self) -> float:
         return toa_ms(len(self.data), self.sf, self.bw_khz, crc=False)
-
-
-def parse_datr(datr: str) -> tuple[int, int]:
-    """'SF7BW125' -> (7, 125)."""
-    s, _, b = datr.upper().partition("BW")
-    if not s.startswith("SF"):
-        raise ValueError(f"not a LoRa datr: {datr!r}")
-    return int(s[2:]), int(b)
 
 
 class PacketForwarder:
@@ -97,11 +88,11 @@ class PacketForwarder:
 
     def counter(self, sim_ms: float) -> int:
         """The gateway's free-running microsecond counter (`tmst`) at a simulated time."""
-        return int((sim_ms - self._t0_ms) * 1000) % COUNTER_WRAP
+        return int((sim_ms - self._t0_ms) * 1000) % TMST_WRAP
 
     def counter_to_ms(self, tmst: int, now_ms: int) -> float:
         """The simulated time of a counter value: the nearest one to `now_ms`, across wrap-around."""
-        delta = (tmst - self.counter(now_ms) + COUNTER_WRAP // 2) % COUNTER_WRAP - COUNTER_WRAP // 2
+        delta = (tmst - self.counter(now_ms) + TMST_WRAP // 2) % TMST_WRAP - TMST_WRAP // 2
         return now_ms + delta / 1000
 
     # ---- UDP ----------------------------------------------------------------------------------------
@@ -129,10 +120,9 @@ class PacketForwarder:
         self._pull()
         self._loop.call_later(KEEPALIVE_S, self._keepalive)
 
-    def _send(self, ident: int, token: bytes, body: bytes = b"", with_eui: bool = True):
+    def _send(self, ident: int, token: bytes, body: bytes = b""):
         try:
-            self.sock.send(bytes([PROTOCOL_VERSION]) + token + bytes([ident]) + (self.eui if with_eui else b"")
-                           + body)
+            self.sock.send(datagram(ident, token, eui=self.eui, body=body))
         except OSError as e:  # nobody listens (ECONNREFUSED) or the network is down: the air loses it
             log.info("packet forwarder: send failed: %s", e)
 
@@ -159,7 +149,7 @@ class PacketForwarder:
         rxpk = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(end_ms / 1000)) + f".{int(end_ms) % 1000:03d}000Z",
             "tmst": self.counter(end_ms), "chan": 0, "rfch": 0, "freq": round(freq_hz, -2) / 1e6, "stat": 1 if crc else 0,
-            "modu": "LORA", "datr": f"SF{sf}BW{bw_khz}", "codr": cr, "rssi": int(self.rssi_dbm),
+            "modu": "LORA", "datr": datr(sf, bw_khz), "codr": cr, "rssi": int(self.rssi_dbm),
             "lsnr": float(self.snr_db), "size": len(frame), "data": base64.b64encode(bytes(frame)).decode(),
         }
         self.uplinks.append(rxpk)
@@ -184,18 +174,19 @@ class PacketForwarder:
             self._datagram(data)
 
     def _datagram(self, data: bytes):
-        if len(data) < 4 or data[0] != PROTOCOL_VERSION:
+        d = parse(data)
+        if d is None:
             return
-        token, ident = data[1:3], data[3]
+        ident = d.ident
         if ident == PUSH_ACK:
             self.stats["push_ack"] += 1
         elif ident == PULL_ACK:
             self.stats["pull_ack"] += 1
         elif ident == PULL_RESP:
             self.stats["pull_resp"] += 1
-            error = self._schedule(data[4:])
+            error = self._schedule(d.body)
             self.stats["tx_ack"] += 1
-            self._send(TX_ACK, token, json.dumps({"txpk_ack": {"error": error}}).encode())
+            self._send(TX_ACK, d.token, json.dumps({"txpk_ack": {"error": error}}).encode())
 
     def _schedule(self, body: bytes) -> str:
         now = self.clock.now_ms()

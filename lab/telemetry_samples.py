@@ -2,7 +2,7 @@
 own encoder (firmware/bysans/payload.py, which runs under CPython too). For tests, benchmarks, the
 samples in docs/samples/ and trying ingest by hand:
 
-    .venv/bin/python -m fleet.telemetry.samples docs/samples     # rewrites the sample files
+    .venv/bin/python -m lab.telemetry_samples docs/samples     # rewrites the sample files
 """
 
 import base64
@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..resources import firmware_dir
+from fleet.resources import firmware_dir
 
 
 def _encoder():

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from fleet import device_spec
 from fleet.keys import KeyStore, from_env
 from fleet.keys import trust
 from fleet.registry.sealing import Sealer
@@ -199,10 +200,10 @@ def provision(board, rel: Path, root: bytes, config: dict):
 
 
 class Repl:
-    """A raw-REPL console on a virtual board (tests/e2e/serialconsole.py) that survives its resets."""
+    """A raw-REPL console on a virtual board (lab/serialconsole.py) that survives its resets."""
 
     def __init__(self, board, timeout=30.0, *, booting=False):
-        from serialconsole import Console
+        from .serialconsole import Console
 
         self.board = board
         self.c = Console(board.port, timeout=timeout)
@@ -253,7 +254,7 @@ class Repl:
         return self.run("from bysans.ota import client\nclient.Client().report()\n")
 
     def set_config(self, cfg: dict):
-        self.run("f = open('/ota/config.json', 'w')\nf.write(%r)\nf.close()\n" % json.dumps(cfg))
+        self.run("f = open(%r, 'w')\nf.write(%r)\nf.close()\n" % (device_spec.OTA_CONFIG, json.dumps(cfg)))
 
     def reconnect(self, timeout=30.0):
         """After a reset or a power cut: wait until boot.py and main.py are done (the REPL prompt: the

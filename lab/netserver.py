@@ -24,17 +24,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..errors import AirError, LoRaWANFrameError
-from . import maccommands
-from .crypto import Key
-from .phy import DataFrame, JoinAccept, JoinRequest, MType, build_data_frame, build_join_accept, decode
+from fleet.errors import AirError, LoRaWANFrameError
+from fleet.lorawan import maccommands
+from fleet.lorawan.crypto import Key
+from fleet.lorawan.phy import DataFrame, JoinAccept, JoinRequest, MType, build_data_frame, build_join_accept, decode
+from fleet.lorawan.semtech_udp import (PULL_ACK, PULL_DATA, PULL_RESP, PUSH_ACK, PUSH_DATA, TMST_WRAP, TX_ACK, datagram,
+                                       datr, parse)
 
-log = logging.getLogger("fleet.lorawan.netserver")
+log = logging.getLogger("lab.netserver")
 
-PROTOCOL_VERSION = 2
-PUSH_DATA, PUSH_ACK, PULL_DATA, PULL_RESP, PULL_ACK, TX_ACK = 0, 1, 2, 3, 4, 5
 RX2_FREQ_MHZ = 869.525
-RX2_DATR = "SF12BW125"
+RX2_DATR = datr(12, 125)
 
 
 @dataclass
@@ -184,14 +184,14 @@ class NetworkServer:
                 log.exception("netserver: datagram from %s", addr)
 
     def _datagram(self, data: bytes, addr):
-        if len(data) < 4 or data[0] != PROTOCOL_VERSION:
+        d = parse(data)
+        if d is None:
             return
-        token, ident = data[1:3], data[3]
-        eui = data[4:12].hex()
+        token, ident, eui = d.token, d.ident, d.eui.hex()
         if ident == PUSH_DATA:
             self.counters["push_data"] += 1
-            self._sock.sendto(bytes([PROTOCOL_VERSION]) + token + bytes([PUSH_ACK]), addr)
-            body = json.loads(data[12:] or b"{}")
+            self._sock.sendto(datagram(PUSH_ACK, token), addr)
+            body = json.loads(d.body or b"{}")
             for rxpk in body.get("rxpk", []):
                 self.counters["rxpk"] += 1
                 with self._lock:
@@ -199,13 +199,13 @@ class NetworkServer:
         elif ident == PULL_DATA:
             self.counters["pull_data"] += 1
             self.gateways[eui] = addr
-            self._sock.sendto(bytes([PROTOCOL_VERSION]) + token + bytes([PULL_ACK]), addr)
+            self._sock.sendto(datagram(PULL_ACK, token), addr)
         elif ident == TX_ACK:
             self.counters["tx_ack"] += 1
             error = "NONE"
-            if data[12:]:
+            if d.body:
                 try:
-                    error = json.loads(data[12:]).get("txpk_ack", {}).get("error", "NONE")
+                    error = json.loads(d.body).get("txpk_ack", {}).get("error", "NONE")
                 except ValueError:
                     error = "?"
             self.tx_acks.append({"token": token.hex(), "gateway": eui, "error": error})
@@ -303,11 +303,10 @@ class NetworkServer:
             freq, datr = RX2_FREQ_MHZ, RX2_DATR
         else:
             freq, datr = rxpk["freq"], rxpk["datr"]  # EU868 RX1: the uplink's channel, RX1DROffset 0
-        txpk = {"imme": False, "tmst": (int(rxpk["tmst"]) + delay_s * 1_000_000) & 0xFFFFFFFF, "freq": freq,
+        txpk = {"imme": False, "tmst": (int(rxpk["tmst"]) + delay_s * 1_000_000) % TMST_WRAP, "freq": freq,
                 "rfch": 0, "powe": 14, "modu": "LORA", "datr": datr, "codr": rxpk.get("codr", "4/5"), "ipol": True,
                 "size": len(phy), "ncrc": True, "data": base64.b64encode(phy).decode()}
         token = os.urandom(2)
         self.downlinks.append({**record, "txpk": txpk, "token": token.hex(), "phy": phy})
         dest = self.gateways.get(gateway, addr)
-        self._sock.sendto(bytes([PROTOCOL_VERSION]) + token + bytes([PULL_RESP]) + json.dumps({"txpk": txpk}).encode(),
-                          dest)
+        self._sock.sendto(datagram(PULL_RESP, token, body=json.dumps({"txpk": txpk}).encode()), dest)

@@ -1,0 +1,22 @@
+"""Where a board keeps its files and which sensor types it has drivers for, as the firmware declares them
+(firmware/bysans/device_spec.py, executed by file path through fleet.firmware_data).
+
+    from fleet import device_spec
+    files[device_spec.LORAWAN_CONFIG] = ...      # "/config/lorawan.json"
+"""
+
+from . import firmware_data
+
+_SPEC = firmware_data.load("bysans/device_spec.py")
+
+BOARD_FILE: str = _SPEC.BOARD_FILE
+NODE_CONFIG: str = _SPEC.NODE_CONFIG
+DEVICE_CONFIG: str = _SPEC.DEVICE_CONFIG
+LORAWAN_CONFIG: str = _SPEC.LORAWAN_CONFIG
+OTA_DIR: str = _SPEC.OTA_DIR
+OTA_CONFIG: str = _SPEC.OTA_CONFIG
+OTA_ROOT: str = _SPEC.OTA_ROOT
+OTA_BOOT: str = _SPEC.OTA_BOOT
+OTA_CONFIRMED: str = _SPEC.OTA_CONFIRMED
+SENSOR_TYPES: tuple[str, ...] = _SPEC.SENSOR_TYPES
+DISTANCE_TYPES: tuple[str, ...] = _SPEC.DISTANCE_TYPES
