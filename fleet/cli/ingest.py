@@ -116,4 +116,9 @@ def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct,
         echo_json(stats)
     else:
         click.echo(f"stored {stats['stored']} uplinks ({stats['readings']} readings), {stats['duplicates']} "
-                   f"duplicates, {stats['malformed_total']} malformed, {stats['alerts']} alerts", err=True)
+                   f"duplicates, {stats['malformed_total']} malformed, {sum(stats['ignored'].values())} ignored "
+                   f"(not readings: {_counts(stats['ignored'])}), {stats['alerts']} alerts", err=True)
+
+
+def _counts(c: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"

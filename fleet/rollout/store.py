@@ -242,6 +242,14 @@ class OtaStore:
         d.kommune_kode, d.board = r["kommune"], r["board"]
         d.checkins = (d.checkins or 0) + 1
         d.last_seen = now
+        if r["version"]:  # what the node runs is what it says here (never a network server's registration)
+            reg = s.scalars(select(Device).where(Device.dev_eui == r["device"])).first()
+            if reg is not None and reg.firmware_version != r["version"]:
+                s.add(AuditEntry(at=now, operator="system", action="device.firmware", kommune_kode=reg.kommune_kode,
+                                 dev_eui=reg.dev_eui, changes={"firmware_version": [reg.firmware_version,
+                                                                                    r["version"]]},
+                                 note="reported in a check-in"))
+                reg.firmware_version = r["version"]
         ro = s.scalars(select(Rollout).where(Rollout.kommune_kode == r["kommune"])
                        .order_by(Rollout.id.desc())).first()
         while ro is not None and r["board"] not in ro.boards:

@@ -1,11 +1,13 @@
 """Uplink events as network servers send them, parsed into one `Uplink` shape.
 
 - ChirpStack v4 (MQTT `application/{id}/device/{devEui}/event/up`, and OS2iot data targets without a
-  payload decoder, which pass the ChirpStack event on): `deduplicationId, time, deviceInfo{devEui, tags},
+  payload decoder, which pass the ChirpStack event on): `deduplicationId, time, deviceInfo{devEui},
   fCnt, fPort, data (base64), rxInfo[{rssi, snr}], txInfo{frequency}, dr`.
 - The Things Stack v3 (MQTT `v3/{app}@{tenant}/devices/{id}/up`): `end_device_ids{dev_eui},
   correlation_ids, received_at, uplink_message{f_cnt, f_port, frm_payload, rx_metadata[{rssi, snr}],
-  settings{frequency}, version_ids{firmware_version}}`.
+  settings{frequency}}, simulated`. An uplink marked `simulated` (the console's "simulate uplink") is never a
+  reading of the node: ingest counts it and stores nothing. Neither `deviceInfo.tags` nor TTS's
+  `version_ids.firmware_version` (registrations, not reports) says what firmware a node runs.
 
 Protobuf JSON leaves out zero values, so a missing fCnt/f_cnt is 0. Anything that cannot become an Uplink
 raises MalformedUplink with a `reason` from REASONS, which ingest counts.
@@ -23,7 +25,7 @@ from ..errors import MalformedUplink
 FORMATS = ("chirpstack", "tts", "os2iot")
 TOPICS = {"chirpstack": "application/+/device/+/event/up", "tts": "v3/+/devices/+/up"}
 PAYLOAD_FPORT = 1  # payload format v1 (docs/formats/payload.md) travels on FPort 1
-REASONS = ("not_json", "bad_shape", "bad_dev_eui", "bad_base64", "wrong_fport", "bad_payload", "unknown_device",
+REASONS = ("not_json", "bad_shape", "bad_dev_eui", "bad_base64", "bad_payload", "unknown_device",
            "bad_time")
 
 _EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
@@ -44,7 +46,8 @@ class Uplink:
     dr: int | None = None
     frequency: int | None = None
     gateways: int = 0
-    firmware_version: str | None = None
+    firmware_version: str | None = None  # only what the node itself says (never a network server's registration)
+    simulated: bool = False              # The Things Stack's "simulate uplink" (the console's test button)
 
     @property
     def dedup_key(self) -> str:
@@ -122,7 +125,6 @@ def _load(raw) -> dict:
 def parse_chirpstack(obj: dict, source="chirpstack") -> Uplink:
     info = obj.get("deviceInfo")
     dev = _eui(info.get("devEui") if isinstance(info, dict) else obj.get("devEUI", obj.get("devEui")))
-    tags = (info or {}).get("tags") or {}
     rssi, snr, n = _best_rx(obj.get("rxInfo"))
     tx = obj.get("txInfo") if isinstance(obj.get("txInfo"), dict) else {}
     t = obj.get("time") or next((r.get("time") for r in obj.get("rxInfo") or [] if isinstance(r, dict)
@@ -131,8 +133,7 @@ def parse_chirpstack(obj: dict, source="chirpstack") -> Uplink:
     return Uplink(dev_eui=dev, f_cnt=_int(obj.get("fCnt")), f_port=_int(obj.get("fPort")), received_at=parse_time(t),
                   payload=_b64(obj.get("data"), "data"), source=source,
                   event_id=str(obj["deduplicationId"]) if obj.get("deduplicationId") else None, rssi=rssi, snr=snr,
-                  dr=_int(dr, None), frequency=_int(tx.get("frequency"), None), gateways=n,
-                  firmware_version=_fw(tags.get("firmware_version") or tags.get("firmware")))
+                  dr=_int(dr, None), frequency=_int(tx.get("frequency"), None), gateways=n)
 
 
 def parse_tts(obj: dict) -> Uplink:
@@ -147,16 +148,13 @@ def parse_tts(obj: dict) -> Uplink:
     lora = ((settings.get("data_rate") or {}).get("lora") or {}) if isinstance(settings.get("data_rate"), dict) else {}
     sf = lora.get("spreading_factor")
     dr = 12 - int(sf) if isinstance(sf, int) and 7 <= sf <= 12 and lora.get("bandwidth", 125000) == 125000 else None
-    version = up.get("version_ids") if isinstance(up.get("version_ids"), dict) else {}
     return Uplink(dev_eui=dev, f_cnt=_int(up.get("f_cnt")), f_port=_int(up.get("f_port")),
                   received_at=parse_time(obj.get("received_at") or up.get("received_at"), "received_at"),
                   payload=_b64(up.get("frm_payload"), "frm_payload"), source="tts", event_id=corr, rssi=rssi, snr=snr,
                   dr=dr, frequency=_int(settings.get("frequency"), None), gateways=n,
-                  firmware_version=_fw(version.get("firmware_version")))
-
-
-def _fw(v) -> str | None:
-    return str(v)[:40] if v else None
+                  simulated=obj.get("simulated") is True or up.get("simulated") is True)
+    # version_ids.firmware_version is what the device repository registered for the model, not what the node
+    # runs: the node's own check-ins say that (fleet/rollout/store.py)
 
 
 def parse_event(raw, fmt: str) -> Uplink:

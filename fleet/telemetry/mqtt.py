@@ -80,10 +80,12 @@ class IngestStats:
     connects: int = 0
     disconnects: int = 0
     malformed: Counter = field(default_factory=Counter)
+    ignored: Counter = field(default_factory=Counter)   # simulated, mac_only, other_fport: no readings
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["malformed"] = dict(self.malformed)
+        d["ignored"] = dict(self.ignored)
         d["malformed_total"] = sum(self.malformed.values())
         return d
 
@@ -213,6 +215,7 @@ class MqttIngester:
         self.stats.stored += result.stored
         self.stats.readings += result.readings
         self.stats.duplicates += result.duplicates
+        self.stats.ignored.update(result.ignored)
         self.stats.alerts += len(result.alerts)
         self.stats.batches += 1
         client, gen_now = self._client, self._gen

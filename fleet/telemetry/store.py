@@ -17,6 +17,7 @@ back; a counter that restarts (a rejoin) counts nothing.
 """
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -61,6 +62,7 @@ class IngestResult:
     rejected: list = field(default_factory=list)   # (reason, message, dev_eui or None)
     alerts: list = field(default_factory=list)     # alerts opened by this batch (dicts)
     resolved: int = 0
+    ignored: Counter = field(default_factory=Counter)  # not the node's readings: simulated, mac_only, other_fport
 
     def merge(self, other: "IngestResult") -> None:
         self.stored += other.stored
@@ -69,6 +71,7 @@ class IngestResult:
         self.rejected += other.rejected
         self.alerts += other.alerts
         self.resolved += other.resolved
+        self.ignored.update(other.ignored)
 
 
 @dataclass
@@ -233,6 +236,10 @@ class TelemetryStore:
         result = IngestResult()
         good: list[_Decoded] = []
         for up in uplinks:
+            why = self._ignored(up)
+            if why:
+                result.ignored[why] += 1
+                continue
             try:
                 good.append(_Decoded(up, self._decode(up)))
             except MalformedUplink as e:
@@ -257,9 +264,18 @@ class TelemetryStore:
             self.notifier.send(result.alerts)
         return result
 
-    def _decode(self, up: Uplink) -> dict:
+    def _ignored(self, up: Uplink) -> str | None:
+        """Why an uplink that is well formed is no reading of the node, or None: a simulated uplink, one that
+        carries only MAC commands (FPort 0, or no payload), or another application's FPort (FUOTA, ...)."""
+        if up.simulated:
+            return "simulated"
+        if up.f_port == 0 or not up.payload:
+            return "mac_only"
         if up.f_port != self.fport:
-            raise MalformedUplink("wrong_fport", f"uplink from {up.dev_eui} on FPort {up.f_port}, not {self.fport}")
+            return "other_fport"
+        return None
+
+    def _decode(self, up: Uplink) -> dict:
         try:
             return decode_columns(up.payload, tables=self._tables)
         except PayloadDecodeError as e:

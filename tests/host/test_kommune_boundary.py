@@ -88,3 +88,14 @@ def test_keyless_migration_mode_checks_the_kommune_too(world):
         store.authenticate(body, None, accept_keyless=True)
     body = json.dumps(dict(_report(kbh), kommune="0101")).encode()
     assert store.authenticate(body, None, accept_keyless=True)["device"] == kbh
+
+
+def test_the_firmware_a_node_runs_is_what_its_check_in_says(world):
+    reg, store, repo = world
+    dev = enroll(reg, "751").dev_eui
+    key = store.issue_checkin_key(dev)
+    body = json.dumps(dict(_report(dev, seq=1), version="1.4.2")).encode()
+    store.checkin(store.authenticate(body, body_mac(key.raw, body)), repo)
+    assert reg.get_device(AARHUS, dev).firmware_version == "1.4.2"
+    [e] = [a for a in reg.audit_log(ADMIN, dev_eui=dev, limit=10) if a.action == "device.firmware"]
+    assert e.changes == {"firmware_version": [None, "1.4.2"]}

@@ -32,7 +32,8 @@ def test_samples_parse_into_uplinks():
     tts = parse_event((SAMPLES / "tts-up-waste.json").read_text(), "tts")
     assert cs.dev_eui == tts.dev_eui == "240AC4FFFE000751"
     assert (cs.f_cnt, cs.f_port, cs.rssi, cs.snr, cs.gateways) == (41, 1, -97.0, 6.5, 2)
-    assert tts.firmware_version == "0.1.0" and tts.dr == 0 and tts.event_id.startswith("as:up:")
+    assert tts.dr == 0 and tts.event_id.startswith("as:up:")
+    assert tts.firmware_version is None  # its version_ids are the device repository's, not the node's word
     with pytest.raises(MalformedUplink) as e:
         parse_event((SAMPLES / "chirpstack-up-bad-base64.json").read_text(), "chirpstack")
     assert e.value.reason == "bad_base64"
@@ -53,13 +54,13 @@ def test_uplinks_become_readings_and_health(registry):
     assert (r.stored, r.readings, r2.stored) == (1, 8, 1)
     h = store.health(AARHUS, dev.dev_eui)
     assert h["fill_bp"] == 6000 and h["battery_mv"] == 3900 and h["last_f_cnt"] == 11 and h["lost_uplinks"] == 0
-    assert h["rssi"] == -101.0 and h["firmware_version"] == "0.2.0"
+    assert h["rssi"] == -101.0 and h["firmware_version"] is None  # only the node's own check-ins say it
     # full at: (10000 - 6000) / 150 bp/h = 26.7 h after the newest reading
     full_at = datetime.fromisoformat(h["full_at"])
     reading_at = datetime.fromisoformat(h["reading_at"])
     assert abs((full_at - reading_at) - timedelta(hours=4000 / 150)) < timedelta(seconds=1)
     d = registry.get_device(AARHUS, dev.dev_eui)
-    assert d.state == "active" and d.firmware_version == "0.2.0" and d.last_seen is not None
+    assert d.state == "active" and d.firmware_version is None and d.last_seen is not None
     rows = store.readings(AARHUS, dev.dev_eui, limit=3)
     assert rows[0]["fill_bp"] == 6000 and rows[0]["at"] > rows[1]["at"]
     assert any(a.action == "device.seen" for a in registry.audit_log(AARHUS, dev_eui=dev.dev_eui))
@@ -93,12 +94,27 @@ def test_malformed_uplinks_are_rejected_and_the_rest_stored(registry):
     dev = enroll(registry)
     store = TelemetryStore(registry)
     good = waste_event(dev.dev_eui, 1)
-    wrong_port = waste_event(dev.dev_eui, 2, f_port=2)
+    other_port = waste_event(dev.dev_eui, 2, f_port=201)       # FUOTA's: another application's, not malformed
+    mac_only = dict(waste_event(dev.dev_eui, 5, f_port=0), data="")
     unknown = waste_event("70B3D5FFFE0000AA", 3)
     garbage = dict(waste_event(dev.dev_eui, 4), data="AQID")   # valid base64, not a frame
-    r = _ingest(store, [wrong_port, good, unknown, garbage])
+    r = _ingest(store, [other_port, good, unknown, garbage, mac_only])
     assert r.stored == 1
-    assert sorted(x[0] for x in r.rejected) == ["bad_payload", "unknown_device", "wrong_fport"]
+    assert sorted(x[0] for x in r.rejected) == ["bad_payload", "unknown_device"]
+    assert dict(r.ignored) == {"other_fport": 1, "mac_only": 1}
+
+
+def test_a_simulated_uplink_is_counted_never_stored_as_a_reading(registry):
+    dev = enroll(registry)
+    store = TelemetryStore(registry)
+    e = waste_event(dev.dev_eui, 9, fmt="tts", fill_bp=9900, firmware_version="9.9.9")
+    r = store.ingest([parse_event(json.dumps(dict(e, simulated=True)), "tts")])
+    assert (r.stored, dict(r.ignored), r.alerts) == (0, {"simulated": 1}, [])
+    assert _count(registry, UplinkRow) == 0 and _count(registry, ReadingRow) == 0
+    r = store.ingest([parse_event(json.dumps(e), "tts")])      # the real one
+    assert r.stored == 1
+    # TTS's version_ids.firmware_version is a registration, not what the node runs
+    assert registry.get_device(AARHUS, dev.dev_eui).firmware_version is None
 
 
 def test_frame_counter_gaps_are_lost_uplinks(registry):
