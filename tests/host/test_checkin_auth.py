@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from fleet.errors import CheckinRejected, UsageError, WrongBoard
 from fleet.rollout import CheckinKey, OtaStore, body_mac
-from fleet.serve.app import ServeContext, build_router
-from fleet.serve.http import Server
+from fleet.serve.app import ServeContext, build_app
+from fleet.serve.server import Server
 from release_support import run_mp
 
 DIGEST = "ab" * 32
@@ -204,7 +204,7 @@ def lab(tmp_path):
     servers = []
 
     def serve(**options):
-        srv = Server(build_router(ServeContext(repo_dir=repo, db_url=db_url, options=options))).start()
+        srv = Server(build_app(ServeContext(repo_dir=repo, db_url=db_url, options=options))).start()
         servers.append(srv)
         return srv.url
 

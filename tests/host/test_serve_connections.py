@@ -9,16 +9,21 @@ import urllib.request
 
 import pytest
 
-from fleet.serve import http as fhttp
-from fleet.serve.http import Response, Router, Server
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from fleet.serve import server as fserver
+from fleet.serve.server import Server
+from fleet.serve.web import json_response
 
 from tlscert import self_signed as _cert
 
 
 def _router():
-    r = Router()
-    r.add("GET", "/ping", lambda req: Response.json({"ok": True}))
-    return r
+    async def ping(request):
+        return json_response({"ok": True})
+
+    return Starlette(routes=[Route("/ping", ping)])
 
 
 @pytest.mark.parametrize("tls", [True, False], ids=["https", "http"])
@@ -30,7 +35,7 @@ def test_a_silent_client_does_not_hold_up_others(tmp_path, tls):
         kw = {"certfile": str(cert), "keyfile": str(key)}
         ctx = ssl.create_default_context(cafile=str(cert))
     with Server(_router(), **kw) as srv:
-        host, port = srv.httpd.server_address[:2]
+        host, port = srv.server_address
         silent = [socket.create_connection((host, port)) for _ in range(3)]  # connect, then nothing
         try:
             time.sleep(0.2)
@@ -42,10 +47,10 @@ def test_a_silent_client_does_not_hold_up_others(tmp_path, tls):
 
 
 def test_an_idle_connection_is_closed_after_the_timeout(tmp_path, monkeypatch):
-    monkeypatch.setattr(fhttp, "IDLE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(fserver, "IDLE_TIMEOUT_S", 0.5)
     cert, key = _cert(tmp_path)
     with Server(_router(), certfile=str(cert), keyfile=str(key)) as srv:
-        s = socket.create_connection(srv.httpd.server_address[:2])
+        s = socket.create_connection(srv.server_address)
         s.settimeout(5)
         assert s.recv(1) == b""  # the server hung up on the silent client
         s.close()

@@ -1,4 +1,8 @@
-"""A small HTTP layer on the standard library: requests, responses, a router, a threaded server with TLS.
+"""The baseline of the serve.checkins_per_s benchmark (scripts/benches/serve.py): `fleet serve`'s HTTP layer
+as it was until Starlette + Hypercorn replaced it (issue 16), kept for the benchmark only: a hand-written
+layer on the standard library's ThreadingHTTPServer (listen backlog 5), one thread per connection.
+
+A small HTTP layer on the standard library: requests, responses, a router, a threaded server with TLS.
 
 Handlers take a Request and return a Response; a FleetError raised by a handler becomes a JSON error
 with its hint and a matching status. The server never prints: it logs through `logging`.
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import Conflict, FleetError, NotFound, UsageError
+from fleet.errors import Conflict, FleetError, NotFound, UsageError
 
 log = logging.getLogger("fleet.serve")
 MAX_BODY = 8 * 1024 * 1024
