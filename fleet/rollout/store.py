@@ -216,8 +216,10 @@ class OtaStore:
         authenticate() then checkin() would record and answer it. Returns, per item, the answer or the
         error authenticate() or checkin() would have raised (CheckinRejected, UsageError). One commit for
         all of them: a server's single check-in writer (fleet/serve/checkins.py) passes what arrived
-        meanwhile. On PostgreSQL, batches of several servers on one database take turns (an advisory
-        lock), so one device's rows are never written by two at once."""
+        meanwhile. Any other error rolls the whole batch back and is raised (no savepoint per check-in:
+        they cost a sixth of the time; the writer then records the batch one check-in at a time). On
+        PostgreSQL, batches of several servers on one database take turns (an advisory lock), so one
+        device's rows are never written by two at once."""
         parsed = []
         for body, mac in items:
             try:
@@ -240,8 +242,7 @@ class OtaStore:
                     out.append(p)
                     continue
                 body, mac, report, dev = p
-                with s.begin_nested():
-                    verdict = self._verify(s, dev, body, mac, report, accept_keyless, now)
+                verdict = self._verify(s, dev, body, mac, report, accept_keyless, now)
                 verdicts.append(verdict)
                 if verdict in _REJECT:
                     msg, hint = _REJECT[verdict]
@@ -252,8 +253,7 @@ class OtaStore:
                 except UsageError as e:
                     out.append(e)
                     continue
-                with s.begin_nested():
-                    take = self._checkin(s, r, repo_dir)
+                take = self._checkin(s, r, repo_dir)
                 out.append({"take": take, "now": int(self._now().timestamp()), "poll_s": poll_s})
             return out, verdicts
 

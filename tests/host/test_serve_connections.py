@@ -2,10 +2,14 @@
 link mid-handshake) must not hold up anyone else, over TLS or plain HTTP, and is dropped after the idle
 timeout."""
 
+import asyncio
+import http.client
 import socket
 import ssl
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -46,11 +50,57 @@ def test_a_silent_client_does_not_hold_up_others(tmp_path, tls):
                 s.close()
 
 
-def test_an_idle_connection_is_closed_after_the_timeout(tmp_path, monkeypatch):
+@pytest.mark.parametrize("tls", [True, False], ids=["https", "http"])
+def test_an_idle_connection_is_closed_after_the_timeout(tmp_path, monkeypatch, tls):
     monkeypatch.setattr(fserver, "IDLE_TIMEOUT_S", 0.5)
-    cert, key = _cert(tmp_path)
-    with Server(_router(), certfile=str(cert), keyfile=str(key)) as srv:
+    kw = {}
+    if tls:
+        cert, key = _cert(tmp_path)
+        kw = {"certfile": str(cert), "keyfile": str(key)}
+    with Server(_router(), **kw) as srv:
         s = socket.create_connection(srv.server_address)
         s.settimeout(5)
         assert s.recv(1) == b""  # the server hung up on the silent client
         s.close()
+
+
+def test_a_kept_alive_connection_serves_several_requests():
+    with Server(_router()) as srv:
+        conn = http.client.HTTPConnection(*srv.server_address, timeout=5)
+        socks = set()
+        for _ in range(3):
+            conn.request("GET", "/ping")
+            r = conn.getresponse()
+            assert (r.status, r.read()) == (200, b'{"ok": true}')
+            socks.add(id(conn.sock))
+        assert len(socks) == 1  # one connection for all three
+        conn.close()
+
+
+def test_500_clients_connecting_at_once_are_all_answered():
+    """The standard library's server (listen backlog 5) reset connections from 20 clients at once."""
+    with Server(_router()) as srv:
+        def get(_):
+            with urllib.request.urlopen(srv.url + "/ping", timeout=30) as r:
+                return r.status
+
+        with ThreadPoolExecutor(500) as pool:
+            assert list(pool.map(get, range(500))) == [200] * 500
+
+
+def test_a_stop_finishes_the_answers_in_flight():
+    started = threading.Event()
+
+    async def slow(request):
+        started.set()
+        await asyncio.sleep(1.0)
+        return json_response({"done": True})
+
+    srv = Server(Starlette(routes=[Route("/slow", slow)])).start()
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(lambda: urllib.request.urlopen(srv.url + "/slow", timeout=10).read())
+        assert started.wait(5)
+        srv.stop()  # while /slow is still working
+        assert answer.result() == b'{"done": true}'
+    with pytest.raises(OSError):
+        urllib.request.urlopen(srv.url + "/ping", timeout=2)  # and nothing is accepted after
