@@ -199,3 +199,37 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# ---- the benchmark's baseline server: POST /api/checkin as fleet/serve/routes/ota.py answered it on this
+# layer (authenticate, then record, each request in its own thread and transactions) -------------------
+
+def checkin_router(store, repo_dir, poll_s=3600):
+    from fleet.errors import CheckinRejected
+
+    def checkin(req):
+        try:
+            report = store.authenticate(req.body, req.query.get("mac"))
+        except CheckinRejected:
+            raise
+        return Response.json(store.checkin(report, repo_dir, poll_s=poll_s))
+
+    router = Router()
+    router.add("POST", "/api/checkin", checkin)
+    router.add("GET", "/healthz", lambda req: Response.json({"ok": True}))
+    return router
+
+
+if __name__ == "__main__":  # python _serve_stdlib_baseline.py DB_URL REPO_DIR: prints "serving on URL"
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from fleet.rollout import OtaStore
+
+    srv = Server(checkin_router(OtaStore.open(sys.argv[1]), Path(sys.argv[2])))
+    print(f"serving on {srv.url}", flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
