@@ -27,10 +27,10 @@ SHUTDOWN_GRACE_S = 10  # answers in flight get this long at shutdown
 
 
 class Server:
-    """An HTTP(S) server for one ASGI app; `with Server(app) as s: ... s.url`. `on_stop`: called after the
-    last answer went out (the check-in writer's flush)."""
+    """An HTTP(S) server for one ASGI app; `with Server(app) as s: ... s.url`. The app's lifespan shutdown
+    runs after the last answer went out (fleet/serve/app.py closes the check-in writer there)."""
 
-    def __init__(self, app, *, host="127.0.0.1", port=0, certfile=None, keyfile=None, on_stop=None):
+    def __init__(self, app, *, host="127.0.0.1", port=0, certfile=None, keyfile=None):
         self.app = app
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -40,7 +40,6 @@ class Server:
         self.sock.listen(BACKLOG)
         self.scheme = "https" if certfile else "http"
         self._certfile, self._keyfile = certfile, keyfile
-        self._on_stop = on_stop
         self._loop = None
         self._stop_event = None
         self._thread = None
@@ -69,20 +68,17 @@ class Server:
         cfg.include_server_header = False
         return cfg
 
-    async def _serve(self):
-        self._loop = asyncio.get_running_loop()
-        self._stop_event = asyncio.Event()
+    async def _serve(self, stop: asyncio.Event):
+        self._loop, self._stop_event = asyncio.get_running_loop(), stop
         self._started.set()
-        try:
-            await serve(self.app, self._config(), shutdown_trigger=self._stop_event.wait, mode="asgi")
-        finally:
-            if self._on_stop is not None:
-                self._on_stop()
+        await serve(self.app, self._config(), shutdown_trigger=stop.wait, mode="asgi")
 
     def start(self):
         """Serves in a thread of its own; returns once the server accepts connections."""
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), name="fleet-serve",
-                                        daemon=True)
+        async def main():
+            await self._serve(asyncio.Event())
+
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="fleet-serve", daemon=True)
         self._thread.start()
         self._started.wait(10)
         return self
@@ -91,13 +87,10 @@ class Server:
         """Serves until SIGINT or SIGTERM, then finishes the answers in flight and returns."""
 
         async def main():
-            task = asyncio.create_task(self._serve())
-            while self._stop_event is None:
-                await asyncio.sleep(0)
-            loop = asyncio.get_running_loop()
+            stop = asyncio.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self._stop_event.set)
-            await task
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+            await self._serve(stop)
 
         asyncio.run(main())
 
