@@ -3,11 +3,13 @@ link mid-handshake) must not hold up anyone else, over TLS or plain HTTP, and is
 timeout."""
 
 import asyncio
+import json
 import http.client
 import socket
 import ssl
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -104,3 +106,27 @@ def test_a_stop_finishes_the_answers_in_flight():
         assert answer.result() == b'{"done": true}'
     with pytest.raises(OSError):
         urllib.request.urlopen(srv.url + "/ping", timeout=2)  # and nothing is accepted after
+
+
+def test_unknown_paths_wrong_methods_and_huge_bodies_are_answered_in_json(tmp_path):
+    from fleet.serve.app import ServeContext, build_app
+
+    def call(srv, method, path, body=None):
+        req = urllib.request.Request(srv.url + path, body, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    with Server(build_app(ServeContext(db_url=f"sqlite:///{tmp_path / 'reg.sqlite'}"))) as srv:
+        assert call(srv, "GET", "/healthz")[1]["ok"] is True
+        assert call(srv, "GET", "/nothing/here") == (404, {"error": "nothing at /nothing/here"})
+        st, body = call(srv, "POST", "/healthz", b"{}")
+        assert st == 405 and "GET" in body["allowed"]
+        with socket.create_connection(srv.server_address, timeout=10) as c:  # says 9 MiB are coming
+            c.sendall(b"POST /api/checkin HTTP/1.1\r\nHost: x\r\nContent-Length: 9437184\r\n\r\n")
+            answer = c.makefile("rb").read()
+        assert answer.startswith(b"HTTP/1.1 413") and b'"request body too large"' in answer
+        st, body = call(srv, "GET", "/repo/channels/0751/virtual.json")
+        assert st == 404 and "hint" in body  # a FleetError's hint travels in the answer
