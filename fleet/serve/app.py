@@ -35,6 +35,10 @@ class ServeContext:
                 obj = self._cache[name] = make()
             return obj
 
+    def cached(self, name: str):
+        """The object cached under `name`, or None (without waiting for one being made)."""
+        return self._cache.get(name)
+
     def close(self):
         """Closes what the routes opened that has a close() (the check-in writer first: it flushes)."""
         with self._lock:

@@ -68,7 +68,7 @@ def routes(ctx):
 
     async def checkin(req):
         body = await read_body(req)
-        writer = ctx._cache.get("ota_checkin_writer") or await asyncio.to_thread(_writer, ctx)
+        writer = ctx.cached("ota_checkin_writer") or await asyncio.to_thread(_writer, ctx)  # opens it once
         try:
             answer = await asyncio.wrap_future(writer.submit(body, req.query_params.get("mac")))
         except CheckinRejected as e:
