@@ -17,8 +17,8 @@ from fleet.registry.sealing import Sealer
 from fleet.release import build as rbuild
 from fleet.release import repository, sign as rsign
 from fleet.resources import firmware_dir
-from fleet.serve.app import ServeContext, build_router
-from fleet.serve.http import Server
+from fleet.serve.app import ServeContext, build_app
+from fleet.serve.server import Server
 
 PASS = {"FLEET_KEY_PASSPHRASE": "an OTA lab passphrase"}
 HEAP = "256K"  # the 64-bit unix port needs about 1.5-2x an ESP32's heap for the same objects; repeated
@@ -161,7 +161,7 @@ class Lab:
         self.repo.mkdir(exist_ok=True)
         options.setdefault("sealer", self.sealer)
         ctx = ServeContext(repo_dir=self.repo, db_url=self.db_url, options=options)
-        self.server = Server(build_router(ctx)).start()
+        self.server = Server(build_app(ctx)).start()
         return self.server
 
     def stop(self):
@@ -289,7 +289,7 @@ def serve_repo(lab, repo: Path, db_url: str | None = None):
     """Another `fleet serve` (its own repository and registry) from the same keys."""
     repo.mkdir(parents=True, exist_ok=True)
     ctx = ServeContext(repo_dir=repo, db_url=db_url or repo_db(repo), options={"sealer": lab.sealer})
-    return Server(build_router(ctx)).start()
+    return Server(build_app(ctx)).start()
 
 
 def repo_db(repo: Path) -> str:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from ..serve.app import ServeContext, build_router
-from ..serve.http import Server
+from ..serve.app import ServeContext, build_app
+from ..serve.server import Server
 
 
 @click.command("serve")
@@ -21,7 +21,9 @@ from ..serve.http import Server
               help="Migration mode: accept check-ins without a MAC from known devices that have no check-in "
                    "key yet (provisioned before keys). Off by default (FLEET_ACCEPT_KEYLESS=1).")
 def command(host, port, repo_dir, db_url, cert, key, accept_keyless):
-    """Serve updates, check-ins, uplink pushes and the dashboard until Ctrl-C.
+    """Serve updates, check-ins, uplink pushes and the dashboard until Ctrl-C (or SIGTERM).
+
+    Several servers may share one PostgreSQL registry (--db) behind a load balancer.
 
     Check-ins must carry a MAC made with the device's check-in key (docs/ota.md, "Check-in keys"); others
     are answered 401 and change nothing. GET /api/ota/checkins counts what was accepted and rejected.
@@ -36,14 +38,10 @@ def command(host, port, repo_dir, db_url, cert, key, accept_keyless):
         raise click.UsageError("--key needs --cert")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     ctx = ServeContext(repo_dir=repo_dir, db_url=db_url, options={"accept_keyless": bool(accept_keyless)})
-    server = Server(build_router(ctx), host=host, port=port, certfile=cert, keyfile=key or None)
+    server = Server(build_app(ctx), host=host, port=port, certfile=cert, keyfile=key or None)
     if accept_keyless:
         click.echo("migration mode: known devices without a check-in key may check in unauthenticated "
                    "(fleet rollout status counts them as keyless)", err=True)
     click.echo(f"serving on {server.url} (Ctrl-C stops)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.serve_forever()  # until SIGINT/SIGTERM; answers in flight and queued check-ins are finished
+    server.stop()

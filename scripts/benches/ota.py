@@ -88,22 +88,25 @@ class _Counting:
         self.bytes = 0
 
     def serve(self):
-        from fleet.serve.app import ServeContext, build_router
-        from fleet.serve.http import Server
+        from fleet.serve.app import ServeContext, build_app
+        from fleet.serve.server import Server
 
         self.lab.repo.mkdir(exist_ok=True)
-        router = build_router(ServeContext(repo_dir=self.lab.repo, db_url=self.lab.db_url,
-                                           options={"sealer": self.lab.sealer}))  # opens the lab's check-in keys
-        inner = router.dispatch
+        app = build_app(ServeContext(repo_dir=self.lab.repo, db_url=self.lab.db_url,
+                                     options={"sealer": self.lab.sealer}))  # opens the lab's check-in keys
 
-        def dispatch(req):
-            resp = inner(req)
-            if req.path.startswith("/repo/objects/"):
-                self.bytes += len(resp.body)
-            return resp
+        async def counting(scope, receive, send):  # counts the object bytes sent (an ASGI wrapper)
+            if scope["type"] != "http" or not scope["path"].startswith("/repo/objects/"):
+                return await app(scope, receive, send)
 
-        router.dispatch = dispatch
-        self.lab.server = Server(router).start()
+            async def counted(message):
+                if message["type"] == "http.response.body":
+                    self.bytes += len(message.get("body", b""))
+                await send(message)
+
+            return await app(scope, receive, counted)
+
+        self.lab.server = Server(counting).start()
         return self.lab.server
 
 

@@ -2,8 +2,8 @@
 downloads and installs an update through MicroPython's own TLS (mbedTLS in the unix port, as on an ESP32).
 Authenticity still comes from the signatures and the check-in MAC; TLS keeps the traffic private."""
 
-from fleet.serve.app import ServeContext, build_router
-from fleet.serve.http import Server
+from fleet.serve.app import ServeContext, build_app
+from fleet.serve.server import Server
 from lab.ota import HEAP, Lab, boot_into_slots, provision
 
 from tlscert import self_signed as _cert
@@ -19,7 +19,7 @@ def test_update_over_https(make_board, tmp_path):
     lab.repo.mkdir(exist_ok=True)
     cert, key = _cert(tmp_path)
     ctx = ServeContext(repo_dir=lab.repo, db_url=lab.db_url, options={"sealer": lab.sealer})
-    lab.server = Server(build_router(ctx), certfile=str(cert), keyfile=str(key)).start()
+    lab.server = Server(build_app(ctx), certfile=str(cert), keyfile=str(key)).start()
     try:
         assert lab.server.url.startswith("https://")
         board = make_board(heap=HEAP)

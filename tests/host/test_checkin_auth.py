@@ -18,9 +18,10 @@ from click.testing import CliRunner
 
 from fleet.errors import CheckinRejected, UsageError, WrongBoard
 from fleet.rollout import CheckinKey, OtaStore, body_mac
-from fleet.serve.app import ServeContext, build_router
-from fleet.serve.http import Server
+from fleet.serve.app import ServeContext, build_app
+from fleet.serve.server import Server
 from release_support import run_mp
+from test_registry_support import admin_token
 
 DIGEST = "ab" * 32
 OLD = "cd" * 32
@@ -192,8 +193,9 @@ class Board:
         return self.post(self.body(**kw))
 
 
-def _get(url):
-    with urllib.request.urlopen(url) as r:
+def _get(url, token=None):
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(req) as r:
         return json.loads(r.read())
 
 
@@ -205,7 +207,7 @@ def lab(tmp_path):
     servers = []
 
     def serve(**options):
-        srv = Server(build_router(ServeContext(repo_dir=repo, db_url=db_url, options=options))).start()
+        srv = Server(build_app(ServeContext(repo_dir=repo, db_url=db_url, options=options))).start()
         servers.append(srv)
         return srv.url
 
@@ -262,13 +264,17 @@ def test_signed_check_ins_count_and_forged_ones_change_nothing(lab, caplog):
     assert b.post(older, mac=body_mac(keys[canary].raw, older))[0] == 401
     assert store.status(kommune="751").counts["downloading"] == 1
 
-    stats = _get(url + "/api/ota/checkins")
+    token = admin_token(f"sqlite:///{db_file}")
+    with pytest.raises(urllib.error.HTTPError) as e:  # nobody without a token reads what devices did
+        _get(url + f"/api/ota/devices/{canary}")
+    assert e.value.code == 401
+    stats = _get(url + "/api/ota/checkins", token)
     assert stats["rejected"]["missing_mac"] == 1 and stats["rejected"]["bad_mac"] == 3
     assert stats["rejected"]["replay"] == 2 and stats["accepted"] == 6 and stats["accept_keyless"] is False
 
     # keys never appear: not in answers, logs, status, the device API, reprs; sealed at rest
     texts = [json.dumps(answers), caplog.text, json.dumps(store.status(kommune="751").as_dict(), default=str),
-             json.dumps(_get(url + f"/api/ota/devices/{canary}")), repr(keys[canary]), str(keys[canary])]
+             json.dumps(_get(url + f"/api/ota/devices/{canary}", token)), repr(keys[canary]), str(keys[canary])]
     wal = db_file.parent / (db_file.name + "-wal")
     raw_db = db_file.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
     for k in keys.values():
@@ -278,7 +284,7 @@ def test_signed_check_ins_count_and_forged_ones_change_nothing(lab, caplog):
 
 
 def test_keyless_boards_are_refused_unless_the_server_migrates(lab):
-    store, repo, serve, _ = lab
+    store, repo, serve, _db = lab
     old = "70B3D57ED0000010"  # provisioned before check-in keys: known, no key
     store.checkin(_report(old), repo)  # (recorded before the upgrade)
     strict = serve()
@@ -299,7 +305,7 @@ def test_keyless_boards_are_refused_unless_the_server_migrates(lab):
     assert status == 401 and "holds no check-in key" in body["error"]
     ro = store.start(kommune="751", operator="anna", version="2.0.0", waves=[1000], halt_at=100, repo_dir=repo)
     assert ro.checkins["keyless"] == 1  # the old board: what is left to migrate
-    assert _get(migrating + "/api/ota/checkins")["accepted_keyless"] == 1
+    assert _get(migrating + "/api/ota/checkins", admin_token(f"sqlite:///{_db}"))["accepted_keyless"] == 1
     assert store.device(old)["checkin_auth"]["unauthenticated"] == 1
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from fleet.registry.tokens import create_token
-from fleet.serve.app import ServeContext, build_router
-from fleet.serve.http import Server
+from fleet.serve.app import ServeContext, build_app
+from fleet.serve.server import Server
 from fleet.telemetry import TelemetryStore, parse_event
 from telemetry_support import enroll, waste_event
 from test_registry_support import AARHUS, key, key_env, registry  # noqa: F401 (fixtures)
@@ -46,7 +46,7 @@ def test_dashboard_shows_a_kommunes_fleet(registry, db_url, key_env, tmp_path):
     enroll(registry, "461", site="Odense bin", lat=55.3961, lon=10.3888)
     store.ingest([parse_event(e, "os2iot") for e in events])
     token, _ = create_token(registry, AARHUS, kommune="751")
-    with Server(build_router(ServeContext(db_url=db_url))) as srv, sync_api.sync_playwright() as pw:
+    with Server(build_app(ServeContext(db_url=db_url))) as srv, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 860})

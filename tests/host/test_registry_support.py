@@ -60,3 +60,14 @@ def registry(db_url, key):
     reg = Registry.open(db_url, key=key)
     yield reg
     reg.close()
+
+
+def admin_token(db_url) -> str:
+    """A cross-kommune API token for the registry at db_url (for the server's token-guarded routes)."""
+    from fleet.registry.tokens import create_token
+
+    reg = Registry.open(db_url)
+    try:
+        return create_token(reg, ADMIN, cross_kommune=True)[0]
+    finally:
+        reg.close()

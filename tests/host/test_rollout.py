@@ -16,8 +16,9 @@ import pytest
 from fleet.errors import ReleaseNotPublished, RolloutConflict, RolloutError, UsageError
 from fleet.rollout import OtaStore, body_mac, parse_percent, parse_waves
 from fleet.rollout import waves as W
-from fleet.serve.app import ServeContext, build_router
-from fleet.serve.http import Server
+from fleet.serve.app import ServeContext, build_app
+from fleet.serve.server import Server
+from test_registry_support import admin_token
 from tlscert import self_signed as _cert
 
 DIGEST = "ab" * 32
@@ -245,7 +246,7 @@ def test_serve_repository_and_check_in_over_tls(tmp_path, monkeypatch):
     ckey = s.issue_checkin_key("70B3D57ED0000001")
     s.close()
     tls = ssl.create_default_context(cafile=str(cert))
-    with Server(build_router(ctx), certfile=str(cert), keyfile=str(key)) as srv:
+    with Server(build_app(ctx), certfile=str(cert), keyfile=str(key)) as srv:
         assert srv.url.startswith("https://")
         with urllib.request.urlopen(srv.url + f"/repo/manifests/{DIGEST}.json", context=tls) as r:
             assert r.read().startswith(b'{"_type"')
@@ -255,7 +256,10 @@ def test_serve_repository_and_check_in_over_tls(tmp_path, monkeypatch):
         with urllib.request.urlopen(req, context=tls) as r:
             ans = json.loads(r.read())
         assert ans["take"] == "channels/0751/virtual.json" and isinstance(ans["now"], int)
-        with urllib.request.urlopen(srv.url + "/api/ota/devices/70B3D57ED0000001", context=tls) as r:
+        token = admin_token(ctx.db_url)
+        req = urllib.request.Request(srv.url + "/api/ota/devices/70B3D57ED0000001",
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, context=tls) as r:
             assert json.loads(r.read())["state"] == "confirmed"
         for bad in ("/repo/../reg.sqlite", "/repo/manifests/%2e%2e/x", "/repo/.hidden"):
             with pytest.raises(urllib.error.HTTPError) as e:

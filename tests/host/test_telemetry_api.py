@@ -11,8 +11,8 @@ from sqlalchemy import select
 from fleet.errors import TokenInvalid
 from fleet.store.models import ApiToken
 from fleet.registry.tokens import create_token, operator_for_token, revoke_token
-from fleet.serve.app import ServeContext, build_router
-from fleet.serve.http import Server
+from fleet.serve.app import ServeContext, build_app
+from fleet.serve.server import Server
 from telemetry_support import enroll, waste_event
 from test_registry_support import ADMIN, AARHUS, db_url, key, key_env, registry  # noqa: F401 (fixtures)
 
@@ -31,7 +31,7 @@ def call(server, method, path, token=None, body=None):
 
 @pytest.fixture
 def served(registry, db_url, key_env):
-    with Server(build_router(ServeContext(db_url=db_url))) as srv:
+    with Server(build_app(ServeContext(db_url=db_url))) as srv:
         yield srv
 
 

@@ -1,1 +1,1 @@
-"""Route modules: each defines register(router, ctx). See fleet/serve/app.py."""
+"""Route modules: each defines routes(ctx) -> list of Starlette routes. See fleet/serve/app.py."""

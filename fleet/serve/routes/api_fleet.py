@@ -11,64 +11,66 @@ A device of another kommune is 404, exactly like one that does not exist. Respon
 AppKeys, no tokens, no token hashes.
 """
 
+from starlette.routing import Route
+
 from ...errors import UsageError
 from ...telemetry import fleet_status
-from ..http import Response
+from ..web import json_response, parse_json, query, threaded
 from . import _telemetry as T
 
 _PATCHABLE = ("name", "site", "latitude", "longitude", "state")
 
 
-def register(router, ctx):
-    def status(req):
-        op = T.operator(ctx, req)
-        return Response.json(fleet_status(T.registry(ctx), op, kommune=req.query.get("kommune") or None,
+def routes(ctx):
+    def status(req, body):
+        op, q = T.operator(ctx, req), query(req)
+        return json_response(fleet_status(T.registry(ctx), op, kommune=q.get("kommune") or None,
                                           rules=T.store(ctx).rules))
 
-    def devices(req):
-        op = T.operator(ctx, req)
-        st = fleet_status(T.registry(ctx), op, kommune=req.query.get("kommune") or None, with_devices=True,
+    def devices(req, body):
+        op, q = T.operator(ctx, req), query(req)
+        st = fleet_status(T.registry(ctx), op, kommune=q.get("kommune") or None, with_devices=True,
                           list_limit=0, rules=T.store(ctx).rules)
-        return Response.json({"devices": st["devices"]})
+        return json_response({"devices": st["devices"]})
 
-    def device(req):
-        op = T.operator(ctx, req)
+    def device(req, body):
+        op, q = T.operator(ctx, req), query(req)
         st = T.store(ctx)
-        d = T.registry(ctx).get_device(op, req.params["dev_eui"])
+        d = T.registry(ctx).get_device(op, req.path_params["dev_eui"])
         try:
-            n = min(int(req.query.get("readings", 20)), 1000)
+            n = min(int(q.get("readings", 20)), 1000)
         except ValueError:
             raise UsageError("readings=N takes a number") from None
-        return Response.json({"device": d.to_dict(), "health": st.health(op, d.dev_eui),
+        return json_response({"device": d.to_dict(), "health": st.health(op, d.dev_eui),
                               "readings": st.readings(op, d.dev_eui, limit=n)})
 
-    def patch_device(req):
+    def patch_device(req, body):
         op = T.operator(ctx, req)
-        body = req.json()
+        body = parse_json(body)
         if not isinstance(body, dict) or not body:
             raise UsageError("send a JSON object with the fields to change", hint=f"fields: {', '.join(_PATCHABLE)}")
         bad = sorted(set(body) - set(_PATCHABLE))
         if bad:
             raise UsageError(f"cannot change {', '.join(bad)} here", hint=f"fields: {', '.join(_PATCHABLE)}")
-        d = T.registry(ctx).update_device(op, req.params["dev_eui"], note="api", **body)
-        return Response.json({"device": d.to_dict()})
+        d = T.registry(ctx).update_device(op, req.path_params["dev_eui"], note="api", **body)
+        return json_response({"device": d.to_dict()})
 
-    def alerts(req):
-        op = T.operator(ctx, req)
-        return Response.json({"alerts": T.store(ctx).alerts(op, kommune=req.query.get("kommune") or None,
-                                                           include_resolved=req.query.get("all") in ("1", "true"))})
+    def alerts(req, body):
+        op, q = T.operator(ctx, req), query(req)
+        return json_response({"alerts": T.store(ctx).alerts(op, kommune=q.get("kommune") or None,
+                                                           include_resolved=q.get("all") in ("1", "true"))})
 
-    def ack(req):
+    def ack(req, body):
         op = T.operator(ctx, req)
         try:
-            alert_id = int(req.params["id"])
+            alert_id = int(req.path_params["id"])
         except ValueError:
             raise UsageError("an alert id is a number") from None
-        return Response.json({"alert": T.store(ctx).ack_alert(op, alert_id)})
+        return json_response({"alert": T.store(ctx).ack_alert(op, alert_id)})
 
-    router.add("GET", "/api/status", status)
-    router.add("GET", "/api/devices", devices)
-    router.add("GET", "/api/devices/{dev_eui}", device)
-    router.add("PATCH", "/api/devices/{dev_eui}", patch_device)
-    router.add("GET", "/api/alerts", alerts)
-    router.add("POST", "/api/alerts/{id}/ack", ack)
+    return [Route("/api/status", threaded(status), methods=["GET"]),
+            Route("/api/devices", threaded(devices), methods=["GET"]),
+            Route("/api/devices/{dev_eui}", threaded(device), methods=["GET"]),
+            Route("/api/devices/{dev_eui}", threaded(patch_device), methods=["PATCH"]),
+            Route("/api/alerts", threaded(alerts), methods=["GET"]),
+            Route("/api/alerts/{id}/ack", threaded(ack), methods=["POST"])]

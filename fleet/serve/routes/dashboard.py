@@ -7,33 +7,36 @@ of Denmark, and the devices as dots by latitude/longitude, coloured by fill leve
 No tile server is needed. Fill levels, alerts and rollout progress are listed beside it.
 """
 
+from starlette.responses import Response
+from starlette.routing import Route
+
 from ...registry.kommuner import all_kommuner
 from ...telemetry import fleet_status
-from ..http import Response
+from ..web import json_response, query, threaded
 from . import _telemetry as T
 
+_HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy":
+            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"}
 
-def register(router, ctx):
-    def page(req):
-        return Response(200, PAGE.encode(), "text/html; charset=utf-8",
-                        {"Cache-Control": "no-store", "Content-Security-Policy":
-                         "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-                         "img-src 'self' data:"})
 
-    def data(req):
-        op = T.operator(ctx, req)
+def routes(ctx):
+    async def page(req):
+        return Response(PAGE.encode(), 200, _HEADERS, media_type="text/html; charset=utf-8")
+
+    def data(req, body):
+        op, q = T.operator(ctx, req), query(req)
         st = T.store(ctx)
-        status = fleet_status(T.registry(ctx), op, kommune=req.query.get("kommune") or None, rules=st.rules,
+        status = fleet_status(T.registry(ctx), op, kommune=q.get("kommune") or None, rules=st.rules,
                               with_devices=True)
-        alerts = st.alerts(op, kommune=req.query.get("kommune") or None, limit=200)
+        alerts = st.alerts(op, kommune=q.get("kommune") or None, limit=200)
         status["alert_list"] = alerts
         status["kommune_points"] = [{"kode": k.kode, "navn": k.navn, "lat": k.lat, "lon": k.lon}
                                     for k in all_kommuner().values()]
         status["operator"] = {"kommune": op.kommune, "role": op.role}
-        return Response.json(status)
+        return json_response(status)
 
-    router.add("GET", "/dashboard", page)
-    router.add("GET", "/api/dashboard", data)
+    return [Route("/dashboard", page, methods=["GET"]),
+            Route("/api/dashboard", threaded(data), methods=["GET"])]
 
 
 PAGE = r"""<!doctype html>

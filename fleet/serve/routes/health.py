@@ -1,8 +1,13 @@
 """GET /healthz: the server answers (for load balancers and tests)."""
 
+from starlette.routing import Route
+
 from ... import __version__
-from ..http import Response
+from ..web import json_response
 
 
-def register(router, ctx):
-    router.add("GET", "/healthz", lambda req: Response.json({"ok": True, "version": __version__}))
+def routes(ctx):
+    async def healthz(request):
+        return json_response({"ok": True, "version": __version__})
+
+    return [Route("/healthz", healthz, methods=["GET"])]

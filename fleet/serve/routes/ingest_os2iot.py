@@ -9,22 +9,24 @@ what happened: {"stored", "duplicates", "rejected": [{"reason", "message"}], "al
 was stored or was a duplicate, 422 when every event was rejected (OS2iot does not retry either way).
 """
 
+from starlette.routing import Route
+
 from ...errors import MalformedUplink
 from ...telemetry import parse_event
-from ..http import Response
+from ..web import json_response, parse_json, query, threaded
 from . import _telemetry as T
 
 MAX_EVENTS = 1000
 
 
-def register(router, ctx):
-    def ingest(req):
+def routes(ctx):
+    def ingest(req, body):
         op = T.operator(ctx, req)
-        body = req.json()
+        body = parse_json(body)
         events = body if isinstance(body, list) else [body]
         if len(events) > MAX_EVENTS:
-            return Response.json({"error": f"at most {MAX_EVENTS} events per request"}, 413)
-        fmt = req.query.get("format", "os2iot")
+            return json_response({"error": f"at most {MAX_EVENTS} events per request"}, 413)
+        fmt = query(req).get("format", "os2iot")
         uplinks, rejected = [], []
         for e in events:
             try:
@@ -37,6 +39,6 @@ def register(router, ctx):
                "rejected": [{"reason": r, "message": m} for r, m, _ in rejected],
                "alerts": [{"id": a["id"], "kind": a["kind"], "dev_eui": a["dev_eui"]} for a in result.alerts]}
         ok = result.stored or result.duplicates or not events
-        return Response.json(out, 200 if ok else 422)
+        return json_response(out, 200 if ok else 422)
 
-    router.add("POST", "/api/ingest/os2iot", ingest)
+    return [Route("/api/ingest/os2iot", threaded(ingest), methods=["POST"])]

@@ -1,4 +1,8 @@
-"""A small HTTP layer on the standard library: requests, responses, a router, a threaded server with TLS.
+"""The baseline of the serve.checkins_per_s benchmark (scripts/benches/serve.py): `fleet serve`'s HTTP layer
+as it was until Starlette + Hypercorn replaced it (issue 16), kept for the benchmark only: a hand-written
+layer on the standard library's ThreadingHTTPServer (listen backlog 5), one thread per connection.
+
+A small HTTP layer on the standard library: requests, responses, a router, a threaded server with TLS.
 
 Handlers take a Request and return a Response; a FleetError raised by a handler becomes a JSON error
 with its hint and a matching status. The server never prints: it logs through `logging`.
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import Conflict, FleetError, NotFound, UsageError
+from fleet.errors import Conflict, FleetError, NotFound, UsageError
 
 log = logging.getLogger("fleet.serve")
 MAX_BODY = 8 * 1024 * 1024
@@ -195,3 +199,37 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# ---- the benchmark's baseline server: POST /api/checkin as fleet/serve/routes/ota.py answered it on this
+# layer (authenticate, then record, each request in its own thread and transactions) -------------------
+
+def checkin_router(store, repo_dir, poll_s=3600):
+    from fleet.errors import CheckinRejected
+
+    def checkin(req):
+        try:
+            report = store.authenticate(req.body, req.query.get("mac"))
+        except CheckinRejected:
+            raise
+        return Response.json(store.checkin(report, repo_dir, poll_s=poll_s))
+
+    router = Router()
+    router.add("POST", "/api/checkin", checkin)
+    router.add("GET", "/healthz", lambda req: Response.json({"ok": True}))
+    return router
+
+
+if __name__ == "__main__":  # python _serve_stdlib_baseline.py DB_URL REPO_DIR: prints "serving on URL"
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from fleet.rollout import OtaStore
+
+    srv = Server(checkin_router(OtaStore.open(sys.argv[1]), Path(sys.argv[2])))
+    print(f"serving on {srv.url}", flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
