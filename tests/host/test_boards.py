@@ -150,3 +150,37 @@ def test_cli_errors(capsys, tmp_path):
     good.write_text(json.dumps(boards.load("tbeam")))
     code, out, _ = _fleet(capsys, "boards", "check", str(good))
     assert code == 0 and out.strip().endswith("ok")
+
+
+def _kib(heap: str) -> int:
+    return int(heap[:-1]) * {"K": 1024, "M": 1 << 20}[heap[-1]]
+
+
+def test_every_board_declares_its_python_heap_and_app_budget_with_a_source():
+    """docs/boards.md gives the source of each board's heap and the sum behind its app budget."""
+    doc = (boards.boards_dir().parent / "docs" / "boards.md").read_text()
+    for name in boards.names():
+        b = boards.load(name)
+        assert "heap" in b and "app_budget" in b, name
+        if b["chip"] != "virtual":
+            row = next((ln for ln in doc.splitlines() if ln.startswith(f"| `{name}`")), None)
+            assert row is not None, f"docs/boards.md has no row for {name}"
+            assert f"`{b['heap']}`" in row and f"{b['app_budget']}" in row, row
+    # MicroPython's initial heap is 56 KiB on an ESP32 and 64 KiB on an ESP32-S3 (REFERENCE-2.md section 4);
+    # without PSRAM it may double once and still leave room for WiFi and one HTTPS request
+    assert _kib(boards.load("ttgo_lora32_v21")["heap"]) == 2 * 56 * 1024
+    assert _kib(boards.load("heltec_v3")["heap"]) == 2 * 64 * 1024
+
+
+def test_the_32bit_virtual_ttgo_is_the_ttgo_in_heap_budget_radio_and_sensors():
+    v, t = boards.load("virtual_ttgo"), boards.load("ttgo_lora32_v21")
+    assert v["mpy_arch"] == "x86" and v["chip"] == "virtual"
+    assert (v["heap"], v["app_budget"]) == (t["heap"], t["app_budget"])
+    assert v["radio"] == t["radio"]
+    assert [(s["type"], s["address"]) for s in v["sensors"]] == [(s["type"], s["address"]) for s in t["sensors"]]
+
+
+def test_only_virtual_boards_run_x86_code():
+    b = copy.deepcopy(boards.load("ttgo_lora32_v21"))
+    b["mpy_arch"] = "x86"
+    assert any("runs 'xtensawin' code" in p for p in boards.check(b))

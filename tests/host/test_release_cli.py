@@ -255,3 +255,31 @@ def test_every_command_has_an_example_in_its_help(w):
                 ["keys", "revoke"], ["keys", "list"], ["release"], ["release", "build"], ["release", "sign"],
                 ["release", "verify"], ["release", "publish"]):
         assert "Example:" in fleet(*cmd, "--help", env=w["env"]).stdout, cmd
+
+
+def test_build_refuses_a_release_over_the_boards_app_budget(w, tmp_path):
+    """A release that would not fit the board's flash (docs/boards.md: half its vfs less a reserve) is refused
+    at build time, with the sizes, the largest files and what to do, and leaves no release behind."""
+    from fleet import boards
+
+    budget = boards.load("virtual")["app_budget"]
+    src = tmp_path / "src"
+    shutil.copytree(w["src"], src)
+    (src / "bysans" / "bigdata.bin").write_bytes(os.urandom(budget))
+    out = tmp_path / "big"
+    proc = fleet("release", "build", "--board", "virtual", "--version", "1.0.1", "--src", src, "-o", out,
+                 env=w["env"], ok=False)
+    assert proc.returncode == 25, proc.stderr
+    size = budget + sum(f.stat().st_size for f in (w["dir"] / "good" / "files").rglob("*") if f.is_file())
+    assert f"takes {size} bytes" in proc.stderr and f"app budget of {budget} bytes" in proc.stderr, proc.stderr
+    assert f"bysans/bigdata.bin {budget}" in proc.stderr and "app_budget" in proc.stderr
+    assert not (out / "release.json").exists() and not (out / "files").exists()
+
+
+def test_the_app_fits_the_smallest_boards_flash_budget(tmp_path):
+    from fleet import boards
+    from fleet.release import build
+
+    for name in ("ttgo_lora32_v21", "tbeam", "heltec_v3"):
+        built = build.build(name, "1.0.0", tmp_path / name, counter=1)
+        assert 0 < built.bytes <= boards.load(name)["app_budget"], (name, built.bytes)

@@ -6,6 +6,12 @@ import os
 import vfs
 import _vboard
 
+try:
+    import cryptolib
+except ImportError:  # an interpreter built without it (the 32-bit unix port): the ROM's stand-in, as an
+    import _cryptolib as cryptolib  # ESP32 has cryptolib built in (_cryptolib.py says what it costs)
+
+    sys.modules["cryptolib"] = cryptolib
 
 def _mount():
     flash = _vboard.board["flash"]
@@ -41,4 +47,4 @@ _vboard.call("booted")  # from here on the board reads its serial input (and Ctr
 if os.getenv("BYSANS_RAW") != "1":
     _run("boot.py")
     _run("main.py")
-del _mount, _run, sys, os, vfs
+del _mount, _run, sys, os, vfs, cryptolib
