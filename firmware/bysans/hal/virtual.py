@@ -184,7 +184,7 @@ class VirtualBoard:
             return binascii.unhexlify(self._vb.call("rtc.r"))
         if len(data) > RTC_MEMORY_BYTES:
             raise ValueError("RTC memory holds 2048 bytes")
-        self._vb.call("rtc.w " + binascii.hexlify(data).decode())
+        self._vb.call_hex("rtc.w", data)  # in pieces: no 4 KB line in a small heap
 
     def watchdog(self, timeout_ms):
         return VirtualWDT(self._vb, timeout_ms)
