@@ -14,7 +14,6 @@ pytest_plugins = ["pytester"]
 POSTGRES = ("127.0.0.1", 5432)
 MQTT = ("127.0.0.1", 1883)
 _missing_services = set()
-_missing_mp32 = []
 
 
 def _reachable(addr) -> bool:
@@ -51,33 +50,19 @@ def mqtt_broker():
 
 @pytest.fixture(scope="session")
 def mp32():
-    """Path of the 32-bit MicroPython (docs/boards.md), for tests that measure heap as an ESP32 would. Missing:
-    skipped, and the run ends with a note; with BYSANS_REQUIRE_SERVICES=1 (.ci/run builds it) a failure."""
-    from fleet.resources import MP32_ENV, interpreter_arch, micropython32_path
+    """Path of the 32-bit MicroPython (tests/mp32support.py): skipped with a note where it is missing."""
+    import mp32support
 
-    path = micropython32_path()
-    problem = None
-    if path is None:
-        problem = f"no 32-bit MicroPython ({MP32_ENV} unset, none built by ../shared/tools/build-micropython32)"
-    else:
-        try:
-            if interpreter_arch(path) != "x86":
-                problem = f"{path} is not a 32-bit MicroPython"
-        except Exception as e:  # noqa: BLE001 - reported below, whatever it is
-            problem = str(e)
-    if problem is None:
-        return path
-    if os.environ.get("BYSANS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{problem}, and this run requires it (BYSANS_REQUIRE_SERVICES=1)")
-    _missing_mp32.append(problem)
-    pytest.skip(problem)
+    return mp32support.require()
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _missing_mp32:
+    import mp32support
+
+    if mp32support.missing:
         terminalreporter.write_line(
-            f"note: skipped {len(_missing_mp32)} test(s) that measure heap on the 32-bit MicroPython: "
-            f"{_missing_mp32[0]}; build it with ../shared/tools/build-micropython32 and set "
+            f"note: skipped {len(mp32support.missing)} test(s) that measure heap on the 32-bit MicroPython: "
+            f"{mp32support.missing[0]}; build it with ../shared/tools/build-micropython32 and set "
             "BYSANS_MICROPYTHON32 to the path it prints (CI requires it)", yellow=True)
     if _missing_services:
         terminalreporter.write_line(
