@@ -3,7 +3,7 @@
 # ESP32's MicroPython has it built in (mbedtls). vboot.py and the firmware test runner put it in
 # sys.modules["cryptolib"] only when the interpreter lacks the real one.
 #
-# Unlike the built-in, its code and tables sit in the heap (about 1.5 KB on a 32-bit build, measured by
+# Unlike the built-in, its code and tables sit in the heap (about 2.4 KB on a 32-bit build, measured by
 # tests/host/test_cryptolib_standin.py), so a board using it is a little less kind than an ESP32, never
 # kinder. encrypt/decrypt into a caller's buffer allocate nothing, as the built-in's do.
 import micropython
