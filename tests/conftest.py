@@ -61,7 +61,7 @@ def pytest_terminal_summary(terminalreporter):
 
     if mp32support.missing:
         terminalreporter.write_line(
-            f"note: skipped {len(mp32support.missing)} test(s) that measure heap on the 32-bit MicroPython: "
+            "note: skipped the tests that measure heap on the 32-bit MicroPython (as on an ESP32): "
             f"{mp32support.missing[0]}; build it with ../shared/tools/build-micropython32 and set "
             "BYSANS_MICROPYTHON32 to the path it prints (CI requires it)", yellow=True)
     if _missing_services:

@@ -128,6 +128,8 @@ class MPItem(pytest.Item):
             raise MPFailure(r["detail"])
 
     def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, pytest.fail.Exception):  # e.g. the 32-bit build, required and missing
+            return str(excinfo.value)
         if isinstance(excinfo.value, MPFailure):
             return "MicroPython traceback:\n" + str(excinfo.value)
         return super().repr_failure(excinfo)
