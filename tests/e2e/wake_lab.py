@@ -101,31 +101,30 @@ class WakeLab:
         return ok, lines
 
     def _wake(self, heap: str, timeout: float):
-        """One wake from power-on at `heap`, from the provisioned flash and registry: (ok, the app's lines).
+        """One wake from power-on at `heap`, from the provisioned flash: (ok, the app's lines).
         ok: the board joined, its uplink reached the network server intact, the check-in confirmed the
         release it runs, and it went to deep sleep; no MemoryError anywhere on its serial port."""
         d = manager.sim_root() / self.name
         shutil.copyfile(self.base / "flash.img", d / "flash.img")
-        text = ""
-        if True:  # the update server keeps running: the board's OTA config names its port
-            with NetworkServer() as ns:
-                ns.add_device(bytes.fromhex(self.rec["dev_eui"]), bytes.fromhex(self.rec["join_eui"]), self.app_key)
-                b = self._start(heap, ns.address)
+        text = ""  # the update server keeps running between wakes: the board's OTA config names its port
+        with NetworkServer() as ns:
+            ns.add_device(bytes.fromhex(self.rec["dev_eui"]), bytes.fromhex(self.rec["join_eui"]), self.app_key)
+            b = self._start(heap, ns.address)
+            try:
+                b.set_world(**WORLD)
+                c = Console(b.port)
                 try:
-                    b.set_world(**WORLD)
-                    c = Console(b.port)
-                    try:
-                        end = time.monotonic() + timeout
-                        while (time.monotonic() < end and b.status()["state"] != "sleeping"
-                               and "MemoryError" not in text):
-                            text += c.ser.read(65536).decode(errors="replace")
+                    end = time.monotonic() + timeout
+                    while (time.monotonic() < end and b.status()["state"] != "sleeping"
+                           and "MemoryError" not in text):
                         text += c.ser.read(65536).decode(errors="replace")
-                    finally:
-                        c.close()
-                    asleep = b.status()["state"] == "sleeping"
+                    text += c.ser.read(65536).decode(errors="replace")
                 finally:
-                    b.stop()
-                uplinks, problems = list(ns.uplinks), list(ns.problems)
+                    c.close()
+                asleep = b.status()["state"] == "sleeping"
+            finally:
+                b.stop()
+            uplinks, problems = list(ns.uplinks), list(ns.problems)
         self.last_text = text
         lines = [ln.strip() for ln in text.splitlines() if ln.startswith("bysans") or "Error" in ln]
         ok = (asleep and "MemoryError" not in text and not problems and len(uplinks) >= 1
