@@ -56,6 +56,9 @@ def chip_of_image(image_id: int) -> Chip | None:
     return next((c for c in CHIPS.values() if c.image_id == image_id), None)
 
 
+VIRTUAL_ARCHS = ("x64", "x86")  # the 64-bit unix port in .venv, or the 32-bit build (docs/boards.md)
+
+
 MAX_I2C_HZ = {"sps30": 100_000}  # the SPS30 datasheet allows I2C up to 100 kHz
 
 _PIN = {"type": "integer", "minimum": 0, "maximum": 48}
@@ -69,9 +72,10 @@ SCHEMA = {
         "chip": {"enum": [c.name for c in BOARD_CHIPS]},
         # a virtual board: the chip whose ROM and flash it imitates
         "imitates": {"enum": [c.name for c in BOARD_CHIPS if c.hal == "esp32"]},
-        "mpy_arch": {"enum": list(dict.fromkeys(c.mpy_arch for c in BOARD_CHIPS))},
+        "mpy_arch": {"enum": list(dict.fromkeys([c.mpy_arch for c in BOARD_CHIPS] + list(VIRTUAL_ARCHS)))},
         "hal": {"enum": list(dict.fromkeys(c.hal for c in BOARD_CHIPS))},
-        "heap": {"type": "string", "pattern": r"^[0-9]+[KM]?$"},
+        "heap": {"type": "string", "pattern": r"^[0-9]+[KM]?$"},  # docs/boards.md: the figures, sourced
+        "app_budget": {"type": "integer", "minimum": 65536},  # flash bytes one release may take
         "mac": {"type": "string", "pattern": r"^[0-9a-f]{12}$"},
         "flash": {
             "type": "object", "required": ["size", "offset"], "additionalProperties": False,
@@ -167,7 +171,7 @@ def check(board: dict, *, name: str | None = None) -> list[str]:
         problems.append(f"name: '{board['name']}' differs from the file name '{name}'")
     chip = CHIPS[board["chip"]]
     arch, hal, offset = chip.mpy_arch, chip.hal, chip.base_offset
-    if board["mpy_arch"] != arch:
+    if board["mpy_arch"] != arch and not (board["chip"] == "virtual" and board["mpy_arch"] in VIRTUAL_ARCHS):
         problems.append(f"mpy_arch: a {board['chip']} runs '{arch}' code, not '{board['mpy_arch']}'")
     if board["hal"] != hal:
         problems.append(f"hal: a {board['chip']} board uses the '{hal}' HAL, not '{board['hal']}'")

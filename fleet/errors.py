@@ -81,6 +81,21 @@ class ReleaseError(FleetError):
     exit_code = 9
 
 
+class AppTooBig(ReleaseError):
+    """A release's files take more flash than the board leaves to one release (its `app_budget`)."""
+
+    exit_code = 25  # 10-21 are verification refusals (10 + fleet.release.Reason)
+
+    def __init__(self, board: str, size: int, budget: int, largest: list):
+        top = ", ".join(f"{p} {n}" for p, n in largest)
+        super().__init__(f"the release takes {size} bytes of flash, over board {board}'s app budget of "
+                         f"{budget} bytes by {size - budget} (largest files: {top})",
+                         hint="leave out what the board does not use (tests, docs, data for other boards), "
+                              "or shrink the largest modules; the budget is the board file's 'app_budget' "
+                              "(docs/boards.md)")
+        self.board, self.size, self.budget = board, size, budget
+
+
 class VerificationRefused(FleetError):
     """A release or its metadata was refused; exit code 10 + the reason code (fleet.release.Reason)."""
 

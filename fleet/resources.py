@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -41,6 +42,39 @@ def _tool(name: str) -> str:
 
 def micropython_path() -> str:
     return os.environ.get("BYSANS_MICROPYTHON") or _tool("micropython")
+
+
+MP32_ENV = "BYSANS_MICROPYTHON32"
+# Where ../shared/tools/build-micropython32 puts its binary when given no OUT_DIR (keep the two in step).
+_MP32_BUILT = Path("micropython32") / "micropython-1.28.0" / "ports" / "unix" / "build-standard" / "micropython"
+# sys.implementation._mpy >> 10: the native code a MicroPython runs (py/persistentcode.h MP_NATIVE_ARCH_*)
+_NATIVE_ARCHS = {0: None, 1: "x86", 2: "x64", 9: "xtensawin"}
+
+
+def micropython32_path() -> str | None:
+    """The 32-bit unix port (objects and pointers of 4 bytes, as on an ESP32), or None when this machine has
+    none: BYSANS_MICROPYTHON32, else what build-micropython32 built into its default place."""
+    env = os.environ.get(MP32_ENV)
+    if env:
+        return env
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    built = cache / _MP32_BUILT
+    return str(built) if os.access(built, os.X_OK) else None
+
+
+def interpreter_arch(path: str) -> str | None:
+    """The native-code arch (mpy-cross -march) of the MicroPython binary at `path`; SimUnavailable when it does
+    not run."""
+    try:
+        proc = subprocess.run([path, "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SimUnavailable(f"the MicroPython interpreter {path} does not run ({e.__class__.__name__})",
+                             hint="give the path of a MicroPython unix port binary")
+    if proc.returncode != 0 or not proc.stdout.strip().isdigit():
+        raise SimUnavailable(f"{path} is not a MicroPython unix port that can load .mpy files",
+                             hint="give the path of a MicroPython unix port binary")
+    return _NATIVE_ARCHS.get(int(proc.stdout))
 
 
 def mpy_cross_path() -> str:

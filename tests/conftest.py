@@ -39,22 +39,6 @@ def _need(name, addr):
         _missing(f"{name} is not running at {addr[0]}:{addr[1]}", f"{name} ({addr[0]}:{addr[1]})")
 
 
-def _need_program(name: str, path: str | None, install: str):
-    if path and os.access(path, os.X_OK):
-        return
-    if os.environ.get("BYSANS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{name} is missing, and this run requires it (BYSANS_REQUIRE_SERVICES=1): {install}")
-    _missing_services.add(f"{name} ({install})")
-    pytest.skip(f"{name} is missing: {install}")
-
-
-@pytest.fixture(scope="session")
-def need_program():
-    """need_program(name, path, install): skips the test (with a note at the end of the run) when the
-    program at `path` is missing; fails it instead under BYSANS_REQUIRE_SERVICES=1 (.ci/run installs it)."""
-    return _need_program
-
-
 @pytest.fixture(scope="session")
 def postgres_url():
     """URL of the PostgreSQL test database (trust auth, database `test`)."""
@@ -83,7 +67,22 @@ def program():
     return need_program
 
 
+@pytest.fixture(scope="session")
+def mp32():
+    """Path of the 32-bit MicroPython (tests/mp32support.py): skipped with a note where it is missing."""
+    import mp32support
+
+    return mp32support.require()
+
+
 def pytest_terminal_summary(terminalreporter):
+    import mp32support
+
+    if mp32support.missing:
+        terminalreporter.write_line(
+            "note: skipped the tests that measure heap on the 32-bit MicroPython (as on an ESP32): "
+            f"{mp32support.missing[0]}; build it with ../shared/tools/build-micropython32 and set "
+            "BYSANS_MICROPYTHON32 to the path it prints (CI requires it)", yellow=True)
     if _missing_services:
         terminalreporter.write_line(
             "note: skipped the tests that need " + ", ".join(sorted(_missing_services))

@@ -48,16 +48,20 @@ def _table(rows, headers):
 @click.option("--forwarder", metavar="HOST:PORT",
               help="Send radio frames as Semtech packet-forwarder UDP to this network server.")
 @click.option("--scenario", type=click.Path(dir_okay=False), help="Scenario file driving the simulated world.")
+@click.option("--interpreter", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Run the board on this MicroPython binary (e.g. the 32-bit one, --board virtual_ttgo); "
+                   "default: BYSANS_MICROPYTHON32 for 32-bit boards, else the unix port in .venv.")
 @click.option("--json", "as_json", is_flag=True, help="Print the boards as JSON (id, port, ...).")
-def start(count, names, board, baud, speed, erase, forwarder, scenario, as_json):
+def start(count, names, board, baud, speed, erase, forwarder, scenario, interpreter, as_json):
     """Start virtual boards; returns once each one answers.
 
     \b
     Example:
       fleet sim start --count 3 --baud 115200 --json
+      fleet sim start --board virtual_ttgo --interpreter ~/.cache/micropython32/.../micropython
     """
     boards = manager.start(count=count, names=list(names) or None, board=board, baud=baud, speed=speed,
-                           erase=erase, forwarder=forwarder, scenario=scenario)
+                           erase=erase, forwarder=forwarder, scenario=scenario, interpreter=interpreter)
     statuses = [b.status() for b in boards]
     if as_json:
         echo_json(statuses)

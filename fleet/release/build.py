@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import boards
-from ..errors import ReleaseError, UsageError
+from ..errors import AppTooBig, ReleaseError, UsageError
 from ..resources import firmware_dir, mpy_cross_path
 from . import metadata
 
@@ -110,8 +110,14 @@ def build(board: "boards.Board | str", version: str, out, *, src=None, counter: 
     if not entries:
         raise ReleaseError(f"{src} has no files to release")
     entries.sort(key=lambda e: e["path"])
+    size = sum(e["length"] for e in entries)
+    budget = spec.definition.get("app_budget")
+    if budget is not None and size > budget:  # half the board's vfs, less a reserve: docs/boards.md
+        shutil.rmtree(files_dir, ignore_errors=True)
+        largest = sorted(entries, key=lambda e: -e["length"])[:3]
+        raise AppTooBig(spec.name, size, budget, [(e["path"], e["length"]) for e in largest])
     body = {"_type": metadata.RELEASE_TYPE, "format": metadata.FORMAT, "version": version, "counter": counter,
             "boards": [spec.name], "arch": arch, "kommuner": [], "created": now, "expires": 0,
             "files": entries}
     (out / MANIFEST).write_bytes(metadata.unsigned(body))
-    return Built(str(out), spec.name, arch, version, counter, len(entries), sum(e["length"] for e in entries))
+    return Built(str(out), spec.name, arch, version, counter, len(entries), size)

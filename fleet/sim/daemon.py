@@ -23,6 +23,7 @@ def main(argv=None):
     ap.add_argument("--baud", type=int, default=0)
     ap.add_argument("--speed", type=int, default=1)
     ap.add_argument("--heap")
+    ap.add_argument("--interpreter", help="the MicroPython binary to run the board on")
     ap.add_argument("--forwarder", help="HOST:PORT of a Semtech packet forwarder's server (UDP)")
     ap.add_argument("--scenario", help="a scenario file driving the simulated world")
     args = ap.parse_args(argv)
@@ -42,7 +43,7 @@ def main(argv=None):
                         format="%(asctime)s %(levelname)s %(message)s")
     sup = Supervisor(name=args.name, state_dir=os.path.abspath("."), board=json.loads(args.board_json),
                      baud=args.baud or None, speed=args.speed, heap=args.heap, forwarder=forwarder,
-                     scenario=args.scenario)
+                     scenario=args.scenario, interpreter=args.interpreter)
 
     def ready(info):
         tmp = "board.json.tmp"

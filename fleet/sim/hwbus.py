@@ -14,6 +14,7 @@ The board's `_vboard` module sends one request line and reads one answer line:
     pin.w PIN 0|1           ->  ok                  (drive an output)
     pin.r PIN               ->  ok 0|1              (read a level: driven by the board or by a chip)
     rtc.r / rtc.w HEX       ->  ok HEX / ok         (RTC memory: up to 2048 bytes, read back as written)
+    rtc.n / rtc.r OFF N     ->  ok LEN / ok HEX     (its length; N bytes of it from OFF, for a small heap)
     wdt.arm MS / wdt.feed   ->  ok
     sleep MS                ->  (no answer: the supervisor ends the interpreter and wakes it later)
     reset                   ->  (no answer: a software reset)
@@ -120,8 +121,13 @@ class HardwareBus:
     def op_pin_r(self, pin):
         return f"ok {self.pins.get(int(pin))}"
 
-    def op_rtc_r(self):
-        return "ok " + self.rtc_memory.hex()
+    def op_rtc_r(self, off=None, n=None):
+        if off is None:
+            return "ok " + self.rtc_memory.hex()
+        return "ok " + self.rtc_memory[int(off):int(off) + int(n)].hex()
+
+    def op_rtc_n(self):
+        return f"ok {len(self.rtc_memory)}"
 
     def op_rtc_w(self, data=""):
         raw = bytes.fromhex(data)

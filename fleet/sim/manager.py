@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from .. import boards
-from ..errors import Conflict, NotFound, SimError, UsageError
-from ..resources import micropython_path
+from ..errors import Conflict, NotFound, SimError, SimUnavailable, UsageError
+from ..resources import MP32_ENV, interpreter_arch, micropython32_path, micropython_path
 from .control import ControlClient
 from .flashmap import LAYOUTS
 
@@ -230,8 +230,11 @@ def _free_names(count: int) -> list[str]:
 
 def start(*, count: int = 1, names: list[str] | None = None, board: str = "virtual", baud: int | None = None,
           speed: int = 1, heap: str | None = None, erase: bool = False, timeout: float = 30.0,
-          forwarder: str | None = None, scenario: str | None = None) -> list[VirtualBoard]:
-    """Starts virtual boards and returns once each one's interpreter has booted."""
+          forwarder: str | None = None, scenario: str | None = None,
+          interpreter: str | None = None) -> list[VirtualBoard]:
+    """Starts virtual boards and returns once each one's interpreter has booted. `interpreter`: the
+    MicroPython binary (default: the 32-bit one for a board whose code is x86, else the unix port in .venv);
+    it must run the board's `mpy_arch`, so that releases built for the board load on it."""
     definition = boards.load(board)
     if definition["chip"] != "virtual":
         raise UsageError(f"board '{board}' is real hardware ({definition['chip']}); a virtual board needs a "
@@ -254,7 +257,7 @@ def start(*, count: int = 1, names: list[str] | None = None, board: str = "virtu
         from .scenario import load as load_scenario
 
         load_scenario(scenario, SimClock())  # a bad file is reported here, before any board starts
-    micropython_path()  # fail early, with a hint, when the unix port is missing
+    interpreter = interpreter_for(definition, interpreter)  # fails early, with a hint
     if names:
         for n in names:
             if not NAME_RE.match(n):
@@ -269,7 +272,7 @@ def start(*, count: int = 1, names: list[str] | None = None, board: str = "virtu
     try:
         for n in names:
             started.append(_spawn(n, definition, baud=baud, speed=speed, heap=heap, erase=erase,
-                                  forwarder=forwarder, scenario=scenario))
+                                  forwarder=forwarder, scenario=scenario, interpreter=interpreter))
         for b in started:
             _wait_ready(b, timeout)
     except BaseException:
@@ -279,7 +282,30 @@ def start(*, count: int = 1, names: list[str] | None = None, board: str = "virtu
     return started
 
 
-def _spawn(name, definition, *, baud, speed, heap, erase, forwarder=None, scenario=None) -> VirtualBoard:
+def interpreter_for(definition: dict, interpreter: str | None = None) -> str:
+    """The MicroPython binary a virtual board runs on, checked to run the board's code (its mpy_arch)."""
+    arch = definition["mpy_arch"]
+    if interpreter is None and arch == "x86":
+        interpreter = micropython32_path()
+        if interpreter is None:
+            raise SimUnavailable(
+                f"board '{definition['name']}' runs on a 32-bit MicroPython, and this machine has none",
+                hint=f"build it with ../shared/tools/build-micropython32 and set {MP32_ENV} to the path it "
+                     f"prints, or give --interpreter PATH")
+    interpreter = interpreter or micropython_path()
+    runs = interpreter_arch(interpreter)
+    if runs != arch:
+        others = [b for b in boards.names() if b.startswith("virtual")
+                  and boards.load(b)["mpy_arch"] == runs] if runs else []
+        raise UsageError(f"the interpreter {interpreter} runs {runs or 'no native'} code, and board "
+                         f"'{definition['name']}' is built for {arch}",
+                         hint=(f"use --board {others[0]} with it" if others else
+                               "give an interpreter for the board's mpy_arch"))
+    return interpreter
+
+
+def _spawn(name, definition, *, baud, speed, heap, erase, forwarder=None, scenario=None,
+           interpreter=None) -> VirtualBoard:
     d = sim_root() / name
     d.mkdir(parents=True, exist_ok=True)
     if erase:
@@ -298,6 +324,8 @@ def _spawn(name, definition, *, baud, speed, heap, erase, forwarder=None, scenar
         cmd += ["--forwarder", forwarder]
     if scenario:
         cmd += ["--scenario", scenario]
+    if interpreter:
+        cmd += ["--interpreter", interpreter]
     out = open(d / "daemon.log", "ab")
     proc = subprocess.Popen(cmd, cwd=d, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)

@@ -73,8 +73,10 @@ def _set_raw(fd, *, isig=False):
 
 class Supervisor:
     def __init__(self, *, name: str, state_dir, board: dict, baud: int | None = None, speed: int = 1,
-                 heap: str | None = None, forwarder: tuple | None = None, scenario: str | None = None):
+                 heap: str | None = None, forwarder: tuple | None = None, scenario: str | None = None,
+                 interpreter: str | None = None):
         self.name = name
+        self.interpreter = interpreter  # the MicroPython binary (default: resources.micropython_path())
         self.dir = state_dir
         self.board = board
         self.baud = baud
@@ -220,7 +222,8 @@ class Supervisor:
 
     def info(self):
         return {"id": self.name, "port": self.port, "pid": os.getpid(), "board": self.board["name"], "mac": self.mac,
-                "baud": self.baud, "speed": self.clock.speed,
+                "baud": self.baud, "speed": self.clock.speed, "heap": self.heap,
+                "interpreter": self.interpreter or resources.micropython_path(),
                 "forwarder": f"{self.forwarder[0]}:{self.forwarder[1]}" if self.forwarder else None}
 
     # ----- the interpreter's life ---------------------------------------------------------------------
@@ -307,7 +310,7 @@ class Supervisor:
         self._boot_buf = b""
         self._out_tail = b""  # a new interpreter: the last boot's prompt is not this one's
         env = dict(os.environ, BYSANS_HW="hw.sock", BYSANS_IMG=self.image_path(), BYSANS_RAW="1" if raw else "0")
-        cmd = [resources.micropython_path(), "-X", f"heapsize={self.heap}", "-i",
+        cmd = [self.interpreter or resources.micropython_path(), "-X", f"heapsize={self.heap}", "-i",
                str(resources.rom_dir() / "vboot.py")]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=self.int_s, stdout=self.int_s, stderr=self.int_s, env=env, cwd=self.dir,

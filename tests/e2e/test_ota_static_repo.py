@@ -49,9 +49,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def nginx(tmp_path, need_program):
+def nginx(tmp_path, program):
     """(url, access log path, repository dir) of an nginx serving tmp_path/repo as static files."""
-    need_program("nginx", NGINX, "apt-get install nginx")
+    program(NGINX, "nginx")
     d, root = tmp_path / "nginx", tmp_path / "repo"
     d.mkdir()
     root.mkdir()

@@ -2,10 +2,16 @@
 
 Each module runs in one interpreter; each `def test_*()` in it is one pytest item whose failure shows the
 MicroPython traceback. A module may ask for interpreter options in a comment line: `# mp: -X heapsize=64K`.
+
+A module that measures heap says so with a line `# mp32:`: its tests run a second time, as `test_x[32bit]`,
+on the 32-bit MicroPython (objects and pointers as on an ESP32: docs/boards.md), with the module's heap or
+the smallest board's (TTGO LoRa32), whichever is smaller. Without the 32-bit build those are skipped, and the
+run says so (tests/mp32support.py).
 """
 
 import ast
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -14,7 +20,9 @@ import pytest
 from fleet.resources import firmware_dir, micropython_path
 
 HERE = Path(__file__).parent
+ROM = Path(__file__).resolve().parents[2] / "fleet" / "sim" / "rom"  # cryptolib's stand-in for the 32-bit build
 MARK = "@@MPTEST "
+BITS32 = "[32bit]"
 
 
 def _is_mp_test(path):
@@ -42,9 +50,12 @@ class MPModule(pytest.File):
     def collect(self):
         tree = ast.parse(self.path.read_text(), str(self.path))
         self._names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
-        self._results = None
+        self._results = {}
         for name in self._names:
             yield MPItem.from_parent(self, name=name)
+        if any(line.startswith("# mp32:") for line in self.path.read_text().splitlines()):
+            for name in self._names:
+                yield MPItem.from_parent(self, name=name + BITS32)
 
     def _options(self):
         opts = []
@@ -53,34 +64,62 @@ class MPModule(pytest.File):
                 opts += line[len("# mp:"):].split()
         return opts
 
-    def results(self):
-        if self._results is None:
-            cmd = [micropython_path(), *self._options(), str(HERE / "_mprunner.py"),
-                   str(firmware_dir()), str(self.path.parent), self.path.stem, *self._names]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            self._results, self._crash = {}, None
+    def _options32(self):
+        import mp32support
+
+        opts, heap = [], mp32support.smallest_board_heap()
+        it = iter(self._options())
+        for o in it:
+            if o == "-X":
+                x = next(it)
+                if x.startswith("heapsize="):
+                    own = x[len("heapsize="):]
+                    if mp32support.heap_bytes(own) < mp32support.heap_bytes(heap):
+                        heap = own
+                    continue
+                opts += ["-X", x]
+            else:
+                opts.append(o)
+        return ["-X", f"heapsize={heap}", *opts]
+
+    def results(self, bits32=False):
+        if bits32 not in self._results:
+            if bits32:
+                import mp32support
+
+                cmd = [mp32support.require(), *self._options32()]
+            else:
+                cmd = [micropython_path(), *self._options()]
+            cmd += [str(HERE / "_mprunner.py"), str(firmware_dir()), str(self.path.parent), self.path.stem,
+                    *self._names]
+            env = {**os.environ, "BYSANS_ROM": str(ROM)} if bits32 else None
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+            results, crash = {}, None
             captured = []
             for line in proc.stdout.splitlines():
                 if line.startswith(MARK):
                     r = json.loads(line[len(MARK):])
                     r["output"] = "\n".join(captured)
-                    self._results[r["name"]] = r
+                    results[r["name"]] = r
                     captured = []
                 elif line != "@@MPTEST-DONE":
                     captured.append(line)
             if "@@MPTEST-DONE" not in proc.stdout:
-                self._crash = (f"micropython exited with code {proc.returncode} before finishing the module\n"
-                               + "\n".join(captured) + "\n" + proc.stderr)
-        return self._results
+                crash = (f"micropython exited with code {proc.returncode} before finishing the module\n"
+                         + "\n".join(captured) + "\n" + proc.stderr)
+            self._results[bits32] = (results, crash)
+        return self._results[bits32]
 
 
 class MPItem(pytest.Item):
     funcargs: dict = {}  # pytest-embedded's hooks read this from every item
 
     def runtest(self):
-        r = self.parent.results().get(self.name)
+        bits32 = self.name.endswith(BITS32)
+        results, crash = self.parent.results(bits32)
+        r = results.get(self.name[:-len(BITS32)] if bits32 else self.name)
         if r is None:
-            raise MPFailure(self.parent._crash or "no result")
+            raise MPFailure(crash or "no result")
         if r["output"]:
             print(r["output"])
         if r["status"] == "SKIP":
@@ -89,6 +128,8 @@ class MPItem(pytest.Item):
             raise MPFailure(r["detail"])
 
     def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, pytest.fail.Exception):  # e.g. the 32-bit build, required and missing
+            return str(excinfo.value)
         if isinstance(excinfo.value, MPFailure):
             return "MicroPython traceback:\n" + str(excinfo.value)
         return super().repr_failure(excinfo)

@@ -1,6 +1,7 @@
 # Ed25519 verification (firmware/bysans/ota/ed25519.py) under MicroPython with a small board's heap:
 # RFC 8032 §7.1 test vectors, SHA-512 known answers (FIPS 180-4 examples), and refusals.
 # Random keys and messages signed by `cryptography` are cross-checked in tests/host/test_ed25519_cross.py.
+# mp32: also on 32 bits at the smallest board's heap (tests/firmware/conftest.py)
 # mp: -X heapsize=64K
 import binascii
 import hashlib

@@ -1,5 +1,6 @@
 # LoRaWAN crypto and frame building against published vectors: RFC 4493 (AES-CMAC) and REFERENCE §2
 # (from the lora-packet project's tests). Nothing here compares the code with its own output only.
+# mp32: also on 32 bits at the smallest board's heap (tests/firmware/conftest.py)
 # mp: -X heapsize=64K
 from binascii import hexlify, unhexlify
 

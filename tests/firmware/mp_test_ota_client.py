@@ -3,6 +3,7 @@
 # its zlib object straight to flash with its length and hash checked; a window bigger than 1 KiB is refused before anything is allocated for it; the boot state
 # counts a trial slot's boots, confirms, rolls back by itself, and survives a damaged state file.
 # Vectors: tests/firmware/ota_client_vectors/ (made with CPython's zlib).
+# mp32: also on 32 bits at the smallest board's heap (tests/firmware/conftest.py)
 # mp: -X heapsize=64K
 import gc
 import json

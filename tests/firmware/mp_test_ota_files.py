@@ -2,6 +2,7 @@
 # length and SHA-256 while a file streams, a repository object inflated by deflate.DeflateIO, and which
 # files need to travel (manifest.changed_files). Vectors: tests/firmware/ota_vectors/ (made by the host
 # library). The manifest is read here without its signature check (that is mp_test_ota_verify.py's).
+# mp32: also on 32 bits at the smallest board's heap (tests/firmware/conftest.py)
 # mp: -X heapsize=64K
 import gc
 import hashlib

@@ -3,6 +3,7 @@
 # manifest's list of files packed as it is read (signatures: mp_test_ota_verify.py). Vectors:
 # tests/firmware/ota_vectors/ (made by the host library); the JSON refused here is what CPython's json (the
 # host's parser) refuses too.
+# mp32: also on 32 bits at the smallest board's heap (tests/firmware/conftest.py)
 # mp: -X heapsize=64K
 from bysans.ota import manifest, signed
 from bysans.ota.reasons import NAMES, Refused

@@ -2,6 +2,7 @@
 # 64 KiB heap: rotation signed by the old and the new root, expiry, tampering; vectors the host library signed
 # (tests/firmware/ota_vectors/, checked by tests/host/test_release_vectors.py), read from files through a
 # small buffer as the OTA client reads them from flash. Releases: mp_test_ota_verify.py.
+# mp32: also on 32 bits at the smallest board's heap (tests/firmware/conftest.py)
 # mp: -X heapsize=64K
 from bysans.ota import verify as ov
 

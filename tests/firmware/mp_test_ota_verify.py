@@ -4,6 +4,7 @@
 # reads them from flash. Roots: mp_test_ota_root.py; reading and packing: mp_test_ota_manifest.py. These
 # modules are compiled from .py source here, by a 64-bit port (pointers twice an ESP32's): the whole check
 # of a release of the whole app, from .mpy as a release ships it, is tests/host/test_release_device_heap.py.
+# mp32: also on 32 bits at the smallest board's heap (tests/firmware/conftest.py)
 # mp: -X heapsize=64K
 import gc
 

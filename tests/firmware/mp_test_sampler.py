@@ -1,5 +1,6 @@
 # The sampler's ring buffers and interval statistics, and proof that the per-sample path allocates
 # nothing (micropython.heap_lock() makes any allocation raise MemoryError).
+# mp32: also on 32 bits at the smallest board's heap (tests/firmware/conftest.py)
 # mp: -X heapsize=128K
 import gc
 from array import array

@@ -7,15 +7,16 @@ import sys
 from fleet.resources import firmware_dir, micropython_path
 
 
-def run_mp(script: str, *args: str, heap: str = "64K", timeout: int = 300) -> str:
-    """Runs `script` (MicroPython source) under the unix port with the heap limited; returns stdout."""
+def run_mp(script: str, *args: str, heap: str = "64K", timeout: int = 300, interpreter: str | None = None) -> str:
+    """Runs `script` (MicroPython source) under the unix port (or `interpreter`, e.g. the 32-bit one) with the
+    heap limited; returns stdout."""
     import tempfile
 
     prelude = f"import sys\nsys.path.append({str(firmware_dir())!r})\n"
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(prelude + script)  # a file, not -c: the script's source then need not stay in the heap
     try:
-        proc = subprocess.run([micropython_path(), "-X", f"heapsize={heap}", f.name, *args],
+        proc = subprocess.run([interpreter or micropython_path(), "-X", f"heapsize={heap}", f.name, *args],
                               capture_output=True, text=True, timeout=timeout)
     finally:
         os.unlink(f.name)

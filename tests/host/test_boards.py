@@ -176,7 +176,56 @@ def test_a_chip_decides_arch_hal_and_offset_from_one_table():
     assert boards.SCHEMA["properties"]["chip"]["enum"] == [c.name for c in boards.BOARD_CHIPS]
     for name in boards.names():
         b = boards.get(name)
-        assert (b.mpy_arch, b.hal, b.flash_offset) == (b.chip.mpy_arch, b.chip.hal, b.chip.base_offset)
+        assert (b.hal, b.flash_offset) == (b.chip.hal, b.chip.base_offset)
+        assert b.mpy_arch == b.chip.mpy_arch or (b.virtual and b.mpy_arch in boards.VIRTUAL_ARCHS)
     assert boards.chip_of_image(5).name == "esp32c3" and boards.chip_of_image(99) is None
     # a chip the tools know but no board file may name yet
     assert "esp32c3" in boards.CHIPS and "esp32c3" not in boards.SCHEMA["properties"]["chip"]["enum"]
+
+
+def _kib(heap: str) -> int:
+    return int(heap[:-1]) * {"K": 1024, "M": 1 << 20}[heap[-1]]
+
+
+def test_every_board_declares_its_python_heap_and_app_budget_with_a_source():
+    """docs/boards.md gives the source of each board's heap and the sum behind its app budget."""
+    doc = (boards.boards_dir().parent / "docs" / "boards.md").read_text()
+    for name in boards.names():
+        b = boards.load(name)
+        assert "heap" in b and "app_budget" in b, name
+        if b["chip"] != "virtual":
+            row = next((ln for ln in doc.splitlines() if ln.startswith(f"| `{name}`")), None)
+            assert row is not None, f"docs/boards.md has no row for {name}"
+            assert f"`{b['heap']}`" in row and f"{b['app_budget']}" in row, row
+    # MicroPython's initial heap is 56 KiB on an ESP32 and 64 KiB on an ESP32-S3 (REFERENCE-2.md section 4);
+    # without PSRAM it may double once and still leave room for WiFi and one HTTPS request
+    assert _kib(boards.load("ttgo_lora32_v21")["heap"]) == 2 * 56 * 1024
+    assert _kib(boards.load("heltec_v3")["heap"]) == 2 * 64 * 1024
+
+
+def test_the_32bit_virtual_ttgo_is_the_ttgo_in_heap_budget_radio_and_sensors():
+    v, t = boards.load("virtual_ttgo"), boards.load("ttgo_lora32_v21")
+    assert v["mpy_arch"] == "x86" and v["chip"] == "virtual"
+    assert (v["heap"], v["app_budget"]) == (t["heap"], t["app_budget"])
+    assert v["radio"] == t["radio"]
+    assert [(s["type"], s["address"]) for s in v["sensors"]] == [(s["type"], s["address"]) for s in t["sensors"]]
+
+
+def test_only_virtual_boards_run_x86_code():
+    b = copy.deepcopy(boards.load("ttgo_lora32_v21"))
+    b["mpy_arch"] = "x86"
+    assert any("runs 'xtensawin' code" in p for p in boards.check(b))
+
+
+def test_a_virtual_boards_app_budget_follows_from_its_partition_table():
+    """Half the `vfs` partition that the board's own table leaves, less 128 KiB (docs/boards.md)."""
+    from fleet.sim import flashmap
+
+    for name in boards.names():
+        b = boards.load(name)
+        if b["chip"] != "virtual":
+            continue
+        layout = b["flash"].get("partitions", flashmap.DEFAULT_LAYOUT)
+        vfs = flashmap.vfs_partition(flashmap.parse_table(flashmap.build_table(flashmap.LAYOUTS[layout])),
+                                     b["flash"]["size"])
+        assert b["app_budget"] == (vfs.size - 128 * 1024) // 2, name

@@ -76,7 +76,10 @@ print("alloc", free - gc.mem_free())
 """
 
 
-def test_device_hmac_matches_python_hmac(tmp_path):
+@pytest.mark.parametrize("bits", [64, 32])
+def test_device_hmac_matches_python_hmac(tmp_path, bits, request):
+    """On 32 bits too (objects as on an ESP32: docs/boards.md), where the allocation is measured."""
+    interpreter = request.getfixturevalue("mp32") if bits == 32 else None
     rng = random.Random(2104)
     cases = []
     for klen in (0, 1, 16, 32, 63, 64, 65, 100):  # across SHA-256's 64-byte block (longer keys are hashed)
@@ -84,7 +87,7 @@ def test_device_hmac_matches_python_hmac(tmp_path):
             cases.append((rng.randbytes(klen), rng.randbytes(mlen)))
     f = tmp_path / "cases.txt"
     f.write_text("".join(f"{k.hex()},{m.hex()}\n" for k, m in cases))
-    out = run_mp(MP_HMAC, str(f), heap="64K").splitlines()
+    out = run_mp(MP_HMAC, str(f), heap="64K", interpreter=interpreter).splitlines()
     want = [hmac.new(k, m, hashlib.sha256).hexdigest() for k, m in cases]
     assert out[:len(cases)] == want
     mac, refused, seqs, alloc = out[len(cases):]
@@ -135,9 +138,11 @@ for path, body in sent:
 """
 
 
-def test_the_device_client_signs_check_ins_that_the_server_accepts_in_a_64k_heap(tmp_path):
-    """The firmware's real Client._checkin (MicroPython, 64 KiB heap, the HTTP request faked) sends bodies
-    and MACs that OtaStore.authenticate accepts, each once."""
+@pytest.mark.parametrize("bits", [64, 32])
+def test_the_device_client_signs_check_ins_that_the_server_accepts_in_a_64k_heap(tmp_path, bits, request):
+    """The firmware's real Client._checkin (MicroPython, 64 KiB heap, 64 and 32 bits, the HTTP request faked)
+    sends bodies and MACs that OtaStore.authenticate accepts, each once."""
+    interpreter = request.getfixturevalue("mp32") if bits == 32 else None
     from fleet.boards import load
     from fleet.release.build import _compile
     from fleet.resources import firmware_dir
@@ -149,7 +154,7 @@ def test_the_device_client_signs_check_ins_that_the_server_accepts_in_a_64k_heap
         rel = src.relative_to(fw).as_posix()
         _compile(src, rel, tmp_path / "mpy" / (rel[:-3] + ".mpy"), arch)
     key = CheckinKey.new("70B3D57ED0000060")
-    out = run_mp(MP_CLIENT, key.hex(), str(tmp_path / "mpy"), heap="64K").splitlines()
+    out = run_mp(MP_CLIENT, key.hex(), str(tmp_path / "mpy"), heap="64K", interpreter=interpreter).splitlines()
     assert out[0] == "None None"
     sent = [(out[i], out[i + 1].encode()) for i in range(2, len(out), 2)]
     assert len(sent) == 2 and all(p.startswith("/api/checkin?mac=") for p, _ in sent)

@@ -266,3 +266,33 @@ def test_a_release_says_its_own_version_on_the_board(tmp_path):
     assert not list(tmp_path.glob("rel/.*"))  # nothing left beside the release
     out = run_mp(f"sys.path.insert(0, {str(files)!r})\nfrom bysans.version import VERSION\nprint(VERSION)")
     assert out.strip() == "1.1.0-rc2"
+
+
+def test_build_refuses_a_release_over_the_boards_app_budget(w, tmp_path):
+    """A release that would not fit the board's flash (docs/boards.md: half its vfs less a reserve) is refused
+    at build time, with the sizes, the largest files and what to do, and leaves no release behind."""
+    from fleet import boards
+
+    budget = boards.load("virtual")["app_budget"]
+    src = tmp_path / "src"
+    shutil.copytree(w["src"], src)
+    small = json.loads(fleet("release", "build", "--board", "virtual", "--version", "1.0.1", "--src", src, "-o",
+                             tmp_path / "small", "--json", env=w["env"]).stdout)["bytes"]
+    (src / "bysans" / "bigdata.bin").write_bytes(os.urandom(budget))
+    out = tmp_path / "big"
+    proc = fleet("release", "build", "--board", "virtual", "--version", "1.0.1", "--src", src, "-o", out,
+                 env=w["env"], ok=False)
+    assert proc.returncode == 25, proc.stderr
+    size = budget + small
+    assert f"takes {size} bytes" in proc.stderr and f"app budget of {budget} bytes" in proc.stderr, proc.stderr
+    assert f"bysans/bigdata.bin {budget}" in proc.stderr and "app_budget" in proc.stderr
+    assert not (out / "release.json").exists() and not (out / "files").exists()
+
+
+def test_the_app_fits_the_smallest_boards_flash_budget(tmp_path):
+    from fleet import boards
+    from fleet.release import build
+
+    for name in ("ttgo_lora32_v21", "tbeam", "heltec_v3"):
+        built = build.build(name, "1.0.0", tmp_path / name, counter=1)
+        assert 0 < built.bytes <= boards.load(name)["app_budget"], (name, built.bytes)

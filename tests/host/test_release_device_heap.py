@@ -126,13 +126,13 @@ print("free", gc.mem_free())
 """
 
 
-def _device(w, now, cases, heap=HEAP):
+def _device(w, now, cases, heap=HEAP, interpreter=None):
     mods = w["dir"] / "good" / "files"  # the OTA modules as the release ships them
     assert (mods / "bysans" / "ota" / "verify.mpy").exists() and not list(mods.rglob("ota/*.py"))
     words = [f"{name}:{rel.name}:{'' if installed is None else installed}:{board}"
              for name, (rel, installed, board, _r) in cases.items()]
     out = run_mp(f"sys.path.insert(0, {str(mods)!r})\n" + DEVICE, str(w["dir"]), str(now), str(len(w["roots"])),
-                 *words, heap=heap)
+                 *words, heap=heap, interpreter=interpreter)
     got = dict(line.split(" ", 1) for line in out.splitlines())
     return {k: int(v) if v.isdigit() else v for k, v in got.items()}
 
@@ -146,10 +146,13 @@ def _host(w, rel, installed, board, at=None):
     return json.loads(fleet(*args, env=w["env"], ok=False).stdout)["reason"]
 
 
-def test_whole_app_release_and_root_chain_are_checked_in_a_64k_heap(w):
+@pytest.mark.parametrize("bits", [64, 32])
+def test_whole_app_release_and_root_chain_are_checked_in_a_64k_heap(w, bits, request):
+    """On 32 bits (objects as on an ESP32: docs/boards.md) as well as on the 64-bit unix port."""
+    interpreter = request.getfixturevalue("mp32") if bits == 32 else None
     assert len(w["roots"]) >= 6 and len(w["files"]) >= 50
     now = int(time.time())
-    got = _device(w, now, w["cases"])
+    got = _device(w, now, w["cases"], interpreter=interpreter)
     assert got.pop("root") == len(w["roots"])
     assert got.pop("free") > 0
     want = {name: (len(w["files"]) if reason is Reason.OK else reason.name)

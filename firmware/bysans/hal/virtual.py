@@ -180,11 +180,14 @@ class VirtualBoard:
         return bus
 
     def rtc_memory(self, data=None):
-        if data is None:
-            return binascii.unhexlify(self._vb.call("rtc.r"))
+        if data is None:  # in pieces, as call_hex writes it: no 4 KB line in a small heap
+            out = bytearray(int(self._vb.call("rtc.n")))
+            for off in range(0, len(out), 128):
+                out[off:off + 128] = binascii.unhexlify(self._vb.call("rtc.r %d 128" % off))
+            return bytes(out)  # bytes, as an ESP32's RTC().memory() gives
         if len(data) > RTC_MEMORY_BYTES:
             raise ValueError("RTC memory holds 2048 bytes")
-        self._vb.call("rtc.w " + binascii.hexlify(data).decode())
+        self._vb.call_hex("rtc.w", data)  # in pieces: no 4 KB line in a small heap
 
     def watchdog(self, timeout_ms):
         return VirtualWDT(self._vb, timeout_ms)

@@ -143,15 +143,12 @@ class FrameCipher:
         return "<FrameCipher>"
 
     def crypt(self, buf, off, n, dev_addr, fcnt, downlink):
-        # in place: buf[off:off+n]; dev_addr and fcnt are ints (fcnt the full 32-bit counter)
+        # in place: buf[off:off+n]; dev_addr: an int or its 4 bytes (_put_addr); fcnt the full 32-bit counter
         a = self._a
         a[0] = 0x01
         a[1] = a[2] = a[3] = a[4] = 0
         a[5] = 1 if downlink else 0
-        a[6] = dev_addr & 0xFF
-        a[7] = (dev_addr >> 8) & 0xFF
-        a[8] = (dev_addr >> 16) & 0xFF
-        a[9] = (dev_addr >> 24) & 0xFF
+        _put_addr(a, dev_addr)
         a[10] = fcnt & 0xFF
         a[11] = (fcnt >> 8) & 0xFF
         a[12] = (fcnt >> 16) & 0xFF
@@ -170,15 +167,28 @@ class FrameCipher:
             i += 1
 
 
+def addr_bytes(dev_addr):
+    # a DevAddr's 4 bytes, little-endian, as it travels
+    return bytes((dev_addr & 0xFF, (dev_addr >> 8) & 0xFF, (dev_addr >> 16) & 0xFF, (dev_addr >> 24) & 0xFF))
+
+
+def _put_addr(blk, dev_addr):
+    # blk[6:10] = the DevAddr, little-endian. From its 4 bytes (what Framer passes) nothing is allocated; an
+    # int of 2**30 or more is no small int on a 32-bit port (an ESP32), and shifting it allocates.
+    if isinstance(dev_addr, int):
+        dev_addr = addr_bytes(dev_addr)
+    blk[6] = dev_addr[0]
+    blk[7] = dev_addr[1]
+    blk[8] = dev_addr[2]
+    blk[9] = dev_addr[3]
+
+
 def fill_b0(b0, dev_addr, fcnt, downlink, msg_len):
     # B0 = 49 | 0000 | Dir | DevAddr | FCnt | 00 | len(msg)   (LoRaWAN 1.0.x §4.4)
     b0[0] = 0x49
     b0[1] = b0[2] = b0[3] = b0[4] = 0
     b0[5] = 1 if downlink else 0
-    b0[6] = dev_addr & 0xFF
-    b0[7] = (dev_addr >> 8) & 0xFF
-    b0[8] = (dev_addr >> 16) & 0xFF
-    b0[9] = (dev_addr >> 24) & 0xFF
+    _put_addr(b0, dev_addr)
     b0[10] = fcnt & 0xFF
     b0[11] = (fcnt >> 8) & 0xFF
     b0[12] = (fcnt >> 16) & 0xFF

@@ -60,6 +60,7 @@ class Framer:
     # readable attribute) and the tx/rx buffers.
     def __init__(self, dev_addr, nwk_skey, app_skey):
         self.dev_addr = dev_addr
+        self._addr = crypto.addr_bytes(dev_addr)  # what frames carry; no big-int arithmetic per frame
         self._mic = crypto.Cmac(nwk_skey)
         self._app = crypto.FrameCipher(app_skey)
         self._nwk = crypto.FrameCipher(nwk_skey)
@@ -91,11 +92,11 @@ class Framer:
         t = self.tx
         o = _PRE
         t[o] = (CONFIRMED_UP if confirmed else UNCONFIRMED_UP) << 5
-        a = self.dev_addr
-        t[o + 1] = a & 0xFF
-        t[o + 2] = (a >> 8) & 0xFF
-        t[o + 3] = (a >> 16) & 0xFF
-        t[o + 4] = (a >> 24) & 0xFF
+        a = self._addr
+        t[o + 1] = a[0]
+        t[o + 2] = a[1]
+        t[o + 3] = a[2]
+        t[o + 4] = a[3]
         nopts = answers.copy_into(t, o + 8) if answers is not None else 0
         t[o + 5] = (fctrl & 0xF0) | nopts
         t[o + 6] = fcnt & 0xFF
@@ -134,8 +135,8 @@ class Framer:
             return MALFORMED
         if mtype != UNCONFIRMED_DOWN and mtype != CONFIRMED_DOWN:
             return NOT_DOWNLINK
-        addr = r[o + 1] | r[o + 2] << 8 | r[o + 3] << 16 | r[o + 4] << 24
-        if addr != self.dev_addr:
+        addr = self._addr  # compared byte by byte: no int of 2**30 or more to build on a 32-bit port
+        if r[o + 1] != addr[0] or r[o + 2] != addr[1] or r[o + 3] != addr[2] or r[o + 4] != addr[3]:
             return OTHER_ADDR
         fctrl = r[o + 5]
         nopts = fctrl & 0x0F
@@ -183,6 +184,6 @@ class Framer:
 
     def _check_mic(self, fcnt, body):
         r = self.rx
-        crypto.fill_b0(r, self.dev_addr, fcnt, True, body)
+        crypto.fill_b0(r, self._addr, fcnt, True, body)
         self._mic.mac_into(r, _PRE + body, self._mic4, 0, 4)
         return OK if crypto.ct_equal(self._mic4, 0, r, _PRE + body, 4) else BAD_MIC

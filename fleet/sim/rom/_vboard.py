@@ -32,6 +32,18 @@ def call(request):
     raise OSError(5)  # EIO: the supervisor went away
 
 
+def call_hex(request, data):
+    """call(request + " " + hex of data) without the whole line in the heap at once: the hex goes out 64
+    bytes of data at a time, so passing RTC memory costs about what an ESP32's RTC().memory() does."""
+    import binascii
+
+    _sock.write(request + " ")
+    mv = memoryview(data)
+    for i in range(0, len(mv), 64):
+        _sock.write(binascii.hexlify(mv[i:i + 64]))
+    return call("")
+
+
 def send(request):
     """A request with no answer (sleep, reset): the supervisor ends this interpreter."""
     _sock.write(request + "\n")

@@ -8,6 +8,12 @@ import vfs
 import _vboard
 import esp32
 
+try:
+    import cryptolib
+except ImportError:  # an interpreter built without it (the 32-bit unix port): the ROM's stand-in, as an
+    import _cryptolib as cryptolib  # ESP32 has cryptolib built in (_cryptolib.py says what it costs)
+
+    sys.modules["cryptolib"] = cryptolib
 
 def _mount():
     # as MicroPython's flashbdev.py: the `vfs` partition of the flash (esp32.py: the table's, else the runtime one)
@@ -43,4 +49,4 @@ _vboard.call("booted")  # from here on the board reads its serial input (and Ctr
 if os.getenv("BYSANS_RAW") != "1":
     _run("boot.py")
     _run("main.py")
-del _mount, _run, sys, os, vfs, esp32
+del _mount, _run, sys, os, vfs, esp32, cryptolib

@@ -1,0 +1,39 @@
+"""firmware.wake_peak_heap_32bit: the peak heap of a whole wake (sampling, LoRaWAN join and uplink, an OTA
+check-in verifying the release) on the 32-bit interpreter: the smallest heap, to 2 KiB, the wake runs in on
+`virtual_ttgo` (lab/wake.py). Baseline: the same wake on the 64-bit port (board `virtual`: the same
+node with more sensors and an SX1262). Goal: at most 60 % of the TTGO LoRa32's heap (docs/boards.md)."""
+
+import tempfile
+from pathlib import Path
+
+from fleet import boards
+from fleet.resources import micropython32_path
+
+
+
+def _kib(heap):
+    return int(heap[:-1]) * {"K": 1, "M": 1024}[heap[-1]]
+
+
+def _run():
+    import os
+
+    from lab.wake import WakeLab
+
+    if micropython32_path() is None:
+        raise RuntimeError("no 32-bit MicroPython: build it with ../shared/tools/build-micropython32 and set "
+                           "BYSANS_MICROPYTHON32")
+    ttgo_k = _kib(boards.load("ttgo_lora32_v21")["heap"])
+    with tempfile.TemporaryDirectory() as d:
+        os.environ.setdefault("BYSANS_SIM_DIR", str(Path(d) / "sim"))
+        with WakeLab(Path(d) / "w32", "virtual_ttgo", name="heap32") as w:
+            peak32 = w.smallest_heap(16, 512)
+        with WakeLab(Path(d) / "w64", "virtual", name="heap64") as w:
+            peak64 = w.smallest_heap(16, 1024)
+    return [{"bench": "firmware.wake_peak_heap_32bit", "value": peak32 and peak32 * 1024, "unit": "bytes",
+             "baseline": peak64 and peak64 * 1024, "baseline_unit": "bytes (64-bit unix port)",
+             "board_heap": ttgo_k * 1024, "board": "ttgo_lora32_v21",
+             "share_of_board_heap": peak32 and round(peak32 / ttgo_k, 2), "goal": round(0.6 * ttgo_k * 1024)}]
+
+
+BENCHES = [(("firmware.wake_peak_heap_32bit",), _run)]
