@@ -16,6 +16,7 @@ _hello = json.loads(_sock.readline())
 reset_cause = _hello["reset_cause"]  # power_on | hard | soft | watchdog | deepsleep
 speed = _hello["speed"]
 board = _hello["board"]  # the board definition (boards/<name>.json)
+wlan_gate = _hello.get("wlan_gate", False)  # sockets need an associated WLAN (fleet/sim/wlan.py)
 _boot_sim_ms = _hello["sim_ms"]
 _boot_ticks = time.ticks_ms()
 

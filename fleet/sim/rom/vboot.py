@@ -5,6 +5,10 @@ import sys
 import os
 import vfs
 import _vboard
+import _netgate
+
+_netgate.install(_vboard.wlan_gate)  # network, and a socket that needs it (fleet/sim/rom/_netgate.py)
+del _netgate
 
 
 def _mount():
