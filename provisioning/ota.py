@@ -62,11 +62,12 @@ def _with_key(config: dict, checkin_key) -> dict:
     return dict(config, checkin_key=key_bytes(checkin_key).hex())
 
 
-def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=None,
+def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=None, wifi=None,
               progress=None) -> DeployReport:
     """Writes the release into slot /a and the OTA set-up; the board then boots slot a as confirmed.
     `checkin_key` (a CheckinKey from OtaStore.issue_checkin_key, or its 32 bytes) goes into the OTA config
-    as "checkin_key": without one, fleet serve refuses the board's check-ins (docs/ota.md)."""
+    as "checkin_key": without one, fleet serve refuses the board's check-ins (docs/ota.md). `wifi`: the
+    networks a board whose updates go over WiFi joins ([{"ssid", "password"}], provisioning.wifi)."""
     for k in ("device", "kommune"):
         if not config.get(k):
             raise UsageError(f"the OTA config needs '{k}'",
@@ -79,6 +80,10 @@ def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=No
     files[CONFIG] = json.dumps(config).encode()
     files["/ota/boot.json"] = _encode_state(dict(_STATE))
     files["/ota/confirmed"] = b"a"
+    if wifi:
+        from .wifi import WIFI_PATH, wifi_file
+
+        files[WIFI_PATH] = wifi_file(wifi)
     return deploy(session, files, progress=progress)
 
 

@@ -507,6 +507,8 @@ class Supervisor:
         if op == "set":
             self.world.set(**req.get("values", {}))
             return {"world": dict(self.world.values)}
+        if op == "wlan":  # a drop-out of an access point (fleet/sim/wlan.py)
+            return self.wlan.control(req)
         if op == "stop":
             self._stopped.set()
             return {"done": True}

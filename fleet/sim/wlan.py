@@ -75,7 +75,13 @@ class AccessPoint:
                 raise ScenarioError(f"{where}.dropouts[{i}]: expected {{\"at\": TIME, \"duration_s\": TIME}}")
             a = start_ms + int(parse_time(d["at"], f"{where}.dropouts[{i}].at") * 1000)
             gaps.append((a, a + int(parse_time(d.get("duration_s", 60), f"{where}.dropouts[{i}].duration_s") * 1000)))
-        self.intervals = _subtract((t0, t1), sorted(gaps))
+        self.span, self.gaps = (t0, t1), gaps
+        self.intervals = _subtract(self.span, sorted(gaps))
+
+    def drop(self, at_ms: int, off_ms: int):
+        """A drop-out from now on (a test's, through the control socket)."""
+        self.gaps.append((at_ms, at_ms + off_ms))
+        self.intervals = _subtract(self.span, sorted(self.gaps))
 
     def on_air(self, t: int):
         """The start of the stretch during which the AP is on the air at `t`, or None when it is not."""
@@ -176,6 +182,15 @@ class Station:
                 "ssid": self.request[0] if self.request else None, "radio_on_ms": self.radio_on_ms(),
                 "connects": self.connects, "aps": [a.ssid for a in self.aps]}
 
+    def control(self, req: dict) -> dict:
+        """The control socket's {"op": "wlan", "ap": SSID, "off_s": N}: that AP drops out for N s from now."""
+        if "ap" in req:
+            ap = self._ap(req["ap"])
+            if ap is None:
+                raise ValueError(f"no access point {req['ap']!r} in this board's scenario")
+            ap.drop(self.clock.now_ms(), int(float(req.get("off_s", 60)) * 1000))
+        return self.as_dict()
+
     # ----- the line protocol --------------------------------------------------------------------------
 
     def handle(self, line: str) -> str:
@@ -214,7 +229,6 @@ class Station:
 
 
 def station(clock, scenario) -> Station:
-    """The board's station. Opt-in for now: a scenario with a "wifi" key gates the board's sockets behind
-    its access points; without one the board's sockets reach the host freely, as before."""
-    aps = getattr(scenario, "aps", None)
-    return Station(clock, aps or (), gated=aps is not None)
+    """The board's station, among its scenario's access points: none without a scenario or its "wifi" key,
+    and then the board reaches no network at all, as an ESP32 with nothing to join."""
+    return Station(clock, getattr(scenario, "aps", None) or ())

@@ -140,7 +140,7 @@ def delta_and_update(lab=None):
     counting.serve()
     body2 = metadata.body_of((r2 / "release.json").read_bytes())
     from fleet.release.repository import object_path
-    [b] = manager.start(names=["otabench"], erase=True, heap=HEAP)
+    [b] = manager.start(names=["otabench"], erase=True, heap=HEAP, scenario=lab.wifi_scenario)
     try:
         provision(b, lab.r1, lab.root1, lab.config("BENCH0001"))
         r = boot_into_slots(b)

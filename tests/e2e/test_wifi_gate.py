@@ -7,6 +7,10 @@ import threading
 
 import pytest
 
+from conftest import run_fleet
+from fleet.resources import firmware_dir
+from provisioning.deploy import bundle, deploy
+from provisioning.session import Session
 from serialconsole import Console
 
 AP = {"ssid": "skole-iot", "security": "wpa2", "password": "hemmelig-42", "rssi": -67,
@@ -127,9 +131,29 @@ def test_scan_and_the_real_apis_surface(make_board, tmp_path):
     c.close()
 
 
-def test_a_board_without_wifi_in_its_scenario_keeps_a_free_network(vboard, listener):
+def test_a_board_without_an_access_point_reaches_nothing(vboard, listener):
     c = _console(vboard)
     c.exec(TRY)
-    assert c.exec(f"print(try_connect({listener}))").strip() == "pong"
-    assert vboard.status()["wlan"]["gated"] is False
+    assert c.exec(f"print(try_connect({listener}))").strip() == "OSError 118"
+    assert c.exec(JOIN % ("anything", "whatever1")).split() == ["201", "False"]
+    assert c.exec(f"print(try_connect({listener}))").strip() == "OSError 118"
+    c.close()
+
+
+def test_fleet_wifi_set_writes_credentials_the_firmware_joins_with(make_board, tmp_path, monkeypatch):
+    board = make_board(scenario=scenario(tmp_path, AP))
+    board.wait_prompt()
+    monkeypatch.setenv("FLEET_WIFI_PASSWORD", AP["password"])
+    proc = run_fleet("wifi", "set", "--port", board.port, "--ssid", AP["ssid"], "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"port": board.port, "networks": [AP["ssid"]]}
+    assert AP["password"] not in proc.stdout + proc.stderr
+    with Session(board.port) as s:
+        deploy(s, {p: d for p, d in bundle(firmware_dir()).items() if p.startswith("/bysans/hal/")
+                   or p in ("/bysans/__init__.py", "/bysans/wifi.py")})
+    c = _console(board)
+    out = c.exec("from bysans import wifi, hal\n"
+                 "link, outcome = wifi.up(hal.board())\nprint(outcome, link.ssid, link.rssi)\n"
+                 "wifi.down(link)\nimport network\nprint(network.WLAN(network.STA_IF).active())")
+    assert out.split() == ["OK", AP["ssid"], "-67", "False"]
     c.close()

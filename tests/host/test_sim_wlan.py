@@ -93,8 +93,7 @@ def test_bad_access_points_are_refused_with_the_key(ap, msg):
         load_dict({"wifi": {"aps": [ap]}})
 
 
-def test_a_scenario_without_wifi_leaves_the_network_free_for_now():
-    st = wlan.station(Clock(), load_dict({"description": "no wifi key"}))
-    assert not st.gated and st.up()
-    st = wlan.station(Clock(), load_dict({"wifi": {"aps": []}}))
-    assert st.gated and not st.up()
+def test_without_an_access_point_in_the_scenario_there_is_no_network():
+    for sc in (None, load_dict({"description": "no wifi key"}), load_dict({"wifi": {"aps": []}})):
+        st = wlan.station(Clock(), sc)
+        assert st.gated and not st.up() and st.aps == []
