@@ -8,7 +8,12 @@ from .common import echo_json
 
 @click.group("wifi")
 def command():
-    """WiFi networks a board joins for its OTA check-ins (docs/ota.md "WiFi")."""
+    """WiFi networks a board joins for its OTA check-ins (docs/ota.md "WiFi").
+
+    \b
+    Example:
+      fleet wifi set --port /dev/ttyUSB0 --ssid skole-iot
+    """
 
 
 @command.command("set")
