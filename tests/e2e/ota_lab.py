@@ -29,6 +29,7 @@ HEAP = "256K"  # the 64-bit unix port needs about 1.5-2x an ESP32's heap for the
 LAB_AP = {"ssid": "bysans-lab", "security": "wpa2", "password": "lab-wpa2-passord", "rssi": -58,
           "associate_s": 0.4, "dhcp_s": 0.2}
 LAB_WIFI = [{"ssid": LAB_AP["ssid"], "password": LAB_AP["password"]}]
+LAB_JOIN_S = LAB_AP["associate_s"] + LAB_AP["dhcp_s"] + 0.1  # a join on the lab's AP (and one status poll)
 
 
 def wifi_scenario(path: Path, *aps, **extra) -> str:
@@ -363,7 +364,7 @@ def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_
                 (repo / "channels" / "0751" / "virtual.json").write_bytes(manifest(want))
                 code = "from bysans.ota import client\nclient.Client().poll()\n"
                 r.c.write(code.encode() + b"\x04")
-                time.sleep(rng.uniform(0.0, window_s or 1.2))
+                time.sleep(rng.uniform(0.0, (window_s or 1.2) + LAB_JOIN_S))  # the poll joins WiFi first
                 b.powercut(0)
                 with lock:
                     stats["cuts"] += 1

@@ -16,6 +16,8 @@ EAGAIN = 11
 ETIMEDOUT = 116
 EHOSTUNREACH = 118
 STALL_S = 60  # a blocking socket waits this long for a lost link before it gives up
+RX_CHUNK = 1024  # received bytes are taken from the host's socket in chunks, as lwIP buffers them: a
+#                  reader that takes one byte at a time (deflate.DeflateIO does) asks the gate once a chunk
 
 
 def _up():
@@ -49,6 +51,9 @@ class socket(io.IOBase):
     def __init__(self, af=_s.AF_INET, type=_s.SOCK_STREAM, proto=0):
         self._s = _s.socket(af, type, proto)
         self._timeout = None
+        self._rx = bytearray(RX_CHUNK)
+        self._mv = memoryview(self._rx)
+        self._pos = self._end = 0
 
     def settimeout(self, t):
         self._timeout = t
@@ -80,21 +85,57 @@ class socket(io.IOBase):
                 return
         raise OSError(ETIMEDOUT)
 
+    def _fill(self):
+        # what has arrived and not been read yet; 0 at the end of the stream
+        if self._pos == self._end:
+            self._link()
+            self._pos = 0
+            data = self._s.recv(RX_CHUNK)  # what has arrived (readinto would wait for a full chunk)
+            self._end = len(data)
+            self._rx[:self._end] = data
+            self._link()  # bytes arrive only while the link is up: a drop-out during the wait holds them
+        return self._end - self._pos
+
     def readinto(self, buf, n=None):
-        self._link()
-        return self._s.readinto(buf if n is None else memoryview(buf)[:n])
+        n = len(buf) if n is None else min(n, len(buf))
+        k = min(n, self._fill())
+        if k:
+            buf[:k] = self._mv[self._pos:self._pos + k]
+            self._pos += k
+        return k
 
     def read(self, n=-1):
-        self._link()
-        return self._s.read() if n < 0 else self._s.read(n)
-
-    def readline(self):
-        self._link()
-        return self._s.readline()
+        out = bytearray()
+        while n < 0 or len(out) < n:
+            k = self._fill()
+            if not k:
+                break
+            if n >= 0:
+                k = min(k, n - len(out))
+            out += self._mv[self._pos:self._pos + k]
+            self._pos += k
+        return bytes(out)
 
     def recv(self, n):
-        self._link()
-        return self._s.recv(n)
+        k = min(n, self._fill())
+        out = bytes(self._mv[self._pos:self._pos + k])
+        self._pos += k
+        return out
+
+    def readline(self):
+        out = bytearray()
+        while True:
+            k = self._fill()
+            if not k:
+                return bytes(out)
+            chunk = self._mv[self._pos:self._pos + k]
+            i = bytes(chunk).find(b"\n")
+            if i >= 0:
+                out += chunk[:i + 1]
+                self._pos += i + 1
+                return bytes(out)
+            out += chunk
+            self._pos += k
 
     def write(self, buf):
         self._link()
