@@ -115,6 +115,8 @@ SCHEMA = {
         "power": {"type": "object", "additionalProperties": False,
                   "properties": {"vext_pin": _PIN, "vext_level": {"enum": [0, 1]}}},
         "led": _PIN,
+        "wifi": {"type": "boolean"},
+        "updates": {"enum": ["wifi", "lorawan", "none"]},
         "notes": {"type": "string"},
     },
     # Other parts of the system may add sections of their own (OTA partitions, radio settings).

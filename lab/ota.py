@@ -24,6 +24,23 @@ PASS = {"FLEET_KEY_PASSPHRASE": "an OTA lab passphrase"}
 HEAP = "256K"  # the 64-bit unix port needs about 1.5-2x an ESP32's heap for the same objects; repeated
 #                 clients in one boot fragment 192K (issue 5: bring the OTA client back down)
 
+# The lab's WiFi: an access point in every lab board's scenario (the board reaches the lab's server only through
+# it, docs/virtual-board.md "WiFi") and its credentials on every provisioned board. Quick to join, so tests
+# that poll often stay quick; scripts/benches/ota.py's wifi_awake uses realistic times.
+LAB_AP = {"ssid": "bysans-lab", "security": "wpa2", "password": "lab-wpa2-passord", "rssi": -58,
+          "associate_s": 0.4, "dhcp_s": 0.2}
+LAB_WIFI = [{"ssid": LAB_AP["ssid"], "password": LAB_AP["password"]}]
+LAB_JOIN_S = LAB_AP["associate_s"] + LAB_AP["dhcp_s"] + 0.1  # a join on the lab's AP (and one status poll)
+
+
+def wifi_scenario(path: Path, *aps, **extra) -> str:
+    """Writes a scenario whose "wifi" has these access points (default: the lab's); returns its path."""
+    path = Path(path)
+    path.write_text(json.dumps({"description": "the OTA lab's WiFi", "wifi": {"aps": list(aps or [LAB_AP])},
+                                **extra}))
+    return str(path)
+
+
 READ_STATE = ("import json\n"
               "from bysans.ota import slots, client\n"
               "st = slots.load('/')\n"
@@ -68,6 +85,7 @@ class Lab:
         self._counter = 100
         self.sealer = Sealer(os.urandom(32))  # seals the lab's check-in keys (docs/ota.md)
         self._checkin_keys = {}
+        self.wifi_scenario = wifi_scenario(self.base / "lab-wifi.json")  # make_board(scenario=...)
 
     @property
     def root1(self) -> bytes:
@@ -191,12 +209,12 @@ class Lab:
         return self._checkin_keys[db_url, device]
 
 
-def provision(board, rel: Path, root: bytes, config: dict):
+def provision(board, rel: Path, root: bytes, config: dict, wifi=LAB_WIFI):
     from provisioning.ota import provision as _provision
     from provisioning.session import Session
 
     with Session(board.port) as s:
-        _provision(s, rel, root=root, config=config)
+        _provision(s, rel, root=root, config=config, wifi=wifi)
 
 
 class Repl:
@@ -337,7 +355,7 @@ def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_
         srv = serve_repo(lab, repo)
         from fleet.sim import manager
 
-        [b] = manager.start(names=[f"{name}{i}"], erase=True, heap=HEAP)  # stopped below, whatever happens
+        [b] = manager.start(names=[f"{name}{i}"], erase=True, heap=HEAP, scenario=lab.wifi_scenario)  # stopped below, whatever happens
         try:
             provision(b, ra, lab.root1, lab.config(f"CUT{i:04d}", server=srv.url, db_url=repo_db(repo)))
             r = boot_into_slots(b)
@@ -347,7 +365,7 @@ def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_
                 (repo / "channels" / "0751" / "virtual.json").write_bytes(manifest(want))
                 code = "from bysans.ota import client\nclient.Client().poll()\n"
                 r.c.write(code.encode() + b"\x04")
-                time.sleep(rng.uniform(0.0, window_s or 1.2))
+                time.sleep(rng.uniform(0.0, (window_s or 1.2) + LAB_JOIN_S))  # the poll joins WiFi first
                 b.powercut(0)
                 with lock:
                     stats["cuts"] += 1

@@ -57,8 +57,9 @@ class WakeLab:
                 os.environ[k] = v
 
     def _start(self, heap, forwarder):
+        # the lab's access point in the board's world: its check-in goes over WiFi, as on a real board
         [b] = manager.start(names=[self.name], board=self.board, heap=heap, speed=SPEED, forwarder=forwarder,
-                            interpreter=self.interpreter)
+                            interpreter=self.interpreter, scenario=self.lab.wifi_scenario)
         return b
 
     def _provision(self):

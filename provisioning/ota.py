@@ -65,11 +65,12 @@ def _with_key(config: dict, checkin_key) -> dict:
     return dict(config, checkin_key=key_bytes(checkin_key).hex())
 
 
-def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=None,
+def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=None, wifi=None,
               progress=None) -> DeployReport:
     """Writes the release into slot /a and the OTA set-up; the board then boots slot a as confirmed.
     `checkin_key` (a CheckinKey from OtaStore.issue_checkin_key, or its 32 bytes) goes into the OTA config
-    as "checkin_key": without one, fleet serve refuses the board's check-ins (docs/ota.md)."""
+    as "checkin_key": without one, fleet serve refuses the board's check-ins (docs/ota.md). `wifi`: the
+    networks a board whose updates go over WiFi joins ([{"ssid", "password"}], provisioning.wifi)."""
     for k in ("device", "kommune"):
         if not config.get(k):
             raise UsageError(f"the OTA config needs '{k}'",
@@ -82,6 +83,10 @@ def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=No
     files[CONFIG] = json.dumps(config).encode()
     files[device_spec.OTA_BOOT] = _encode_state(dict(_STATE))
     files[device_spec.OTA_CONFIRMED] = b"a"
+    if wifi:
+        from .wifi import wifi_file
+
+        files[device_spec.WIFI_CONFIG] = wifi_file(wifi)
     return deploy(session, files, progress=progress)
 
 

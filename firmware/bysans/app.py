@@ -68,6 +68,6 @@ def main():
     if ota_due:
         drop("bysans.", _KEEP)  # the cycle's modules (node, sampler, drivers, LoRaWAN): their heap is free
         wdt = b.watchdog(max(cfg.watchdog_ms, otapoll.WATCHDOG_MS))
-        print("bysans", VERSION, otapoll.run(b))
+        print("bysans", VERSION, otapoll.run(b, feed=wdt.feed))
     wdt.feed()
     b.deepsleep(sleep_ms)

@@ -19,14 +19,16 @@ def configured(path=OTA_CONFIG):
         return False
 
 
-def run(board, client=None):
+def run(board, client=None, feed=None):
     """One check-in (and update, if the server names a new release; the client then resets the board).
-    `client`: the OTA client to use (default: bysans.ota.client.Client(board)). Returns one log line."""
+    `client`: the OTA client to use (default: bysans.ota.client.Client(board)); `feed`: the watchdog's,
+    for the client's WiFi join. Returns one log line."""
     try:
         if client is None:
             from bysans.ota.client import Client
 
             client = Client(board)
+        client.feed = feed
         r = client.service()
     except Exception as e:  # noqa: BLE001 - a failed check-in never costs the node its cycle
         return "ota: failed, %s: %s" % (type(e).__name__, e)
@@ -35,4 +37,6 @@ def run(board, client=None):
     s = "ota: " + str(r.get("state"))
     if r.get("reason"):
         s += " " + str(r["reason"])
+    if r.get("reason") == "NO_NETWORK":
+        s += " (" + str(r.get("detail")) + ")"  # which join outcome: no AP, a wrong password, ...
     return s

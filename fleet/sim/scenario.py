@@ -41,6 +41,7 @@ import re
 from pathlib import Path
 
 from ..errors import ScenarioError
+from . import wlan as _wlan
 from .world import DEFAULTS
 
 _UNIT_S = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -185,11 +186,13 @@ class Scenario:
     def __init__(self, spec: dict, *, start_ms: int = 0, name: str = "scenario"):
         if not isinstance(spec, dict):
             raise ScenarioError(f"{name}: a scenario is a JSON object")
-        unknown = set(spec) - {"description", "bin", "quantities", "events", "duration"}
+        unknown = set(spec) - {"description", "bin", "quantities", "events", "duration", "wifi"}
         if unknown:
             raise ScenarioError(f"{name}: unknown key {sorted(unknown)[0]!r} "
-                                "(known: description, bin, quantities, events, duration)")
+                                "(known: description, bin, quantities, events, duration, wifi)")
         self.name = name
+        # the access points around the board (fleet/sim/wlan.py); None: no "wifi" key
+        self.aps = _wlan.parse(spec["wifi"], start_ms, f"{name}.wifi") if "wifi" in spec else None
         self.description = spec.get("description", "")
         self.start_ms = start_ms
         self.duration_s = parse_time(spec["duration"], f"{name}.duration") if "duration" in spec else None

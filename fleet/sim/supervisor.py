@@ -29,6 +29,7 @@ from .devices import build_buses
 from .hwbus import HardwareBus
 from .link import Counters, Pacer
 from .romloader import FlashFile, RomLoader
+from .wlan import station
 from .world import World
 
 log = logging.getLogger("fleet.sim")
@@ -90,6 +91,7 @@ class Supervisor:
         self.world = World(self.clock)
         if scenario:
             self.world.load_scenario(scenario)
+        self.wlan = station(self.clock, self.world.scenario)  # the WiFi around the board (wlan.py)
         self.forwarder = forwarder
         # Each virtual board has a MAC of its own, as each ESP32 has (locally administered, from its name).
         self.mac = "02" + hashlib.sha256(name.encode()).hexdigest()[:10]
@@ -333,6 +335,7 @@ class Supervisor:
         self.booted = False
         self._wdt_deadline = None
         self._pending_input.clear()
+        self.wlan.power_off()
         proc, self.proc = self.proc, None
         if proc is not None and proc.returncode is None:
             proc.kill()
@@ -546,9 +549,11 @@ class Supervisor:
                     if self.state == "booting":
                         self._release_input()
                     answer = "ok"
+                elif line.startswith("wlan."):
+                    answer = self.wlan.handle(line)
                 elif line == "hello":
                     answer = json.dumps({"reset_cause": self.reset_cause, "speed": self.clock.speed, "app": self.app,
-                                         "sim_ms": self.clock.now_ms(),
+                                         "sim_ms": self.clock.now_ms(), "wlan_gate": self.wlan.gated,
                                          "board": {"mac": self.mac, **self.board}})
                 else:
                     answer = self.bus.handle(line)
@@ -569,7 +574,7 @@ class Supervisor:
                 "rtc_memory_bytes": len(self.bus.rtc_memory),
                 "world": {k: self.world.get(k) for k in self.world.values},
                 "scenario": self.world.scenario is not None, "uplinks_captured": len(self.bus.captured),
-                "watchdog_armed": self._wdt_deadline is not None}
+                "watchdog_armed": self._wdt_deadline is not None, "wlan": self.wlan.as_dict()}
 
     async def control(self, req: dict) -> dict:
         op = req.get("op")
@@ -605,6 +610,8 @@ class Supervisor:
         if op == "set":
             self.world.set(**req.get("values", {}))
             return {"world": dict(self.world.values)}
+        if op == "wlan":  # a drop-out of an access point (fleet/sim/wlan.py)
+            return self.wlan.control(req)
         if op == "stop":
             self._stopped.set()
             return {"done": True}

@@ -18,7 +18,7 @@ from fleet import device_spec
 from fleet.codec import decode
 from fleet.registry import Operator, Registry
 from lab.netserver import NetworkServer
-from lab.ota import Lab
+from lab.ota import LAB_WIFI, Lab
 from lab.serialconsole import Console
 from provisioning.deploy import deploy
 from provisioning.session import Session
@@ -65,7 +65,7 @@ def _provision_ota(board, lab, dev_eui):
     from provisioning.ota import provision
 
     with Session(board.port) as s:
-        provision(s, lab.rel, root=lab.root1, config=lab.config(dev_eui))
+        provision(s, lab.rel, root=lab.root1, config=lab.config(dev_eui), wifi=LAB_WIFI)
         deploy(s, {device_spec.NODE_CONFIG: json.dumps(NODE).encode()})
 
 
@@ -106,7 +106,7 @@ def _run_until(board, log, sim_ms, what, state=None):
 
 
 def test_enrolled_node_joins_sends_over_the_air_and_checks_in_for_ota(make_board, lab, ns):
-    board = make_board(speed=SPEED, forwarder=ns.address)
+    board = make_board(speed=SPEED, forwarder=ns.address, scenario=lab.wifi_scenario)
     rec = _enroll(board)
     dev_eui = rec["dev_eui"]
     reg = Registry.open(lab.db_url)

@@ -22,7 +22,7 @@ def test_update_over_https(make_board, tmp_path):
     lab.server = Server(build_app(ctx), certfile=str(cert), keyfile=str(key)).start()
     try:
         assert lab.server.url.startswith("https://")
-        board = make_board(heap=HEAP)
+        board = make_board(heap=HEAP, scenario=lab.wifi_scenario)
         provision(board, r1, lab.root1, lab.config(DEV))
         r = boot_into_slots(board)
         assert r.poll()["state"] == "confirmed"  # a check-in over TLS, accepted by its MAC

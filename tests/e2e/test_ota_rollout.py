@@ -61,7 +61,7 @@ def test_ten_board_rollout_halts_when_a_canary_rolls_back(make_board, tmp_path):
     r2 = lab.derive(r1, "2.0.0", files={"bysans/checks.mpy": (CHECKS % failing).encode()})
     lab.publish(r1)
     lab.serve()
-    boards = {d: make_board(heap=HEAP, speed=10) for d in devs}
+    boards = {d: make_board(heap=HEAP, speed=10, scenario=lab.wifi_scenario) for d in devs}
     try:
         def setup(d):
             provision(boards[d], r1, lab.root1, lab.config(d))

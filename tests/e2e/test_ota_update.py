@@ -29,7 +29,7 @@ def lab(tmp_path_factory):
 
 
 def _board(make_board, lab, dev):
-    b = make_board(heap=HEAP)
+    b = make_board(heap=HEAP, scenario=lab.wifi_scenario)
     provision(b, lab.r1, lab.root1, lab.config(dev))
     r = Repl(b)
     r.run("import machine")  # boot.py and main.py have run at power-on; the slots exist only now

@@ -89,6 +89,9 @@ class Client:
         self._buf = bytearray(CHUNK)
         self._mv = memoryview(self._buf)
         self.now = 0
+        self.feed = None  # the watchdog's feed, for the waits of a WiFi join
+        self.link = None
+        self._wifi = getattr(self.board, "definition", {}).get("updates") == "wifi"
         # The verifier and its base-point table first, while the heap is still in one piece: what they
         # keep then sits together, and metadata later finds contiguous room.
         gc.collect()
@@ -153,7 +156,8 @@ class Client:
         return {"device": self.cfg["device"], "kommune": self.cfg["kommune"], "board": self.board.name,
                 "version": version, "counter": counter, "release": digest, "slot": slot or "-",
                 "state": last["state"], "reason": last["reason"], "detail": last["detail"],
-                "target": last["target"]}
+                "target": last["target"], "wifi": None if self.link is None else
+                {"ssid": self.link.ssid, "rssi": self.link.rssi, "join_ms": self.link.join_ms}}
 
     # ---- one poll --------------------------------------------------------------------------------------
 
@@ -180,6 +184,7 @@ class Client:
         self._warm_up()
         try:
             slot, cur, cur_digest = self._running = self.running()  # read before the heap fragments
+            self._net_up()
             take = self._checkin()
             if take is None:
                 last = self._last()
@@ -207,6 +212,7 @@ class Client:
             self._record("installed", None, "", target, 0, 0)
             slots.switch(new_slot, target, self.root)  # the one pointer write
             self._checkin(quiet=True)
+            self._net_down()
             if reboot:
                 self.board.reset()
             return self._last()
@@ -222,13 +228,38 @@ class Client:
         except OSError as e:  # flash full, a file system error
             fails += 1
             return self._record("error", "FLASH", str(e), target, fails, self._backoff(fails))
+        finally:
+            self._net_down()
 
     def report(self):
         """A check-in only (what runs, the last outcome); returns the repository path the server named, or
         None. Raises NetError when the server cannot be reached or refuses the check-in (HTTP_ERROR, "401
         (not authenticated ...)" when the check-in key is not the one the server holds; BAD_KEY)."""
         self.now = self.board.epoch_s()
-        return self._checkin()
+        try:
+            self._net_up()
+            return self._checkin()
+        finally:
+            self._net_down()
+
+    # ---- the network ---------------------------------------------------------------------------------
+
+    def _net_up(self):
+        """WiFi up when this board's updates take it; NetError NO_NETWORK (detail: the join's outcome)."""
+        if not self._wifi or self.link is not None:
+            return
+        from bysans import wifi
+
+        self.link, outcome = wifi.up(self.board, self.feed, self.root.rstrip("/") + wifi.WIFI_PATH)
+        if self.link is None:
+            raise NetError("NO_NETWORK", "wifi " + outcome)
+
+    def _net_down(self):
+        if self.link is not None:
+            from bysans import wifi
+
+            wifi.down(self.link)
+            self.link = None
 
     # ---- talking to the server ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ reset_cause = _hello["reset_cause"]  # power_on | hard | soft | watchdog | deeps
 speed = _hello["speed"]
 board = _hello["board"]  # the board definition (boards/<name>.json)
 app = _hello.get("app", "factory")  # the app partition the bootloader started (esp32.Partition.RUNNING)
+wlan_gate = _hello.get("wlan_gate", False)  # sockets need an associated WLAN (fleet/sim/wlan.py)
 _boot_sim_ms = _hello["sim_ms"]
 _boot_ticks = time.ticks_ms()
 

@@ -7,6 +7,10 @@ import os
 import vfs
 import _vboard
 import esp32
+import _netgate
+
+_netgate.install(_vboard.wlan_gate)  # network, and a socket that needs it (fleet/sim/rom/_netgate.py)
+del _netgate
 
 try:
     import cryptolib
@@ -14,6 +18,7 @@ except ImportError:  # an interpreter built without it (the 32-bit unix port): t
     import _cryptolib as cryptolib  # ESP32 has cryptolib built in (_cryptolib.py says what it costs)
 
     sys.modules["cryptolib"] = cryptolib
+
 
 def _mount():
     # as MicroPython's flashbdev.py: the `vfs` partition of the flash (esp32.py: the table's, else the runtime one)
