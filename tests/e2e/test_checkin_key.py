@@ -38,7 +38,8 @@ def ota_board(vboard):
     """A virtual board set up for OTA without a check-in key, with the firmware's check-in signer."""
     src = firmware_dir() / "bysans"
     files = {"/bysans/__init__.py": src / "__init__.py", "/bysans/ota/__init__.py": src / "ota" / "__init__.py",
-             "/bysans/ota/checkin.py": src / "ota" / "checkin.py", "/bysans/ota/slots.py": src / "ota" / "slots.py"}
+             "/bysans/ota/checkin.py": src / "ota" / "checkin.py", "/bysans/ota/slots.py": src / "ota" / "slots.py",
+             "/bysans/device_spec.py": src / "device_spec.py"}
     with Session(vboard.port) as s:
         s.makedirs("/bysans/ota")
         s.makedirs("/ota")
