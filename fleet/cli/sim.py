@@ -103,8 +103,9 @@ def status(board_id, as_json):
         echo_json(st)
     else:
         c = st["counters"]
-        click.echo(f"{st['id']} on {st['port']}: {st['state']}, last reset {st['reset_cause']}, "
-                   f"boots {st['boots']}, {c['host_to_board']} bytes in, {c['board_to_host']} bytes out")
+        boots = ", ".join(f"{n} {cause.replace('_', ' ')}" for cause, n in sorted(st["boots"].items())) or "none"
+        click.echo(f"{st['id']} on {st['port']}: {st['state']}, last reset {st['reset_cause'].replace('_', ' ')}, "
+                   f"boots: {boots}; {c['host_to_board']} bytes in, {c['board_to_host']} bytes out")
 
 
 @command.command("reset")

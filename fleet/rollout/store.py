@@ -133,7 +133,7 @@ class RolloutView:
         d["halt_at"] = f"{self.halt_at / 10:g}%"
         d["open_waves"] = self.wave + 1
         d["wave_timeout"] = _duration(self.wave_timeout_s)
-        return d
+        return _utc_iso(d)
 
 
 log = logging.getLogger("fleet.rollout")
@@ -498,7 +498,7 @@ class OtaStore:
                                               "last_seen")}
             a = s.scalars(select(CheckinAuth).where(CheckinAuth.device == d.device)).first()
             out["checkin_auth"] = _auth_dict(a)
-            return out
+            return _utc_iso(out)
 
     def _view(self, s, ro: Rollout, with_devices=True) -> RolloutView:
         rows = s.execute(select(RolloutDevice, OtaDevice, CheckinAuth)
@@ -675,6 +675,18 @@ def _auth_dict(a: CheckinAuth | None) -> dict:
 
 def _manifest_path(ro: Rollout) -> str:
     return f"manifests/{ro.manifest}.json"
+
+
+def _utc_iso(obj):
+    """obj with every datetime in it as ISO 8601 in UTC with its offset ("...+00:00"): SQLite hands back
+    naive datetimes, and a time without its zone is ambiguous to whoever reads it."""
+    if isinstance(obj, datetime):
+        return _aware(obj).astimezone(timezone.utc).isoformat()
+    if isinstance(obj, dict):
+        return {k: _utc_iso(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_utc_iso(v) for v in obj]
+    return obj
 
 
 def _rejection(verdict: str, dev: str) -> CheckinRejected:

@@ -74,6 +74,8 @@ def test_status_reports_counters_and_reset_causes(vboard):
     assert r.returncode == 0
     vboard.wait_booted()
     assert vboard.status()["boots"] == {"power_on": 1, "hard": 1}
+    text = run_fleet("sim", "status", vboard.name).stdout  # for people: words, not a Python dict
+    assert "boots: 1 hard, 1 power on;" in text and "{" not in text and "last reset hard" in text
 
 
 def test_help_has_examples():

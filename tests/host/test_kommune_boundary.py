@@ -99,3 +99,15 @@ def test_the_firmware_a_node_runs_is_what_its_check_in_says(world):
     assert reg.get_device(AARHUS, dev).firmware_version == "1.4.2"
     [e] = [a for a in reg.audit_log(ADMIN, dev_eui=dev, limit=10) if a.action == "device.firmware"]
     assert e.changes == {"firmware_version": [None, "1.4.2"]}
+
+
+def test_rollout_times_carry_their_time_zone(world):
+    reg, store, repo = world
+    dev = enroll(reg, "751").dev_eui
+    key = store.issue_checkin_key(dev)
+    store.checkin(store.authenticate(*_signed(store, key, dev, "0751", 1)), repo)
+    ro = store.start(kommune="751", operator="anna", version="2.0.0", waves=[1000], halt_at=100, repo_dir=repo)
+    d = ro.as_dict()
+    for t in (d["created_at"], d["updated_at"], store.device(dev)["last_seen"]):
+        assert t.endswith("+00:00"), t
+    json.dumps(d)  # and plain JSON: nothing left for a default= to guess at
