@@ -8,8 +8,8 @@ import time
 import pytest
 
 from fleet.rollout import OtaStore
-from fleet.serve.app import ServeContext, build_router
-from fleet.serve.http import Server
+from fleet.serve.app import ServeContext, build_app
+from fleet.serve.server import Server
 from lab.ota import HEAP, LAB_AP, LAB_WIFI, Lab, Repl, provision
 
 OTA_RUN = "from bysans import otapoll, hal\nprint(otapoll.run(hal.board()))\n"
@@ -23,16 +23,14 @@ def lab(tmp_path_factory):
     lab.r2 = lab.derive(lab.r1, "2.0.0")
     lab.publish(lab.r1)
     lab.repo.mkdir(exist_ok=True)
-    lab.router = build_router(ServeContext(repo_dir=lab.repo, db_url=lab.db_url, options={"sealer": lab.sealer}))
-    lab.hook = None  # called with the request path before the router answers
-    inner = lab.router.dispatch
+    app = build_app(ServeContext(repo_dir=lab.repo, db_url=lab.db_url, options={"sealer": lab.sealer}))
+    lab.hook = None  # called with the request path before the server answers
 
-    def dispatch(req):
-        if lab.hook is not None:
-            lab.hook(req.path)
-        return inner(req)
-    lab.router.dispatch = dispatch
-    lab.server = Server(lab.router).start()
+    async def hooked(scope, receive, send):
+        if scope["type"] == "http" and lab.hook is not None:
+            lab.hook(scope["path"])
+        await app(scope, receive, send)
+    lab.server = Server(hooked).start()
     lab.store_ = OtaStore.open(lab.db_url)
     yield lab
     lab.store_.close()
