@@ -90,23 +90,31 @@ def show(name, as_json):
 
 @command.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(dir_okay=False))
-def check(paths):
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {file: \"ok\"} (problems go to the error).")
+def check(paths, as_json):
     """Check board files against the schema (all of boards/ when no file is named).
 
     \b
     Example:
       fleet boards check boards/tbeam.json
     """
+    checked = {}
     if paths:
         for p in paths:
             try:
                 boards.load_file(p)
             except BoardInvalid as e:
-                for problem in e.problems:
-                    click.echo(f"{p}: {problem}", err=True)
+                if not as_json:
+                    for problem in e.problems:
+                        click.echo(f"{p}: {problem}", err=True)
                 raise
-            click.echo(f"{p}: ok")
+            checked[p] = "ok"
     else:
         for n in boards.names():
             boards.load(n)
-            click.echo(f"{n}: ok")
+            checked[n] = "ok"
+    if as_json:
+        echo_json(checked)
+    else:
+        for name in checked:
+            click.echo(f"{name}: ok")

@@ -35,7 +35,8 @@ def command():
 @click.option("--device-model-id", default="", metavar="ID", help="OS2iot device model id (optional).")
 @click.option("--out", required=True, type=click.Path(),
               help="A directory (files os2iot-001.csv, ... of 50 devices each) or one .csv file (<= 50 devices).")
-def os2iot_(ctx_reg, device_profile_id, device_model_id, out):
+@click.option("--json", "as_json", is_flag=True, help="Print the files written and the counts as JSON (no keys).")
+def os2iot_(ctx_reg, device_profile_id, device_model_id, out, as_json):
     """Write OS2iot's bulk-import CSV (OTAA devices with AppKeys; files of 50, mode 0600).
 
     OS2iot's rules are checked before anything is written: names of at most 50 characters, a UUID for the
@@ -49,6 +50,9 @@ def os2iot_(ctx_reg, device_profile_id, device_model_id, out):
     with reg:
         files, n, warnings = os2iot.export(reg, op, out, device_profile_id=device_profile_id, kommune=kfilter,
                                            device_model_id=device_model_id)
+    if as_json:
+        echo_json({"files": [str(f) for f in files], "devices": n, "warnings": list(warnings)})
+        return
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     for f in files:
@@ -106,7 +110,8 @@ def chirpstack_(ctx_reg, url, api_key_env, application_id, device_profile_id, de
               metavar="ID", help="The Things Stack frequency plan id.")
 @click.option("--phy-version", default=tts.DEFAULT_PHY_VERSION, show_default=True,
               type=click.Choice(tts.PHY_VERSIONS), help="Regional parameters version (LoRaWAN 1.0.4 devices).")
-def tts_(ctx_reg, out, application_id, frequency_plan_id, phy_version):
+@click.option("--json", "as_json", is_flag=True, help="Print the files written and the counts as JSON (no keys).")
+def tts_(ctx_reg, out, application_id, frequency_plan_id, phy_version, as_json):
     """Write The Things Stack's end-device import file (The Things Stack JSON, with AppKeys).
 
     Import it in the Console (Applications > End devices > Import end devices, format "The Things Stack
@@ -121,5 +126,8 @@ def tts_(ctx_reg, out, application_id, frequency_plan_id, phy_version):
     with reg:
         path, n = tts.export(reg, op, out, kommune=kfilter, application_id=application_id,
                              frequency_plan_id=frequency_plan_id, phy_version=phy_version)
+    if as_json:
+        echo_json({"files": [str(path)], "devices": n, "warnings": []})
+        return
     click.echo(str(path))
     click.echo(f"{n} devices; the file holds AppKeys: import it into The Things Stack, then delete it", err=True)

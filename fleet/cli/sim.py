@@ -110,7 +110,8 @@ def status(board_id, as_json):
 
 @command.command("reset")
 @click.argument("board_id")
-def reset(board_id):
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def reset(board_id, as_json):
     """Hard-reset a board (its reset button): RTC memory is lost, files stay.
 
     \b
@@ -118,12 +119,13 @@ def reset(board_id):
       fleet sim reset vb1
     """
     manager.get(board_id).reset()
-    click.echo(f"{board_id}: reset")
+    _done(as_json, board_id, "reset", f"{board_id}: reset")
 
 
 @command.command("bootloader")
 @click.argument("board_id")
-def bootloader(board_id):
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def bootloader(board_id, as_json):
     """Put a board into download mode (hold BOOT, tap RESET): its chip's ROM loader waits for esptool.
 
     'fleet sim reset' leaves it. esptool talks to the ROM itself (the virtual board runs no stub):
@@ -135,14 +137,15 @@ def bootloader(board_id):
       fleet sim reset vb1
     """
     manager.get(board_id).bootloader()
-    click.echo(f"{board_id}: download mode")
+    _done(as_json, board_id, "download mode", f"{board_id}: download mode")
 
 
 @command.command("powercut")
 @click.argument("board_id")
 @click.option("--off", "off_s", default=0.0, show_default=True, type=float,
               help="Seconds without power before it comes back.")
-def powercut(board_id, off_s):
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def powercut(board_id, off_s, as_json):
     """Cut a board's power at once, wherever it is; power returns after --off seconds.
 
     \b
@@ -150,13 +153,15 @@ def powercut(board_id, off_s):
       fleet sim powercut vb1 --off 2
     """
     manager.get(board_id).powercut(off_s)
-    click.echo(f"{board_id}: power cut" + (f", back in {off_s:g} s" if off_s else ", power back"))
+    _done(as_json, board_id, "power cut", f"{board_id}: power cut" + (f", back in {off_s:g} s" if off_s else ", power back"),
+          off_s=off_s)
 
 
 @command.command("stop")
 @click.argument("board_ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Stop every running board.")
-def stop(board_ids, all_):
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def stop(board_ids, all_, as_json):
     """Stop virtual boards (their flash images are kept for the next start).
 
     \b
@@ -166,14 +171,18 @@ def stop(board_ids, all_):
     """
     if all_:
         stopped = manager.stop_all()
-        click.echo(f"stopped {len(stopped)} board(s)" + (f": {', '.join(stopped)}" if stopped else ""))
-        return
-    if not board_ids:
+    elif not board_ids:
         raise click.UsageError("name a board to stop, or give --all")
-    boards = [manager.get(b) for b in board_ids]  # all found before any is stopped
-    for b in boards:
-        b.stop()
-        click.echo(f"{b.name}: stopped")
+    else:
+        boards = [manager.get(b) for b in board_ids]  # all found before any is stopped
+        for b in boards:
+            b.stop()
+        stopped = [b.name for b in boards]
+    if as_json:
+        echo_json({"stopped": stopped})
+    else:
+        click.echo(f"stopped {len(stopped)} board{'s' if len(stopped) != 1 else ''}"
+                   + (f": {', '.join(stopped)}" if stopped else ""))
 
 
 @command.command("set")
@@ -205,7 +214,8 @@ def set_(board_id, values, as_json):
 
 @command.command("unplug")
 @click.argument("board_id")
-def unplug(board_id):
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def unplug(board_id, as_json):
     """Pull a board's USB cable: its serial port vanishes and it loses power.
 
     \b
@@ -213,7 +223,7 @@ def unplug(board_id):
       fleet sim unplug vb1 && fleet sim replug vb1
     """
     manager.get(board_id).unplug()
-    click.echo(f"{board_id}: unplugged")
+    _done(as_json, board_id, "unplugged", f"{board_id}: unplugged")
 
 
 @command.command("replug")
@@ -266,3 +276,8 @@ def uplinks(board_id, decode, clear, as_json):
         when = datetime.fromtimestamp(u["sim_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
         extra = f"  {u['decoded']}" if "decoded" in u else (f"  ({u['error']})" if "error" in u else "")
         click.echo(f"{when}  fport {u['fport']}  {u['hex']}{extra}")
+
+
+def _done(as_json: bool, board_id: str, outcome: str, text: str, **extra) -> None:
+    """One line for people, or {"id", "outcome", ...} for scripts."""
+    echo_json(dict(id=board_id, outcome=outcome, **extra)) if as_json else click.echo(text)

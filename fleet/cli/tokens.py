@@ -71,7 +71,8 @@ def list_cmd(ctx_reg, as_json):
 @command.command("revoke", epilog=ROLE_HELP)
 @registry_options
 @click.argument("token_id")
-def revoke_cmd(ctx_reg, token_id):
+@click.option("--json", "as_json", is_flag=True, help="Print the revoked token's record as JSON.")
+def revoke_cmd(ctx_reg, token_id, as_json):
     """Revoke a token by its id (the 8 hex digits after 'bys_').
 
     \b
@@ -83,4 +84,7 @@ def revoke_cmd(ctx_reg, token_id):
         info = revoke_token(reg, op, token_id)
     finally:
         reg.close()
-    click.echo(f"token {info.token_id} revoked")
+    if as_json:
+        echo_json(info.to_dict())
+    else:
+        click.echo(f"token {info.token_id} revoked")

@@ -70,3 +70,20 @@ def test_errors_without_json_are_two_lines(capsys):
     code, out, err = run(["boards", "show", "nope"], capsys)
     assert code == NotFound.exit_code
     assert err.splitlines()[0].startswith("error: ") and err.splitlines()[1].startswith("hint: ")
+
+
+def test_every_command_that_prints_data_takes_json():
+    """Scripts read every command's output as JSON: only a server and a code generator have no --json."""
+    import click
+
+    from fleet.cli import cli
+
+    def walk(cmd, path):
+        if isinstance(cmd, click.Group):
+            for n, c in cmd.commands.items():
+                yield from walk(c, path + [n])
+        else:
+            yield " ".join(path), cmd
+
+    without = {p for p, c in walk(cli, []) if not any("--json" in o.opts for o in c.params)}
+    assert without <= {"serve", "codec export"}, sorted(without)
