@@ -41,6 +41,7 @@ _MESSAGES = {
     "TOO_LONG": "a file is longer than the manifest announces",
     "TOO_SHORT": "a file is shorter than the manifest announces",
     "BAD_HASH": "a file's SHA-256 differs from the manifest's (tampered or corrupt)",
+    "UNLISTED": "the release folder holds a file its signed manifest does not list",
 }
 
 _HINTS = {
@@ -55,4 +56,6 @@ _HINTS = {
     "TOO_LONG": "the file does not match the signed manifest: rebuild or re-download the release",
     "TOO_SHORT": "the file does not match the signed manifest: rebuild or re-download the release",
     "BAD_HASH": "the file does not match the signed manifest: rebuild or re-download the release",
+    "UNLISTED": "a release is its manifest and the files it lists, nothing more: remove the file, or rebuild "
+                "and sign the release ('fleet release build', 'fleet release sign')",
 }

@@ -108,6 +108,9 @@ def verify_dir(release_dir, root: Root, *, now: int, board=None, kommune=None, i
                              installed_counter=installed_counter, installed_digest=installed_digest)
     if not verdict.ok:
         return verdict
+    stray = sorted(p.name for p in Path(release_dir).iterdir() if p.name not in (MANIFEST, FILES))
+    if stray:  # a release folder is its manifest and its files/ (docs/formats/update-repository.md)
+        return Verdict(Reason.UNLISTED, stray[0], verdict.manifest, verdict.digest)
     files = check_files(verdict.manifest, Path(release_dir) / FILES)
     if not files.ok:
         return Verdict(files.reason, files.detail, verdict.manifest, verdict.digest)

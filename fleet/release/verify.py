@@ -270,7 +270,13 @@ def check_stream(entry: dict, stream) -> Verdict:
 
 
 def check_files(manifest: dict, files_dir: Path) -> Verdict:
-    """Checks every file the manifest lists under `files_dir` (a missing file is TOO_SHORT)."""
+    """Checks every file the manifest lists under `files_dir` (a missing file is TOO_SHORT), and that
+    `files_dir` holds nothing else (UNLISTED)."""
+    listed = {entry["path"] for entry in manifest["files"]}
+    for path in sorted(Path(files_dir).rglob("*")):
+        rel = path.relative_to(files_dir).as_posix()
+        if (path.is_file() or path.is_symlink()) and rel not in listed:
+            return Verdict(Reason.UNLISTED, rel)
     for entry in manifest["files"]:
         path = Path(files_dir) / entry["path"]
         if not path.is_file():

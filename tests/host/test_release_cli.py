@@ -79,7 +79,15 @@ CASES = {
     "downgrade": (lambda w: w["dir"] / "good", ["--installed-counter", "6"], Reason.DOWNGRADE),
     "expired": (lambda w: w["dir"] / "good", ["--at", "@%d" % (2 ** 33)], Reason.EXPIRED),
     "other_board": (lambda w: w["dir"] / "good", ["--board", "heltec_v3"], Reason.WRONG_BOARD),
+    "unlisted_file": (lambda w: _broken(w, "unlisted", lambda r: (r / "files/bysans/extra.py").write_text("x = 1\n")),
+                      [], Reason.UNLISTED),
 }
+
+
+def test_a_stray_file_beside_the_manifest_is_unlisted_too(w):
+    rel = _broken(w, "stray", lambda r: (r / "notes.txt").write_text("left here by someone\n"))
+    proc = fleet("release", "verify", rel, "--kommune", "751", env=w["env"], ok=False)
+    assert proc.returncode == Reason.UNLISTED.exit_code and "notes.txt" in proc.stderr
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -218,6 +226,8 @@ def test_device_verifies_cli_releases_from_mpy_in_a_small_heap(w, tmp_path):
         at = 2 ** 33 if extra[:1] == ["--at"] else None
         if at:
             continue  # the device's clock: covered below with a job of its own
+        if reason is Reason.UNLISTED:
+            continue  # the host's check of a release folder: a device fetches only the files listed
         cases.append([name, str(make(w)), installed, board])
         want[name] = reason.name
     job = {"roots": [str(store.root_path(v)) for v in store.root_versions()], "now": now, "cases": cases}

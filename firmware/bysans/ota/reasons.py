@@ -19,9 +19,11 @@ WRONG_KOMMUNE = const(8)  # the release is not for this device's kommune
 TOO_LONG = const(9)       # a file has more bytes than the manifest announced
 TOO_SHORT = const(10)     # a file ended before the announced length
 BAD_HASH = const(11)      # a file's SHA-256 differs from the manifest's
+UNLISTED = const(12)      # a release folder holds a file its manifest does not list (the host's check of a
+#                           folder; a device only ever fetches the files its manifest lists)
 
 NAMES = ("OK", "MALFORMED", "BAD_SIGNATURE", "NOT_DELEGATED", "REVOKED", "DOWNGRADE", "EXPIRED",
-         "WRONG_BOARD", "WRONG_KOMMUNE", "TOO_LONG", "TOO_SHORT", "BAD_HASH")
+         "WRONG_BOARD", "WRONG_KOMMUNE", "TOO_LONG", "TOO_SHORT", "BAD_HASH", "UNLISTED")
 
 ROOT_TYPE = "bysans-root"
 RELEASE_TYPE = "bysans-release"
