@@ -6,7 +6,7 @@ import os
 
 from conftest import run_fleet
 from fleet import boards
-from serialconsole import Console
+from lab.serialconsole import Console
 
 
 def test_a_32bit_board_runs_at_its_heap_and_has_aes(mp32):
