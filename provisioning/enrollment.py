@@ -24,6 +24,7 @@ from pathlib import Path
 
 from fleet import boards as _boards
 from fleet.errors import Conflict, CsvInvalid, FleetError, UsageError
+from fleet.exports import os2iot
 from fleet.identifiers import Identity, parse_app_key, parse_eui, parse_mac
 from fleet.registry import DeviceRecord, NewDevice, Operator, Registry, check_new_device, lookup
 from fleet.registry.api import check_position
@@ -88,6 +89,8 @@ def enroll_board(registry: Registry, operator: Operator, new: NewDevice, *, mac=
     """Creates the identity, reserves the DevEUI, lets `write_board` write the credentials, and records
     the device as enrolled. Returns (record, identity). See the module's docstring for the order."""
     values = check_new_device(new)
+    if problem := os2iot.name_problem(new.name):
+        raise UsageError(f"name: {problem}", hint="give a shorter --name (OS2iot takes at most 50 characters)")
     operator.require(values["kommune_kode"], "enroll devices")
     identity = new_identity(mac=mac, dev_eui=dev_eui, join_eui=join_eui, app_key=app_key)
     if registry.existing_dev_euis([identity.dev_eui]):
@@ -222,8 +225,8 @@ def _plan_row(line, row, operator, default_board, join_eui, known_boards, proble
         except FleetError as e:
             bad("longitude" if lat is not None and lon is None else "latitude", e.message)
     name = row.get("name") or None
-    if name and len(name) > 80:
-        bad("name", "longer than 80 characters")
+    if name and (problem := os2iot.name_problem(name)):  # the network server's own rule (fleet.exports)
+        bad("name", problem)
     sensors = tuple(s for s in row.get("sensors", "").replace(";", " ").split() if s)
     new = NewDevice(kommune=row.get("kommune", ""), site=site, kind=kind, board=board or "", latitude=lat,
                     longitude=lon, sensors=sensors, name=name)

@@ -230,3 +230,12 @@ def test_cli_enrolls_lists_and_writes_labels(db_url, key_env, tmp_path, capsys, 
     assert code == 3 and "no device" in err
     code, out, err = run(["enroll", "--db", db_url, "--csv", str(write(tmp_path, GOOD))], capsys)
     assert code == 2 and "already enrolled" in err
+
+
+def test_a_name_os2iot_would_refuse_enrolls_nobody(registry, tmp_path):
+    long = "Affaldsbeholder ved Aarhus Hovedbanegård perron 4 og 5 mod nord"  # 64 characters
+    with pytest.raises(CsvInvalid) as e:
+        enroll_csv(registry, AARHUS, write(tmp_path, f"kommune,site,kind,name\n751,Park Allé 1,waste,{long}\n"),
+                   default_board="virtual")
+    assert "line 2, column 'name'" in str(e.value.problems[0]) and "50" in str(e.value.problems[0])
+    assert registry.list_devices(AARHUS) == []
