@@ -136,11 +136,14 @@ def test_enrolled_node_joins_sends_over_the_air_and_checks_in_for_ota(make_board
     wakes = log.wakes()
     board.stop()
 
-    # one join, on the first wake, and nothing refused: no bad MIC, no frame counter used twice
+    # joined on the first wake (or, if a loaded host made it miss the join-accept's receive window, as a
+    # field node can, on a next one with a fresh DevNonce), then never again; nothing refused: no bad MIC,
+    # no DevNonce or frame counter used twice
     assert ns.problems == []
-    assert [j["dev_nonce"] for j in ns.joins] == [0], ns.joins
-    first = [ln for ln in wakes[0][1] if " wake " in ln]
-    assert first and "joined" in first[0], wakes[0]
+    nonces = [j["dev_nonce"] for j in ns.joins]
+    assert nonces == list(range(len(nonces))) and 1 <= len(nonces) <= 3, ns.joins
+    joined = [i for i, (_c, lines) in enumerate(wakes) if any(" wake " in ln and ", joined" in ln for ln in lines)]
+    assert joined == [len(nonces) - 1], (joined, wakes[:len(nonces)])
     assert st["boots"].get("watchdog", 0) == 0, st["boots"]
     assert st["boots"].get("deepsleep", 0) >= 8 and st["boots"].get("power_on", 0) >= 1, st["boots"]
 
