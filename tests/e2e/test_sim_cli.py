@@ -19,6 +19,13 @@ def _daemon_pids():
     return pids
 
 
+def _same_pty(path, ctime_ns) -> bool:
+    try:
+        return os.stat(path).st_ctime_ns == ctime_ns
+    except FileNotFoundError:
+        return False
+
+
 def test_start_json_list_and_stop_all():
     r = run_fleet("sim", "start", "--count", "3", "--json")
     assert r.returncode == 0, r.stderr
@@ -27,6 +34,7 @@ def test_start_json_list_and_stop_all():
     assert len({b["id"] for b in boards}) == 3
     for b in boards:
         assert os.path.exists(b["port"]) and b["booted"]
+    made = {b["port"]: os.stat(b["port"]).st_ctime_ns for b in boards}
     listed = json.loads(run_fleet("sim", "list", "--json").stdout)
     assert {b["id"] for b in boards} <= {b["id"] for b in listed}
     interpreters = [b["interpreter_pid"] for b in boards]
@@ -34,8 +42,8 @@ def test_start_json_list_and_stop_all():
     r = run_fleet("sim", "stop", "--all")
     assert r.returncode == 0
     assert json.loads(run_fleet("sim", "list", "--json").stdout) == []
-    for b in boards:
-        assert not os.path.exists(b["port"]), "the serial port must vanish with its board"
+    for b in boards:  # (another process may get the same pty number at once: then it is a new pty)
+        assert not _same_pty(b["port"], made[b["port"]]), "the serial port must vanish with its board"
     assert not any(pid_alive(p) for p in interpreters)
     assert _daemon_pids() == []
 

@@ -150,7 +150,7 @@ def test_fleet_wifi_set_writes_credentials_the_firmware_joins_with(make_board, t
     assert AP["password"] not in proc.stdout + proc.stderr
     with Session(board.port) as s:
         deploy(s, {p: d for p, d in bundle(firmware_dir()).items() if p.startswith("/bysans/hal/")
-                   or p in ("/bysans/__init__.py", "/bysans/wifi.py")})
+                   or p in ("/bysans/__init__.py", "/bysans/wifi.py", "/bysans/device_spec.py")})
     c = _console(board)
     out = c.exec("from bysans import wifi, hal\n"
                  "link, outcome = wifi.up(hal.board())\nprint(outcome, link.ssid, link.rssi)\n"
