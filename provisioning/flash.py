@@ -218,12 +218,15 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
     if image is not None:
         report.image = write_image(ref.wait(reconnect_timeout), board, image,
                                    progress=(lambda d, t: progress("image", d, t)) if progress else None)
-    bundle, stale = files if files is not None else app_bundle(board)
+    built = [files]
 
     def run(session, attempt):
         ident = identify(session)
         check_board(ident, board, session.port)
         report.identity = ident.as_dict()
+        if built[0] is None:  # built once the board answered: a board that does not is reported at once
+            built[0] = app_bundle(board)
+        bundle, stale = built[0]
         r = sync(session, bundle, remove=stale,
                  progress=(lambda d, t: progress("app", d, t)) if progress else None)
         r.attempts = attempt

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import serial
 
-from fleet.errors import BoardNotAnswering, FleetError, SerialPortError, TransferFailed, VerifyError
+from fleet.errors import BoardNotAnswering, FleetError, PortNotFound, SerialPortError, TransferFailed, VerifyError
 
 from . import wire
 from .session import BoardError, Session, literal
@@ -204,13 +204,17 @@ class PortRef:
         p = self._follow() if self._follow else self._path
         return p if p and os.path.exists(p) else None
 
-    def wait(self, timeout: float) -> str:
+    def wait(self, timeout: float, *, first: bool = False) -> str:
+        """The current path, waiting up to `timeout` for it to (re)appear; PortNotFound when `first` (it was
+        never there), else SerialPortError."""
         deadline = time.monotonic() + timeout
         while True:
             p = self.current()
             if p:
                 return p
             if time.monotonic() > deadline:
+                if first:
+                    raise PortNotFound(f"cannot open serial port {self.name}: there is no such port")
                 raise SerialPortError(f"the serial port of {self.name} did not come back within {timeout:.0f} s")
             time.sleep(0.1)
 
@@ -221,15 +225,22 @@ RETRYABLE = (SerialPortError, BoardNotAnswering)
 def with_retries(port, fn, *, retries: int = 3, reconnect_timeout: float = 30.0, baudrate: int = 115200,
                  on_retry: Callable[[int, FleetError], None] | None = None):
     """Calls fn(session, attempt) on a fresh session; when the line drops or the board stops answering,
-    waits for the port to come back, reconnects and calls it again (at most `retries` more times)."""
+    waits for the port to come back, reconnects and calls it again (at most `retries` more times).
+
+    Retrying is for a line that dropped: a port that is not there at the start, or a first session that
+    cannot be opened (nothing, a ROM loader or another firmware answers), raises its error at once."""
     ref = PortRef.of(port)
     attempt = 1
+    connected = False
     while True:
         try:
-            path = ref.wait(reconnect_timeout if attempt > 1 else 0.5)
+            path = ref.wait(reconnect_timeout if connected else 0.5, first=not connected)
             with Session(path, baudrate=baudrate) as s:
+                connected = True
                 return fn(s, attempt)
         except RETRYABLE as e:
+            if not connected:
+                raise
             if attempt > retries:
                 raise TransferFailed(f"{e.message} (gave up after {attempt} attempts)") from e
             if on_retry:

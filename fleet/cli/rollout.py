@@ -184,9 +184,12 @@ def checkin_key(port, device, db_url, as_json):
     from provisioning.ota import give_checkin_key
     from provisioning.session import Session
 
+    from .ports import port_path
+
+    path = port_path(port)
     store = OtaStore.open(db_url)
     try:
-        with Session(port) as s:
+        with Session(path) as s:
             dev = give_checkin_key(s, store, device=device)
     finally:
         store.close()
