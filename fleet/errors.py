@@ -24,6 +24,13 @@ class UsageError(FleetError):
     exit_code = 2
 
 
+class Interrupted(FleetError):
+    """Ctrl-C: the message says what state it left things in (the CLI builds it; the library lets
+    KeyboardInterrupt through)."""
+
+    exit_code = 130
+
+
 class NotFound(FleetError):
     exit_code = 3
 
