@@ -45,12 +45,19 @@ def port_ref(port: str):
 
 
 def port_path(port: str) -> str:
-    """The path a --port names now (sim:NAME -> its pty); PortNotFound when there is none."""
-    ref = port_ref(port)
-    path = ref.current()
+    """The path a --port names now: sim:NAME -> the board's pty (PortNotFound while it has none), a path as
+    it is (opening it says whether it exists: see with_ports_hint)."""
+    if not port.startswith("sim:"):
+        return port
+    path = port_ref(port).current()
     if path is None:
         raise PortNotFound(f"cannot open serial port {port}: there is no such port", hint=ports_hint())
     return path
+
+
+def with_ports_hint(e: PortNotFound) -> PortNotFound:
+    """The same error, its hint naming the ports that exist."""
+    return PortNotFound(e.message, hint=ports_hint())
 
 
 def ports_hint(running=None) -> str:
