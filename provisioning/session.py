@@ -24,7 +24,7 @@ SERIAL_TIMEOUT_S = 5
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
 # A MicroPython board answers Ctrl-C, Ctrl-A within milliseconds; after this long without its raw REPL prompt
 # (and without anything that looks like MicroPython) the port is taken to be something else.
-ANSWER_TIMEOUT_S = float(os.environ.get("BYSANS_ANSWER_TIMEOUT", "3"))
+ANSWER_TIMEOUT_S = 3.0
 # Bytes that only a MicroPython board sends (its prompts, banner, tracebacks): wait the full timeout then.
 MICROPYTHON_SIGNS = (b">>>", b"MicroPython", b"raw REPL", b"soft reboot", b"Traceback (most recent call last)")
 # What an ESP chip's ROM prints at reset (REFERENCE-2.md section 1, "ROM boot banners").
