@@ -8,7 +8,7 @@ spoken to, as after the reset that opening the port causes, and answers the ROM 
 (download mode whose banner went by before the port was opened: only SYNC is answered), "other" (another
 firmware: a GPS printing NMEA lines, whatever it is sent), "erased" (an ESP32 whose flash holds no
 firmware: its ROM prints `invalid header` over and over), "repl-stuck" (a MicroPython board whose program
-ignores Ctrl-C: it printed its prompt once, then nothing).
+ignores Ctrl-C: its banner when first spoken to, then nothing).
 """
 
 import os
@@ -45,8 +45,6 @@ class FakePort:
 
     def _run(self):
         m, spoken_to = self._master, False
-        if self.kind == "repl-stuck":
-            os.write(m, b"MicroPython v1.28.0 on 2026-01-01; ESP32 module with ESP32\r\n>>> ")
         while not self._stop.is_set():
             if self.kind == "other":
                 os.write(m, NMEA)
@@ -62,6 +60,8 @@ class FakePort:
             self.received += data
             if self.kind == "rom" and not spoken_to:
                 os.write(m, ROM_BANNER)
+            if self.kind == "repl-stuck" and not spoken_to:  # reset by the port's opening, then its main.py
+                os.write(m, b"MicroPython v1.28.0 on 2026-01-01; ESP32 module with ESP32\r\n")
             spoken_to = True
             if self.kind in ("rom", "rom-quiet") and b"\xc0\x00\x08" in data:
                 os.write(m, SYNC_REPLY * 8)  # esptool reads 8 answers to one SYNC
