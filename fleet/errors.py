@@ -24,6 +24,13 @@ class UsageError(FleetError):
     exit_code = 2
 
 
+class Interrupted(FleetError):
+    """Ctrl-C: the message says what state it left things in (the CLI builds it; the library lets
+    KeyboardInterrupt through)."""
+
+    exit_code = 130
+
+
 class NotFound(FleetError):
     exit_code = 3
 
@@ -50,10 +57,40 @@ class SerialPortError(FleetError):
                     "another fleet command) has the port open; 'fleet sim list' shows virtual boards")
 
 
+class PortNotFound(SerialPortError):
+    """No serial port by that name: nothing is plugged in there (the CLI's hint lists the ports that exist)."""
+
+    default_hint = ("check the port's name and the USB cable (some cables only charge); "
+                    "'python -m serial.tools.list_ports -v' lists the serial ports, 'fleet sim list' virtual boards")
+
+
 class BoardNotAnswering(FleetError):
     exit_code = 7
     default_hint = ("press the board's reset button or replug it, then try again; if it runs an app that "
                     "sleeps, wait for it to wake")
+
+
+class BoardSilent(BoardNotAnswering):
+    """Nothing at all came back on the port: no board, no power, a sleeping board, or the wrong port."""
+
+    default_hint = ("check that the cable is in and the board has power (its LED), and that this is the "
+                    "board's port; a board in deep sleep answers only when awake: press its reset button "
+                    "(RST/EN), then run the same command again")
+
+
+class BoardInDownloadMode(BoardNotAnswering):
+    """The chip's ROM loader answered (download mode), not MicroPython."""
+
+    default_hint = ("the board is in download mode: press RESET without holding BOOT (or replug it), then run "
+                    "the same command again; to write the MicroPython base image now, add --firmware IMAGE.bin")
+
+
+class NotMicroPython(BoardNotAnswering):
+    """Something answered on the port, but not a MicroPython REPL: another firmware or another device."""
+
+    default_hint = ("if this is the board, flash the MicroPython base image first: fleet flash --port PORT "
+                    "--board BOARD --firmware ESP32_GENERIC.bin (hold BOOT while pressing RESET if esptool "
+                    "cannot reach it); otherwise pick the board's port")
 
 
 # ---- keys and releases (fleet/keys, fleet/release) ----

@@ -180,8 +180,15 @@ def app_bundle(board: Board, *, src=None) -> tuple[dict[str, bytes], list[str]]:
 Step = Callable[[str, int, int], None]  # (stage, done, total): stage is "image", "app" or "self-test"
 
 
+ENTRY = "/main.py"  # what starts the app: written last, after every other file (see transfer.sync's entry)
+
+
 @dataclass
 class FlashReport:
+    """What flash() did. `stage` says how far it got -- "connecting", "image", "app", "self-test", "done" --
+    and `app` how far the app's transfer got (a live transfer.SyncReport): a KeyboardInterrupt that stops
+    flash() carries this report as `.flash_report`, so the caller can say what state the board is in."""
+
     port: str
     board: str
     image: dict | None = None
@@ -190,9 +197,13 @@ class FlashReport:
     self_test: dict | None = None
     attempts: int = 1
     retries: list = field(default_factory=list)
+    stage: str = "connecting"
+    app: object = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        del d["stage"], d["app"]
+        return d
 
 
 def flash(port, board: Board | str, *, firmware=None, progress: Step | None = None, files=None, retries: int = 3,
@@ -201,8 +212,7 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
     `files`: a prebuilt (files, stale) from app_bundle() to share between boards. Raises SelfTestFailed
     (after writing) when the self-test fails and check_self_test is set; the report is on the exception as
     `.report`."""
-    from .board import check_board, identify, self_test
-    from .transfer import PortRef, sync, with_retries
+    from .transfer import PortRef
 
     if not isinstance(board, Board):
         board = boards.get(board)
@@ -215,20 +225,51 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
         check_image(image, board)  # before the port is touched
     ref = PortRef.of(port)
     report = FlashReport(port=ref.current() or str(port), board=board.name)
+    try:
+        _flash(ref, board, image, report, progress=progress, files=files, retries=retries,
+               reconnect_timeout=reconnect_timeout, baudrate=baudrate)
+    except KeyboardInterrupt as e:
+        e.flash_report = report  # where it stopped: the caller says what state the board is in
+        raise
+    report.stage = "done"
+    report.port = ref.current() or report.port
+    if check_self_test and not report.self_test["ok"]:
+        st = report.self_test
+        missing = [f"{s['type']} ({s['bus']} {s['address']:#04x})" for s in st["sensors"] if s["answering"] is False]
+        why = st["error"] or ("not answering: " + ", ".join(missing))
+        err = SelfTestFailed(f"the self-test on {report.port} failed: {why}")
+        err.report = report
+        raise err
+    return report
+
+
+def _flash(ref, board: Board, image: bytes | None, report: FlashReport, *, progress, files, retries,
+           reconnect_timeout, baudrate):
+    from .board import check_board, identify, self_test
+    from .transfer import SyncReport, sync, with_retries
+
     if image is not None:
-        report.image = write_image(ref.wait(reconnect_timeout), board, image,
+        report.stage = "image"
+        report.image = write_image(ref.wait(0.5, first=True), board, image,
                                    progress=(lambda d, t: progress("image", d, t)) if progress else None)
-    bundle, stale = files if files is not None else app_bundle(board)
+    built = [files]
 
     def run(session, attempt):
+        report.stage = "connecting"
         ident = identify(session)
         check_board(ident, board, session.port)
         report.identity = ident.as_dict()
-        r = sync(session, bundle, remove=stale,
+        if built[0] is None:  # built once the board answered: a board that does not is reported at once
+            built[0] = app_bundle(board)
+        bundle, stale = built[0]
+        report.stage = "app"
+        report.app = report.app or SyncReport()  # one across attempts: an earlier one may have begun writing
+        r = sync(session, bundle, remove=stale, entry=ENTRY, report=report.app,
                  progress=(lambda d, t: progress("app", d, t)) if progress else None)
         r.attempts = attempt
         report.transfer = r.as_dict()
         report.attempts = attempt
+        report.stage = "self-test"
         if progress:
             progress("self-test", 0, 1)
         # a fresh interpreter, so the self-test imports what was just written
@@ -241,12 +282,3 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
 
     with_retries(ref, run, retries=retries, reconnect_timeout=reconnect_timeout, baudrate=baudrate,
                  on_retry=lambda n, e: report.retries.append(e.message))
-    report.port = ref.current() or report.port
-    if check_self_test and not report.self_test["ok"]:
-        st = report.self_test
-        missing = [f"{s['type']} ({s['bus']} {s['address']:#04x})" for s in st["sensors"] if s["answering"] is False]
-        why = st["error"] or ("not answering: " + ", ".join(missing))
-        err = SelfTestFailed(f"the self-test on {report.port} failed: {why}")
-        err.report = report
-        raise err
-    return report

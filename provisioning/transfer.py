@@ -10,6 +10,7 @@ cable pulled at any moment leaves each file either old or new, never half; the n
 leftover .tmp and writes what still differs.
 """
 
+import bisect
 import hashlib
 import os
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import serial
 
-from fleet.errors import BoardNotAnswering, FleetError, SerialPortError, TransferFailed, VerifyError
+from fleet.errors import BoardNotAnswering, FleetError, PortNotFound, SerialPortError, TransferFailed, VerifyError
 
 from . import wire
 from .session import BoardError, Session, literal
@@ -31,12 +32,21 @@ Progress = Callable[[int, int], None]  # (app bytes done, app bytes in all) -- d
 
 @dataclass
 class SyncReport:
+    """What sync() did; filled in as it goes, so that a caller interrupted half-way (KeyboardInterrupt) can say
+    where it stopped: `stage` "checking" (comparing with the board: nothing written yet), "writing", "done";
+    `to_write` the files being written, in order, and `sent` how many of them reached the board whole;
+    `entry_removed` whether the entry file (see sync) is off the board until it is written, last."""
+
     written: list = field(default_factory=list)
     unchanged: list = field(default_factory=list)
     file_bytes: int = 0        # bytes of the files written
     sent_bytes: int = 0        # payload bytes that went on the line (compressed, escaped)
     compressed: bool = False
     attempts: int = 1
+    stage: str = "checking"
+    to_write: list = field(default_factory=list)
+    sent: int = 0
+    entry_removed: bool = False
 
     def as_dict(self) -> dict:
         return {"written": list(self.written), "unchanged": list(self.unchanged), "file_bytes": self.file_bytes,
@@ -65,12 +75,27 @@ class Link:
     def pack(self, data: bytes) -> bytes:
         return _deflate(data) if self.deflate else data
 
+    def pack_files(self, datas: list[bytes]) -> tuple[bytes, list[int]]:
+        """The files as one payload (one deflate stream, flushed to a byte boundary after each file), and
+        where each file ends in it, counted in bytes on the line (escaped)."""
+        co = zlib.compressobj(9, zlib.DEFLATED, -wire.WBITS, 9) if self.deflate else None
+        parts, ends, at = [], [], 0
+        for d in datas:
+            part = co.compress(d) + co.flush(zlib.Z_SYNC_FLUSH) if co else d
+            parts.append(part)
+            at += _enc_len(part)
+            ends.append(at)
+        if co:
+            parts.append(co.flush())
+        return b"".join(parts), ends
+
     def stream(self, call: str, payload: bytes, progress: Callable[[int], None] | None = None) -> str:
         """Runs `call` on the board and feeds it `payload` (already packed); returns what it printed."""
         enc = wire.escape(payload)
         s = self.session
         t = s.transport
         blocks = [enc[i:i + wire.BLOCK] for i in range(0, len(enc), wire.BLOCK)]
+        sent = 0
         try:
             t.exec_raw_no_follow(call.encode())
             ser = t.serial
@@ -99,6 +124,12 @@ class Link:
                 elif time.monotonic() - last > ACK_TIMEOUT_S:
                     raise BoardNotAnswering(f"the board on {s.port} stopped answering while taking data")
             out, err = _follow(ser, rest)
+        except KeyboardInterrupt:
+            try:  # stop the program on the board too, so that it waits at its raw REPL for the next session
+                t.serial.write(wire.abort_block(len(enc) - sent * wire.BLOCK))
+            except Exception:  # noqa: BLE001 - the port may be gone: the interrupt is what matters
+                pass
+            raise
         except FleetError:
             raise
         except (serial.SerialException, OSError) as e:
@@ -135,9 +166,13 @@ def _check_path(path: str):
 
 
 def sync(session: Session, files: dict[str, bytes], *, progress: Progress | None = None,
-         force: bool = False, remove=()) -> SyncReport:
+         force: bool = False, remove=(), entry: str | None = None, report: SyncReport | None = None) -> SyncReport:
     """Writes the files that differ (all with force=True) and verifies each on the board; removes the
-    paths in `remove` where they exist (e.g. a stale m.py that would shadow a new m.mpy)."""
+    paths in `remove` where they exist (e.g. a stale m.py that would shadow a new m.mpy).
+
+    `entry` (one of `files`, e.g. /main.py): when anything is to be written, it is removed from the board
+    first and written last, so that a transfer that stops half-way leaves a board that does not start a
+    partial app; the next sync writes it again. `report`: a SyncReport to fill in as it goes (see there)."""
     remove = [p for p in remove if p not in files]
     for p in [*files, *remove]:
         _check_path(p)
@@ -147,18 +182,26 @@ def sync(session: Session, files: dict[str, bytes], *, progress: Progress | None
     total = sum(len(d) for _, d, _ in entries)
     manifest = link.pack(("".join(f"{len(d)} {h} {p}\n" for p, d, h in entries)
                           + "".join(f"- - {p}\n" for p in remove)).encode())
+    report = report if report is not None else SyncReport()
+    report.compressed, report.stage = bool(link.deflate), "checking"
     changed = literal(link.stream(f"_bz_m({_enc_len(manifest)}{',1' if force else ''})", manifest).strip())
-    report = SyncReport(compressed=bool(link.deflate))
+    if changed and entry in files:
+        first = list(files).index(entry)
+        session.exec(f"import os\ntry:\n os.remove({entry!r})\nexcept OSError:\n pass\n")
+        report.entry_removed = True
+        changed = [i for i in changed if i != first] + [first]
     skipped = sum(len(entries[i][1]) for i in range(len(entries)) if i not in changed)
     report.unchanged = [entries[i][0] for i in range(len(entries)) if i not in changed]
     if progress:
         progress(skipped, total)
     if changed:
-        payload = link.pack(b"".join(entries[i][1] for i in changed))
+        report.stage, report.to_write, report.sent = "writing", [entries[i][0] for i in changed], 0
+        payload, ends = link.pack_files([entries[i][1] for i in changed])
         enc_total = _enc_len(payload)
         want = sum(len(entries[i][1]) for i in changed)
 
         def on_ack(done_enc):
+            report.sent = bisect.bisect_right(ends, done_enc)
             if progress:
                 progress(skipped + want * done_enc // max(enc_total, 1), total)
 
@@ -169,6 +212,8 @@ def sync(session: Session, files: dict[str, bytes], *, progress: Progress | None
         report.written = [entries[i][0] for i in changed]
         report.file_bytes = want
         report.sent_bytes = enc_total
+        report.entry_removed = False
+    report.stage = "done"
     if progress:
         progress(total, total)
     return report
@@ -204,13 +249,17 @@ class PortRef:
         p = self._follow() if self._follow else self._path
         return p if p and os.path.exists(p) else None
 
-    def wait(self, timeout: float) -> str:
+    def wait(self, timeout: float, *, first: bool = False) -> str:
+        """The current path, waiting up to `timeout` for it to (re)appear; PortNotFound when `first` (it was
+        never there), else SerialPortError."""
         deadline = time.monotonic() + timeout
         while True:
             p = self.current()
             if p:
                 return p
             if time.monotonic() > deadline:
+                if first:
+                    raise PortNotFound(f"cannot open serial port {self.name}: there is no such port")
                 raise SerialPortError(f"the serial port of {self.name} did not come back within {timeout:.0f} s")
             time.sleep(0.1)
 
@@ -221,15 +270,22 @@ RETRYABLE = (SerialPortError, BoardNotAnswering)
 def with_retries(port, fn, *, retries: int = 3, reconnect_timeout: float = 30.0, baudrate: int = 115200,
                  on_retry: Callable[[int, FleetError], None] | None = None):
     """Calls fn(session, attempt) on a fresh session; when the line drops or the board stops answering,
-    waits for the port to come back, reconnects and calls it again (at most `retries` more times)."""
+    waits for the port to come back, reconnects and calls it again (at most `retries` more times).
+
+    Retrying is for a line that dropped: a port that is not there at the start, or a first session that
+    cannot be opened (nothing, a ROM loader or another firmware answers), raises its error at once."""
     ref = PortRef.of(port)
     attempt = 1
+    connected = False
     while True:
         try:
-            path = ref.wait(reconnect_timeout if attempt > 1 else 0.5)
+            path = ref.wait(reconnect_timeout if connected else 0.5, first=not connected)
             with Session(path, baudrate=baudrate) as s:
+                connected = True
                 return fn(s, attempt)
         except RETRYABLE as e:
+            if not connected:
+                raise
             if attempt > retries:
                 raise TransferFailed(f"{e.message} (gave up after {attempt} attempts)") from e
             if on_retry:

@@ -13,6 +13,10 @@ compressed data that costs about 3 % (8 values in 256).
 
     block   = BLOCK encoded bytes (the last one shorter); an ESC pair may straddle two blocks
     answer  = ACK per block; anything else means the program on the board stopped (its output follows)
+    abort   = a block holding ABORT (ESC NUL, which escape() never sends): the program on the board stops
+              (KeyboardInterrupt) and its raw REPL waits again -- what the host sends when it is interrupted,
+              as a raw Ctrl-C would not reach a program reading stdin on every board (the virtual board's
+              raw REPL takes it as data)
 """
 
 ESC = 0x10
@@ -20,6 +24,7 @@ ESCAPED = frozenset((0x01, 0x02, 0x03, 0x04, ESC, 0x1A, 0x1C, 0x05))
 BLOCK = 128
 WINDOW = 2
 ACK = b"\x06"
+ABORT = bytes((ESC, 0))
 
 _TABLE = [bytes((ESC, b ^ 0x40)) if b in ESCAPED else bytes((b,)) for b in range(256)]
 
@@ -64,7 +69,9 @@ class _BzS(io.IOBase):
   while not s.p:
    if s.n<=0:return 0
    k=min(%(BLOCK)d,s.n);m=memoryview(s.b)[:k];_bzi.readinto(m);s.n-=k;_bzo.write('\x06')
-   d=bytes(m).split(b'\x10')
+   d=bytes(m)
+   if b'\x10\x00' in d:raise KeyboardInterrupt
+   d=d.split(b'\x10')
    if s.c and d[0]:d[0]=bytes((d[0][0]^64,))+d[0][1:]
    s.c=0;o=[d[0]]
    for x in d[1:]:
@@ -133,6 +140,13 @@ def _bz_w(L,idx):
 """
 
 WBITS = 12  # a 4 KiB window: the board needs that much RAM to inflate; bigger gains < 1 % on .mpy files
+
+
+def abort_block(remaining: int) -> bytes:
+    """The block that stops the program on the board when `remaining` encoded bytes were still due (it reads
+    min(BLOCK, remaining) bytes next); empty when nothing is due."""
+    k = min(BLOCK, remaining)
+    return (ABORT + bytes(max(k - len(ABORT), 0)))[:k] if k > 0 else b""
 
 
 def board_code() -> str:

@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from ..errors import SelfTestFailed
+from ..errors import Interrupted, SelfTestFailed
 from .common import echo_json
 
 
@@ -34,6 +34,36 @@ def show_report(rep: dict):
         state = {True: "answers", False: "DOES NOT ANSWER", None: "not checked (UART)"}[s["answering"]]
         where = f"{s['bus']} {s['address']:#04x}" if s["address"] is not None else s["bus"]
         click.echo(f"  {s['type']:10} {where:12} {state}")
+
+
+def interrupted_state(report, port: str) -> tuple[str, str]:
+    """(message, hint) for a flash stopped by Ctrl-C: what state the board is in, from the report
+    (provisioning.flash.FlashReport) it stopped with."""
+    again = "run the same command again"
+    stage = report.stage if report else "connecting"
+    app = report.app if report else None
+    if stage == "image":
+        return ("interrupted while esptool was writing the base image: the board's flash holds part of it and "
+                "will not start MicroPython",
+                f"{again} (with the same --firmware; hold BOOT while pressing RESET if esptool cannot reach the "
+                f"board): it writes the whole image again, then the app")
+    if stage == "self-test" or stage == "done":
+        n = len(app.written) + len(app.unchanged) if app else 0
+        return (f"interrupted during the self-test: the app is on the board, all {n} files verified",
+                f"{again} to repeat the self-test: nothing is written again")
+    if app is not None and (app.stage == "writing" or app.entry_removed):
+        if app.stage == "writing":
+            done = f"{app.sent} of {len(app.to_write)} changed files had reached the board"
+        else:
+            done = "part of the app had been written before"
+        return (f"interrupted while writing the app to {port}: {done}. Each file on the board is whole (old or "
+                f"new), and /main.py is left off until the last file is written, so the board does not start "
+                f"this partial app (it starts to the MicroPython prompt)",
+                f"{again} to repair it: it writes what still differs, /main.py last, and checks every file by "
+                f"SHA-256 on the board")
+    image = " (the base image is written)" if report and report.image else ""
+    return (f"interrupted before any of the app was written: the board on {port} keeps the app it had{image}",
+            f"{again} to flash it")
 
 
 @click.command("flash")
@@ -69,14 +99,19 @@ def command(port, board, firmware, retries, as_json):
             tasks[stage] = bars.add_task(f"{board} {stage}", total=total)
         bars.update(tasks[stage], completed=done, total=total)
 
+    ref = port_ref(port)
     try:
         if bars:
             bars.start()
         try:
-            rep = flash(port_ref(port), board, firmware=firmware, progress=progress, retries=retries).as_dict()
+            rep = flash(ref, board, firmware=firmware, progress=progress, retries=retries).as_dict()
         finally:
             if bars:
                 bars.stop()
+    except KeyboardInterrupt as e:
+        report = getattr(e, "flash_report", None)
+        message, hint = interrupted_state(report, port)
+        raise Interrupted(message, hint=hint) from None
     except SelfTestFailed as e:
         if as_json:
             echo_json(e.report.as_dict())

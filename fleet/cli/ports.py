@@ -3,11 +3,12 @@ one), a provisioning.transfer.PortRef that follows the board to its new pty when
 plugged in again (a real port keeps its path: /dev/serial/by-id/...).
 
 The simulator is known here, in the CLI, and not in provisioning: there a virtual board is a port.
+A port that does not exist is refused at once (PortNotFound), its hint naming the ports that do.
 """
 
 import os
 
-from ..errors import FleetError
+from ..errors import FleetError, PortNotFound
 
 
 def virtual_port(board):
@@ -31,10 +32,54 @@ def port_ref(port: str):
 
     if port.startswith("sim:"):
         return virtual_port(manager.get(port[4:]))
-    for b in manager.running():
+    running = manager.running()
+    for b in running:
         try:
             if b.port == port or os.path.realpath(port) == b.port:
                 return virtual_port(b)
         except FleetError:
             continue
+    if not os.path.exists(port):
+        raise PortNotFound(f"cannot open serial port {port}: there is no such port", hint=ports_hint(running))
     return PortRef(path=port)
+
+
+def port_path(port: str) -> str:
+    """The path a --port names now: sim:NAME -> the board's pty (PortNotFound while it has none), a path as
+    it is (opening it says whether it exists: see with_ports_hint)."""
+    if not port.startswith("sim:"):
+        return port
+    path = port_ref(port).current()
+    if path is None:
+        raise PortNotFound(f"cannot open serial port {port}: there is no such port", hint=ports_hint())
+    return path
+
+
+def with_ports_hint(e: PortNotFound) -> PortNotFound:
+    """The same error, its hint naming the ports that exist."""
+    return PortNotFound(e.message, hint=ports_hint())
+
+
+def ports_hint(running=None) -> str:
+    """The serial ports that exist (pyserial's list, with their USB descriptions) and the running virtual
+    boards, as a hint."""
+    from serial.tools import list_ports
+
+    from ..sim import manager
+
+    found = []
+    for p in sorted(list_ports.comports(), key=lambda p: p.device):
+        what = p.description if p.description and p.description != "n/a" else ""
+        if p.vid is not None:
+            what = f"{what} [USB {p.vid:04X}:{p.pid:04X}]".strip()
+        found.append(f"{p.device} ({what})" if what else p.device)
+    for b in manager.running() if running is None else running:
+        try:
+            found.append(f"sim:{b.name} ({b.port}, a virtual board)")
+        except FleetError:
+            continue
+    if not found:
+        return ("no serial port is there at all: plug the board in (a USB cable that only charges shows no "
+                "port) or start a virtual board ('fleet sim start')")
+    return "the serial ports here: " + ", ".join(found) + "; check the cable if the board is not among them"
+

@@ -184,10 +184,16 @@ def checkin_key(port, device, db_url, as_json):
     from provisioning.ota import give_checkin_key
     from provisioning.session import Session
 
+    from ..errors import PortNotFound
+    from .ports import port_path, with_ports_hint
+
+    path = port_path(port)
     store = OtaStore.open(db_url)
     try:
-        with Session(port) as s:
+        with Session(path) as s:
             dev = give_checkin_key(s, store, device=device)
+    except PortNotFound as e:
+        raise with_ports_hint(e) from None
     finally:
         store.close()
     if as_json:
