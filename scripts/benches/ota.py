@@ -192,7 +192,7 @@ DAY_MS = 86_400_000
 def wifi_awake(lab=None):
     _path()
     from fleet.sim import manager
-    from ota_lab import HEAP, LAB_AP, boot_into_slots, provision, wifi_scenario
+    from lab.ota import HEAP, LAB_AP, boot_into_slots, provision, wifi_scenario
 
     lab = lab or _lab()
     lab.publish(lab.r1)
