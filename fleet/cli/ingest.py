@@ -66,16 +66,20 @@ def command():
               help="Publish each new alert on this topic of the broker; {kommune} and {kind} are filled in "
                    "[FLEET_ALERT_TOPIC].")
 @rules_options
-@click.option("--duration", type=float, metavar="SECONDS", help="Stop after this long (default: until Ctrl-C).")
+@click.option("--duration", type=float, metavar="SECONDS",
+              help="Stop after this long (default: until Ctrl-C or SIGTERM, which stop at once too).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counters as JSON when stopping.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every batch.")
 def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct, battery_v, silent_intervals,
              duration, as_json, verbose):
-    """Subscribe (QoS 1, persistent session) and store every uplink until Ctrl-C.
+    """Subscribe (QoS 1, persistent session) and store every uplink until Ctrl-C or SIGTERM.
 
     Malformed events (not JSON, bad base64, wrong FPort, unknown device) are counted and logged; ingest
     goes on. A message is acknowledged only after it is stored, so a restart of the broker or of this
     command loses nothing, and a redelivered message is stored once.
+
+    Stopping prints the counters (--json: as JSON). Exit code 0 after SIGTERM or --duration, 130 after
+    Ctrl-C (SIGINT).
 
     \b
     Example:
@@ -97,16 +101,28 @@ def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct,
 
     ing = MqttIngester(store, broker, fmt=fmt, topics=list(topics) or None, client_id=client_id, on_batch=on_batch)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stopped_by = []
+
+    def on_signal(signum, _frame):
+        stopped_by.append(signum)
+        stop.set()
+
+    # both signals only set `stop`: the loop ends within a fraction of a second, after the batch in hand is
+    # committed and acknowledged (or left unacknowledged for the broker to deliver again)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    timer = None
     if duration:
-        threading.Timer(duration, stop.set).start()
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True  # never keeps the process alive after an earlier stop
+        timer.start()
     click.echo(f"ingesting {fmt} uplinks from {ing.addr} ({', '.join(ing.topics)}); Ctrl-C stops", err=True)
     t0 = time.monotonic()
     try:
         ing.run(stop, connect_timeout=30)
-    except KeyboardInterrupt:
-        pass
     finally:
+        if timer is not None:
+            timer.cancel()
         if notifier is not None:
             notifier.close()
         reg.close()
@@ -118,6 +134,8 @@ def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct,
         click.echo(f"stored {stats['stored']} uplinks ({stats['readings']} readings), {stats['duplicates']} "
                    f"duplicates, {stats['malformed_total']} malformed, {sum(stats['ignored'].values())} ignored "
                    f"(not readings: {_counts(stats['ignored'])}), {stats['alerts']} alerts", err=True)
+    if signal.SIGINT in stopped_by:
+        raise SystemExit(130)  # Ctrl-C: the shell's convention (128 + SIGINT), after the counters
 
 
 def _counts(c: dict) -> str:

@@ -160,8 +160,14 @@ class MqttIngester:
         if self._client is None:
             self.start()
         try:
-            if connect_timeout is not None and not self.connected.wait(connect_timeout):
-                raise BrokerUnavailable(f"no connection to the broker at {self.addr} within {connect_timeout:g} s")
+            if connect_timeout is not None:
+                end = time.monotonic() + connect_timeout
+                while not self.connected.wait(0.1):  # a stop while waiting ends the wait too
+                    if stop.is_set():
+                        return
+                    if time.monotonic() >= end:
+                        raise BrokerUnavailable(f"no connection to the broker at {self.addr} within "
+                                                f"{connect_timeout:g} s")
             next_sweep = time.monotonic() + self.sweep_every_s
             while not stop.is_set():
                 batch = self._take()
