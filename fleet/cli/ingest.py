@@ -59,6 +59,16 @@ def command():
               help="Subscribe to this topic instead of the format's default (repeatable).")
 @click.option("--client-id", default="bysans-fleet-ingest", show_default=True,
               help="Fixed MQTT client id: the broker keeps this session's messages while ingest is down.")
+@click.option("--share", metavar="GROUP",
+              help="Join the MQTT 5 shared subscription $share/GROUP/TOPIC with other workers (each with its own "
+                   "--client-id): the broker hands each message to one of them.")
+@click.option("--session-expiry", type=click.IntRange(60, 2**32 - 1), default=7 * 86400, show_default=True,
+              metavar="SECONDS", help="How long the broker keeps this session (and queues its messages) while "
+                                      "ingest is away.")
+@click.option("--lag-alert", type=click.FloatRange(1), default=60.0, show_default=True, metavar="SECONDS",
+              help="Behind when a received message waits longer than this to be stored.")
+@click.option("--backlog-alert", type=click.IntRange(1), default=50_000, show_default=True, metavar="N",
+              help="Behind when the broker says it holds more than N messages ($SYS/broker/store/messages/count).")
 @click.option("--db", metavar="URL", envvar="FLEET_DB", help="Registry database URL or SQLite path [FLEET_DB].")
 @click.option("--webhook", metavar="URL", envvar="FLEET_ALERT_WEBHOOK",
               help="POST each new alert as JSON to this URL [FLEET_ALERT_WEBHOOK].")
@@ -70,7 +80,7 @@ def command():
               help="Stop after this long (default: until Ctrl-C or SIGTERM, which stop at once too).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counters as JSON when stopping.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every batch.")
-def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct, battery_v, silent_intervals,
+def mqtt_cmd(broker, fmt, topics, client_id, share, session_expiry, lag_alert, backlog_alert, db, webhook, alert_topic, full_pct, battery_v, silent_intervals,
              duration, as_json, verbose):
     """Subscribe (QoS 1, persistent session) and store every uplink until Ctrl-C or SIGTERM.
 
@@ -85,6 +95,10 @@ def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct,
     Example:
       fleet ingest mqtt --broker mqtt://127.0.0.1:1883 --format chirpstack
       fleet ingest mqtt --broker mqtt://127.0.0.1:1883 --format tts --webhook https://alerts.example/hook
+      fleet ingest mqtt --broker mqtt://broker:1883 --format chirpstack --share ingest --client-id ingest-1
+
+    Every 10 s it records whether it keeps up (messages waiting, the broker's backlog) for 'fleet status',
+    and says so (log, --webhook/--alert-topic) when it falls behind (--lag-alert, --backlog-alert).
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
@@ -99,7 +113,8 @@ def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct,
                 "stored %d (%d readings), %d duplicates, %d rejected, %d new alerts", result.stored,
                 result.readings, result.duplicates, len(result.rejected), len(result.alerts))
 
-    ing = MqttIngester(store, broker, fmt=fmt, topics=list(topics) or None, client_id=client_id, on_batch=on_batch)
+    ing = MqttIngester(store, broker, fmt=fmt, topics=list(topics) or None, client_id=client_id, on_batch=on_batch,
+                       share=share, session_expiry_s=session_expiry, lag_alert_s=lag_alert, backlog_alert=backlog_alert)
     stop = threading.Event()
     stopped_by = []
 

