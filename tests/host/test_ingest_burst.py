@@ -194,3 +194,89 @@ def test_the_lag_figure_the_status_line_and_the_alert(mqtt_broker, reg):
         forget_session(host, port, f"{prefix}-ingest")
     st = fleet_status(reg, ADMIN)
     assert st["ingest"][0]["status"] == "stopped" and ingest_line(st["ingest"]) == "ingest: stopped"
+
+
+@pytest.fixture
+def pg_url(postgres_url):
+    """A schema of its own on the test PostgreSQL (as test_registry_support.db_url), dropped after."""
+    schema = "t_" + uuid.uuid4().hex[:16]
+    admin = create_engine(postgres_url)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.begin() as c:
+            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def worker(tmp_path, url, key, port, client_id):
+    env = dict(os.environ, FLEET_SECRET_KEY=base64.b64encode(key).decode(), FLEET_DB=url)
+    log = open(tmp_path / f"{client_id}-{uuid.uuid4().hex[:4]}.err", "w")
+    return subprocess.Popen([sys.executable, "-c", "from fleet.cli import main; main()", "ingest", "mqtt",
+                             "--broker", f"mqtt://127.0.0.1:{port}", "--format", "chirpstack", "--share", "ingest",
+                             "--client-id", client_id, "--json"],
+                            env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+
+
+@pytest.mark.mqtt
+@pytest.mark.postgres
+def test_shared_subscription_workers_one_killed_mid_burst(tmp_path, pg_url, program):
+    """Two workers on $share/ingest/..., PostgreSQL. One is SIGKILLed while the burst is being stored: the
+    other goes on storing its share; the killed one's share (in flight and still arriving) waits in its
+    session at the broker (Mosquitto 2.0 does not hand it to the survivor) until it is started again under
+    its client id. Then every uplink is stored, once."""
+    program(MOSQUITTO, "mosquitto")
+    n = 3000
+    broker = OwnBroker(tmp_path, documented_config())
+    broker.start()
+    key = os.urandom(32)
+    reg = Registry.open(pg_url, key=key)
+    procs = []
+    try:
+        euis = enroll_many(reg, 50)
+        w1, w2 = worker(tmp_path, pg_url, key, broker.port, "w1"), worker(tmp_path, pg_url, key, broker.port, "w2")
+        procs += [w1, w2]
+        wait_for(lambda: len([w for w in fleet_status(reg, ADMIN)["ingest"] if w["connected"]]) == 2,
+                 timeout=30, what="both workers to connect")
+        time.sleep(0.5)  # their SUBSCRIBE right after CONNACK
+        pub = threading.Thread(target=publish_fast, args=(broker.port, burst(euis, n)),
+                               kwargs=dict(pace_every=100, pace_s=0.05))
+        pub.start()
+        wait_for(lambda: stored(reg) >= 400, timeout=60, what="the burst to be under way")
+        w1.send_signal(signal.SIGKILL)
+        w1.wait(10)
+        at_kill = stored(reg)
+        pub.join(60)
+        assert not pub.is_alive()
+        while_down = settle(lambda: stored(reg))
+        # the survivor went on, and stored its share; the dead worker's share waits for it
+        assert at_kill < while_down < n
+        w1b = worker(tmp_path, pg_url, key, broker.port, "w1")
+        procs.append(w1b)
+        wait_for(lambda: stored(reg) == n, timeout=90, what="every uplink once w1 is back")
+        time.sleep(1.0)  # anything redelivered meanwhile is counted as a duplicate, not stored
+        for p in (w1b, w2):
+            p.send_signal(signal.SIGTERM)
+        outs = [json.loads(p.communicate(timeout=15)[0]) for p in (w1b, w2)]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        broker.stop()
+    with reg.db.read() as s:
+        uplinks = s.scalar(select(func.count()).select_from(UplinkRow))
+        keys = s.scalar(select(func.count(func.distinct(UplinkRow.dedup_key))))
+        readings = s.scalar(select(func.count()).select_from(ReadingRow))
+        reading_keys = s.execute(select(ReadingRow.uplink_id, ReadingRow.seq).group_by(ReadingRow.uplink_id,
+                                                                                        ReadingRow.seq)).all()
+    reg.close()
+    assert uplinks == keys == n                  # nothing lost, no uplink twice
+    assert readings == len(reading_keys) == 8 * n  # no reading twice
+    w1b_out, w2_out = outs
+    print(f"stored at the kill {at_kill}, while w1 was down {while_down}, after it came back {n}; "
+          f"w1 again stored {w1b_out['stored']} ({w1b_out['duplicates']} duplicates), w2 {w2_out['stored']}")
+    assert w1b_out["stored"] > 0 and w2_out["stored"] > 0
+    assert w1b_out["malformed_total"] == w2_out["malformed_total"] == 0
