@@ -90,7 +90,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
         for d in out["filling_up"]:
             d["overdue"] = d["full_at"] is not None and datetime.fromisoformat(d["full_at"]) <= now
         out["rollouts"] = rollout_progress(s, scope)
-        out["ingest"] = ingest_workers(s, now)
+        out["ingest"] = ingest_workers(s, now, detail=scope is None)
         if with_devices:
             q = scoped(select(D.c.dev_eui, D.c.name, D.c.site, D.c.kommune_kode, D.c.kind, D.c.state, D.c.latitude,
                               D.c.longitude, H.c.fill_bp, H.c.full_at, H.c.battery_mv, H.c.last_seen, H.c.rssi,
@@ -158,10 +158,11 @@ STALE_BEATS = 3            # a worker that missed this many heartbeats (and 5 s 
 FORGET_STOPPED_S = 86400   # a worker that stopped cleanly is shown for a day
 
 
-def ingest_workers(s, now: datetime) -> list[dict]:
+def ingest_workers(s, now: datetime, *, detail: bool = True) -> list[dict]:
     """The MQTT ingesters as their heartbeats left them (fleet-wide: counts only, no device data). Each
     with `status`: ok, behind (its own figures), down (no heartbeat for STALE_BEATS intervals: crashed,
-    killed or hung; its messages wait at the broker) or stopped (a clean stop)."""
+    killed or hung; its messages wait at the broker) or stopped (a clean stop). Without `detail` (an
+    operator of one kommune) the rows leave out where they run (host, pid, broker, topics)."""
     W = IngestWorker.__table__
     out = []
     for r in s.execute(select(W).order_by(W.c.client_id)):
@@ -178,6 +179,9 @@ def ingest_workers(s, now: datetime) -> list[dict]:
             status = "behind" if m["behind"] else "ok"
         m.update(status=status, heartbeat_age_s=round(age, 1), heartbeat_at=_iso(beat),
                  started_at=_iso(m["started_at"]))
+        if not detail:
+            for k in ("host", "pid", "broker", "topics"):
+                m.pop(k)
         out.append(m)
     return out
 

@@ -32,7 +32,7 @@ from lab import telemetry_samples as S
 from provisioning.identity import new_identity
 from telemetry_support import waste_event
 from test_ingest_mqtt import MOSQUITTO, GatedStore, OwnBroker, Running, forget_session, stored, wait_for
-from test_registry_support import ADMIN
+from test_registry_support import AARHUS, ADMIN
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "ingest.md"
 BURST = 4000
@@ -181,6 +181,10 @@ def test_the_lag_figure_the_status_line_and_the_alert(mqtt_broker, reg):
             assert w["pending"] == 6 and w["oldest_pending_s"] > 1.0 and w["client_id"] == f"{prefix}-ingest"
             assert ingest_line(st["ingest"]).startswith(f"ingest: BEHIND (1 of 1 workers): {prefix}-ingest 6 messages")
             assert [a["kind"] for a in notes.sent] == ["ingest_behind"]
+            # a kommune's operator sees whether ingest keeps up, not where it runs
+            mine = fleet_status(reg, AARHUS)["ingest"][0]
+            assert mine["status"] == "behind" and not {"host", "pid", "broker", "topics"} & set(mine)
+            assert {"host", "pid", "broker", "topics"} <= set(w)
             store.gate.set()
             wait_for(lambda: stored(reg) == 6, what="the six")
             wait_for(lambda: fleet_status(reg, ADMIN)["ingest"][0]["status"] == "ok", what="caught up")
