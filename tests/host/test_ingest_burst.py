@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -191,8 +191,7 @@ def test_the_lag_figure_the_status_line_and_the_alert(mqtt_broker, reg):
             assert [a["kind"] for a in notes.sent] == ["ingest_behind", "ingest_caught_up"]
             assert ing.lag().pending == 0 and ing.stats.behind == 1
             # no heartbeat for three intervals: down, whatever it said last
-            later = fleet_status(reg, ADMIN, now=__import__("datetime").datetime.now(
-                __import__("datetime").timezone.utc) + timedelta(seconds=30))
+            later = fleet_status(reg, ADMIN, now=datetime.now(timezone.utc) + timedelta(seconds=30))
             assert later["ingest"][0]["status"] == "down" and "down, no heartbeat" in ingest_line(later["ingest"])
     finally:
         forget_session(host, port, f"{prefix}-ingest")
