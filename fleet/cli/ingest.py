@@ -59,6 +59,16 @@ def command():
               help="Subscribe to this topic instead of the format's default (repeatable).")
 @click.option("--client-id", default="bysans-fleet-ingest", show_default=True,
               help="Fixed MQTT client id: the broker keeps this session's messages while ingest is down.")
+@click.option("--share", metavar="GROUP",
+              help="Join the MQTT 5 shared subscription $share/GROUP/TOPIC with other workers (each with its own "
+                   "--client-id): the broker hands each message to one of them.")
+@click.option("--session-expiry", type=click.IntRange(60, 2**32 - 1), default=7 * 86400, show_default=True,
+              metavar="SECONDS", help="How long the broker keeps this session (and queues its messages) while "
+                                      "ingest is away.")
+@click.option("--lag-alert", type=click.FloatRange(1), default=60.0, show_default=True, metavar="SECONDS",
+              help="Behind when a received message waits longer than this to be stored.")
+@click.option("--backlog-alert", type=click.IntRange(1), default=50_000, show_default=True, metavar="N",
+              help="Behind when the broker says it holds more than N messages ($SYS/broker/store/messages/count).")
 @click.option("--db", metavar="URL", envvar="FLEET_DB", help="Registry database URL or SQLite path [FLEET_DB].")
 @click.option("--webhook", metavar="URL", envvar="FLEET_ALERT_WEBHOOK",
               help="POST each new alert as JSON to this URL [FLEET_ALERT_WEBHOOK].")
@@ -66,21 +76,29 @@ def command():
               help="Publish each new alert on this topic of the broker; {kommune} and {kind} are filled in "
                    "[FLEET_ALERT_TOPIC].")
 @rules_options
-@click.option("--duration", type=float, metavar="SECONDS", help="Stop after this long (default: until Ctrl-C).")
+@click.option("--duration", type=float, metavar="SECONDS",
+              help="Stop after this long (default: until Ctrl-C or SIGTERM, which stop at once too).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counters as JSON when stopping.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every batch.")
-def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct, battery_v, silent_intervals,
+def mqtt_cmd(broker, fmt, topics, client_id, share, session_expiry, lag_alert, backlog_alert, db, webhook, alert_topic, full_pct, battery_v, silent_intervals,
              duration, as_json, verbose):
-    """Subscribe (QoS 1, persistent session) and store every uplink until Ctrl-C.
+    """Subscribe (QoS 1, persistent session) and store every uplink until Ctrl-C or SIGTERM.
 
     Malformed events (not JSON, bad base64, wrong FPort, unknown device) are counted and logged; ingest
     goes on. A message is acknowledged only after it is stored, so a restart of the broker or of this
     command loses nothing, and a redelivered message is stored once.
 
+    Stopping prints the counters (--json: as JSON). Exit code 0 after SIGTERM or --duration, 130 after
+    Ctrl-C (SIGINT).
+
     \b
     Example:
       fleet ingest mqtt --broker mqtt://127.0.0.1:1883 --format chirpstack
       fleet ingest mqtt --broker mqtt://127.0.0.1:1883 --format tts --webhook https://alerts.example/hook
+      fleet ingest mqtt --broker mqtt://broker:1883 --format chirpstack --share ingest --client-id ingest-1
+
+    Every 10 s it records whether it keeps up (messages waiting, the broker's backlog) for 'fleet status',
+    and says so (log, --webhook/--alert-topic) when it falls behind (--lag-alert, --backlog-alert).
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
@@ -95,18 +113,31 @@ def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct,
                 "stored %d (%d readings), %d duplicates, %d rejected, %d new alerts", result.stored,
                 result.readings, result.duplicates, len(result.rejected), len(result.alerts))
 
-    ing = MqttIngester(store, broker, fmt=fmt, topics=list(topics) or None, client_id=client_id, on_batch=on_batch)
+    ing = MqttIngester(store, broker, fmt=fmt, topics=list(topics) or None, client_id=client_id, on_batch=on_batch,
+                       share=share, session_expiry_s=session_expiry, lag_alert_s=lag_alert, backlog_alert=backlog_alert)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stopped_by = []
+
+    def on_signal(signum, _frame):
+        stopped_by.append(signum)
+        stop.set()
+
+    # both signals only set `stop`: the loop ends within a fraction of a second, after the batch in hand is
+    # committed and acknowledged (or left unacknowledged for the broker to deliver again)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    timer = None
     if duration:
-        threading.Timer(duration, stop.set).start()
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True  # never keeps the process alive after an earlier stop
+        timer.start()
     click.echo(f"ingesting {fmt} uplinks from {ing.addr} ({', '.join(ing.topics)}); Ctrl-C stops", err=True)
     t0 = time.monotonic()
     try:
         ing.run(stop, connect_timeout=30)
-    except KeyboardInterrupt:
-        pass
     finally:
+        if timer is not None:
+            timer.cancel()
         if notifier is not None:
             notifier.close()
         reg.close()
@@ -118,6 +149,8 @@ def mqtt_cmd(broker, fmt, topics, client_id, db, webhook, alert_topic, full_pct,
         click.echo(f"stored {stats['stored']} uplinks ({stats['readings']} readings), {stats['duplicates']} "
                    f"duplicates, {stats['malformed_total']} malformed, {sum(stats['ignored'].values())} ignored "
                    f"(not readings: {_counts(stats['ignored'])}), {stats['alerts']} alerts", err=True)
+    if signal.SIGINT in stopped_by:
+        raise SystemExit(130)  # Ctrl-C: the shell's convention (128 + SIGINT), after the counters
 
 
 def _counts(c: dict) -> str:

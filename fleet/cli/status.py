@@ -3,6 +3,7 @@
 import click
 
 from ..telemetry import fleet_status
+from ..telemetry.status import ingest_line
 from .common import echo_json
 from .devices import ROLE_HELP, registry_options
 from .ingest import make_rules, rules_options
@@ -49,6 +50,7 @@ def render(st: dict) -> None:
         click.echo("no devices (enroll some with 'fleet enroll')")
     alerts = st["alerts"]
     click.echo("open alerts: " + (", ".join(f"{k} {n}" for k, n in sorted(alerts.items())) or "none"))
+    click.echo(ingest_line(st.get("ingest") or []))
     _list("Full bins", st["full"], lambda d: f"{d['fill_pct']:.0f} %")
     _list("Filling up (forecast)", st["filling_up"],
           lambda d: f"{d['fill_pct']:.0f} %, " + ("expected full since " if d.get("overdue") else "full at ")

@@ -194,6 +194,37 @@ class AlertRow(Base):
                       Index("ix_alerts_device", "device_id"))
 
 
+class IngestWorker(Base):
+    """One `fleet ingest mqtt` process as it last reported itself (a heartbeat every few seconds): whether
+    it keeps up. `pending` messages are received from the broker but not yet committed, the oldest of them
+    waiting `oldest_pending_s`; `broker_held` is what the broker says it holds for all its clients
+    ($SYS/broker/store/messages/count), when it says so. `fleet status` reads these rows: a heartbeat that
+    stopped coming is a worker that is down (or hung)."""
+
+    __tablename__ = "ingest_workers"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    broker: Mapped[str] = mapped_column(String(255))     # mqtt://host:port, never credentials
+    topics: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10))       # running | stopped
+    connected: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_s: Mapped[float] = mapped_column(Float)    # the promised interval
+    received: Mapped[int] = mapped_column(BigInteger)
+    stored: Mapped[int] = mapped_column(BigInteger)
+    duplicates: Mapped[int] = mapped_column(BigInteger)
+    malformed: Mapped[int] = mapped_column(BigInteger)
+    ignored: Mapped[int] = mapped_column(BigInteger)
+    pending: Mapped[int] = mapped_column(Integer)
+    oldest_pending_s: Mapped[float | None] = mapped_column(Float)
+    broker_held: Mapped[int | None] = mapped_column(BigInteger)
+    behind: Mapped[bool] = mapped_column(Boolean)
+    behind_reason: Mapped[str | None] = mapped_column(Text)
+
+
 class ApiToken(Base):
     """A bearer token for `fleet serve`'s API: one kommune's (or cross-kommune). Only a SHA-256 of the
     token is stored; `token_id` is its public part, for listing and revoking."""

@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select
 from ..registry.access import Operator
 from ..registry.kommuner import all_kommuner
 from ..store import aware
-from ..store.models import AlertRow, Device, DeviceHealth, Rollout, RolloutDevice
+from ..store.models import AlertRow, Device, DeviceHealth, IngestWorker, Rollout, RolloutDevice
 from .alerts import MIN_INTERVAL_S, AlertRules
 
 D, H, A = Device.__table__, DeviceHealth.__table__, AlertRow.__table__
@@ -90,6 +90,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
         for d in out["filling_up"]:
             d["overdue"] = d["full_at"] is not None and datetime.fromisoformat(d["full_at"]) <= now
         out["rollouts"] = rollout_progress(s, scope)
+        out["ingest"] = ingest_workers(s, now, detail=scope is None)
         if with_devices:
             q = scoped(select(D.c.dev_eui, D.c.name, D.c.site, D.c.kommune_kode, D.c.kind, D.c.state, D.c.latitude,
                               D.c.longitude, H.c.fill_bp, H.c.full_at, H.c.battery_mv, H.c.last_seen, H.c.rssi,
@@ -151,3 +152,56 @@ def rollout_progress(s, scope) -> list:
         done = sum(ro["devices"].get(k, 0) for k in ("confirmed", "installed"))
         ro["done_pct"] = round(100 * done / ro["total"], 1) if ro["total"] else 0.0
     return out
+
+
+STALE_BEATS = 3            # a worker that missed this many heartbeats (and 5 s more) is down
+FORGET_STOPPED_S = 86400   # a worker that stopped cleanly is shown for a day
+
+
+def ingest_workers(s, now: datetime, *, detail: bool = True) -> list[dict]:
+    """The MQTT ingesters as their heartbeats left them (fleet-wide: counts only, no device data). Each
+    with `status`: ok, behind (its own figures), down (no heartbeat for STALE_BEATS intervals: crashed,
+    killed or hung; its messages wait at the broker) or stopped (a clean stop). Without `detail` (an
+    operator of one kommune) the rows leave out where they run (host, pid, broker, topics)."""
+    W = IngestWorker.__table__
+    out = []
+    for r in s.execute(select(W).order_by(W.c.client_id)):
+        m = r._asdict()
+        beat = aware(m["heartbeat_at"])
+        age = (now - beat).total_seconds()
+        if m["state"] == "stopped":
+            if age > FORGET_STOPPED_S:
+                continue
+            status = "stopped"
+        elif age > STALE_BEATS * m["heartbeat_s"] + 5:
+            status = "down"
+        else:
+            status = "behind" if m["behind"] else "ok"
+        m.update(status=status, heartbeat_age_s=round(age, 1), heartbeat_at=_iso(beat),
+                 started_at=_iso(m["started_at"]))
+        if not detail:
+            for k in ("host", "pid", "broker", "topics"):
+                m.pop(k)
+        out.append(m)
+    return out
+
+
+def ingest_line(workers: list[dict]) -> str:
+    """One line for `fleet status`: whether MQTT ingest keeps up."""
+    if not workers:
+        return "ingest: no MQTT ingester has reported (fleet ingest mqtt)"
+    live = [w for w in workers if w["status"] != "stopped"]
+    bad = [w for w in live if w["status"] in ("behind", "down")]
+    held = max((w["broker_held"] for w in live if w["broker_held"] is not None), default=None)
+    tail = f"; the broker holds {held} messages" if held is not None else ""
+    if not bad:
+        pending = sum(w["pending"] for w in live)
+        return (f"ingest: {len(live)} worker{'s' if len(live) != 1 else ''} keeping up ({pending} pending)"
+                if live else "ingest: stopped") + tail
+    parts = []
+    for w in bad:
+        if w["status"] == "down":
+            parts.append(f"{w['client_id']} down, no heartbeat for {w['heartbeat_age_s']:.0f} s")
+        else:
+            parts.append(f"{w['client_id']} {w['behind_reason']}")
+    return f"ingest: BEHIND ({len(bad)} of {len(live)} workers): " + "; ".join(parts) + tail

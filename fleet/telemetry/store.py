@@ -31,7 +31,8 @@ from ..codec import decode_columns, spec_tables
 from ..errors import MalformedUplink, NotFound, PayloadDecodeError
 from ..registry.access import SYSTEM, Operator
 from ..store import aware
-from ..store.models import AlertRow, AuditEntry, Device, DeviceHealth, ReadingRow, UplinkRow, utcnow
+from ..store.models import (AlertRow, AuditEntry, Device, DeviceHealth, IngestWorker, ReadingRow, UplinkRow,
+                            utcnow)
 from .alerts import MIN_INTERVAL_S, SEVERITY, AlertRules, Notifier, conditions
 from .events import PAYLOAD_FPORT, Uplink
 
@@ -488,6 +489,22 @@ class TelemetryStore:
                 h = health[r["device_id"]]
                 opened.append(alert_dict(dict(r, id=idmap.get(r["open_key"])), dev, h))
         return opened, len(resolve_ids)
+
+    # -- the ingesters' own state ----------------------------------------------------------------------
+
+    def heartbeat(self, worker: dict) -> None:
+        """Records one MQTT ingester's heartbeat (a row of `ingest_workers` per client id; see
+        MqttIngester.lag). `started_at` None keeps the stored one."""
+        W = IngestWorker.__table__
+        row = dict(worker, heartbeat_at=datetime.now(timezone.utc))
+        if row.get("started_at") is None:
+            row.pop("started_at", None)
+        with self.db.write() as s:
+            n = s.execute(update(W).where(W.c.client_id == row["client_id"])
+                          .values(**{k: v for k, v in row.items() if k != "client_id"})).rowcount
+            if not n:
+                row.setdefault("started_at", row["heartbeat_at"])
+                s.execute(insert(W).values(**row))
 
     # -- silence --------------------------------------------------------------------------------------
 

@@ -2,12 +2,15 @@
 while ingest goes on, a duplicate stored once, and a broker restart that loses no QoS 1 message (on a
 broker of the test's own, so the shared one is never restarted)."""
 
+import base64
 import getpass
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -148,7 +151,8 @@ def _free_port():
 class OwnBroker:
     """A Mosquitto of this test's own, with persistence in tmp_path, that it may stop and start."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, extra: str = ""):
+        """extra: more configuration lines (Mosquitto's defaults otherwise)."""
         self.port = _free_port()
         (tmp_path / "mq").mkdir()
         self.conf = tmp_path / "mosquitto.conf"
@@ -156,7 +160,7 @@ class OwnBroker:
         user = f"user {getpass.getuser()}\n" if os.geteuid() == 0 else ""
         self.conf.write_text(f"{user}listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
                              f"persistence_location {tmp_path / 'mq'}/\nautosave_interval 1\n"
-                             f"log_dest file {tmp_path / 'mosquitto.log'}\n")
+                             f"log_dest file {tmp_path / 'mosquitto.log'}\n{extra}\n")
         self.proc = None
 
     def start(self):
@@ -192,6 +196,9 @@ class GatedStore:
 
     def sweep(self, *a, **kw):
         return self.store.sweep(*a, **kw)
+
+    def __getattr__(self, name):  # heartbeat, notifier: the real store's
+        return getattr(self.store, name)
 
 
 @pytest.mark.mqtt
@@ -241,3 +248,55 @@ def test_a_normal_stop_is_not_reported_as_a_lost_connection(mqtt_broker, reg, ca
         forget_session(host, port, f"{prefix}-ingest")
     assert ing.stats.disconnects == 0
     assert not [r for r in caplog.records if "reconnecting" in r.getMessage()]
+
+
+def start_cli(tmp_path, db, key, host, port, prefix, *extra):
+    env = dict(os.environ, FLEET_SECRET_KEY=base64.b64encode(key).decode(), FLEET_DB=db)
+    err = open(tmp_path / f"{prefix}.err", "w+")
+    p = subprocess.Popen([sys.executable, "-c", "from fleet.cli import main; main()", "ingest", "mqtt", "--broker", f"mqtt://{host}:{port}",
+                          "--format", "chirpstack", "--topic", f"{prefix}/application/+/device/+/event/up",
+                          "--client-id", f"{prefix}-ingest", *extra], env=env, stdout=subprocess.PIPE, stderr=err,
+                         text=True)
+    return p, err
+
+
+@pytest.mark.mqtt
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_ingest_stops_at_once_on_sigterm_and_ctrl_c_with_its_counters(mqtt_broker, tmp_path, sig, code):
+    """A --duration far off does not keep the process: the signal stops it within a second or two, after
+    the counters (JSON on stdout here); 0 after SIGTERM, 130 after Ctrl-C."""
+    host, port = mqtt_broker
+    key = os.urandom(32)
+    db = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    reg = Registry.open(db, key=key)
+    dev = enroll(reg)
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    p, err = start_cli(tmp_path, db, key, host, port, prefix, "--duration", "600", "--json")
+    try:
+        # the command has subscribed once the broker holds its session: publish, then wait for the rows
+        wait_for(lambda: "ingesting" in (tmp_path / f"{prefix}.err").read_text(), what="the command to start")
+        topic = f"{prefix}/" + S.chirpstack_topic(dev.dev_eui)
+        deadline = time.monotonic() + 20
+        n = 0
+        while stored(reg) < 1 and time.monotonic() < deadline:  # until its subscription is in place
+            n += 1
+            publish(host, port, [(topic, waste_event(dev.dev_eui, n))])
+            time.sleep(0.3)
+        assert stored(reg) >= 1
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.send_signal(sig)
+        out, _ = p.communicate(timeout=10)
+        took = time.monotonic() - t0
+        in_db = stored(reg)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        reg.close()
+        forget_session(host, port, f"{prefix}-ingest")
+    assert p.returncode == code, (tmp_path / f"{prefix}.err").read_text()
+    assert took < 2.0, f"{took:.1f} s"
+    counters = json.loads(out)
+    # what it printed is what it stored (a message published before its subscription was in place is not
+    # for this session: only the ones after)
+    assert counters["stored"] == in_db >= 1 and counters["received"] <= n

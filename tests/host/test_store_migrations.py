@@ -25,7 +25,8 @@ from fleet.telemetry import TelemetryStore, parse_event
 from telemetry_support import waste_event
 from test_registry_support import AARHUS, ADMIN, db_url, key, new_device  # noqa: F401 (fixtures)
 
-HEAD = "0006_one_history"
+HEAD = "0007_ingest_workers"
+MERGE = "0006_one_history"  # where the two branches joined; linear from there
 RELEASED = ["0001", "0002_rollouts", "0003_telemetry", "0004_checkin_auth", "0005_readings_by_uplink"]
 # What `upgrade heads` left behind at each release (both branches), and each revision on its own.
 STATES = [(), *[(r,) for r in RELEASED], ("0002_rollouts", "0003_telemetry"), ("0004_checkin_auth", "0003_telemetry"),
@@ -48,10 +49,11 @@ def test_the_history_has_one_head_and_keeps_the_released_revisions():
     out = io.StringIO()
     command.heads(_config(stdout=out))  # what `alembic heads` prints
     assert out.getvalue().split() == [HEAD, "(head)"]
-    merge = script.get_revision(HEAD)
+    merge = script.get_revision(MERGE)
     assert set(merge.down_revision) == {"0004_checkin_auth", "0005_readings_by_uplink"}
+    assert script.get_revision(HEAD).down_revision == MERGE
     # the released ids are unchanged, and every one of them is below the head
-    assert {r.revision for r in script.walk_revisions()} == {*RELEASED, HEAD}
+    assert {r.revision for r in script.walk_revisions()} == {*RELEASED, MERGE, HEAD}
     ancestors = {r.revision for r in script.iterate_revisions(HEAD, "base")}
     assert set(RELEASED) <= ancestors
 

@@ -60,7 +60,8 @@ def test_a_kommune_token_sees_and_changes_only_its_own_devices(registry, served)
     st, body = call(served, "POST", "/api/ingest/os2iot", aarhus, waste_event(mine.dev_eui, 1, fill_bp=9000))
     assert st == 200 and json.loads(body)["stored"] == 1 and json.loads(body)["alerts"][0]["kind"] == "full"
     st, body = call(served, "POST", "/api/ingest/os2iot", aarhus, waste_event(theirs.dev_eui, 1))
-    assert st == 422 and json.loads(body)["rejected"][0]["reason"] == "unknown_device"
+    assert st == 200 and json.loads(body)["stored"] == 0
+    assert json.loads(body)["rejected"][0]["reason"] == "unknown_device"
     st, body = call(served, "POST", "/api/ingest/os2iot", odense, [waste_event(theirs.dev_eui, 1, fill_bp=9100)])
     assert st == 200
     for path in ("/api/devices", "/api/status", "/api/alerts", "/api/dashboard"):
@@ -91,3 +92,39 @@ def test_a_kommune_token_sees_and_changes_only_its_own_devices(registry, served)
         for secret in [aarhus, odense, *hashes, *app_keys, *[k.upper() for k in app_keys]]:
             assert secret not in text
         assert "app_key" not in text
+
+
+def raw_call(server, body: bytes, token):
+    req = urllib.request.Request(server.url + "/api/ingest/os2iot", data=body, method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_os2iot_push_is_200_with_counts_and_4xx_only_for_the_senders_faults(registry, served):
+    """OS2iot logs every non-2xx answer as a failed push (and never retries): what the data says (ignored,
+    unknown, undecodable) is counted in a 200; a body that is no event at all or a bad token is a 4xx."""
+    dev = enroll(registry, "751")
+    token, _ = create_token(registry, AARHUS, kommune="751")
+    mac_only = dict(waste_event(dev.dev_eui, 2), fPort=0, data="")
+    fuota = waste_event(dev.dev_eui, 3, f_port=201)
+    garbled = dict(waste_event(dev.dev_eui, 4), data="AAEC")              # base64, but no payload frame
+    unknown = waste_event("70B3D5FFFE0000AA", 5)
+    no_eui = {k: v for k, v in waste_event(dev.dev_eui, 6).items() if k != "deviceInfo"}
+    st, body = call(served, "POST", "/api/ingest/os2iot", token,
+                    [waste_event(dev.dev_eui, 1), mac_only, fuota, garbled, unknown, no_eui])
+    out = json.loads(body)
+    assert st == 200, body
+    assert out["stored"] == 1 and out["ignored"] == {"mac_only": 1, "other_fport": 1}
+    assert sorted(r["reason"] for r in out["rejected"]) == ["bad_dev_eui", "bad_payload", "unknown_device"]
+    # nothing stored at all is still the data's story, not a failed push
+    st, body = call(served, "POST", "/api/ingest/os2iot", token, [mac_only, unknown])
+    assert st == 200 and json.loads(body)["stored"] == 0 and json.loads(body)["ignored"] == {"mac_only": 1}
+    # the sender's faults
+    assert raw_call(served, b"{not json", token)[0] == 400
+    assert raw_call(served, b"42", token)[0] == 400
+    assert raw_call(served, b'["an event?"]', token)[0] == 400
+    assert raw_call(served, json.dumps(waste_event(dev.dev_eui, 7)).encode(), "bys_00000000_" + "A" * 43)[0] == 401
