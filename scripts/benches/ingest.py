@@ -2,8 +2,10 @@
 
 ingest.uplinks_per_s_sqlite / ingest.uplinks_per_s_postgres: ChirpStack v4 uplink events (JSON, payloads
     from the firmware's encoder, 8 waste readings each) parsed, decoded and stored with readings, health
-    and alerts, in batches of 500 as `fleet ingest mqtt` commits them; one core. Baseline: the same work
-    with one transaction per uplink. PostgreSQL: the server at 127.0.0.1:5432 (BYSANS_TEST_POSTGRES), in a
+    and alerts, in batches of 500 as `fleet ingest mqtt` commits them; one core: each runs in a child
+    process pinned with `taskset -c CORE` (the line gives the core and the child's own affinity, checked to
+    be that one core; PostgreSQL's server is not pinned). Baseline: the same work with one transaction per
+    uplink, in the same pinned child. PostgreSQL: the server at 127.0.0.1:5432 (BYSANS_TEST_POSTGRES), in a
     schema of its own that is dropped after.
 registry.status_100k_ms: `fleet status --kommune 751` (one kommune, ~1,000 devices with health) among
     100,000 devices in 98 kommuner, the median of 7 runs. Baseline: a naive overview, the kommune's device
@@ -12,7 +14,9 @@ registry.status_100k_ms: `fleet status --kommune 751` (one kommune, ~1,000 devic
 
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,12 +78,34 @@ def _run_ingest(url, db):
             "readings_per_uplink": 8, "batch": BATCH, "devices": DEVICES, "db": db}
 
 
+def _pinned(db):
+    """Runs this file's `--pinned DB` in a child on one core (taskset); its one JSON line, with the core."""
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise RuntimeError("taskset (util-linux) is not installed: the ingest benchmarks run on one core")
+    core = max(os.sched_getaffinity(0))
+    out = subprocess.run([taskset, "-c", str(core), sys.executable, __file__, "--pinned", db], capture_output=True,
+                         text=True, timeout=1800, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["affinity"] == [core], r
+    r["pinned_core"] = core
+    return [r]
+
+
 def ingest_sqlite():
+    return _pinned("sqlite")
+
+
+def ingest_postgres():
+    return _pinned("postgres")
+
+
+def _ingest_sqlite():
     with tempfile.TemporaryDirectory() as d:
         return [_run_ingest(f"sqlite:///{Path(d) / 'ingest.sqlite'}", "sqlite")]
 
 
-def ingest_postgres():
+def _ingest_postgres():
     base = os.environ.get("BYSANS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     schema = "bench_" + uuid.uuid4().hex[:12]
     admin = create_engine(base)
@@ -152,3 +178,9 @@ BENCHES = [
     (("ingest.uplinks_per_s_postgres",), ingest_postgres),
     (("registry.status_100k_ms",), status_100k),
 ]
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--pinned":
+    (res,) = {"sqlite": _ingest_sqlite, "postgres": _ingest_postgres}[sys.argv[2]]()
+    res["affinity"] = sorted(os.sched_getaffinity(0))
+    print(json.dumps(res))
