@@ -167,10 +167,22 @@ class Lab:
                 dst.write_bytes(self.store.root_path(v).read_bytes())
 
     def put_channel(self, data: bytes, kommune="0751", board="virtual"):
-        """Writes a manifest straight into the channel (what a compromised or careless mirror could do)."""
+        """Writes a manifest straight into the channel (what a compromised or careless mirror could do), and
+        the channel's deltas as that mirror would serve them: each rebuilds `data` from its base (a board
+        that runs a base takes the delta), or is gone when `data` is not two lines."""
+        from fleet.errors import ReleaseError
+        from fleet.release import delta
+
         path = self.repo / "channels" / kommune / f"{board}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+        deltas = path.with_name(path.stem + ".delta")
+        for p in sorted(deltas.glob("*.bin")) if deltas.is_dir() else ():
+            try:
+                base = (self.repo / "manifests" / f"{p.stem}.json").read_bytes().split(b"\n")[0]
+                p.write_bytes(delta.make(base, data))
+            except (OSError, ReleaseError):
+                p.unlink()
 
     def publish(self, rel: Path):
         return repository.publish(rel, self.repo, self.store)

@@ -62,7 +62,9 @@ class WasteCycle:
         p._since_tilt, p._prev_fill, t.n, t.head = c[C_KIND], c[C_KIND + 1], c[C_KIND + 2], c[C_KIND + 3]
 
     def sample(self):
-        """Reads every sensor once; True when a fire alarm starts."""
+        """Reads every sensor once; True when a fire alarm starts. With every reading valid (the usual
+        wake) the node takes them in one fused call (WasteNode.sample, the path firmware.loop_speedup
+        times); a faulted temperature or battery goes through the separate steps."""
         node, feed, burst = self.node, self.feed, self.burst
         dist = self.sensors.open(self.dist_entry)
         for i in range(len(burst)):
@@ -74,8 +76,6 @@ class WasteCycle:
                     d = 0
             burst[i] = d if 0 < d <= _DIST_MAX_MM else 0  # no echo, or an impossible distance
             feed()
-        node.distance(burst)
-        fire = False
         temp = self.sensors.open(self.temp_entry)
         t = None
         if temp is not None:
@@ -83,17 +83,24 @@ class WasteCycle:
                 t = temp.read()[0]
             except SensorError:
                 t = None
-        if t is not None and _TEMP_MIN_CDEG <= t <= _TEMP_MAX_CDEG:
-            fire = node.temperature(t)
-        else:
-            node.sampler.fault(TEMP)
+        if t is not None and not _TEMP_MIN_CDEG <= t <= _TEMP_MAX_CDEG:
+            t = None
         feed()
         mv = self.battery()
-        if mv is None:
-            node.sampler.fault(BATT)
-        else:
-            node.battery(mv)
         feed()
+        if t is not None and mv is not None:
+            fire = node.sample(burst, t, mv)
+        else:
+            node.distance(burst)
+            fire = False
+            if t is None:
+                node.sampler.fault(TEMP)
+            else:
+                fire = node.temperature(t)
+            if mv is None:
+                node.sampler.fault(BATT)
+            else:
+                node.battery(mv)
         acc = self.sensors.open(self.accel_entry)
         if acc is not None:
             try:

@@ -1,6 +1,8 @@
 """The `fleet` command: a thin layer of click commands over the library.
 
-Every module in this package that defines `command` (a click command or group) is one top-level command.
+Every module in this package that defines `command` (a click command or group) is one top-level command,
+named as its module ('-' for '_'). A command's module is imported only when that command runs (or help lists
+them all): `fleet devices list` does not load the server, MQTT or the release signer.
 """
 
 import importlib
@@ -12,7 +14,28 @@ from .. import __version__
 from .common import run_cli
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """Commands found by module name and imported when asked for."""
+
+    def list_commands(self, ctx):
+        return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(__path__) if m.name not in _HELPERS)
+
+    def get_command(self, ctx, name):
+        if name in self.commands:
+            return self.commands[name]
+        module = name.replace("-", "_")
+        if module in _HELPERS or not any(m.name == module for m in pkgutil.iter_modules(__path__)):
+            return None
+        cmd = getattr(importlib.import_module(f"{__name__}.{module}"), "command", None)
+        if cmd is not None:
+            self.commands[name] = cmd
+        return cmd
+
+
+_HELPERS = frozenset({"common", "output"})
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fleet")
 def cli():
     """Flash, enroll, update and track ESP32/LoRaWAN sensor nodes.
@@ -22,13 +45,6 @@ def cli():
       fleet sim start --count 3     # three virtual boards to try things on
       fleet sim list
     """
-
-
-for _mod in pkgutil.iter_modules(__path__):
-    if _mod.name != "common":
-        _cmd = getattr(importlib.import_module(f"{__name__}.{_mod.name}"), "command", None)
-        if _cmd is not None:
-            cli.add_command(_cmd)
 
 
 def main(argv=None):

@@ -5,6 +5,7 @@ The registry options are shared with `fleet enroll` and `fleet export` (registry
 
 import csv
 import getpass
+import itertools
 import os
 import sys
 from functools import wraps
@@ -80,8 +81,9 @@ _COLUMNS = ("dev_eui", "kommune", "site", "kind", "board", "state", "firmware", 
 
 
 def _row(d) -> list[str]:
+    """A listing row (Registry.iter_device_rows) or a DeviceRecord, as the table's cells."""
     return [d.dev_eui, f"{d.kommune_kode} {d.kommune_navn}", d.site, d.kind, d.board, d.state,
-            d.firmware_version or "-", d.last_seen.strftime("%Y-%m-%d %H:%M") if d.last_seen else "-"]
+            d.firmware_version or "-", f"{d.last_seen:%Y-%m-%d %H:%M}" if d.last_seen else "-"]
 
 
 @command.command("list")
@@ -99,13 +101,16 @@ def list_(ctx_reg, state, kind, as_json):
     """
     reg, op, kfilter = ctx_reg()
     with reg:
-        devices = reg.list_devices(op, kommune=kfilter, state=state, kind=kind)
-    if as_json:
-        echo_json([d.to_dict() for d in devices])
-    elif not devices:
-        click.echo("no devices (fleet enroll --csv FILE enrolls a pallet of boards)")
-    else:
-        print_table([_row(d) for d in devices], _COLUMNS)
+        if as_json:
+            echo_json([d.to_dict() for d in reg.list_devices(op, kommune=kfilter, state=state, kind=kind)])
+            return
+        # streamed: only the shown columns are read, and piped rows go out as they come
+        rows = reg.iter_device_rows(op, kommune=kfilter, state=state, kind=kind)
+        first = next(rows, None)
+        if first is None:
+            click.echo("no devices (fleet enroll --csv FILE enrolls a pallet of boards)")
+            return
+        print_table(map(_row, itertools.chain((first,), rows)), _COLUMNS)
 
 
 @command.command("show")

@@ -48,18 +48,33 @@ def print_table(rows: Iterable[Sequence], headers: Sequence[str], *, title: str 
 
 
 def _plain(rows, headers, markup, title) -> int:
-    from rich.text import Text
-
+    plain = _markup_stripper() if markup else str
+    out = sys.stdout
     n = 0
     if title:
-        click.echo(f"# {title}")
+        out.write(f"# {title}\n")
     if headers:
-        click.echo("\t".join(headers))
+        out.write("\t".join(headers) + "\n")
+    lines = []
     for r in rows:
-        cells = [Text.from_markup(str(c)).plain if markup else str(c) for c in r]
-        click.echo("\t".join(c.replace("\t", " ").replace("\n", " ") for c in cells))
+        lines.append("\t".join(plain(c).replace("\t", " ").replace("\n", " ") for c in r))
         n += 1
+        if len(lines) == _CHUNK:  # whole lines, a chunk at a time: a pipe reader sees rows as they come
+            out.write("\n".join(lines) + "\n")
+            lines.clear()
+    if lines:
+        out.write("\n".join(lines) + "\n")
+    out.flush()
     return n
+
+
+_CHUNK = 512  # rows per write when piped
+
+
+def _markup_stripper():
+    from rich.text import Text
+
+    return lambda c: Text.from_markup(str(c)).plain
 
 
 def escape(s: str) -> str:

@@ -17,9 +17,6 @@ import hashlib
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from ..errors import SecretKeyError
 
 VERSION = 1
@@ -66,7 +63,7 @@ def load_key(key_file: str | os.PathLike | None = None, *, create: bool = True) 
         if not create:
             raise SecretKeyError(f"no secret key file at {path}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = AESGCM.generate_key(bit_length=256)
+    key = os.urandom(32)  # what AESGCM.generate_key(bit_length=256) returns
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process created it meanwhile: use theirs
@@ -79,20 +76,28 @@ def load_key(key_file: str | os.PathLike | None = None, *, create: bool = True) 
 class Sealer:
     """Seals and opens short secrets with one AES-256-GCM key. Its repr shows only the key id."""
 
-    __slots__ = ("_aead", "key_id")
+    __slots__ = ("_key", "_cipher", "key_id")
 
     def __init__(self, key: bytes):
         if len(key) != 32:
             raise SecretKeyError("the secret key must be 32 bytes")
-        self._aead = AESGCM(key)
+        self._key = bytes(key)
+        self._cipher = None  # AESGCM, made at the first seal or open (a listing never loads cryptography)
         self.key_id = hashlib.sha256(key).digest()[:4]
+
+    def _aead(self):
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
 
     def __repr__(self) -> str:
         return f"<Sealer key_id={self.key_id.hex()}>"
 
     def seal(self, plaintext: bytes, context: str) -> bytes:
         nonce = os.urandom(12)
-        return bytes([VERSION]) + self.key_id + nonce + self._aead.encrypt(nonce, plaintext, context.encode())
+        return bytes([VERSION]) + self.key_id + nonce + self._aead().encrypt(nonce, plaintext, context.encode())
 
     def open(self, sealed: bytes, context: str) -> bytes:
         sealed = bytes(sealed)
@@ -102,8 +107,10 @@ class Sealer:
         if sealed[1:5] != self.key_id:
             raise SecretKeyError(f"the secret for {context} was sealed with another key "
                                  f"(key id {sealed[1:5].hex()}, this key is {self.key_id.hex()})")
+        from cryptography.exceptions import InvalidTag
+
         try:
-            return self._aead.decrypt(sealed[5:17], sealed[17:], context.encode())
+            return self._aead().decrypt(sealed[5:17], sealed[17:], context.encode())
         except InvalidTag:
             raise SecretKeyError(f"the sealed secret for {context} does not open: damaged or moved "
                                  "from another device's row", hint="restore the registry from a backup") from None

@@ -6,6 +6,9 @@
                                           SHA-256 of the *uncompressed* bytes, as the manifest lists them
     REPO/manifests/<sha256>.json          every published release manifest, named by the SHA-256 of its body
     REPO/channels/<kommune>/<board>.json  the release devices of that kommune and board should run now
+    REPO/<either of the two above, less .json>.delta/<sha256>.bin
+                                          that manifest as a delta against the body of an earlier release
+                                          (named by SHA-256 of that body): what a board running it fetches
 
 Everything but repository.json and channels/ is immutable, so any web server, CDN or bucket can serve it
 and mirrors need no trust. Files are written to a temporary name and renamed, objects before manifests
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from ..errors import Conflict, ReleaseError, VerificationRefused
 from ..keys.store import KeyStore
-from . import metadata
+from . import delta, metadata
 from .build import FILES
 from .reasons import Reason
 from .sign import read_manifest, refused, verify_dir
@@ -83,6 +86,28 @@ def channel_path(repo, kommune: str, board: str) -> Path:
     return Path(repo) / "channels" / kommune / f"{board}.json"
 
 
+def delta_path(metadata_path, base_digest: str) -> Path:
+    """Where the delta of the manifest at `metadata_path` (a channel or manifests/ file) against the release
+    whose body has SHA-256 `base_digest` (hex) lives: next to it, in <name>.delta/<base_digest>.bin."""
+    p = Path(metadata_path)
+    return p.with_name(p.stem + ".delta") / f"{base_digest}.bin"
+
+
+def _delta_bases(repo: Path, doc: dict, digest: bytes) -> dict:
+    """The published releases a board may run before this one: earlier counter, a board and a kommune in
+    common. {body digest hex: (body, manifest)}."""
+    bases = {}
+    for p in sorted((repo / "manifests").glob("*.json")) if (repo / "manifests").is_dir() else ():
+        try:
+            body, old, _sigs, old_digest = parse(p.read_bytes())
+        except Refusal:
+            continue
+        if (old_digest != digest and old.get("counter", -1) < doc["counter"]
+                and set(old.get("boards", ())) & set(doc["boards"]) and set(old.get("kommuner", ())) & set(doc["kommuner"])):
+            bases[old_digest.hex()] = (body, old)
+    return bases
+
+
 def publish(release_dir, repo, store: KeyStore, *, now: int | None = None) -> Published:
     """Publishes a signed release (verified first, for every kommune and board it names) into `repo`."""
     from ..keys.trust import current_root
@@ -137,9 +162,19 @@ def publish(release_dir, repo, store: KeyStore, *, now: int | None = None) -> Pu
         new += 1
         new_bytes += len(z)
     manifest_path = repo / "manifests" / f"{digest.hex()}.json"
+    bases = _delta_bases(repo, doc, digest)
     _write_once(manifest_path, data)
+    for base_digest, (base_body, _base_doc) in bases.items():
+        _write_once(delta_path(manifest_path, base_digest), delta.make(base_body, data))
     for k, b in channels:
-        _write(channel_path(repo, k, b), data)
+        cp = channel_path(repo, k, b)
+        stale = cp.with_name(cp.stem + ".delta")
+        for old in stale.glob("*.bin") if stale.is_dir() else ():
+            old.unlink()  # deltas to the channel's last release: a board that finds none takes the whole file
+        _write(cp, data)
+        for base_digest, (base_body, base_doc) in bases.items():
+            if k in base_doc["kommuner"] and b in base_doc["boards"]:
+                _write(delta_path(cp, base_digest), delta.make(base_body, data))
     _write(info_path, metadata.canonical({"format": metadata.FORMAT, "type": REPO_TYPE,
                                           "root_version": store.root_versions()[-1]}) + b"\n")
     return Published(str(repo), str(manifest_path), tuple(f"{k}/{b}" for k, b in channels), new, kept, new_bytes)

@@ -12,14 +12,13 @@ SQLite file. Opening applies any pending Alembic migration (migrations/ in this 
 """
 
 import os
+import re
 import sys
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
@@ -94,8 +93,43 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("fleet_write") else "BEGIN")
 
 
+def head_revision() -> str | None:
+    """The newest migration's id, read from the files in migrations/versions without loading Alembic (which
+    takes longer to import than a listing takes to run); None when the history does not have one head."""
+    revisions, downs = set(), set()
+    for path in (MIGRATIONS / "versions").glob("[0-9]*.py"):
+        text = path.read_text(encoding="utf-8")
+        rev = re.search(r'^revision\s*=\s*"([^"]+)"', text, re.M)
+        down = re.search(r"^down_revision\s*=\s*(.+)$", text, re.M)
+        if rev is None or down is None:
+            return None
+        revisions.add(rev.group(1))
+        downs.update(re.findall(r'"([^"]+)"', down.group(1)))
+    heads = revisions - downs
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """True when the database already stands at the one head revision: nothing to migrate."""
+    head = head_revision()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            have = [r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")]
+    except DatabaseError:  # a new database (no version table) or one that does not answer: Alembic says which
+        return False
+    return have == [head]
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent). A database at the newest revision is only
+    checked, without loading Alembic."""
+    if _at_head(engine):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     try:
@@ -217,6 +251,9 @@ def _first_line(exc) -> str:
 
 
 def _revision(message: str) -> None:  # development helper, see migrations/env.py
+    from alembic import command
+    from alembic.config import Config
+
     engine = make_engine("sqlite://")
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -1,5 +1,6 @@
 """firmware.sample_alloc_bytes and firmware.loop_speedup: the waste node's per-sample path in the
-`micropython` binary, against the same algorithm written plainly with floats and lists (same input, same
+`micropython` binary — WasteNode.sample, the fused viper call the node's cycle makes on every wake whose
+readings are all valid (bysans/waste_cycle.py; tests/firmware/mp_test_node.py checks that it does), against the same algorithm written plainly with floats and lists (same input, same
 process; scripts/benches/_loop_mp.py). Heap 2 MB, an ESP32-S3 with PSRAM's order (a smaller heap cannot
 hold the float version's input lists)."""
 
@@ -21,7 +22,8 @@ def _run():
          "baseline": None, "goal": 0, "samples": r["ticks"]},
         {"bench": "firmware.loop_speedup", "value": round(r["fixed_per_s"] / r["float_per_s"], 2), "unit": "x",
          "baseline": r["float_per_s"], "baseline_unit": "samples/s (floats and lists)",
-         "fixed_per_s": r["fixed_per_s"], "goal": 10},
+         "fixed_per_s": r["fixed_per_s"], "goal": 10,
+         "path": "WasteCycle.sample -> WasteNode.sample (fused viper)"},
     ]
 
 

@@ -2,8 +2,10 @@
 
 ingest.uplinks_per_s_sqlite / ingest.uplinks_per_s_postgres: ChirpStack v4 uplink events (JSON, payloads
     from the firmware's encoder, 8 waste readings each) parsed, decoded and stored with readings, health
-    and alerts, in batches of 500 as `fleet ingest mqtt` commits them; one core. Baseline: the same work
-    with one transaction per uplink. PostgreSQL: the server at 127.0.0.1:5432 (BYSANS_TEST_POSTGRES), in a
+    and alerts, in batches of 500 as `fleet ingest mqtt` commits them; one core: each runs in a child
+    process pinned with `taskset -c CORE` (the line gives the core and the child's own affinity, checked to
+    be that one core; PostgreSQL's server is not pinned). Baseline: the same work with one transaction per
+    uplink, in the same pinned child. PostgreSQL: the server at 127.0.0.1:5432 (BYSANS_TEST_POSTGRES), in a
     schema of its own that is dropped after.
 ingest.mqtt_uplinks_per_s: end to end as `fleet ingest mqtt` runs: PUBLISHERS mosquitto_pub processes send
     MQTT_UPLINKS ChirpStack events (QoS 1) as fast as the broker takes them (about 25,000/s together) into a Mosquitto of the bench's own (the
@@ -92,12 +94,34 @@ def _run_ingest(url, db):
             "readings_per_uplink": 8, "batch": BATCH, "devices": DEVICES, "db": db}
 
 
+def _pinned(db):
+    """Runs this file's `--pinned DB` in a child on one core (taskset); its one JSON line, with the core."""
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise RuntimeError("taskset (util-linux) is not installed: the ingest benchmarks run on one core")
+    core = max(os.sched_getaffinity(0))
+    out = subprocess.run([taskset, "-c", str(core), sys.executable, __file__, "--pinned", db], capture_output=True,
+                         text=True, timeout=1800, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["affinity"] == [core], r
+    r["pinned_core"] = core
+    return [r]
+
+
 def ingest_sqlite():
+    return _pinned("sqlite")
+
+
+def ingest_postgres():
+    return _pinned("postgres")
+
+
+def _ingest_sqlite():
     with tempfile.TemporaryDirectory() as d:
         return [_run_ingest(f"sqlite:///{Path(d) / 'ingest.sqlite'}", "sqlite")]
 
 
-def ingest_postgres():
+def _ingest_postgres():
     base = os.environ.get("BYSANS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     schema = "bench_" + uuid.uuid4().hex[:12]
     admin = create_engine(base)
@@ -301,3 +325,9 @@ BENCHES = [
     (("ingest.mqtt_uplinks_per_s",), ingest_mqtt),
     (("registry.status_100k_ms",), status_100k),
 ]
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--pinned":
+    (res,) = {"sqlite": _ingest_sqlite, "postgres": _ingest_postgres}[sys.argv[2]]()
+    res["affinity"] = sorted(os.sched_getaffinity(0))
+    print(json.dumps(res))

@@ -275,6 +275,51 @@ def test_missing_sensor_and_crc_error_are_faults_and_the_node_goes_on():
     assert n.counters()["sensor_faults"] == 4
 
 
+def _run_waste_world(wakes):
+    # a bin filling with noisy echoes and a fire at wake 12; every reading valid but one
+    w, board, sink, wake = make()
+    rows = []
+    for i in range(wakes):
+        w.dist_mm = 1100 - 13 * i + (i * 7) % 5
+        w.temp_cdeg = 7000 if i == 12 else 1500 + (i * 37) % 200
+        if i == 15:
+            w.missing.add("bme280")  # a faulted temperature: the separate steps
+        else:
+            w.missing.discard("bme280")
+        n, _ = wake()
+        rows.append((list(n.row), n.faults, n.alarm))
+    return rows, sink.frames
+
+
+def test_the_waste_cycle_samples_through_the_fused_path():
+    from bysans.waste import WasteNode
+
+    fused = WasteNode.sample
+    calls = []
+
+    def counting(self, burst, temp_cdeg, batt_mv):
+        calls.append(temp_cdeg)
+        return fused(self, burst, temp_cdeg, batt_mv)
+
+    def separate(self, burst, temp_cdeg, batt_mv):
+        calls.append(None)
+        self.distance(burst)
+        fire = self.temperature(temp_cdeg)
+        self.battery(batt_mv)
+        return fire
+
+    try:
+        WasteNode.sample = counting
+        got, got_frames = _run_waste_world(20)
+        assert len(calls) == 19 and None not in calls, calls  # every wake but the faulted one
+        WasteNode.sample = separate
+        want, want_frames = _run_waste_world(20)
+    finally:
+        WasteNode.sample = fused
+    assert got == want, (got, want)
+    assert got_frames == want_frames and any(r[2] for r in got)  # the fire alarm went out both ways
+
+
 def test_corrupted_rtc_memory_is_detected_reset_and_counted():
     w, board, sink, wake = make()
     for _ in range(3):

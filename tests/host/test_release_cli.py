@@ -2,6 +2,7 @@
 has its own reason and exit code; the device's verifier (MicroPython, from .mpy, 64 KiB heap) agrees."""
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -153,6 +154,18 @@ def test_publish_content_addressed_and_only_changed_files_travel(w):
     fleet("release", "sign", w["dir"] / "next", "--kommune", "751", env=w["env"])
     second = json.loads(fleet("release", "publish", w["dir"] / "next", "--repo", repo, "--json", env=w["env"]).stdout)
     assert second["objects_new"] == 1 and second["objects_kept"] == 3
+    # and the new manifest as a delta against the first one's body, next to the channel and the manifest,
+    # that rebuilds it byte for byte (tests/host/test_release_delta.py: the device rebuilds it alike)
+    from fleet.release import delta
+    from fleet.release.repository import delta_path
+
+    base = manifest.split(b"\n")[0]
+    base_digest = hashlib.sha256(base).hexdigest()
+    signed2 = (w["dir"] / "next" / "release.json").read_bytes()
+    channel = repo / "channels" / "0751" / "virtual.json"
+    for p in (delta_path(channel, base_digest), delta_path(second["manifest"], base_digest)):
+        d = p.read_bytes()
+        assert delta.apply(d, base) == signed2 and len(d) < len(signed2) // 2
     # publishing the older release again is a downgrade of the channel
     proc = fleet("release", "publish", w["dir"] / "good", "--repo", repo, env=w["env"], ok=False)
     assert proc.returncode == Reason.DOWNGRADE.exit_code

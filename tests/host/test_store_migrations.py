@@ -178,3 +178,26 @@ def test_a_database_at_a_released_revision_upgrades_to_the_head_with_its_data(db
     finally:
         reg.close()
 
+
+
+def test_the_head_read_without_alembic_is_alembics_head(tmp_path):
+    # Database.open skips Alembic when the database stands at head_revision(): the two must agree, and a
+    # database below the head (or a new one) still goes through Alembic's upgrade
+    from fleet.store.db import Database, head_revision
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(cfg).get_current_head() == HEAD
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    Database.open(url).close()
+    engine = create_engine(url)
+    with engine.begin() as c:
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
+        c.execute(text("UPDATE alembic_version SET version_num = '0005_readings_by_uplink'"))
+        c.execute(text("INSERT INTO alembic_version VALUES ('0004_checkin_auth')"))  # both released heads
+    engine.dispose()
+    Database.open(url).close()  # not at the head: Alembic upgrades it
+    engine = create_engine(url)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
+    engine.dispose()

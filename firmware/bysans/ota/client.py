@@ -57,6 +57,13 @@ def _remove(path):
         pass
 
 
+def _net_fail(done, length, err):
+    if err is None:
+        return NetError("TRUNCATED", "%d of %d bytes" % (done, length))
+    code = err.args[0] if err.args else 0
+    return NetError("TIMEOUT" if code in (11, 110, 116) else "TRUNCATED", str(err))
+
+
 def installed(slot_dir, buf=None):
     """(manifest body dict, SHA-256 hex of the signed body) of the release in `slot_dir`, or (None, None).
     A slot holds its manifest as manifest.json (the signed body, line 1) and manifest.sig (line 2). The
@@ -192,7 +199,7 @@ class Client:
                 return self._record(state, last["reason"] if state != "confirmed" else None, last["detail"]
                                     if state != "confirmed" else "", last["target"], 0, self.cfg.get("poll_s", 3600))
             root = self._update_root()
-            doc, sigs, digest = self._fetch_signed(take, MAX_MANIFEST_BYTES)
+            doc, sigs, digest = self._fetch_release(take, slot, cur_digest)
             from .verify import check_release
 
             check_release(doc, sigs, digest, root, self.board.name, self.cfg["kommune"], self.now,
@@ -321,6 +328,46 @@ class Client:
         if take is not None and (type(take) is not str or ".." in take or not take.endswith(".json")):
             raise NetError("GARBAGE", "check-in answer names no repository file")
         return take
+
+    def _fetch_release(self, path, slot, cur_digest):
+        """The manifest `path` names, as _fetch_signed gives it: rebuilt from a delta against the running
+        release when the repository has one (bysans.ota.delta; a few hundred bytes instead of the whole list
+        of files), else downloaded whole. Either way it is verified from flash the same way."""
+        if cur_digest is not None:
+            try:
+                got = self._fetch_delta(path, slots.slot_dir(slot, self.root) + "/manifest.json", cur_digest)
+            except Refused:
+                got = False  # a delta that does not fit this board: the whole file instead
+            if got:
+                from .verify import read_release
+
+                sigs = self._new_sigs()
+                with open(self.ota + "/new.json", "rb") as f:
+                    return read_release(f, self._buf, sigs)
+        return self._fetch_signed(path, MAX_MANIFEST_BYTES)
+
+    def _fetch_delta(self, path, base_path, base_digest):
+        """Rebuilds `path` into ota/new.json and ota/new.sig from <path less .json>.delta/<base_digest>.bin;
+        False when the repository has no such delta."""
+        from .delta import apply
+
+        r = request(self.repo, "GET", "/%s.delta/%s.bin" % (path[:-5], base_digest), None, self.timeout_s)
+        try:
+            if r.status == 404:
+                return False
+            if r.status != 200:
+                raise NetError("HTTP_ERROR", "delta of %s: %d" % (path, r.status))
+            if r.length is None:
+                raise NetError("GARBAGE", "no Content-Length")
+            if r.length > MAX_MANIFEST_BYTES:
+                raise Refused(TOO_LONG, "delta of %s: %d bytes" % (path, r.length))
+            base = self.ota + "/new"
+            with open(base + ".json", "wb") as fb, open(base + ".sig", "wb") as fs:
+                apply(r.sock, r.length, base_path, binascii.unhexlify(base_digest), fb, fs, self._buf,
+                      MAX_MANIFEST_BYTES, _net_fail)
+        finally:
+            r.close()
+        return True
 
     def _fetch_signed(self, path, limit, missing_ok=False):
         """A release manifest from the repository (_fetch_new), parsed from flash: (body dict, signatures,
