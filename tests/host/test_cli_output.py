@@ -78,10 +78,12 @@ def test_every_command_that_prints_data_takes_json():
 
     from fleet.cli import cli
 
+    ctx = click.Context(cli)
+
     def walk(cmd, path):
         if isinstance(cmd, click.Group):
-            for n, c in cmd.commands.items():
-                yield from walk(c, path + [n])
+            for n in cmd.list_commands(ctx):  # the CLI loads a command's module when asked for it
+                yield from walk(cmd.get_command(ctx, n), path + [n])
         else:
             yield " ".join(path), cmd
 
