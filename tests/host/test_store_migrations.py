@@ -193,11 +193,16 @@ def test_the_head_read_without_alembic_is_alembics_head(tmp_path):
     engine = create_engine(url)
     with engine.begin() as c:
         assert c.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
-        c.execute(text("UPDATE alembic_version SET version_num = '0005_readings_by_uplink'"))
-        c.execute(text("INSERT INTO alembic_version VALUES ('0004_checkin_auth')"))  # both released heads
     engine.dispose()
-    Database.open(url).close()  # not at the head: Alembic upgrades it
-    engine = create_engine(url)
+    old = f"sqlite:///{tmp_path / 'old.sqlite'}"  # a registry left at both released heads (0004 and 0005)
+    engine = create_engine(old)
+    with engine.begin() as c:
+        cfg.attributes["connection"] = c
+        command.upgrade(cfg, "0004_checkin_auth")
+        command.upgrade(cfg, "0005_readings_by_uplink")
+    engine.dispose()
+    Database.open(old).close()  # not at the head: Alembic upgrades it
+    engine = create_engine(old)
     with engine.connect() as c:
         assert c.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
     engine.dispose()

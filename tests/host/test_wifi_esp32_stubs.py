@@ -11,7 +11,7 @@ import pytest
 
 from fleet.resources import firmware_dir, rom_dir
 from fleet.sim import wlan
-from test_hal_esp32_stubs import mypy_errors, stubs  # noqa: F401 - the fixture
+from test_hal_esp32_stubs import _beside, mypy_errors, stubs  # noqa: F401 - the fixture
 
 STUB = Path(sysconfig.get_paths()["purelib"]) / "network.pyi"
 
@@ -71,7 +71,7 @@ def test_host_model_and_firmware_names_use_the_esp32_status_codes(esp32):
 
 
 def test_firmware_wifi_calls_match_the_stubs(stubs, tmp_path):  # noqa: F811
-    copy = tmp_path / "wifi.py"
+    copy = _beside(tmp_path).with_name("wifi.py")  # bysans/device_spec.py beside it: wifi.py imports it
     shutil.copy(firmware_dir() / "bysans" / "wifi.py", copy)
     assert mypy_errors(copy, stubs) == []
     bad = tmp_path / "wifi_bad.py"
