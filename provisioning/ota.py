@@ -274,6 +274,41 @@ def _wait_booted(session, timeout: float) -> bytes:
                                                                  "what it does; then run the command again")
 
 
+class _deadline:
+    """Closes the session's serial port after `timeout` seconds, whatever the session waits for then
+    (mpremote's raw-paste and prompt waits have no overall limit of their own): the wait ends with an
+    error instead of going on for ever. Leaving the with-block in time cancels it."""
+
+    def __init__(self, session, timeout: float):
+        import threading
+
+        self.session = session
+        self.timeout = timeout
+        self.fired = False
+        self.timer = threading.Timer(timeout + 15, self._fire)
+
+    def _fire(self):
+        self.fired = True
+        try:
+            self.session.transport.serial.close()
+        except Exception:  # noqa: BLE001 - closing is all that is wanted
+            pass
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        if self.fired and exc[0] is not None:
+            from fleet.errors import BoardNotAnswering
+
+            raise BoardNotAnswering(f"the board on {self.session.port} did not finish the check-in within "
+                                    f"{self.timeout:g} s", hint="reset the board and run the same command "
+                                    "again; 'fleet sim status' or a serial monitor shows what it does") from None
+        return False
+
+
 def check_in(open_session, *, timeout: float = 120.0) -> dict:
     """Makes the board check in now and returns what happened:
     {"before": {version, slot, release}, "answered": bool, "take": repository path or None,
@@ -281,7 +316,7 @@ def check_in(open_session, *, timeout: float = 120.0) -> dict:
      "after": {version, slot, last, report} when it took a release}.
     `open_session`: a function returning a new Session on the board's port (the board is reset between the
     install and the confirmation, so a second session is needed). Every wait is bounded by `timeout`."""
-    with open_session() as s:
+    with open_session() as s, _deadline(s, timeout):
         before, answer = _bounded(s, _CHECK_IN, timeout)
         result = {"before": before, **answer, "took": answer["outcome"].get("state") == "installed"}
         if not result["took"]:
@@ -289,7 +324,7 @@ def check_in(open_session, *, timeout: float = 120.0) -> dict:
         # the release is in the other slot and switched to: reset into it, as the client would have
         s.transport.exec_raw_no_follow(_RESET)
         _wait_booted(s, timeout)
-    with open_session() as s:
+    with open_session() as s, _deadline(s, timeout):
         [after] = _bounded(s, _AFTER, timeout)
     result["after"] = after
     return result
