@@ -126,7 +126,7 @@ class Demo:
 
     def run(self, line: str, *, show: int = 12, quiet: bool = False) -> str:
         """Prints `$ line`, runs exactly that, shows (the first `show` lines of) its output."""
-        self.con.print(f"[bold cyan]$ {line}[/bold cyan]", highlight=False)
+        self.con.print(f"[bold cyan]$ {line}[/bold cyan]", highlight=False, soft_wrap=True)
         t0 = time.monotonic()
         r = subprocess.run(shlex.split(line), cwd=self.work, env=self.env, capture_output=True, text=True,
                            timeout=300, stdin=subprocess.DEVNULL)
@@ -140,7 +140,7 @@ class Demo:
     def run_all(self, lines: list[str], *, show: int = 4) -> list[str]:
         """Several commands at once, as a technician with several boards on the bench runs them."""
         for line in lines:
-            self.con.print(f"[bold cyan]$ {line}[/bold cyan]", highlight=False)
+            self.con.print(f"[bold cyan]$ {line}[/bold cyan]", highlight=False, soft_wrap=True)
         results = [None] * len(lines)
 
         def one(i):
@@ -162,7 +162,7 @@ class Demo:
     def start(self, line: str) -> subprocess.Popen:
         """Prints `$ line` (ending in ' &') and starts it in the background."""
         assert line.endswith(" &")
-        self.con.print(f"[bold cyan]$ {line}[/bold cyan]", highlight=False)
+        self.con.print(f"[bold cyan]$ {line}[/bold cyan]", highlight=False, soft_wrap=True)
         log = open(self.work / "serve.log", "w")
         p = subprocess.Popen(shlex.split(line[:-2]), cwd=self.work, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL, start_new_session=True)
@@ -190,7 +190,7 @@ class Demo:
             log.close()
         subprocess.run([str(BIN / "fleet"), "sim", "stop", "--all"], env=self.env, capture_output=True, timeout=60)
         if self.record:
-            self.record.write_text(json.dumps(self.ran, indent=1))
+            self.record.write_text(json.dumps({"sandbox": str(self.base), "ran": self.ran}, indent=1))
 
     # ---- helpers that play the world ---------------------------------------------------------------------
 
@@ -360,7 +360,7 @@ def story(d: Demo, args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wait", type=float, default=25.0, help="seconds the nodes run before their uplinks are read")
+    ap.add_argument("--wait", type=float, default=15.0, help="seconds the nodes run before their uplinks are read")
     ap.add_argument("--rollout-timeout", type=float, default=150.0, help="seconds to wait for the nodes' update")
     ap.add_argument("--record", type=Path, help="write the commands run, with their exit codes, to this JSON file")
     args = ap.parse_args(argv)
