@@ -41,7 +41,7 @@ PALLET = """kommune,site,kind,latitude,longitude
 751,Mølleparken,waste,56.1540,10.2040
 751,Ryesgade 1,waste,56.1522,10.2071
 """
-NODE = {"kind": "waste", "interval_s": 120, "batch_max_age_s": 240, "ota_every_s": 240}
+NODE = {"kind": "waste", "interval_s": 120, "batch_max_age_s": 240, "ota_every_s": 120}
 # release 1.1.0's own self-test (bysans/checks.py: a release may carry one, docs/ota.md)
 CHECKS = '''# Release 1.1.0 reads its sensors more often: it refuses to run on a battery below 3.5 V, where a node
 # would not last until its next service visit. A failure here rolls the board back by itself.
@@ -147,13 +147,14 @@ class Demo:
             results[i] = subprocess.run(shlex.split(lines[i]), cwd=self.work, env=self.env, capture_output=True,
                                         text=True, timeout=300, stdin=subprocess.DEVNULL)
 
+        t0 = time.monotonic()
         threads = [threading.Thread(target=one, args=(i,)) for i in range(len(lines))]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         for line, r in zip(lines, results):
-            self.ran.append({"line": line, "returncode": r.returncode})
+            self.ran.append({"line": line, "returncode": r.returncode, "seconds": round(time.monotonic() - t0, 1)})
             if r.returncode != 0:
                 raise DemoFailed(f"`{line}` ended with exit code {r.returncode}:\n{r.stdout}{r.stderr}")
             self._show(r.stdout, show)
@@ -164,8 +165,8 @@ class Demo:
         assert line.endswith(" &")
         self.con.print(f"[bold cyan]$ {line}[/bold cyan]", highlight=False, soft_wrap=True)
         log = open(self.work / "serve.log", "w")
-        p = subprocess.Popen(shlex.split(line[:-2]), cwd=self.work, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
+        p = subprocess.Popen(shlex.split(line[:-2]), cwd=self.work, env=self.env, stdout=log,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.background.append((p, log))
         self.ran.append({"line": line, "returncode": None})
         return p
@@ -278,7 +279,8 @@ def story(d: Demo, args):
 
     d.role("Technician", "flash the boards, put each on OTA for its device, install it")
     out = d.run(f"fleet sim start --count 3 --speed {SPEED}")
-    boards = [ln.split(":")[0] for ln in out.splitlines() if ln.startswith("vb")]
+    port_of = dict(ln.split(": ", 1) for ln in out.splitlines() if ln.startswith("vb") and ": /" in ln)
+    boards = list(port_of)
     if len(boards) != 3:
         raise DemoFailed(f"expected three boards, got: {out}")
     d.run("fleet station --no-usb --board virtual", show=8)
@@ -288,8 +290,6 @@ def story(d: Demo, args):
                for b, (dev, _site) in zip(boards, devices)], show=2)
     (d.work / "node.json").write_text(json.dumps(NODE) + "\n")
     d.say(f"The node's settings (docs/node.md): {json.dumps(NODE)}")
-    ports = json.loads(d.run("fleet sim list --json", quiet=True))
-    port_of = {p["id"]: p["port"] for p in ports}
     for b in boards:
         d.run(f"mpremote connect {port_of[b]} fs mkdir :config + fs cp node.json :config/node.json", quiet=True)
     d.say(f"Bin 3 ({devices[2][1]}) has a tired battery:")
@@ -297,8 +297,7 @@ def story(d: Demo, args):
     d.say("A serial monitor on each board (python -m serial.tools.miniterm PORT 115200), then each is reset: "
           "boot.py picks slot a, main.py runs the node.")
     d.monitors = [Monitor(b, port_of[b]) for b in boards]
-    for b in boards:
-        d.run(f"fleet sim reset {b}", show=1)
+    d.run_all([f"fleet sim reset {b}" for b in boards], show=1)
 
     d.role("The nodes", "read the bins and send")
     d.say(f"Each node wakes every 2 simulated minutes (the boards' clocks run {SPEED}x) and sends its readings "
@@ -309,8 +308,9 @@ def story(d: Demo, args):
         said = m.lines(" wake ")
         d.say(f"  {m.name} said: " + (said[-1] if said else "(nothing yet)"))
     stored = 0
-    for b, (dev, _site) in zip(boards, devices):
-        ups = json.loads(d.run(f"fleet sim uplinks {b} --json", quiet=True))
+    outs = d.run_all([f"fleet sim uplinks {b} --json" for b in boards], show=0)
+    for b, (dev, _site), out in zip(boards, devices, outs):
+        ups = json.loads(out)
         ups = ups if isinstance(ups, list) else ups.get("uplinks", [])
         n = d.push(url, token, dev, ups)
         stored += n
@@ -326,13 +326,14 @@ def story(d: Demo, args):
     shutil.copytree(ROOT / "firmware", app, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (app / "bysans" / "checks.py").write_text(CHECKS)
     (app / "bysans" / "version.py").write_text('VERSION = "1.1.0"\n')
-    d.say("app-1.1.0: the app with bysans/version.py saying 1.1.0, and bysans/checks.py: the release refuses a battery below 3.5 V (its self-test, run on the "
+    d.say("app-1.1.0: the app with bysans/version.py saying 1.1.0, and bysans/checks.py: the release refuses a "
+          "battery below 3.5 V (its self-test, run on the "
           "first boot of the new slot)")
     d.run("fleet release build --board virtual --version 1.1.0 --src app-1.1.0 -o rel-1.1.0", show=2)
     d.run("fleet release sign rel-1.1.0 --kommune 751", show=2)
     d.run("fleet release publish rel-1.1.0 --repo updates", show=2)
     d.run("fleet rollout start --release 1.1.0 --kommune 751 --waves 100% --halt-at 50% --repo updates", show=4)
-    d.say("Each node checks in by itself after its readings (every 4 simulated minutes here, once a day by "
+    d.say("Each node checks in by itself after its readings (every wake here, once a day by "
           "default): it takes 1.1.0, resets into it and runs its self-test. Waiting for the three...")
     outcome = wait_rollout(d, len(boards), args.rollout_timeout)
     for m in d.monitors:
@@ -360,7 +361,7 @@ def story(d: Demo, args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wait", type=float, default=15.0, help="seconds the nodes run before their uplinks are read")
+    ap.add_argument("--wait", type=float, default=12.0, help="seconds the nodes run before their uplinks are read")
     ap.add_argument("--rollout-timeout", type=float, default=150.0, help="seconds to wait for the nodes' update")
     ap.add_argument("--record", type=Path, help="write the commands run, with their exit codes, to this JSON file")
     args = ap.parse_args(argv)

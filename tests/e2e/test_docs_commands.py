@@ -93,7 +93,8 @@ def test_page_commands_run(page, tmp_path):
             proc.wait()
         for i, cmd in enumerate(cmds):
             rc_file = out / f"{i}.rc"
-            shown = f"{page.name}: $ {cmd}\n--- stdout\n{_read(out / f'{i}.out')}\n--- stderr\n{_read(out / f'{i}.err')}"
+            shown = (f"{page.name}: $ {cmd}\n--- stdout\n{_read(out / f'{i}.out')}\n"
+                     f"--- stderr\n{_read(out / f'{i}.err')}")
             assert rc_file.exists(), f"{page.name}: did not finish within {PAGE_TIMEOUT_S} s: $ {cmd}\n{shown}"
             rc = int(rc_file.read_text())
             if expects_failure(cmd):
