@@ -172,6 +172,8 @@ class Demo:
         return p
 
     def _show(self, out: str, limit: int):
+        if limit <= 0:
+            return
         lines = out.rstrip("\n").splitlines()
         for ln in lines[:limit]:
             self.con.print("  " + ln, highlight=False, markup=False)
