@@ -148,3 +148,189 @@ def give_checkin_key(session, store, *, device: str | None = None) -> str:
     write_checkin_key(session, key, config=cfg)
     store.save_checkin_key(key)
     return key.device
+
+
+def enable(session, release_dir, *, root: bytes, config: dict, store, progress=None) -> tuple[str, DeployReport]:
+    """Puts the board on OTA: provision() with a new check-in key of its own, then that key sealed into the
+    registry by `store` (an OtaStore). The board first, as give_checkin_key does. Returns (device id upper
+    case, the deploy report); the key is in no return value or message."""
+    from fleet.rollout.auth import CheckinKey
+
+    for k in ("device", "kommune", "server"):
+        if not config.get(k):
+            raise UsageError(f"the OTA config needs '{k}'",
+                             hint="fleet ota enable --help shows where each setting comes from")
+    key = CheckinKey.new(str(config["device"]).upper())
+    report = provision(session, release_dir, root=root, config=dict(config, device=key.device),
+                       checkin_key=key, progress=progress)
+    store.save_checkin_key(key)
+    return key.device, report
+
+
+def enrolled_identity(session) -> dict:
+    """The DevEUI and kommune `fleet enroll --port` wrote to the board ({} for what it lacks): the defaults
+    of an OTA config. Only those two values cross the line (lorawan.json also holds the AppKey)."""
+    code = ("import json\nd = {}\n"
+            "try:\n d['device'] = json.load(open('/config/lorawan.json'))['dev_eui']\nexcept Exception:\n pass\n"
+            "try:\n d['kommune'] = json.load(open('/config/device.json'))['kommune']\nexcept Exception:\n pass\n"
+            "print(json.dumps(d))\n")
+    out = session.exec(code).strip().splitlines()
+    return json.loads(out[-1]) if out else {}
+
+
+# One check-in now, on the board (bysans.ota.client): what it runs, what the server answered (the first
+# check-in's answer, caught on its way back), the outcome. poll(reboot=False): the board does not reset
+# itself in the middle of the exec -- a reset ends the raw REPL's program without its end marker, which is
+# what left `mpremote exec "client.Client().poll()"` waiting for ever after an update.
+_SLOT_PATH = """import sys
+try:
+    _p = '/' + open('/ota/confirmed').read().strip()
+    if sys.path[0] != _p:
+        sys.path.insert(0, _p)
+except OSError:
+    pass
+"""
+_CHECK_IN = _SLOT_PATH + """import json
+from bysans.ota import client
+c = client.Client()
+slot, doc, dig = c.running()
+if doc is None:
+    from bysans.version import VERSION as v
+else:
+    v = doc['version']
+print('@@' + json.dumps({'version': v, 'slot': slot, 'release': dig}))
+doc = None
+_ans = []
+_orig = c._checkin
+def _spy(quiet=False):
+    t = _orig(quiet)
+    if not _ans:
+        _ans.append(t)
+    return t
+c._checkin = _spy
+r = c.poll(reboot=False)
+print('@@' + json.dumps({'take': _ans[0] if _ans else None, 'answered': bool(_ans), 'outcome': r}))
+"""
+_AFTER = _SLOT_PATH + """import json
+from bysans.ota import slots, client
+st = slots.load('/')
+doc, dig = client.installed(slots.slot_dir(st['confirmed']))
+v = doc['version'] if doc else None
+doc = None
+c = client.Client()
+try:
+    c.report()
+    rep = None
+except Exception as e:
+    rep = '%s: %s' % (type(e).__name__, e)
+print('@@' + json.dumps({'version': v, 'release': dig, 'slot': st['confirmed'], 'last': st['last'], 'report': rep}))
+"""
+_RESET = "from bysans.hal import board\nboard().reset()\n"
+
+
+def _bounded(session, code: str, timeout: float) -> list[dict]:
+    """Runs `code` on the board and returns the JSON objects it printed on lines starting '@@'. Never
+    waits longer than `timeout` seconds: a board that resets or hangs is a BoardNotAnswering."""
+    import serial
+    from mpremote.transport import TransportError
+
+    from fleet.errors import BoardNotAnswering, SerialPortError
+
+    t = session.transport
+    try:
+        t.exec_raw_no_follow(code)
+        out = t.read_until(1, b"\x04", timeout=None, timeout_overall=timeout)
+        if not out.endswith(b"\x04"):
+            reset = b"rst:" in out
+            raise BoardNotAnswering(
+                f"the board on {session.port} " + ("reset itself during the check-in" if reset else
+                                                  f"did not finish the check-in within {timeout:g} s"),
+                hint="run the same command again once it has booted; 'fleet sim status' or a serial monitor "
+                     "shows what it does" + ("" if reset else " (a slow link: --timeout)"))
+        err = t.read_until(1, b"\x04", timeout=None, timeout_overall=10)
+    except (serial.SerialException, OSError) as e:
+        raise SerialPortError(f"lost the serial port {session.port}: {e}") from None
+    except TransportError as e:
+        raise BoardNotAnswering(f"the board on {session.port} stopped answering: {e}") from None
+    err = err[:-1].decode(errors="replace").strip()
+    if err:
+        raise BoardError(f"the board on {session.port} raised: {err.splitlines()[-1]}",
+                         hint="is the board on OTA? fleet ota enable --port PORT (docs/ota.md)")
+    return [json.loads(ln[2:]) for ln in out[:-1].decode(errors="replace").splitlines() if ln.startswith("@@")]
+
+
+def _wait_booted(session, timeout: float) -> bytes:
+    """After a reset: reads the board's output until its app has started (boot.py's self-test is done
+    once main.py prints its first 'bysans' line) or it is at its REPL. Returns what it printed."""
+    import time
+
+    ser = session.transport.serial
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen += ser.read(ser.in_waiting or 1)
+        tail = seen[seen.rfind(b"rst:"):] if b"rst:" in seen else b""
+        if tail and (b"\nbysans " in tail or b">>> " in tail):
+            time.sleep(0.3)
+            return seen
+    from fleet.errors import BoardNotAnswering
+
+    raise BoardNotAnswering(f"the board on {session.port} did not come back within {timeout:g} s after its "
+                            f"reset into the new release", hint="'fleet sim status' or a serial monitor shows "
+                                                                 "what it does; then run the command again")
+
+
+class _deadline:
+    """Closes the session's serial port after `timeout` seconds, whatever the session waits for then
+    (mpremote's raw-paste and prompt waits have no overall limit of their own): the wait ends with an
+    error instead of going on for ever. Leaving the with-block in time cancels it."""
+
+    def __init__(self, session, timeout: float):
+        import threading
+
+        self.session = session
+        self.timeout = timeout
+        self.fired = False
+        self.timer = threading.Timer(timeout + 15, self._fire)
+
+    def _fire(self):
+        self.fired = True
+        try:
+            self.session.transport.serial.close()
+        except Exception:  # noqa: BLE001 - closing is all that is wanted
+            pass
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        if self.fired and exc[0] is not None:
+            from fleet.errors import BoardNotAnswering
+
+            raise BoardNotAnswering(f"the board on {self.session.port} did not finish the check-in within "
+                                    f"{self.timeout:g} s", hint="reset the board and run the same command "
+                                    "again; 'fleet sim status' or a serial monitor shows what it does") from None
+        return False
+
+
+def check_in(open_session, *, timeout: float = 120.0) -> dict:
+    """Makes the board check in now and returns what happened:
+    {"before": {version, slot, release}, "answered": bool, "take": repository path or None,
+     "outcome": the client's record (state, reason, detail, target, ...), "took": bool,
+     "after": {version, slot, last, report} when it took a release}.
+    `open_session`: a function returning a new Session on the board's port (the board is reset between the
+    install and the confirmation, so a second session is needed). Every wait is bounded by `timeout`."""
+    with open_session() as s, _deadline(s, timeout):
+        before, answer = _bounded(s, _CHECK_IN, timeout)
+        result = {"before": before, **answer, "took": answer["outcome"].get("state") == "installed"}
+        if not result["took"]:
+            return result
+        # the release is in the other slot and switched to: reset into it, as the client would have
+        s.transport.exec_raw_no_follow(_RESET)
+        _wait_booted(s, timeout)
+    with open_session() as s, _deadline(s, timeout):
+        [after] = _bounded(s, _AFTER, timeout)
+    result["after"] = after
+    return result

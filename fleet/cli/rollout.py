@@ -6,6 +6,7 @@ from ..release.metadata import parse_duration
 from ..rollout import DEVICE_STATES, OtaStore, parse_percent, parse_waves
 from .common import echo_json
 from .devices import operator_name, operator_option
+from .ports import port_ref
 
 db_option = click.option("--db", "db_url", envvar="FLEET_DB",
                          help="Registry database URL (default: the local SQLite file; FLEET_DB).")
@@ -165,7 +166,7 @@ _changer("abort", "abort", "Abort a rollout: devices that have not updated stay 
 
 
 @command.command("checkin-key")
-@click.option("--port", required=True, help="Serial port of the board (fleet sim list shows virtual ones).")
+@click.option("--port", required=True, help="Serial port of the board, or sim:NAME for a virtual board.")
 @click.option("--device", help="Refuse unless the board is this device (its id in /ota/config.json).")
 @db_option
 @json_option

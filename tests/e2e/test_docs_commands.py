@@ -2,12 +2,16 @@
 
 Every ```console block in docs/*.md is executed: lines starting with `$ ` are commands (a trailing `\\`
 continues one), the lines after them are sample output and are not compared. A page's blocks run in order,
-in one shell, in a fresh sandbox: its own simulator root, registry, key directory and working directory.
-A command expected to fail is marked with a comment starting `# fails`.
+in one shell (as a reader types them into one terminal: a variable or `export` holds for the commands after
+it, and a server started in the background with `&` keeps running), in a fresh sandbox: its own simulator
+root, registry, key directory and working directory. A command expected to fail is marked with a comment
+starting `# fails`. The page stops at its first command that does not end as expected; whatever it left
+running in the background is stopped at the end.
 """
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +39,30 @@ def commands(text):
     return cmds
 
 
+PAGE_TIMEOUT_S = 600
+
+
+def expects_failure(cmd: str) -> bool:
+    return re.search(r"#\s*fails\b", cmd) is not None
+
+
+def script(cmds, out: Path) -> str:
+    """One bash script for a page: each command in the same shell, its output and exit code in `out`,
+    stopping at the first command that does not end as expected; background jobs stopped at the end."""
+    lines = ["set -o pipefail", "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT"]
+    for i, cmd in enumerate(cmds):
+        lines.append(f"{{\n{cmd}\n}} > {out}/{i}.out 2> {out}/{i}.err")
+        lines.append(f"echo $? > {out}/{i}.rc")
+        bad = "-eq" if expects_failure(cmd) else "-ne"
+        lines.append(f"[ \"$(cat {out}/{i}.rc)\" {bad} 0 ] && exit 100")
+    lines.append("exit 0")
+    return "\n".join(lines) + "\n"
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "```console" in p.read_text())
 
 
@@ -53,14 +81,25 @@ def test_page_commands_run(page, tmp_path):
                FLEET_OPERATOR="docs-test",
                XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "config"),
                DOCS=str(DOCS), COLUMNS="120")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen(["bash", "-c", script(cmds, out)], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        for cmd in cmds:
-            expect_fail = re.search(r"#\s*fails\b", cmd) is not None
-            r = subprocess.run(["bash", "-c", "set -o pipefail\n" + cmd], cwd=work, env=env, capture_output=True,
-                               text=True, timeout=180)
-            if expect_fail:
-                assert r.returncode != 0, f"{page.name}: expected to fail: $ {cmd}\n{r.stdout}"
+        try:
+            proc.wait(timeout=PAGE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for i, cmd in enumerate(cmds):
+            rc_file = out / f"{i}.rc"
+            shown = (f"{page.name}: $ {cmd}\n--- stdout\n{_read(out / f'{i}.out')}\n"
+                     f"--- stderr\n{_read(out / f'{i}.err')}")
+            assert rc_file.exists(), f"{page.name}: did not finish within {PAGE_TIMEOUT_S} s: $ {cmd}\n{shown}"
+            rc = int(rc_file.read_text())
+            if expects_failure(cmd):
+                assert rc != 0, f"expected to fail: {shown}"
             else:
-                assert r.returncode == 0, f"{page.name}: $ {cmd}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
+                assert rc == 0, f"exit code {rc}: {shown}"
     finally:
         subprocess.run(["fleet", "sim", "stop", "--all"], env=env, capture_output=True, timeout=60)
