@@ -280,7 +280,10 @@ def story(d: Demo, args):
     d.say("  a token for Aarhus' dashboard and data pushes (shown once; kept by the demo, not printed)")
 
     d.role("Technician", "flash the boards, put each on OTA for its device, install it")
-    out = d.run(f"fleet sim start --count 3 --speed {SPEED}")
+    shutil.copy(ROOT / "scenarios" / "depot_wifi.json", d.work / "depot_wifi.json")
+    d.say("The boards stand in a depot whose WiFi access point their scenario provides "
+          "(scenarios/depot_wifi.json): a board has no network until its firmware joins a WLAN.")
+    out = d.run(f"fleet sim start --count 3 --speed {SPEED} --scenario depot_wifi.json")
     port_of = dict(ln.split(": ", 1) for ln in out.splitlines() if ln.startswith("vb") and ": /" in ln)
     boards = list(port_of)
     if len(boards) != 3:
@@ -290,6 +293,9 @@ def story(d: Demo, args):
           "will trust and a check-in key of its own:")
     d.run_all([f"fleet ota enable --port sim:{b} --release rel-1.0.0 --server {url} --device {dev} --kommune 751"
                for b, (dev, _site) in zip(boards, devices)], show=2)
+    d.say("and the depot's WiFi, the password from FLEET_WIFI_PASSWORD (never shown):")
+    d.env["FLEET_WIFI_PASSWORD"] = "demo-only-passphrase"
+    d.run_all([f"fleet wifi set --port sim:{b} --ssid depot-iot" for b in boards], show=1)
     (d.work / "node.json").write_text(json.dumps(NODE) + "\n")
     d.say(f"The node's settings (docs/node.md): {json.dumps(NODE)}")
     for b in boards:

@@ -49,8 +49,14 @@ def set_(port, ssids, password_env, as_json):
                      for s in ssids]
     networks = [{"ssid": s, "password": p} for s, p in zip(ssids, passwords)]
     wifi_file(networks)  # refused before the port is opened
-    with Session(port) as s:
-        names = write_networks(s, networks)
+    from ..errors import PortNotFound
+    from .ports import port_path, with_ports_hint
+
+    try:
+        with Session(port_path(port)) as s:
+            names = write_networks(s, networks)
+    except PortNotFound as e:
+        raise with_ports_hint(e) from None
     if as_json:
         echo_json({"port": port, "networks": names})
     else:
