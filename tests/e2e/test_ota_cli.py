@@ -14,7 +14,7 @@ import pytest
 from conftest import BIN
 from fleet.registry.sealing import Sealer
 from fleet.rollout import OtaStore
-from ota_lab import HEAP, PASS, Lab
+from lab.ota import HEAP, LAB_AP, PASS, Lab
 
 DEV = "70B3D57ED00000C1"
 # a release's own self-test (bysans/checks.py, docs/ota.md): refuses a board whose battery is low
@@ -31,7 +31,8 @@ def lab(tmp_path_factory):
     secret = os.urandom(32)
     lab = Lab(tmp_path_factory.mktemp("otacli"))
     lab.env = dict(os.environ, FLEET_DB=lab.db_url, FLEET_KEYS_DIR=str(lab.base / "keys"),
-                   FLEET_SECRET_KEY=base64.b64encode(secret).decode(), FLEET_OPERATOR="anna", **PASS)
+                   FLEET_SECRET_KEY=base64.b64encode(secret).decode(), FLEET_OPERATOR="anna",
+                   FLEET_WIFI_PASSWORD=LAB_AP["password"], **PASS)
     lab.r1 = lab.build("1.0.0")
     lab.publish(lab.r1)
     lab.serve(sealer=Sealer(secret))
@@ -43,6 +44,14 @@ def fleet(lab, *args, timeout=180):
     return subprocess.run([str(BIN / "fleet"), *args], capture_output=True, text=True, timeout=timeout, env=lab.env)
 
 
+def wifi_board(make_board, lab):
+    """A board in the lab's WiFi, with its credentials (its check-ins go over WiFi, as on a real board)."""
+    b = make_board(heap=HEAP, scenario=lab.wifi_scenario)
+    r = fleet(lab, "wifi", "set", "--port", f"sim:{b.name}", "--ssid", LAB_AP["ssid"])
+    assert r.returncode == 0, r.stderr
+    return b
+
+
 def device(lab, dev):
     store = OtaStore.open(lab.db_url)
     try:
@@ -52,7 +61,7 @@ def device(lab, dev):
 
 
 def test_enable_then_check_in_takes_a_release_and_confirms_it(make_board, lab):
-    b = make_board(heap=HEAP)
+    b = wifi_board(make_board, lab)
     r = fleet(lab, "ota", "enable", "--port", f"sim:{b.name}", "--release", str(lab.r1), "--server",
               lab.server.url, "--device", DEV.lower(), "--kommune", "751", "--json")
     assert r.returncode == 0, r.stderr
@@ -85,7 +94,7 @@ def test_enable_then_check_in_takes_a_release_and_confirms_it(make_board, lab):
 
 def test_a_release_whose_self_test_fails_is_rolled_back_and_said(make_board, lab):
     dev = "70B3D57ED00000C2"
-    b = make_board(heap=HEAP)
+    b = wifi_board(make_board, lab)
     r = fleet(lab, "ota", "enable", "--port", f"sim:{b.name}", "--release", str(lab.r1), "--server",
               lab.server.url, "--device", dev, "--kommune", "751")
     assert r.returncode == 0, r.stderr
@@ -105,7 +114,7 @@ def test_a_release_whose_self_test_fails_is_rolled_back_and_said(make_board, lab
 
 
 def test_check_in_is_bounded_and_a_board_without_ota_is_told(make_board, lab):
-    b = make_board(heap=HEAP)
+    b = wifi_board(make_board, lab)
     t0 = time.monotonic()
     r = fleet(lab, "ota", "check-in", "--port", f"sim:{b.name}", "--json")
     assert r.returncode != 0 and time.monotonic() - t0 < 30
