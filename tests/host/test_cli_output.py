@@ -4,19 +4,11 @@ import json
 
 import pytest
 
-from fleet.cli import main
 from fleet.errors import NotFound, UsageError
 from test_registry_support import key, key_env  # noqa: F401 (fixtures)
+from test_registry_support import run_cli as run
 
 
-def run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
-from fleet.cli import main
 from fleet.errors import Conflict, CsvInvalid
 from provisioning.enrollment import enroll_csv, plan_csv
 from provisioning.labels import label_text, write_label
+from test_registry_support import run_cli as run
 from test_registry_support import (ADMIN, AARHUS, ODENSE, db_url, key, key_env,  # noqa: F401 (fixtures)
                                    registry)
 
@@ -191,14 +191,6 @@ def test_a_pallet_on_a_terminal_is_summed_up_not_drawn(db_url, key_env, tmp_path
 
 # -- the command ---------------------------------------------------------------------------------------
 
-def run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_bad_csv_lists_problems_exits_2_and_records_nothing(db_url, key_env, tmp_path, capsys, monkeypatch):

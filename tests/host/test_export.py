@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fleet.cli import main
 from fleet.errors import NetworkServerError, UsageError
 from fleet.exports import chirpstack, os2iot
 from provisioning.identity import new_identity
+from test_registry_support import run_cli as run
 from test_registry_support import (ADMIN, AARHUS, ODENSE, db_url, key, key_env,  # noqa: F401 (fixtures)
                                    new_device, registry)
 
@@ -190,14 +190,6 @@ def test_chirpstack_export_of_another_kommunes_device_is_refused(registry, chirp
 
 # -- the commands ----------------------------------------------------------------------------------------
 
-def run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_export_chirpstack_reads_the_token_from_the_environment(registry, db_url, key_env, chirp, capsys,

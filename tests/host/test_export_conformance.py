@@ -11,11 +11,11 @@ import uuid
 
 import pytest
 
-from fleet.cli import main
 from fleet.errors import UsageError
 from fleet.exports import os2iot, tts
 from provisioning.identity import new_identity
 from fleet.resources import project_root
+from test_registry_support import run_cli as run
 from test_registry_support import (ADMIN, AARHUS, ODENSE, db_url, key, key_env,  # noqa: F401 (fixtures)
                                    new_device, registry)
 
@@ -157,14 +157,6 @@ def test_os2iot_long_name_is_refused_before_anything_is_read_or_written(registry
     assert not (tmp_path / "out").exists() and keys_read(registry) == 0
 
 
-def run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_os2iot_warns_on_stderr_and_refuses_a_non_uuid(registry, db_url, key_env, tmp_path, capsys, monkeypatch):

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from fleet.registry import NewDevice, Registry
 from fleet.store.models import ReadingRow, UplinkRow
@@ -32,7 +31,7 @@ from lab import telemetry_samples as S
 from provisioning.identity import new_identity
 from telemetry_support import waste_event
 from test_ingest_mqtt import MOSQUITTO, GatedStore, OwnBroker, Running, forget_session, stored, wait_for
-from test_registry_support import AARHUS, ADMIN
+from test_registry_support import AARHUS, ADMIN, pg_schema  # noqa: F401 (fixture)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "ingest.md"
 BURST = 4000
@@ -199,20 +198,6 @@ def test_the_lag_figure_the_status_line_and_the_alert(mqtt_broker, reg):
     assert st["ingest"][0]["status"] == "stopped" and ingest_line(st["ingest"]) == "ingest: stopped"
 
 
-@pytest.fixture
-def pg_url(postgres_url):
-    """A schema of its own on the test PostgreSQL (as test_registry_support.db_url), dropped after."""
-    schema = "t_" + uuid.uuid4().hex[:16]
-    admin = create_engine(postgres_url)
-    with admin.begin() as c:
-        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
-    finally:
-        with admin.begin() as c:
-            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 def worker(tmp_path, url, key, port, client_id):
@@ -226,7 +211,7 @@ def worker(tmp_path, url, key, port, client_id):
 
 @pytest.mark.mqtt
 @pytest.mark.postgres
-def test_shared_subscription_workers_one_killed_mid_burst(tmp_path, pg_url, program):
+def test_shared_subscription_workers_one_killed_mid_burst(tmp_path, pg_schema, program):
     """Two workers on $share/ingest/..., PostgreSQL. One is SIGKILLed while the burst is being stored: the
     other goes on storing its share; the killed one's share (in flight and still arriving) waits in its
     session at the broker (Mosquitto 2.0 does not hand it to the survivor) until it is started again under
@@ -236,11 +221,11 @@ def test_shared_subscription_workers_one_killed_mid_burst(tmp_path, pg_url, prog
     broker = OwnBroker(tmp_path, documented_config())
     broker.start()
     key = os.urandom(32)
-    reg = Registry.open(pg_url, key=key)
+    reg = Registry.open(pg_schema, key=key)
     procs = []
     try:
         euis = enroll_many(reg, 50)
-        w1, w2 = worker(tmp_path, pg_url, key, broker.port, "w1"), worker(tmp_path, pg_url, key, broker.port, "w2")
+        w1, w2 = worker(tmp_path, pg_schema, key, broker.port, "w1"), worker(tmp_path, pg_schema, key, broker.port, "w2")
         procs += [w1, w2]
         wait_for(lambda: len([w for w in fleet_status(reg, ADMIN)["ingest"] if w["connected"]]) == 2,
                  timeout=30, what="both workers to connect")
@@ -257,7 +242,7 @@ def test_shared_subscription_workers_one_killed_mid_burst(tmp_path, pg_url, prog
         while_down = settle(lambda: stored(reg))
         # the survivor went on, and stored its share; the dead worker's share waits for it
         assert at_kill < while_down < n
-        w1b = worker(tmp_path, pg_url, key, broker.port, "w1")
+        w1b = worker(tmp_path, pg_schema, key, broker.port, "w1")
         procs.append(w1b)
         wait_for(lambda: stored(reg) == n, timeout=90, what="every uplink once w1 is back")
         time.sleep(1.0)  # anything redelivered meanwhile is counted as a duplicate, not stored

@@ -7,6 +7,7 @@ so runs never collide.
 import base64
 import os
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine
@@ -36,23 +37,49 @@ def key_env(key, monkeypatch):
     return key
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.sqlite'}"
-        return
-    base = request.getfixturevalue("postgres_url")
+@contextmanager
+def pg_schema_url(postgres_url):
+    """A URL on the test PostgreSQL whose search path is a schema of its own, dropped after."""
     schema = "t_" + uuid.uuid4().hex[:16]
-    admin = create_engine(base)
+    admin = create_engine(postgres_url)
     with admin.begin() as c:
         c.exec_driver_sql(f"CREATE SCHEMA {schema}")
     try:
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        yield make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
             hide_password=False)
     finally:
         with admin.begin() as c:
             c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+@pytest.fixture
+def pg_schema(postgres_url):
+    """A PostgreSQL URL with a schema of its own (for the tests that run on PostgreSQL only)."""
+    with pg_schema_url(postgres_url) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.sqlite'}"
+        return
+    with pg_schema_url(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+def run_cli(argv, capsys):
+    """`fleet ARGV` in this process: (exit code, stdout, stderr)."""
+    from fleet.cli import main
+
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 @pytest.fixture

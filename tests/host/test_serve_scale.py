@@ -11,19 +11,17 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fleet.rollout import OtaStore, body_mac
 from fleet.store.models import CheckinAuth, OtaDevice, RolloutDevice
 from fleet.serve.app import ServeContext, build_app
 from fleet.serve.server import Server
-from test_registry_support import admin_token
+from test_registry_support import admin_token, pg_schema  # noqa: F401 (fixture)
 from test_rollout import DIGEST, _repo, _report
 
 MANIFEST = f"manifests/{DIGEST}.json"
@@ -69,19 +67,6 @@ def test_200_devices_checking_in_at_once_are_all_answered_and_recorded_once(tmp_
 
 # ---- several servers, one PostgreSQL --------------------------------------------------------------------
 
-@pytest.fixture
-def pg_schema(postgres_url):
-    schema = "t_" + uuid.uuid4().hex[:16]
-    admin = create_engine(postgres_url)
-    with admin.begin() as c:
-        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
-    finally:
-        with admin.begin() as c:
-            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 def _fleet_serve(db, repo, env):
