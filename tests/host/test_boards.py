@@ -7,8 +7,8 @@ import json
 import pytest
 
 from fleet import boards
-from fleet.cli import main
 from fleet.errors import BoardInvalid, NotFound
+from test_registry_support import run_cli
 
 # REFERENCE.md §5, restated: radio chip, NSS, RST, DIO1 (IRQ on SX1262), BUSY, SCK, MOSI, MISO, SDA, SCL
 TABLE = {
@@ -115,13 +115,7 @@ def test_device_copy_is_compact_and_complete():
 
 
 def _fleet(capsys, *argv):
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(argv, capsys)
 
 
 def test_cli_list_and_show(capsys):
