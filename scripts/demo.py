@@ -293,13 +293,13 @@ def story(d: Demo, args):
           "will trust and a check-in key of its own:")
     d.run_all([f"fleet ota enable --port sim:{b} --release rel-1.0.0 --server {url} --device {dev} --kommune 751"
                for b, (dev, _site) in zip(boards, devices)], show=2)
-    d.say("and the depot's WiFi, the password from FLEET_WIFI_PASSWORD (never shown):")
-    d.env["FLEET_WIFI_PASSWORD"] = "demo-only-passphrase"
-    d.run_all([f"fleet wifi set --port sim:{b} --ssid depot-iot" for b in boards], show=1)
     (d.work / "node.json").write_text(json.dumps(NODE) + "\n")
     d.say(f"The node's settings (docs/node.md): {json.dumps(NODE)}")
     for b in boards:
         d.run(f"mpremote connect {port_of[b]} fs mkdir :config + fs cp node.json :config/node.json", quiet=True)
+    d.say("The depot's WiFi for their updates, the password from FLEET_WIFI_PASSWORD (never shown):")
+    d.env["FLEET_WIFI_PASSWORD"] = "demo-only-passphrase"
+    d.run_all([f"fleet wifi set --port sim:{b} --ssid depot-iot" for b in boards], show=1)
     d.say(f"Bin 3 ({devices[2][1]}) has a tired battery:")
     d.run(f"fleet sim set {boards[2]} battery_mv=3300", show=1)
     d.say("A serial monitor on each board (python -m serial.tools.miniterm PORT 115200), then each is reset: "
