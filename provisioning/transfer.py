@@ -134,20 +134,33 @@ def _check_path(path: str):
         raise FleetError(f"'{path}' is not a file path on the board", hint="paths are absolute, e.g. /main.py")
 
 
-def sync(session: Session, files: dict[str, bytes], *, progress: Progress | None = None,
-         force: bool = False, remove=()) -> SyncReport:
-    """Writes the files that differ (all with force=True) and verifies each on the board; removes the
-    paths in `remove` where they exist (e.g. a stale m.py that would shadow a new m.mpy)."""
-    remove = [p for p in remove if p not in files]
+def _manifest(session: Session, files: dict[str, bytes], remove=(), force: bool = False):
+    """(link, entries, indexes of the files that differ on the board): one program on the board hashes
+    every file named (and removes the paths in `remove`)."""
     for p in [*files, *remove]:
         _check_path(p)
     link = getattr(session, "_bz_link", None) or Link(session)
     session._bz_link = link.setup()
     entries = [(p, d, hashlib.sha256(d).hexdigest()) for p, d in files.items()]
-    total = sum(len(d) for _, d, _ in entries)
     manifest = link.pack(("".join(f"{len(d)} {h} {p}\n" for p, d, h in entries)
                           + "".join(f"- - {p}\n" for p in remove)).encode())
     changed = literal(link.stream(f"_bz_m({_enc_len(manifest)}{',1' if force else ''})", manifest).strip())
+    return link, entries, changed
+
+
+def differing(session: Session, files: dict[str, bytes]) -> list[str]:
+    """The paths whose file on the board is missing or does not hash (SHA-256, on the board) to `files`'."""
+    _, entries, changed = _manifest(session, files)
+    return [entries[i][0] for i in changed]
+
+
+def sync(session: Session, files: dict[str, bytes], *, progress: Progress | None = None,
+         force: bool = False, remove=()) -> SyncReport:
+    """Writes the files that differ (all with force=True) and verifies each on the board; removes the
+    paths in `remove` where they exist (e.g. a stale m.py that would shadow a new m.mpy)."""
+    remove = [p for p in remove if p not in files]
+    link, entries, changed = _manifest(session, files, remove, force)
+    total = sum(len(d) for _, d, _ in entries)
     report = SyncReport(compressed=bool(link.deflate))
     skipped = sum(len(entries[i][1]) for i in range(len(entries)) if i not in changed)
     report.unchanged = [entries[i][0] for i in range(len(entries)) if i not in changed]
