@@ -36,6 +36,7 @@ class Target:
     port: object            # a path, or a provisioning.transfer.PortRef (a virtual board's follows its pty)
     what: str
     board: str | None = None  # the board file it runs, when it says so itself (virtual boards)
+    rom: dict = field(default_factory=dict)  # flash()'s rom_only and reset for its ROM loader (fleet/cli/ports.py)
 
 
 @dataclass
@@ -69,13 +70,15 @@ def usb_targets() -> list[Target]:
 
 
 def provision_all(targets: list[Target], *, board: str | None = None, firmware=None, enroll=None,
-                  progress=None, max_workers: int = 8) -> list[Result]:
+                  progress=None, max_workers: int = 8, via: str = "image") -> list[Result]:
     """Flashes every target in its own thread (and enrolls it when `enroll(ref, board_name, ident)` is given,
     returning (record, identity)); one Result per target, in the order given. A board that fails does not
-    stop the others. Each board file is loaded, and its app built, once for all the targets that run it."""
-    from .flash import app_bundle, flash
+    stop the others. Each board file is loaded, its app built and (via="image") the shared part of its
+    filesystem image made, once for all the targets that run it: each board adds only its own files."""
+    from .flash import Templates, app_bundle, flash
 
     prepared, lock = {}, threading.Lock()
+    templates = Templates()
 
     def prepare(name) -> tuple[boards.Board, tuple]:
         """(the Board, its app bundle) for board file `name`."""
@@ -94,9 +97,10 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
                 raise UsageError(f"{t.what} on {t.key}: name its board with --board")
             spec, bundle = prepare(name)
             fw = firmware if (firmware and not spec.virtual) else None
+            rom = dict(t.rom, templates=templates) if via == "image" else {}
             rep = flash(t.port, spec, firmware=fw, files=bundle,
                         progress=(lambda s, d, n: progress(t.key, s, d, n)) if progress else None,
-                        check_self_test=False)
+                        check_self_test=False, via=via, **rom)
             res.report = rep.as_dict()
             res.port = rep.port
             mac = (rep.identity or {}).get("mac")
