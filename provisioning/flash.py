@@ -313,11 +313,17 @@ def _flash_image(ref, board: Board, report: FlashReport, *, image, progress, fil
     from .transfer import differing, with_retries
 
     bundle, _stale = files if files is not None else app_bundle(board)  # a whole filesystem: nothing is stale
+    mine = {}
+
+    def own_files(mac):
+        mine.update((device_files(mac) if callable(device_files) else device_files) or {})
+        return mine
+
     report.image = write_pass(ref.wait(reconnect_timeout), board,
                               template_for=lambda size: templates.get(board, bundle, size),
-                              device_files=device_files, firmware=image, rom_only=rom_only, reset=reset,
+                              device_files=own_files, firmware=image, rom_only=rom_only, reset=reset,
                               progress=progress, baud=baud, name=ref.name if rom_only else None)
-    every = {**bundle, **(device_files or {})}
+    every = {**bundle, **mine}
 
     def run(session, attempt):
         ident = identify(session)

@@ -140,12 +140,13 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total): "image" or "
 
 
 def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimage.Template"],
-               device_files: dict[str, bytes] | None = None, firmware: bytes | None = None, rom_only: bool = False,
+               device_files: dict[str, bytes] | Callable[[str], dict] | None = None, firmware: bytes | None = None, rom_only: bool = False,
                reset: Callable[[], None] | None = None, progress: Progress | None = None,
                baud: int | None = None, name: str | None = None) -> dict:
     """Writes (base image and) filesystem in one esptool session, verified by MD5, then resets the board.
     `template_for(vfs_size)` gives the shared part of the filesystem for the board's vfs partition (the
-    caller caches it per release and board); `device_files` are this device's own files, in memory only.
+    caller caches it per release and board); `device_files` are this device's own files, in memory only (or
+    a callable given the chip's MAC, 12 hex digits, that returns them).
     Returns what was written: chip, mac, baud, vfs offset and size, bytes of each image, seconds."""
     from esptool.cmds import attach_flash, detect_chip, reset_chip, run_stub, write_flash
     from esptool.util import FatalError
@@ -191,6 +192,8 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
         else:
             parts = parse_table(table)
         vfs = vfs_partition(parts, board.flash_size)
+        if callable(device_files):  # e.g. enrollment: the device's keys from the chip's MAC
+            device_files = device_files(mac)
         image = template_for(vfs.size).image(device_files)  # FilesystemTooBig before any byte is written
         writes = ([(board.flash_offset, firmware)] if firmware is not None else []) + [(vfs.offset, image)]
         stage = ["image" if firmware is not None else "filesystem"]

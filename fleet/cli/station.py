@@ -79,6 +79,22 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
                 record, _, _ = enroll_on_board(reg, op, new, port, ident=ident)
             return record, None
 
+        def enroll_files(board_name, mac):
+            """The image route: the device reserved from its chip's MAC, its keys in its filesystem image
+            (in memory); finish(True) once the board's files were read back, finish(False) otherwise."""
+            from provisioning.enroll_on_board import config_files
+            from provisioning.enrollment import board_config, confirm, release, reserve
+
+            new = NewDevice(kommune=kfilter or op.kommune or "", site=site, kind=kind, board=board_name)
+            with lock:
+                record, identity = reserve(reg, op, new, mac=mac)
+
+            def finish(ok):
+                with lock:
+                    return confirm(reg, op, identity.dev_eui) if ok else release(reg, op, identity.dev_eui)
+
+            return config_files(board_config(identity, record)), finish
+
     bars = progress_bars(not as_json)
     tasks = {}
 
@@ -94,8 +110,12 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
     try:
         if reg is not None:
             with reg:
-                results = provision_all(targets, board=board, firmware=firmware, enroll=enroll, progress=progress,
-                                        via=via)
+                if via == "image":
+                    results = provision_all(targets, board=board, firmware=firmware, enroll_files=enroll_files,
+                                            progress=progress)
+                else:
+                    results = provision_all(targets, board=board, firmware=firmware, enroll=enroll,
+                                            progress=progress, via=via)
         else:
             results = provision_all(targets, board=board, firmware=firmware, progress=progress, via=via)
     finally:

@@ -20,15 +20,15 @@ from provisioning.transfer import write_files
 
 pytestmark = pytest.mark.usefixtures("frozen_sources")
 
-READ_ALL = """import os,binascii
+LIST_ALL = """import os
 def walk(d):
  for n in os.listdir(d):
   p=(d.rstrip('/')+'/'+n)
   if os.stat(p)[0]&0x4000:walk(p)
-  else:
-   f=open(p,'rb');print('FILE',p,binascii.hexlify(f.read()).decode());f.close()
+  else:print('FILE',p)
 walk('/')
 """
+READ_ONE = "import binascii\nf=open(%r,'rb');print('HEX',binascii.hexlify(f.read()).decode());f.close()"
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +47,14 @@ def device_files() -> dict[str, bytes]:
 
 
 def read_all(port) -> dict[str, bytes]:
+    """Every file on the board, read back one at a time over its REPL."""
     with Session(port) as s:
-        lines = s.exec(READ_ALL).split("\n")
-    rows = [ln.strip().split(" ") for ln in lines if ln.startswith("FILE ")]
-    return {p: bytes.fromhex(h) for _, p, h in rows}
+        paths = [ln.split(" ", 1)[1].strip() for ln in s.exec(LIST_ALL).splitlines() if ln.startswith("FILE ")]
+        out = {}
+        for p in paths:
+            [line] = [ln for ln in s.exec(READ_ONE % p).splitlines() if ln.startswith("HEX ")]
+            out[p] = bytes.fromhex(line[4:].strip())
+    return out
 
 
 def image_flash(board, **kw):
@@ -124,3 +128,61 @@ def test_board_in_download_mode_with_via_repl_is_told_to_press_reset(make_board)
     proc = run_fleet("flash", "--port", f"sim:{board.name}", "--board", "virtual", "--via", "repl", timeout=300)
     assert proc.returncode == WrongMode.exit_code, proc.stderr
     assert "download mode" in proc.stderr and f"fleet sim reset {board.name}" in proc.stderr
+
+
+def _station_enroll(reg, op):
+    """What `fleet station --enroll` passes for the image route (fleet/cli/station.py), on a registry here."""
+    from fleet.registry import NewDevice
+    from provisioning.enrollment import board_config, confirm, release, reserve
+
+    def enroll_files(board_name, mac):
+        record, identity = reserve(reg, op, NewDevice(kommune="751", site="Bench", kind="env", board=board_name),
+                                   mac=mac)
+
+        def finish(ok):
+            return confirm(reg, op, identity.dev_eui) if ok else release(reg, op, identity.dev_eui)
+
+        return config_files(board_config(identity, record)), finish
+
+    return enroll_files
+
+
+def test_station_enrolls_with_the_keys_in_the_image_and_records_only_after_read_back(make_board, tmp_path):
+    import os
+
+    from fleet.cli.station import virtual_targets
+    from fleet.registry import Operator, Registry
+    from provisioning.station import provision_all
+
+    good, cut = make_board(), make_board(baud=115200)
+    good.bootloader()
+    cut.bootloader()
+    reg = Registry.open(f"sqlite:///{tmp_path / 'registry.sqlite'}", key=os.urandom(32))
+    op = Operator("bench", kommune="751")
+
+    def progress(key, stage, done, total):
+        if key == cut.name and stage == "filesystem" and total and done > total // 3:
+            cut.powercut()
+
+    targets = [t for t in virtual_targets() if t.key in (good.name, cut.name)]
+    with reg:
+        results = {r.key: r for r in provision_all(targets, enroll_files=_station_enroll(reg, op),
+                                                   progress=progress)}
+        assert results[good.name].ok and results[good.name].enrolled, results[good.name].message
+        assert not results[cut.name].ok and not results[cut.name].enrolled
+        devices = reg.list_devices(op)
+    assert [d.dev_eui for d in devices] == [results[good.name].dev_eui]  # the cut board: nothing recorded
+    assert devices[0].state == "enrolled"
+    lorawan = json.loads(read_all(good.port)["/config/lorawan.json"])
+    assert lorawan["dev_eui"] == results[good.name].dev_eui
+    key = lorawan["app_key"]
+    assert key not in json.dumps([r.as_dict() for r in results.values()])
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
+    assert leaked == []  # the registry holds it sealed, no file in its folder holds it
+
+    cut.bootloader()  # the next pass recovers the board and enrolls it
+    with reg:
+        [again] = provision_all([t for t in virtual_targets() if t.key == cut.name],
+                                enroll_files=_station_enroll(reg, op))
+        assert again.ok and again.enrolled, again.message
+        assert len(reg.list_devices(op)) == 2
