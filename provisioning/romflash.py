@@ -78,6 +78,11 @@ def esptool_chip(board: Board) -> str:
     return chip.esptool
 
 
+def base_offset(board: Board) -> int:
+    """Where the MicroPython base image goes: the board file's offset, a virtual board's imitated chip's."""
+    return CHIPS[board.definition["imitates"]].base_offset if board.virtual else board.flash_offset
+
+
 def top_baud(board: Board) -> int:
     return int(board.definition.get("usb_baud", DEFAULT_USB_BAUD))
 
@@ -125,7 +130,7 @@ def not_in_download_mode(port: str, name: str | None) -> WrongMode:
 
 def _read_table(esp, firmware: bytes | None, board: Board) -> bytes:
     if firmware is not None:
-        at = TABLE_OFFSET - board.flash_offset
+        at = TABLE_OFFSET - base_offset(board)
         if len(firmware) >= at + 0x100:
             return firmware[at:at + 0xC00]
     out = b""
@@ -195,7 +200,7 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
         if callable(device_files):  # e.g. enrollment: the device's keys from the chip's MAC
             device_files = device_files(mac)
         image = template_for(vfs.size).image(device_files)  # FilesystemTooBig before any byte is written
-        writes = ([(board.flash_offset, firmware)] if firmware is not None else []) + [(vfs.offset, image)]
+        writes = ([(base_offset(board), firmware)] if firmware is not None else []) + [(vfs.offset, image)]
         stage = ["image" if firmware is not None else "filesystem"]
 
         def bar(done, total):

@@ -55,7 +55,15 @@ def rom_options(board) -> dict:
         return {"rom_only": False, "reset": None}
 
     def reset():
+        import time
+
         board.reset()
         board.wait_booted()
+        # input is held until boot.py starts; a Ctrl-C in its first moments can wedge a virtual board
+        # (docs/virtual-board.md), so the REPL check starts a moment after the app does
+        deadline = time.monotonic() + 10
+        while board.status()["state"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
 
     return {"rom_only": True, "reset": reset}

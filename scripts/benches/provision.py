@@ -217,7 +217,7 @@ def board_seconds_full():
                             "and config at 115200, same run",
              "ratio": round(ours_s / base_s, 3), "goal": 0.2, "image_bytes": len(base_image),
              "filesystem_bytes": rep.image["filesystem_bytes"], "baud": rep.image["baud"],
-             "esptool_seconds": rep.image["seconds"]}]
+             "esptool_seconds": rep.image["seconds"], "attempts": rep.attempts, "retries": rep.retries}]
 
 
 def app_seconds_image():
@@ -245,7 +245,7 @@ def app_seconds_image():
     return [{"bench": "provision.app_seconds_image", "value": round(ours_s, 2), "unit": "s",
              "baseline": round(base_s, 2), "baseline_is": "the REPL route (fleet flash --via repl + config), same run",
              "ratio": round(ours_s / base_s, 3), "goal": 0.3, "filesystem_bytes": rep.image["filesystem_bytes"],
-             "esptool_seconds": rep.image["seconds"]}]
+             "esptool_seconds": rep.image["seconds"], "attempts": rep.attempts, "retries": rep.retries}]
 
 
 def station_boards_per_minute():
