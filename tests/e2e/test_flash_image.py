@@ -186,3 +186,22 @@ def test_station_enrolls_with_the_keys_in_the_image_and_records_only_after_read_
                                 enroll_files=_station_enroll(reg, op))
         assert again.ok and again.enrolled, again.message
         assert len(reg.list_devices(op)) == 2
+
+
+def test_base_image_and_filesystem_in_one_pass_then_the_board_boots_them(make_board, tmp_path):
+    from fleet.sim import chips, flashmap
+
+    chip = chips.get("esp32")
+    image = flashmap.merged_image(chip, app_size=20_000, seed=b"one pass")
+    (tmp_path / "firmware.bin").write_bytes(image)
+    board = make_board()
+    board.bootloader()
+    proc = run_fleet("flash", "--port", f"sim:{board.name}", "--board", "virtual", "--firmware",
+                     str(tmp_path / "firmware.bin"), "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["image"]["image_bytes"] == len(image) and rep["self_test"]["ok"]
+    assert board.status()["app"] == "factory"
+    with open(board.dir / "flash.img", "rb") as f:
+        f.seek(chip.bootloader_offset)
+        assert f.read(len(image)) == image
