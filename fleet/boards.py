@@ -77,6 +77,8 @@ SCHEMA = {
         "heap": {"type": "string", "pattern": r"^[0-9]+[KM]?$"},  # docs/boards.md: the figures, sourced
         "app_budget": {"type": "integer", "minimum": 65536},  # flash bytes one release may take
         "mac": {"type": "string", "pattern": r"^[0-9a-f]{12}$"},
+        # the USB-UART's top baud rate, what `fleet flash` writes at (docs/formats/board.md: the chip's datasheet)
+        "usb_baud": {"type": "integer", "minimum": 115200, "maximum": 5_000_000},
         "flash": {
             "type": "object", "required": ["size", "offset"], "additionalProperties": False,
             "properties": {"size": {"type": "integer", "minimum": 1 << 20}, "offset": {"type": "integer", "minimum": 0},

@@ -426,7 +426,22 @@ class FlashToolError(FleetError):
 
     exit_code = 54
     default_hint = ("hold the board's BOOT button while pressing RESET (download mode), close serial monitors, "
-                    "and try again; a virtual board has no ROM bootloader (leave out --firmware)")
+                    "and try again ('fleet sim bootloader NAME' on a virtual board)")
+
+
+class WrongMode(FlashToolError):
+    """The board is in the other mode: running its app where its ROM loader was wanted, or the reverse."""
+
+    exit_code = 56
+    default_hint = ("download mode: hold BOOT, press and release RESET, release BOOT ('fleet sim bootloader NAME' "
+                    "on a virtual board); back to the app: press RESET ('fleet sim reset NAME')")
+
+
+class FilesystemTooBig(UsageError):
+    """The app and config do not fit the board's vfs partition; refused before any byte is written."""
+
+    exit_code = 57
+    default_hint = "build a smaller app (fleet release build checks the board's app_budget), or a board with more flash"
 
 
 class SelfTestFailed(FleetError):

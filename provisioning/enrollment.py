@@ -88,6 +88,20 @@ def enroll_board(registry: Registry, operator: Operator, new: NewDevice, *, mac=
                  write_board: Callable[[dict], None] | None = None) -> tuple[DeviceRecord, Identity]:
     """Creates the identity, reserves the DevEUI, lets `write_board` write the credentials, and records
     the device as enrolled. Returns (record, identity). See the module's docstring for the order."""
+    if write_board is None:
+        identity = _checked_identity(registry, operator, new, mac, dev_eui, join_eui, app_key)
+        return registry.add_device(operator, new, identity, note="registry only"), identity
+    record, identity = reserve(registry, operator, new, mac=mac, dev_eui=dev_eui, join_eui=join_eui,
+                               app_key=app_key)
+    try:
+        write_board(board_config(identity, record))
+    except BaseException:
+        release(registry, operator, identity.dev_eui)
+        raise
+    return confirm(registry, operator, identity.dev_eui), identity
+
+
+def _checked_identity(registry, operator, new, mac, dev_eui, join_eui, app_key) -> Identity:
     values = check_new_device(new)
     if problem := os2iot.name_problem(new.name):
         raise UsageError(f"name: {problem}", hint="give a shorter --name (OS2iot takes at most 50 characters)")
@@ -96,16 +110,28 @@ def enroll_board(registry: Registry, operator: Operator, new: NewDevice, *, mac=
     if registry.existing_dev_euis([identity.dev_eui]):
         raise Conflict(f"DevEUI {identity.dev_eui} is already enrolled",
                        hint="'fleet devices show " + identity.dev_eui + "' shows it; a board is enrolled once")
-    if write_board is None:
-        return registry.add_device(operator, new, identity, note="registry only"), identity
+    return identity
+
+
+def reserve(registry: Registry, operator: Operator, new: NewDevice, *, mac=None, dev_eui=None, join_eui=None,
+            app_key=None) -> tuple[DeviceRecord, Identity]:
+    """Steps 1 and 2 of enroll_board: the device checked and recorded as 'enrolling'. The caller then writes
+    the board (board_config) and calls confirm(), or release() when the board was not written: the image
+    route (fleet station) learns the chip's MAC inside its esptool session and confirms only after the
+    board's files were read back."""
+    identity = _checked_identity(registry, operator, new, mac, dev_eui, join_eui, app_key)
     registry.add_device(operator, new, identity, state="enrolling", note="reserved; writing the board")
-    try:
-        record = registry.get_device(operator, identity.dev_eui)
-        write_board(board_config(identity, record))
-    except BaseException:
-        registry.remove_device(operator, identity.dev_eui, note="enrollment aborted: the board was not written")
-        raise
-    return registry.update_device(operator, identity.dev_eui, state="enrolled", note="board written"), identity
+    return registry.get_device(operator, identity.dev_eui), identity
+
+
+def confirm(registry: Registry, operator: Operator, dev_eui: str) -> DeviceRecord:
+    """Step 4: the board holds its credentials, read back: the device is 'enrolled'."""
+    return registry.update_device(operator, dev_eui, state="enrolled", note="board written")
+
+
+def release(registry: Registry, operator: Operator, dev_eui: str):
+    """The board was not written: the reservation is removed again (audited)."""
+    registry.remove_device(operator, dev_eui, note="enrollment aborted: the board was not written")
 
 
 # -- a pallet -------------------------------------------------------------------------------------------

@@ -1,12 +1,18 @@
-"""`fleet flash` as a library: the base image by esptool (its chip checked first), the app bundle and the
-board's config over serial (transfer.py), then the board's self-test.
+"""`fleet flash` as a library. Two routes:
+
+- via="image" (the default): the board in download mode; one esptool session writes the base image (when
+  given) and the board's whole filesystem, built on the host (fsimage.py: app, /board.json, the device's
+  own files), compressed, at the board's top baud, MD5-checked (romflash.py); the board is reset and its
+  REPL reports its identity and every file's SHA-256; then the self-test.
+- via="repl": the board runs MicroPython; the base image by esptool (its chip checked first), the app
+  bundle and the board's config over serial (transfer.py), then the self-test.
 
     report = flash("/dev/ttyUSB0", boards.get("heltec_v3"), firmware=Path("ESP32_GENERIC_S3.bin"), progress=cb)
 
 Nothing is written to a board that is not the one named: the image's chip is checked against the board
-file before the port is opened, esptool's chip against the board file before the image is written, and
-the board's own answer (chip, board file) before the app is written. A virtual board has no ROM
-bootloader: an image for it is refused (after the same header check), the app goes on as for any board.
+file before the port is opened, esptool's chip against the board file before the image is written (a
+virtual board's: the chip it imitates), and (via="repl") the board's own answer (chip, board file) before
+the app is written.
 """
 
 import re
@@ -19,7 +25,7 @@ from pathlib import Path
 
 from fleet import boards, device_spec
 from fleet.boards import Board
-from fleet.errors import FlashToolError, ImageMismatch, SelfTestFailed, UsageError, WrongBoard
+from fleet.errors import FlashToolError, ImageMismatch, SelfTestFailed, UsageError, VerifyError, WrongBoard, WrongMode
 from fleet.resources import firmware_dir
 
 # -- the ESP image header (esp-idf: esp_image_header_t), little-endian, 24 bytes -----------------------
@@ -64,11 +70,13 @@ def image_info(data: bytes) -> ImageInfo:
 def check_image(data: bytes, board: Board) -> ImageInfo:
     """The image's chip must be the board's chip; raises ImageMismatch (before any byte is written)."""
     info = image_info(data)
+    if board.virtual:  # its ROM loader and flash are the imitated chip's (docs/virtual-board.md)
+        chip = board.definition["imitates"]
+        if info.chip != chip:
+            raise ImageMismatch(f"the image is for {info.chip}, but {board.name} is a virtual board imitating an "
+                                f"{chip}; nothing was written")
+        return info
     chip = board.chip.name
-    if board.virtual:
-        raise ImageMismatch(f"board '{board.name}' is a virtual board: it has no ROM bootloader and runs "
-                            f"no ESP image (this one is for {info.chip}); nothing was written",
-                            hint="leave out --firmware: the app and config go over serial as on any board")
     if info.chip != chip:
         raise ImageMismatch(f"the image is for {info.chip}, but {board.name} is an {chip} board; "
                             f"nothing was written")
@@ -80,7 +88,13 @@ def check_image(data: bytes, board: Board) -> ImageInfo:
 _progress_of_thread = threading.local()
 
 
+_logger_installed = []
+
+
 def _install_logger():
+    """Once per process: esptool's set_logger replaces the proxy that has set_logger."""
+    if _logger_installed:
+        return
     from esptool.logger import TemplateLogger, log
 
     class _Logger(TemplateLogger):
@@ -111,6 +125,7 @@ def _install_logger():
             pass
 
     log.set_logger(_Logger())
+    _logger_installed.append(True)
 
 
 def write_image(port: str, board: Board, data: bytes, *, progress=None, baud: int = 460800) -> dict:
@@ -206,14 +221,41 @@ class FlashReport:
         return d
 
 
+class Templates:
+    """The shared part of the filesystem (fsimage.Template) per (board, vfs size), built once: a station
+    shares one across its boards and threads."""
+
+    def __init__(self):
+        self._made, self._lock = {}, threading.Lock()
+
+    def get(self, board: Board, files: dict[str, bytes], vfs_size: int):
+        from . import fsimage
+
+        key = (board.name, vfs_size, id(files))
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = (fsimage.Template(files, fsimage.Geometry.of_partition(vfs_size)), files)
+            return self._made[key][0]
+
+
 def flash(port, board: Board | str, *, firmware=None, progress: Step | None = None, files=None, retries: int = 3,
-          reconnect_timeout: float = 30.0, baudrate: int = 115200, check_self_test: bool = True) -> FlashReport:
+          reconnect_timeout: float = 30.0, baudrate: int = 115200, check_self_test: bool = True,
+          via: str = "image", rom_only: bool = False, reset=None, templates: Templates | None = None,
+          device_files: dict[str, bytes] | None = None, baud: int | None = None) -> FlashReport:
     """Flashes one board (see the module's docstring); `board` is a Board (or a board name, loaded here).
     `files`: a prebuilt (files, stale) from app_bundle() to share between boards. Raises SelfTestFailed
     (after writing) when the self-test fails and check_self_test is set; the report is on the exception as
-    `.report`."""
+    `.report`.
+
+    via="image" (the default): the board is in download mode; one esptool session writes the base image
+    (with `firmware`) and the whole filesystem (app, /board.json and `device_files`) as one littlefs image
+    (romflash.write_pass: `rom_only`, `reset`, `baud` are its), then the board's REPL reports its identity
+    and every file's SHA-256. via="repl": the board runs MicroPython; files go over its REPL (transfer.py).
+    Ctrl-C (KeyboardInterrupt) goes through with `.flash_report`: where it stopped."""
     from .transfer import PortRef
 
+    if via not in ("image", "repl"):
+        raise UsageError(f"unknown route '{via}'", hint="--via image (the default) or --via repl")
     if not isinstance(board, Board):
         board = boards.get(board)
     image = None
@@ -225,26 +267,29 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
         check_image(image, board)  # before the port is touched
     ref = PortRef.of(port)
     report = FlashReport(port=ref.current() or str(port), board=board.name)
+    if via == "repl" and image is not None and board.virtual:
+        raise ImageMismatch(f"a virtual board's base image goes through its ROM loader: {board.name} takes it "
+                            f"with --via image; nothing was written",
+                            hint="leave out --firmware with --via repl, or put the board in download mode "
+                                 "('fleet sim bootloader NAME') and leave out --via repl")
     try:
-        _flash(ref, board, image, report, progress=progress, files=files, retries=retries,
-               reconnect_timeout=reconnect_timeout, baudrate=baudrate)
+        if via == "image":
+            _flash_image(ref, board, report, image=image, progress=progress, files=files, retries=retries,
+                         reconnect_timeout=reconnect_timeout, baudrate=baudrate, rom_only=rom_only, reset=reset,
+                         templates=templates or Templates(), device_files=device_files, baud=baud)
+        else:
+            _flash(ref, board, image, report, progress=progress, files=files, retries=retries,
+                   reconnect_timeout=reconnect_timeout, baudrate=baudrate)
     except KeyboardInterrupt as e:
         e.flash_report = report  # where it stopped: the caller says what state the board is in
         raise
     report.stage = "done"
-    report.port = ref.current() or report.port
-    if check_self_test and not report.self_test["ok"]:
-        st = report.self_test
-        missing = [f"{s['type']} ({s['bus']} {s['address']:#04x})" for s in st["sensors"] if s["answering"] is False]
-        why = st["error"] or ("not answering: " + ", ".join(missing))
-        err = SelfTestFailed(f"the self-test on {report.port} failed: {why}")
-        err.report = report
-        raise err
-    return report
+    return _checked(report, ref, check_self_test)
 
 
 def _flash(ref, board: Board, image: bytes | None, report: FlashReport, *, progress, files, retries,
            reconnect_timeout, baudrate):
+    """The REPL route: the base image by esptool (with `image`), then the files over the REPL."""
     from .board import check_board, identify, self_test
     from .transfer import SyncReport, sync, with_retries
 
@@ -280,5 +325,72 @@ def _flash(ref, board: Board, image: bytes | None, report: FlashReport, *, progr
             progress("self-test", 1, 1)
         return report
 
+    def on_retry(n, e):
+        from .romflash import in_download_mode
+
+        path = ref.current()
+        if n == 1 and path and in_download_mode(path):
+            raise WrongMode(f"the board on {path} is in download mode (its ROM loader answered), not running "
+                            f"MicroPython: press and release RESET without holding BOOT (a virtual board: "
+                            f"'fleet sim reset {ref.name}'), or leave out --via repl to flash it from here; "
+                            f"nothing was written") from None
+        report.retries.append(e.message)
+
+    with_retries(ref, run, retries=retries, reconnect_timeout=reconnect_timeout, baudrate=baudrate,
+                 on_retry=on_retry)
+
+
+def _flash_image(ref, board: Board, report: FlashReport, *, image, progress, files, retries, reconnect_timeout,
+                 baudrate, rom_only, reset, templates: Templates, device_files, baud) -> None:
+    from .board import check_board, identify, self_test
+    from .romflash import write_pass
+    from .transfer import differing, with_retries
+
+    bundle, _stale = files if files is not None else app_bundle(board)  # a whole filesystem: nothing is stale
+    mine = {}
+
+    def own_files(mac):
+        mine.update((device_files(mac) if callable(device_files) else device_files) or {})
+        return mine
+
+    report.stage = "image"
+    report.image = write_pass(ref.wait(reconnect_timeout), board,
+                              template_for=lambda size: templates.get(board, bundle, size),
+                              device_files=own_files, firmware=image, rom_only=rom_only, reset=reset,
+                              progress=progress, baud=baud, name=ref.name if rom_only else None)
+    every = {**bundle, **mine}
+
+    def run(session, attempt):
+        ident = identify(session)
+        check_board(ident, board, session.port)
+        report.identity = ident.as_dict()
+        bad = differing(session, every)
+        if bad:
+            raise VerifyError(f"after flashing, {', '.join(bad)} on the board on {session.port} "
+                              f"{'do' if len(bad) > 1 else 'does'} not match the image; nothing was recorded",
+                              hint="put the board in download mode and run the same command again")
+        report.transfer = {"written": sorted(every), "unchanged": [], "file_bytes": sum(map(len, every.values())),
+                           "sent_bytes": None, "compressed": True, "attempts": 1, "via": "image"}
+        report.attempts = attempt
+        report.stage = "self-test"
+        if progress:
+            progress("self-test", 0, 1)
+        report.self_test = self_test(session).as_dict()
+        if progress:
+            progress("self-test", 1, 1)
+        return report
+
     with_retries(ref, run, retries=retries, reconnect_timeout=reconnect_timeout, baudrate=baudrate,
                  on_retry=lambda n, e: report.retries.append(e.message))
+
+
+def _checked(report: FlashReport, ref, check_self_test: bool) -> FlashReport:
+    report.port = ref.current() or report.port
+    if check_self_test and not report.self_test["ok"]:
+        st = report.self_test
+        missing = [f"{s['type']} ({s['bus']} {s['address']:#04x})" for s in st["sensors"] if s["answering"] is False]
+        why = st["error"] or ("not answering: " + ", ".join(missing))
+        err = SelfTestFailed(f"the self-test on {report.port} failed: {why}")
+        err.report = report
+        raise err
+    return report

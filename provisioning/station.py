@@ -36,6 +36,7 @@ class Target:
     port: object            # a path, or a provisioning.transfer.PortRef (a virtual board's follows its pty)
     what: str
     board: str | None = None  # the board file it runs, when it says so itself (virtual boards)
+    rom: dict = field(default_factory=dict)  # flash()'s rom_only and reset for its ROM loader (fleet/cli/ports.py)
 
 
 @dataclass
@@ -69,13 +70,18 @@ def usb_targets() -> list[Target]:
 
 
 def provision_all(targets: list[Target], *, board: str | None = None, firmware=None, enroll=None,
-                  progress=None, max_workers: int = 8) -> list[Result]:
+                  progress=None, max_workers: int = 8, via: str = "image", enroll_files=None) -> list[Result]:
     """Flashes every target in its own thread (and enrolls it when `enroll(ref, board_name, ident)` is given,
-    returning (record, identity)); one Result per target, in the order given. A board that fails does not
-    stop the others. Each board file is loaded, and its app built, once for all the targets that run it."""
-    from .flash import app_bundle, flash
+    returning (record, identity), over the REPL after flashing; or, via="image", when
+    `enroll_files(board_name, mac)` is given, returning (the device's files, finish(ok) -> record): its keys
+    then go in the board's filesystem image, and finish(True) comes only after they were read back from the
+    board); one Result per target, in the order given. A board that fails does not
+    stop the others. Each board file is loaded, its app built and (via="image") the shared part of its
+    filesystem image made, once for all the targets that run it: each board adds only its own files."""
+    from .flash import Templates, app_bundle, flash
 
     prepared, lock = {}, threading.Lock()
+    templates = Templates()
 
     def prepare(name) -> tuple[boards.Board, tuple]:
         """(the Board, its app bundle) for board file `name`."""
@@ -89,19 +95,31 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
         name = board or t.board
         port = t.port if isinstance(t.port, str) else (t.port.current() or t.key)
         res = Result(t.key, port, False, board=name)
+        finishing = []
         try:
             if not name:
                 raise UsageError(f"{t.what} on {t.key}: name its board with --board")
             spec, bundle = prepare(name)
             fw = firmware if (firmware and not spec.virtual) else None
+            rom = dict(t.rom, templates=templates) if via == "image" else {}
+            if via == "image" and enroll_files is not None:
+                def own(mac):
+                    files, finish = enroll_files(name, mac)
+                    finishing.append(finish)
+                    return files
+
+                rom["device_files"] = own
             rep = flash(t.port, spec, firmware=fw, files=bundle,
                         progress=(lambda s, d, n: progress(t.key, s, d, n)) if progress else None,
-                        check_self_test=False)
+                        check_self_test=False, via=via, **rom)
             res.report = rep.as_dict()
             res.port = rep.port
             mac = (rep.identity or {}).get("mac")
             res.dev_eui = eui64_from_mac(mac) if mac else None
-            if enroll is not None:
+            if finishing:
+                record = finishing.pop()(True)
+                res.dev_eui, res.enrolled = record.dev_eui, True
+            elif enroll is not None:
                 record, _ = enroll(t.port, name, rep.identity)
                 res.dev_eui, res.enrolled = record.dev_eui, True
             st = rep.self_test or {}
@@ -115,6 +133,12 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
             res.message, res.exit_code = e.message, e.exit_code
         except Exception as e:  # noqa: BLE001 - one board's surprise must not take the station down
             res.message, res.exit_code = f"unexpected error: {type(e).__name__}: {e}", 1
+        finally:
+            for finish in finishing:  # reserved, but the board's files were not read back: not enrolled
+                try:
+                    finish(False)
+                except Exception:  # noqa: BLE001 - the board's own error is the one to report
+                    pass
         return res
 
     if not targets:

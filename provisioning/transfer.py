@@ -165,6 +165,29 @@ def _check_path(path: str):
         raise FleetError(f"'{path}' is not a file path on the board", hint="paths are absolute, e.g. /main.py")
 
 
+def _manifest(session: Session, files: dict[str, bytes], remove=(), force: bool = False,
+              report: SyncReport | None = None):
+    """(link, entries, indexes of the files that differ on the board): one program on the board hashes
+    every file named (and removes the paths in `remove`)."""
+    for p in [*files, *remove]:
+        _check_path(p)
+    link = getattr(session, "_bz_link", None) or Link(session)
+    session._bz_link = link.setup()
+    entries = [(p, d, hashlib.sha256(d).hexdigest()) for p, d in files.items()]
+    manifest = link.pack(("".join(f"{len(d)} {h} {p}\n" for p, d, h in entries)
+                          + "".join(f"- - {p}\n" for p in remove)).encode())
+    if report is not None:
+        report.compressed, report.stage = bool(link.deflate), "checking"
+    changed = literal(link.stream(f"_bz_m({_enc_len(manifest)}{',1' if force else ''})", manifest).strip())
+    return link, entries, changed
+
+
+def differing(session: Session, files: dict[str, bytes]) -> list[str]:
+    """The paths whose file on the board is missing or does not hash (SHA-256, on the board) to `files`'."""
+    _, entries, changed = _manifest(session, files)
+    return [entries[i][0] for i in changed]
+
+
 def sync(session: Session, files: dict[str, bytes], *, progress: Progress | None = None,
          force: bool = False, remove=(), entry: str | None = None, report: SyncReport | None = None) -> SyncReport:
     """Writes the files that differ (all with force=True) and verifies each on the board; removes the
@@ -174,22 +197,14 @@ def sync(session: Session, files: dict[str, bytes], *, progress: Progress | None
     first and written last, so that a transfer that stops half-way leaves a board that does not start a
     partial app; the next sync writes it again. `report`: a SyncReport to fill in as it goes (see there)."""
     remove = [p for p in remove if p not in files]
-    for p in [*files, *remove]:
-        _check_path(p)
-    link = getattr(session, "_bz_link", None) or Link(session)
-    session._bz_link = link.setup()
-    entries = [(p, d, hashlib.sha256(d).hexdigest()) for p, d in files.items()]
-    total = sum(len(d) for _, d, _ in entries)
-    manifest = link.pack(("".join(f"{len(d)} {h} {p}\n" for p, d, h in entries)
-                          + "".join(f"- - {p}\n" for p in remove)).encode())
     report = report if report is not None else SyncReport()
-    report.compressed, report.stage = bool(link.deflate), "checking"
-    changed = literal(link.stream(f"_bz_m({_enc_len(manifest)}{',1' if force else ''})", manifest).strip())
+    link, entries, changed = _manifest(session, files, remove, force, report)
     if changed and entry in files:
         first = list(files).index(entry)
         session.exec(f"import os\ntry:\n os.remove({entry!r})\nexcept OSError:\n pass\n")
         report.entry_removed = True
         changed = [i for i in changed if i != first] + [first]
+    total = sum(len(d) for _, d, _ in entries)
     skipped = sum(len(entries[i][1]) for i in range(len(entries)) if i not in changed)
     report.unchanged = [entries[i][0] for i in range(len(entries)) if i not in changed]
     if progress:

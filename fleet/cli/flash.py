@@ -24,10 +24,18 @@ def show_report(rep: dict):
     tr = rep.get("transfer") or {}
     st = rep.get("self_test") or {}
     click.echo(f"board:     {rep['board']} on {rep['port']} ({ident.get('machine', '?')})")
-    if rep.get("image"):
-        click.echo(f"image:     {rep['image']['bytes']} bytes at {rep['image']['offset']:#x} ({rep['image']['chip']})")
-    click.echo(f"app:       {len(tr.get('written', []))} files written, {len(tr.get('unchanged', []))} unchanged, "
-               f"all verified (SHA-256 on the board)" + (f"; {rep['attempts']} attempts" if rep["attempts"] > 1 else ""))
+    im = rep.get("image") or {}
+    if "vfs" in im:  # the image route
+        if im.get("image_bytes"):
+            click.echo(f"image:     {im['image_bytes']} bytes ({im['chip']}), MD5 verified")
+        click.echo(f"files:     {len(tr.get('written', []))} files in a {im['filesystem_bytes']} byte filesystem at "
+                   f"{im['vfs']['offset']:#x}, {im['baud']} baud, MD5 verified; {im['seconds']} s")
+        click.echo("verified:  every file's SHA-256 on the board after the reset")
+    else:
+        if im:
+            click.echo(f"image:     {im['bytes']} bytes at {im['offset']:#x} ({im['chip']})")
+        click.echo(f"app:       {len(tr.get('written', []))} files written, {len(tr.get('unchanged', []))} unchanged, "
+                   f"all verified (SHA-256 on the board)" + (f"; {rep['attempts']} attempts" if rep["attempts"] > 1 else ""))
     click.echo(f"self-test: {'ok' if st.get('ok') else 'FAILED'} (app {st.get('app')}, board {st.get('board')})"
                + (f": {st['error']}" if st.get("error") else ""))
     for s in st.get("sensors", []):
@@ -43,8 +51,8 @@ def interrupted_state(report, port: str) -> tuple[str, str]:
     stage = report.stage if report else "connecting"
     app = report.app if report else None
     if stage == "image":
-        return ("interrupted while esptool was writing the base image: the board's flash holds part of it and "
-                "will not start MicroPython",
+        return ("interrupted while esptool was writing to the board's flash (the base image or the filesystem "
+                "image): the flash holds part of it, and the board may not start",
                 f"{again} (with the same --firmware; hold BOOT while pressing RESET if esptool cannot reach the "
                 f"board): it writes the whole image again, then the app")
     if stage == "self-test" or stage == "done":
@@ -71,23 +79,29 @@ def interrupted_state(report, port: str) -> tuple[str, str]:
 @click.option("--board", "-b", "board", required=True, help="Board file name (fleet boards list).")
 @click.option("--firmware", type=click.Path(dir_okay=False, exists=True),
               help="MicroPython base image (.bin) to write first with esptool; its chip is checked first.")
+@click.option("--via", type=click.Choice(["image", "repl"]), default="image", show_default=True,
+              help="image: the board in download mode, one esptool pass (base image and filesystem image); "
+                   "repl: files over a running MicroPython's REPL (the base image is not touched).")
 @click.option("--retries", default=3, show_default=True, help="Reconnect and go on this many times when the line drops.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def command(port, board, firmware, retries, as_json):
-    """Flash a board: base image (with --firmware), app bundle and /board.json, verified, then a self-test.
+def command(port, board, firmware, via, retries, as_json):
+    """Flash a board: base image (with --firmware), app and /board.json, verified, then a self-test.
 
-    Only files that differ from the board's are sent (compressed); each is checked by SHA-256 on the board
-    and replaced atomically, so a pulled cable never leaves half a file: run the command again. A virtual
-    board has no ROM bootloader, so --firmware is refused for it (after the image check).
+    By default the board must be in download mode (hold BOOT, press and release RESET, release BOOT; a
+    virtual board: fleet sim bootloader NAME): one esptool session writes the base image (when given) and
+    the board's whole filesystem, built here, compressed and checked by MD5; the board is reset and its
+    REPL reports every file's SHA-256. With --via repl the board runs MicroPython and only files that
+    differ are sent over its REPL, each checked and replaced atomically.
 
     \b
     Example:
       fleet flash --port /dev/ttyUSB0 --board heltec_v3 --firmware ESP32_GENERIC_S3-v1.25.0.bin
-      fleet sim start --name bench1 && fleet flash --port sim:bench1 --board virtual
+      fleet sim start --name bench1 && fleet sim bootloader bench1 && fleet flash --port sim:bench1 --board virtual
+      fleet flash --port sim:bench1 --board virtual --via repl
     """
     from provisioning.flash import flash
 
-    from .ports import port_ref
+    from .ports import port_ref, rom_options, virtual_board
 
     bars = progress_bars(not as_json)
     tasks = {}
@@ -104,7 +118,8 @@ def command(port, board, firmware, retries, as_json):
         if bars:
             bars.start()
         try:
-            rep = flash(ref, board, firmware=firmware, progress=progress, retries=retries).as_dict()
+            rom = rom_options(virtual_board(port)) if via == "image" else {}
+            rep = flash(ref, board, firmware=firmware, progress=progress, retries=retries, via=via, **rom).as_dict()
         finally:
             if bars:
                 bars.stop()

@@ -24,11 +24,27 @@ def virtual_port(board):
     return PortRef(follow=follow, name=board.name)
 
 
+def virtual_board(port: str):
+    """The running virtual board behind `sim:NAME` or its pty, else None (a real port)."""
+    from ..sim import manager
+
+    if port.startswith("sim:"):
+        return manager.get(port[4:])
+    for b in manager.running():
+        try:
+            if b.port == port or os.path.realpath(port) == b.port:
+                return b
+        except FleetError:
+            continue
+    return None
+
+
 def port_ref(port: str):
     """`sim:NAME` or the pty of a running virtual board -> virtual_port(); anything else -> the path."""
     from provisioning.transfer import PortRef
 
-    from ..sim import manager
+    b = virtual_board(port)
+    return virtual_port(b) if b is not None else PortRef(path=port)
 
     if port.startswith("sim:"):
         return virtual_port(manager.get(port[4:]))
@@ -83,3 +99,26 @@ def ports_hint(running=None) -> str:
                 "port) or start a virtual board ('fleet sim start')")
     return "the serial ports here: " + ", ".join(found) + "; check the cable if the board is not among them"
 
+
+
+def rom_options(board) -> dict:
+    """What provisioning.flash.flash(via="image") needs to reach a board's ROM loader: a virtual board has no
+    modem lines and runs no stub (rom_only), and its RESET button is the simulator's (reset: waits until the
+    interpreter has mounted its filesystem, so the REPL that checks the files is not interrupted while it
+    starts). A real board (board None): esptool's own reset lines and stub."""
+    if board is None:
+        return {"rom_only": False, "reset": None}
+
+    def reset():
+        import time
+
+        board.reset()
+        board.wait_booted()
+        # input is held until boot.py starts; a Ctrl-C in its first moments can wedge a virtual board
+        # (docs/virtual-board.md), so the REPL check starts a moment after the app does
+        deadline = time.monotonic() + 10
+        while board.status()["state"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+
+    return {"rom_only": True, "reset": reset}

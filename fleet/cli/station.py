@@ -14,7 +14,7 @@ def virtual_targets():
     from provisioning.station import Target
 
     from ..sim import manager
-    from .ports import virtual_port
+    from .ports import rom_options, virtual_port
 
     found = []
     for b in manager.running():
@@ -22,7 +22,7 @@ def virtual_targets():
             info = b.info
         except FleetError:
             continue
-        found.append(Target(b.name, virtual_port(b), "virtual board", info.get("board")))
+        found.append(Target(b.name, virtual_port(b), "virtual board", info.get("board"), rom=rom_options(b)))
     return found
 
 
@@ -35,16 +35,19 @@ def virtual_targets():
 @click.option("--enroll", "do_enroll", is_flag=True, help="Also enroll each board (needs --kommune, --kind, --site).")
 @click.option("--kind", type=click.Choice(["waste", "env"]), help="With --enroll: the boards' kind.")
 @click.option("--site", help='With --enroll: where the boards go, e.g. "Lager, palle 17".')
+@click.option("--via", type=click.Choice(["image", "repl"]), default="image", show_default=True,
+              help="image: boards in download mode, one esptool pass each; repl: over a running MicroPython.")
 @click.option("--json", "as_json", is_flag=True, help="Print one result per port as JSON.")
 @registry_options
-def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, as_json, ctx_reg):
+def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_json, ctx_reg):
     """Find every board on a known USB-UART (CP210x, CH340/CH9102, FTDI, ESP32 USB) and every running
     virtual board, flash them in parallel with a progress bar each, and end with a table: port, DevEUI,
-    result. The exit code is 0 only when every board passed.
+    result. The exit code is 0 only when every board passed. By default each board is in download mode
+    and gets one esptool pass (fleet flash --help).
 
     \b
     Example:
-      fleet sim start --count 3
+      fleet sim start --count 3 && for b in vb1 vb2 vb3; do fleet sim bootloader $b; done
       fleet station --no-usb
       fleet station --board ttgo_lora32_v21 --firmware ESP32_GENERIC.bin --enroll -k 751 --kind waste --site Lager
     """
@@ -76,6 +79,22 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, as_json,
                 record, _, _ = enroll_on_board(reg, op, new, port, ident=ident)
             return record, None
 
+        def enroll_files(board_name, mac):
+            """The image route: the device reserved from its chip's MAC, its keys in its filesystem image
+            (in memory); finish(True) once the board's files were read back, finish(False) otherwise."""
+            from provisioning.enroll_on_board import config_files
+            from provisioning.enrollment import board_config, confirm, release, reserve
+
+            new = NewDevice(kommune=kfilter or op.kommune or "", site=site, kind=kind, board=board_name)
+            with lock:
+                record, identity = reserve(reg, op, new, mac=mac)
+
+            def finish(ok):
+                with lock:
+                    return confirm(reg, op, identity.dev_eui) if ok else release(reg, op, identity.dev_eui)
+
+            return config_files(board_config(identity, record)), finish
+
     bars = progress_bars(not as_json)
     tasks = {}
 
@@ -91,9 +110,14 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, as_json,
     try:
         if reg is not None:
             with reg:
-                results = provision_all(targets, board=board, firmware=firmware, enroll=enroll, progress=progress)
+                if via == "image":
+                    results = provision_all(targets, board=board, firmware=firmware, enroll_files=enroll_files,
+                                            progress=progress)
+                else:
+                    results = provision_all(targets, board=board, firmware=firmware, enroll=enroll,
+                                            progress=progress, via=via)
         else:
-            results = provision_all(targets, board=board, firmware=firmware, progress=progress)
+            results = provision_all(targets, board=board, firmware=firmware, progress=progress, via=via)
     finally:
         if bars:
             bars.stop()

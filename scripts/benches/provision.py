@@ -1,7 +1,9 @@
 """Provisioning benchmarks: bytes on the wire per app-bundle byte, and one board flashed and enrolled at
-115200 baud; baseline for both: `mpremote cp` of the same files to a fresh board in the same run. And the
-base image: a MicroPython-sized image written and verified by esptool through the ROM loader at 460800 baud;
-baseline: the same at 115200 baud."""
+115200 baud over the REPL; baseline for both: `mpremote cp` of the same files to a fresh board in the same
+run. The base image: a MicroPython-sized image written and verified by esptool through the ROM loader at
+460800 baud; baseline: the same at 115200 baud. The image route (`fleet flash`, one esptool session): a
+whole board (base image, app, config) against esptool at 460800 plus `mpremote cp` at 115200; app and config
+only against the REPL route; and a station of 8 virtual boards."""
 
 import base64
 import os
@@ -93,7 +95,7 @@ def board_seconds():
             reg = Registry.open(f"sqlite:///{d / 'registry.sqlite'}", key=os.urandom(32))
             op = Operator("bench", kommune="751")
             t0 = time.perf_counter()
-            flash(ours.port, "virtual", files=bundle)
+            flash(ours.port, "virtual", files=bundle, via="repl")
             with reg:
                 enroll_on_board(reg, op, NewDevice(kommune="751", site="Bench", kind="env", board="virtual"),
                                 ours.port)
@@ -157,8 +159,137 @@ def base_image_seconds():
              "flash_timing": "W25Q32JV typical erase/program times simulated"}]
 
 
+CONFIG = {"/config/lorawan.json": b'{"activation":"otaa","app_key":"00112233445566778899AABBCCDDEEFF",'
+                                   b'"dev_eui":"70B3D57ED0000001","join_eui":"0000000000000000","version":"1.0.3"}',
+          "/config/device.json": b'{"board":"virtual","kind":"env","kommune":"0751","name":"bench-1",'
+                                 b'"sensors":["bme280"],"site":"Bench"}'}
+
+
+def _image_flash(board, bundle, **kw):
+    from fleet.cli.ports import rom_options, virtual_port
+    from provisioning.flash import flash
+
+    board.bootloader()
+    t0 = time.perf_counter()
+    rep = flash(virtual_port(board), "virtual", files=bundle, device_files=CONFIG, **rom_options(board), **kw)
+    seconds = time.perf_counter() - t0
+    if not rep.self_test["ok"]:
+        raise RuntimeError(f"self-test failed after the image route: {rep.self_test}")
+    return seconds, rep
+
+
+def board_seconds_full():
+    """Base image + app + config, written and verified, each board's line throttled to its UART (115200 until
+    esptool's CHANGE_BAUDRATE). Ours: one `fleet flash --firmware` pass at the board's usb_baud (921600),
+    compressed, MD5, then every file's SHA-256 on the board and the self-test. Baseline: esptool's own
+    command for the base image at 460800 (ROM, uncompressed: its default without the stub) then `mpremote
+    cp` of app and config at 115200 (no verification)."""
+    from fleet.sim import chips, flashmap
+
+    d, restore = _sim_dir()
+    try:
+        bundle = _bundle()
+        base_image = flashmap.merged_image(chips.ESP32, app_size=BASE_IMAGE_BYTES, seed=b"bench")
+        (d / "firmware.bin").write_bytes(base_image)
+        ours, base = manager.start(names=["ours", "base"], erase=True, baud=115200)
+        try:
+            ours_s, rep = _image_flash(ours, bundle, firmware=d / "firmware.bin")
+            base.bootloader()
+            t0 = time.perf_counter()
+            r = subprocess.run([sys.executable, "-m", "esptool", "--port", base.port, "--baud", "460800",
+                                "--before", "no-reset", "--after", "no-reset", "--no-stub",
+                                "write-flash", hex(chips.ESP32.bootloader_offset), str(d / "firmware.bin")],
+                               capture_output=True, text=True, timeout=900)
+            if r.returncode != 0 or "Hash of data verified" not in r.stdout:
+                raise RuntimeError(f"esptool failed: {r.stdout[-400:]} {r.stderr[-400:]}")
+            base.reset()
+            base.wait_prompt()
+            _mpremote_cp(base.port, {**bundle[0], **CONFIG}, d)
+            base_s = time.perf_counter() - t0
+        finally:
+            ours.stop()
+            base.stop()
+    finally:
+        restore()
+    return [{"bench": "provision.board_seconds_full", "value": round(ours_s, 2), "unit": "s",
+             "baseline": round(base_s, 2),
+             "baseline_is": "esptool write-flash of the base image at 460800 (--no-stub) + mpremote cp of app "
+                            "and config at 115200, same run",
+             "ratio": round(ours_s / base_s, 3), "goal": 0.2, "image_bytes": len(base_image),
+             "filesystem_bytes": rep.image["filesystem_bytes"], "baud": rep.image["baud"],
+             "esptool_seconds": rep.image["seconds"], "attempts": rep.attempts, "retries": rep.retries}]
+
+
+def app_seconds_image():
+    """App and config only, each on a fresh board at 115200: the image route (download mode, one esptool pass,
+    read-back, self-test) against the REPL route (fleet flash --via repl, then the config files, verified;
+    self-test)."""
+    from provisioning.flash import flash
+    from provisioning.transfer import write_files
+
+    d, restore = _sim_dir()
+    try:
+        bundle = _bundle()
+        ours, base = manager.start(names=["ours", "base"], erase=True, baud=115200)
+        try:
+            ours_s, rep = _image_flash(ours, bundle)
+            t0 = time.perf_counter()
+            flash(base.port, "virtual", files=bundle, via="repl")
+            write_files(base.port, CONFIG)
+            base_s = time.perf_counter() - t0
+        finally:
+            ours.stop()
+            base.stop()
+    finally:
+        restore()
+    return [{"bench": "provision.app_seconds_image", "value": round(ours_s, 2), "unit": "s",
+             "baseline": round(base_s, 2), "baseline_is": "the REPL route (fleet flash --via repl + config), same run",
+             "ratio": round(ours_s / base_s, 3), "goal": 0.3, "filesystem_bytes": rep.image["filesystem_bytes"],
+             "esptool_seconds": rep.image["seconds"], "attempts": rep.attempts, "retries": rep.retries}]
+
+
+def station_boards_per_minute():
+    """8 virtual boards (lines at 115200 until esptool's CHANGE_BAUDRATE) on one station, by image; baseline:
+    the same boards by the REPL route first, same run."""
+    from fleet.cli.ports import rom_options, virtual_port
+    from provisioning.station import Target, provision_all
+
+    d, restore = _sim_dir()
+    try:
+        _bundle()  # the app built once before the clock starts, as a station's first board would
+        names = [f"st{i}" for i in range(8)]
+        started = manager.start(names=names, erase=True, baud=115200)
+        try:
+            targets = [Target(b.name, virtual_port(b), "virtual board", "virtual", rom=rom_options(b))
+                       for b in started]
+            t0 = time.perf_counter()
+            res = provision_all(targets, via="repl")
+            repl_s = time.perf_counter() - t0
+            if not all(r.ok for r in res):
+                raise RuntimeError(f"REPL station: {[r.message for r in res]}")
+            for b in started:
+                b.bootloader()
+            t0 = time.perf_counter()
+            res = provision_all(targets)
+            image_s = time.perf_counter() - t0
+            if not all(r.ok for r in res):
+                raise RuntimeError(f"image station: {[r.message for r in res]}")
+        finally:
+            for b in started:
+                b.stop()
+    finally:
+        restore()
+    return [{"bench": "provision.station_boards_per_minute", "value": round(8 * 60 / image_s, 1),
+             "unit": "boards/min", "baseline": round(8 * 60 / repl_s, 1),
+             "baseline_is": "the same 8 boards by the REPL route (fleet station --via repl), same run",
+             "boards": 8, "cpus": os.cpu_count()}]
+
+
 BENCHES = [
     (("provision.wire_ratio",), wire_ratio),
     (("provision.board_seconds_115200",), board_seconds),
     (("provision.base_image_seconds",), base_image_seconds),
+    (("provision.board_seconds_full",), board_seconds_full),
+    (("provision.app_seconds_image",), app_seconds_image),
+    (("provision.station_boards_per_minute",), station_boards_per_minute),
 ]

@@ -1,5 +1,6 @@
-"""`fleet flash` on virtual boards: the app and config written, verified by SHA-256, a self-test; the cable
-pulled mid-transfer; a board that is not the one named; an image for another chip."""
+"""`fleet flash --via repl` on virtual boards: the app and config written over the REPL, verified by SHA-256, a
+self-test; the cable pulled mid-transfer; a board that is not the one named; an image for another chip
+(refused on either route before the port is opened). The image route: test_flash_image.py."""
 
 import hashlib
 import json
@@ -46,7 +47,7 @@ def assert_identical(port, files):
 
 
 def test_flash_writes_verified_app_and_reports_self_test(vboard, bundle):
-    proc = run_fleet("flash", "--port", vboard.port, "--board", "virtual", "--json")
+    proc = run_fleet("flash", "--port", vboard.port, "--board", "virtual", "--via", "repl", "--json")
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     assert rep["identity"]["chip"] == "virtual"
@@ -60,14 +61,14 @@ def test_flash_writes_verified_app_and_reports_self_test(vboard, bundle):
     on_board = board_files(vboard.port)
     assert "/board.json" in on_board and not [p for p in on_board if p.endswith(".tmp")]
 
-    again = run_fleet("flash", "--port", vboard.port, "--board", "virtual", "--json")
+    again = run_fleet("flash", "--port", vboard.port, "--board", "virtual", "--via", "repl", "--json")
     assert again.returncode == 0, again.stderr
     rep2 = json.loads(again.stdout)
     assert rep2["transfer"]["written"] == [] and set(rep2["transfer"]["unchanged"]) == set(files)
 
 
 def test_human_output_lists_each_sensor(vboard):
-    proc = run_fleet("flash", "--port", f"sim:{vboard.name}", "--board", "virtual")
+    proc = run_fleet("flash", "--port", f"sim:{vboard.name}", "--board", "virtual", "--via", "repl")
     assert proc.returncode == 0, proc.stderr
     assert "self-test: ok" in proc.stdout
     assert "bme280" in proc.stdout and "answers" in proc.stdout
@@ -94,7 +95,7 @@ def test_cable_pulled_mid_transfer_then_retry_ends_verified(make_board, bundle):
     t = threading.Thread(target=pull)
     t.start()
     try:
-        rep = flash(virtual_port(board), "virtual", files=bundle, progress=progress, reconnect_timeout=30)
+        rep = flash(virtual_port(board), "virtual", files=bundle, progress=progress, reconnect_timeout=30, via="repl")
     finally:
         t.join()
     assert pulled, "the cable was never pulled"
@@ -108,7 +109,7 @@ def test_cable_pulled_mid_transfer_then_retry_ends_verified(make_board, bundle):
 
 def test_wrong_board_named_is_refused_and_nothing_written(vboard):
     before = board_files(vboard.port)
-    proc = run_fleet("flash", "--port", vboard.port, "--board", "heltec_v3")
+    proc = run_fleet("flash", "--port", vboard.port, "--board", "heltec_v3", "--via", "repl")
     assert proc.returncode == WrongBoard.exit_code
     assert "not heltec_v3" in proc.stderr and "hint:" in proc.stderr
     assert board_files(vboard.port) == before

@@ -1,4 +1,5 @@
-"""`fleet station`: every running virtual board flashed in parallel, one row each."""
+"""`fleet station`: every running virtual board (in download mode: the image route) flashed in parallel, one
+row each."""
 
 import json
 
@@ -11,6 +12,8 @@ pytestmark = pytest.mark.usefixtures("frozen_sources")
 
 def test_station_provisions_three_virtual_boards_in_parallel(make_board):
     boards = [make_board() for _ in range(3)]
+    for b in boards:
+        b.bootloader()
     proc = run_fleet("station", "--no-usb", "--json", timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = json.loads(proc.stdout)
@@ -18,18 +21,19 @@ def test_station_provisions_three_virtual_boards_in_parallel(make_board):
     for r in rows:
         assert r["ok"] and r["result"] == "ok"
         assert r["flash"]["self_test"]["ok"]
-        assert r["flash"]["transfer"]["written"]
+        assert r["flash"]["transfer"]["written"] and r["flash"]["image"]["vfs"]
 
 
 def test_station_table_names_each_port(make_board):
     board = make_board()
+    board.bootloader()
     proc = run_fleet("station", "--no-usb", timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert board.name in proc.stdout and "DevEUI" in proc.stdout
 
 
 def test_station_with_wrong_board_fails_each_row(make_board):
-    make_board()
+    make_board().bootloader()
     proc = run_fleet("station", "--no-usb", "--board", "heltec_v3", "--json", timeout=300)
     assert proc.returncode == 51
     [row] = json.loads(proc.stdout)
@@ -41,7 +45,11 @@ def test_station_loads_each_board_file_once_for_all_its_boards(make_board, monke
     from fleet.cli.station import virtual_targets
     from provisioning.station import provision_all
 
-    made = {make_board().name for _ in range(2)}
+    made = set()
+    for _ in range(2):
+        b = make_board()
+        b.bootloader()
+        made.add(b.name)
     loads = []
     real_load = board_files.load
     monkeypatch.setattr(board_files, "load", lambda name: loads.append(name) or real_load(name))
@@ -49,3 +57,11 @@ def test_station_loads_each_board_file_once_for_all_its_boards(make_board, monke
     results = provision_all(targets)
     assert [r.ok for r in results] == [True, True], [r.message for r in results]
     assert loads == ["virtual"]
+
+
+def test_station_via_repl_flashes_boards_running_micropython(make_board):
+    board = make_board()
+    proc = run_fleet("station", "--no-usb", "--via", "repl", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [row] = [r for r in json.loads(proc.stdout) if r["key"] == board.name]
+    assert row["ok"] and row["flash"]["image"] is None

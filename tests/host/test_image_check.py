@@ -42,13 +42,17 @@ def test_chip_registry_agrees_with_esptools_own_chip_table():
 def test_image_for_the_boards_chip_passes():
     assert check_image(fake_image(9), boards.get("heltec_v3")).chip == "esp32s3"
     assert check_image(fake_image(0), boards.get("ttgo_lora32_v21")).chip == "esp32"
+    # a virtual board has the imitated chip's ROM loader and flash (docs/virtual-board.md): its image
+    assert check_image(fake_image(0), boards.get("virtual")).chip == "esp32"
+    assert check_image(fake_image(9), boards.get("virtual_s3")).chip == "esp32s3"
 
 
 @pytest.mark.parametrize("board,chip_id,words", [
     ("heltec_v3", 0, "for esp32, but heltec_v3 is an esp32s3"),
     ("ttgo_lora32_v21", 9, "for esp32s3, but ttgo_lora32_v21 is an esp32"),
     ("tbeam", 5, "for esp32c3"),
-    ("virtual", 0, "virtual board"),
+    ("virtual", 9, "virtual board imitating an esp32"),
+    ("virtual_s3", 0, "virtual board imitating an esp32s3"),
 ])
 def test_image_for_another_chip_is_refused(board, chip_id, words):
     with pytest.raises(ImageMismatch) as e:

@@ -1,0 +1,235 @@
+"""One esptool session per board: the base image (when asked), then the board's whole filesystem as one
+littlefs image (provisioning/fsimage.py) at the `vfs` partition's offset, compressed, at the board's top
+baud, each checked by the ROM's (or stub's) MD5; then the board is reset out of download mode.
+
+    result = write_pass(port, board, template=t, device_files={...}, firmware=data, rom_only=True, reset=cb)
+
+The board must be in download mode (BOOT held while RESET is pressed; `fleet sim bootloader NAME` on a virtual
+board). A board that answers as MicroPython instead gets WrongMode, saying which button to hold.
+
+`rom_only`: a port without DTR/RTS wired to EN and GPIO0 (a virtual board's pty) is not reset into download
+mode by esptool (its `--before no-reset`), and a virtual board runs no flasher stub (`--no-stub`). On a
+real USB-UART esptool toggles the modem lines first (`--before default-reset`: boards with the usual
+auto-reset transistors enter download mode by themselves) and runs its stub (faster writes, same MD5
+check).
+
+Nothing here prints; esptool's own messages are silenced (flash.py's logger) and its progress goes to the
+caller's callback.
+"""
+
+import hashlib
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fleet.boards import CHIPS, Board
+from fleet.errors import FlashToolError, WrongBoard, WrongMode
+
+from . import fsimage
+
+TABLE_OFFSET = 0x8000
+ENTRY = struct.Struct("<2sBBLL16sL")  # ESP-IDF partition entry: magic AA 50, type, subtype, offset, size, label, flags
+ENTRY_MAGIC, MD5_MAGIC = b"\xaa\x50", b"\xeb\xeb"
+ROM_BAUD = 115200
+DEFAULT_USB_BAUD = 460800  # a board file without "usb_baud": what every USB-UART on ESP32 boards takes
+
+
+@dataclass(frozen=True)
+class Partition:
+    label: str
+    type: int
+    subtype: int
+    offset: int
+    size: int
+
+
+def parse_table(data: bytes) -> list[Partition]:
+    """The partitions of an ESP-IDF partition table (its MD5 entry checked); FlashToolError when damaged."""
+    parts = []
+    for i in range(0, min(len(data), 0xC00), ENTRY.size):
+        raw = data[i:i + ENTRY.size]
+        if raw[:2] == MD5_MAGIC:
+            if hashlib.md5(data[:i]).digest() != raw[16:32]:
+                raise FlashToolError("the board's partition table at 0x8000 is damaged (its MD5 does not match)",
+                                     hint="flash the base image again (--firmware)")
+            return parts
+        if raw[:2] != ENTRY_MAGIC:
+            break
+        _m, t, st, off, size, label, _f = ENTRY.unpack(raw)
+        parts.append(Partition(label.rstrip(b"\0").decode(errors="replace"), t, st, off, size))
+    raise FlashToolError("the board has no valid partition table at 0x8000: it has no MicroPython",
+                         hint="give the base image with --firmware")
+
+
+def vfs_partition(parts: list[Partition], flash_size: int) -> Partition:
+    """MicroPython's `vfs`: the table's own, else from the last partition's end to the end of the flash
+    (ports/esp32: boardctrl_startup adds it at run time)."""
+    for p in parts:
+        if p.label == "vfs":
+            return p
+    start = max(p.offset + p.size for p in parts)
+    return Partition("vfs", 1, 0x81, start, flash_size - start)
+
+
+def esptool_chip(board: Board) -> str:
+    """esptool's CHIP_NAME for the board (a virtual board: the chip it imitates)."""
+    chip = CHIPS[board.definition["imitates"]] if board.virtual else board.chip
+    return chip.esptool
+
+
+def base_offset(board: Board) -> int:
+    """Where the MicroPython base image goes: the board file's offset, a virtual board's imitated chip's."""
+    return CHIPS[board.definition["imitates"]].base_offset if board.virtual else board.flash_offset
+
+
+def top_baud(board: Board) -> int:
+    return int(board.definition.get("usb_baud", DEFAULT_USB_BAUD))
+
+
+# the ROM's SYNC command (op 0x08, 36 bytes: 07 07 12 20, then 32 x 0x55) in a SLIP frame
+SYNC_FRAME = b"\xc0\x00\x08\x24\x00\x00\x00\x00\x00\x07\x07\x12\x20" + b"\x55" * 32 + b"\xc0"
+
+
+def probe(port: str) -> str | None:
+    """"rom" when a ROM loader answers a SYNC on the port, "repl" when MicroPython answers a Ctrl-C with
+    its prompt (the board runs its app), None when nothing answers. Quick: esptool's own connect takes
+    seconds to give up on a board that is not in download mode."""
+    import serial
+
+    try:
+        with serial.Serial(port, ROM_BAUD, timeout=0.1) as s:
+            s.reset_input_buffer()
+            s.write(SYNC_FRAME)
+            got, deadline = b"", time.monotonic() + 0.4
+            while time.monotonic() < deadline:
+                got += s.read(256)
+                if b"\xc0\x01\x08" in got:
+                    return "rom"
+            s.write(b"\r\x03\x03")
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                got += s.read(256)
+                if b">>>" in got or b"raw REPL" in got:
+                    return "repl"
+            return None
+    except (OSError, serial.SerialException):
+        return None
+
+
+def in_download_mode(port: str) -> bool:
+    return probe(port) == "rom"
+
+
+def not_in_download_mode(port: str, name: str | None) -> WrongMode:
+    sim = f"'fleet sim bootloader {name}'" if name else "'fleet sim bootloader NAME'"
+    return WrongMode(f"the board on {port} is running its app (MicroPython answered), not its ROM loader: hold "
+                     f"BOOT, press and release RESET, release BOOT, then run the same command again "
+                     f"(a virtual board: {sim}); nothing was written")
+
+
+def _read_table(esp, firmware: bytes | None, board: Board) -> bytes:
+    if firmware is not None:
+        at = TABLE_OFFSET - base_offset(board)
+        if len(firmware) >= at + 0x100:
+            return firmware[at:at + 0xC00]
+    out = b""
+    while len(out) < 0xC00:  # 64 bytes a command in the ROM: read only as far as the MD5 entry
+        out += esp.read_flash(TABLE_OFFSET + len(out), 64)
+        if any(out[i:i + 2] == MD5_MAGIC for i in range(0, len(out), ENTRY.size)) or out[-32:] == b"\xff" * 32:
+            break
+    return out
+
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total): "image" or "filesystem"
+
+
+def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimage.Template"],
+               device_files: dict[str, bytes] | Callable[[str], dict] | None = None, firmware: bytes | None = None, rom_only: bool = False,
+               reset: Callable[[], None] | None = None, progress: Progress | None = None,
+               baud: int | None = None, name: str | None = None) -> dict:
+    """Writes (base image and) filesystem in one esptool session, verified by MD5, then resets the board.
+    `template_for(vfs_size)` gives the shared part of the filesystem for the board's vfs partition (the
+    caller caches it per release and board); `device_files` are this device's own files, in memory only (or
+    a callable given the chip's MAC, 12 hex digits, that returns them).
+    Returns what was written: chip, mac, baud, vfs offset and size, bytes of each image, seconds."""
+    from esptool.cmds import attach_flash, detect_chip, reset_chip, run_stub, write_flash
+    from esptool.util import FatalError
+
+    from .flash import _install_logger, _progress_of_thread
+
+    _install_logger()
+    t0 = time.monotonic()
+    esp = None
+    try:
+        mode = probe(port) if rom_only else None  # a real port: esptool's reset puts it in download mode
+        if mode == "repl":
+            raise not_in_download_mode(port, name)
+        try:
+            esp = detect_chip(port, connect_mode="no-reset" if rom_only else "default-reset",
+                              connect_attempts=2 if rom_only else 4)
+        except FatalError as e:
+            if probe(port) == "repl":
+                raise not_in_download_mode(port, name) from None
+            raise FlashToolError(f"no ROM loader answers on {port}: {e}",
+                                 hint="put the board in download mode: hold BOOT, press and release RESET, "
+                                      "release BOOT ('fleet sim bootloader NAME' on a virtual board); check "
+                                      "the cable") from None
+        want = esptool_chip(board)
+        if esp.CHIP_NAME != want:
+            raise WrongBoard(f"the chip on {port} is an {esp.CHIP_NAME}, not {board.name}'s {want}; "
+                             f"nothing was written")
+        mac = bytes(esp.read_mac()).hex()
+        if not rom_only:
+            esp = run_stub(esp)
+        speed = baud or top_baud(board)
+        if speed != ROM_BAUD:
+            esp.change_baud(speed)
+        attach_flash(esp)
+        table = _read_table(esp, firmware, board)
+        if firmware is None:
+            parts = parse_table(table)
+            apps = [p for p in parts if p.type == 0]
+            if not apps or esp.read_flash(apps[0].offset, 64)[:1] != b"\xe9":
+                raise FlashToolError(f"the board on {port} has no MicroPython base image; nothing was written",
+                                     hint="give the base image with --firmware (it is checked against the "
+                                          "board's chip first)")
+        else:
+            parts = parse_table(table)
+        vfs = vfs_partition(parts, board.flash_size)
+        if callable(device_files):  # e.g. enrollment: the device's keys from the chip's MAC
+            device_files = device_files(mac)
+        image = template_for(vfs.size).image(device_files)  # FilesystemTooBig before any byte is written
+        writes = ([(base_offset(board), firmware)] if firmware is not None else []) + [(vfs.offset, image)]
+        stage = ["image" if firmware is not None else "filesystem"]
+
+        def bar(done, total):
+            if progress:
+                progress(stage[0], done, total)
+
+        _progress_of_thread.cb = bar
+        for i, (offset, data) in enumerate(writes):
+            stage[0] = "filesystem" if offset == vfs.offset else "image"
+            write_flash(esp, [(offset, data)], compress=True)  # raises FatalError unless the MD5 matches
+        result = {"chip": esp.CHIP_NAME, "mac": mac, "baud": speed, "stub": esp.IS_STUB,
+                  "vfs": {"offset": vfs.offset, "size": vfs.size}, "filesystem_bytes": len(image),
+                  "image_bytes": len(firmware) if firmware is not None else None,
+                  "seconds": round(time.monotonic() - t0, 3)}
+        if reset is None:
+            reset_chip(esp, "hard-reset")
+        esp._port.close()
+        esp = None
+        if reset is not None:
+            reset()
+        return result
+    except FatalError as e:
+        raise FlashToolError(f"esptool on {port}: {e}")
+    except OSError as e:
+        raise FlashToolError(f"esptool could not use {port}: {getattr(e, 'strerror', None) or e}")
+    finally:
+        _progress_of_thread.cb = None
+        if esp is not None:
+            try:
+                esp._port.close()
+            except Exception:  # noqa: BLE001 - closing a port that went away
+                pass
