@@ -40,23 +40,15 @@ def virtual_board(port: str):
 
 
 def port_ref(port: str):
-    """`sim:NAME` or the pty of a running virtual board -> virtual_port(); anything else -> the path."""
+    """`sim:NAME` or the pty of a running virtual board -> virtual_port(); an existing path -> the path;
+    anything else: PortNotFound at once, the hint naming the ports that do exist."""
     from provisioning.transfer import PortRef
 
     b = virtual_board(port)
-    return virtual_port(b) if b is not None else PortRef(path=port)
-
-    if port.startswith("sim:"):
-        return virtual_port(manager.get(port[4:]))
-    running = manager.running()
-    for b in running:
-        try:
-            if b.port == port or os.path.realpath(port) == b.port:
-                return virtual_port(b)
-        except FleetError:
-            continue
+    if b is not None:
+        return virtual_port(b)
     if not os.path.exists(port):
-        raise PortNotFound(f"cannot open serial port {port}: there is no such port", hint=ports_hint(running))
+        raise PortNotFound(f"cannot open serial port {port}: there is no such port", hint=ports_hint())
     return PortRef(path=port)
 
 

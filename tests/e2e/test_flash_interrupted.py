@@ -34,7 +34,8 @@ class Flashing:
 
     def __init__(self, port):
         master, slave = os.openpty()
-        self.proc = subprocess.Popen([str(BIN / "fleet"), "flash", "--port", port, "--board", "virtual"],
+        self.proc = subprocess.Popen([str(BIN / "fleet"), "flash", "--port", port, "--board", "virtual",
+                                      "--via", "repl"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
         os.close(slave)
         self.master, self.err = master, b""
@@ -95,7 +96,7 @@ def test_ctrl_c_mid_transfer_says_the_state_and_the_same_command_repairs_it(make
     # flash when the abort came: the board's inflater reads ahead)
     assert len(new) >= sent - 1
 
-    again = run_fleet("flash", "--port", board.port, "--board", "virtual", "--json")
+    again = run_fleet("flash", "--port", board.port, "--board", "virtual", "--via", "repl", "--json")
     assert again.returncode == 0, again.stderr
     rep = json.loads(again.stdout)
     assert rep["transfer"]["written"][-1] == "/main.py"
@@ -120,7 +121,7 @@ def test_second_ctrl_c_stops_at_once(make_board, bundle):
     # 130, or killed by the SIGINT itself (-2, which a shell shows as 130) when the second one lands while
     # the interpreter is already shutting down
     assert rc in (130, -signal.SIGINT) and "Traceback" not in err, err
-    again = run_fleet("flash", "--port", board.port, "--board", "virtual", "--json")
+    again = run_fleet("flash", "--port", board.port, "--board", "virtual", "--via", "repl", "--json")
     assert again.returncode == 0, again.stderr
     assert_identical(board.port, bundle[0])
 

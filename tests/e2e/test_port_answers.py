@@ -38,7 +38,9 @@ def timed(*args):
 
 
 COMMANDS = {
-    "flash": lambda port, db: ("flash", "--port", port, "--board", "virtual"),
+    # the REPL route: it is the one that expects MicroPython on the port (the image route expects the ROM
+    # loader and says so: tests/e2e/test_flash_image.py)
+    "flash": lambda port, db: ("flash", "--port", port, "--board", "virtual", "--via", "repl"),
     "enroll": lambda port, db: ("enroll", "-k", "751", "--port", port, "--site", "x", "--kind", "waste"),
     "checkin-key": lambda port, db: ("rollout", "checkin-key", "--port", port, "--db", db),
 }
