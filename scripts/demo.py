@@ -288,6 +288,9 @@ def story(d: Demo, args):
     boards = list(port_of)
     if len(boards) != 3:
         raise DemoFailed(f"expected three boards, got: {out}")
+    d.say("Each board into download mode, as a technician holds BOOT and taps RESET; then one esptool pass per "
+          "board writes its whole filesystem, built here, and checks it:")
+    d.run_all([f"fleet sim bootloader {b}" for b in boards], show=1)
     d.run("fleet station --no-usb --board virtual", show=8)
     d.say("Each board gets the device its QR label names (--device), the signed release in slot a, the root it "
           "will trust and a check-in key of its own:")
