@@ -167,22 +167,9 @@ class Lab:
                 dst.write_bytes(self.store.root_path(v).read_bytes())
 
     def put_channel(self, data: bytes, kommune="0751", board="virtual"):
-        """Writes a manifest straight into the channel (what a compromised or careless mirror could do), and
-        the channel's deltas as that mirror would serve them: each rebuilds `data` from its base (a board
-        that runs a base takes the delta), or is gone when `data` is not two lines."""
-        from fleet.errors import ReleaseError
-        from fleet.release import delta
-
-        path = self.repo / "channels" / kommune / f"{board}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        deltas = path.with_name(path.stem + ".delta")
-        for p in sorted(deltas.glob("*.bin")) if deltas.is_dir() else ():
-            try:
-                base = (self.repo / "manifests" / f"{p.stem}.json").read_bytes().split(b"\n")[0]
-                p.write_bytes(delta.make(base, data))
-            except (OSError, ReleaseError):
-                p.unlink()
+        """Writes a manifest straight into the channel (what a compromised or careless mirror could do): see
+        write_channel."""
+        write_channel(self.repo, data, kommune, board)
 
     def publish(self, rel: Path):
         return repository.publish(rel, self.repo, self.store)
@@ -335,6 +322,26 @@ def boot_into_slots(board) -> "Repl":
     return r
 
 
+
+def write_channel(repo: Path, data: bytes, kommune="0751", board="virtual"):
+    """Writes a manifest straight into a repository's channel, and the channel's deltas as a mirror would
+    serve them: each rebuilds `data` from its base (a board that runs a base takes the delta), or is gone
+    when `data` is not two lines. (A channel file changed without its deltas would have boards rebuild the
+    manifest that was there before.)"""
+    from fleet.errors import ReleaseError
+    from fleet.release import delta
+
+    path = repo / "channels" / kommune / f"{board}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    deltas = path.with_name(path.stem + ".delta")
+    for p in sorted(deltas.glob("*.bin")) if deltas.is_dir() else ():
+        try:
+            base = (repo / "manifests" / f"{p.stem}.json").read_bytes().split(b"\n")[0]
+            p.write_bytes(delta.make(base, data))
+        except (OSError, ReleaseError):
+            p.unlink()
+
 def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_s=None):
     """Power cuts at random moments while boards update back and forth between two releases (A: the
     built release; B: one module changed and a 24 KiB data file added), new counters each time.
@@ -374,7 +381,7 @@ def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_
             cur = "A"
             for k in range(cuts_per_board):
                 want = "B" if cur == "A" else "A"
-                (repo / "channels" / "0751" / "virtual.json").write_bytes(manifest(want))
+                write_channel(repo, manifest(want))
                 code = "from bysans.ota import client\nclient.Client().poll()\n"
                 r.c.write(code.encode() + b"\x04")
                 time.sleep(rng.uniform(0.0, (window_s or 1.2) + LAB_JOIN_S))  # the poll joins WiFi first

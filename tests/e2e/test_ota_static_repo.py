@@ -96,7 +96,7 @@ def test_a_board_updates_from_nginx_while_it_checks_in_to_fleet_serve(make_board
             urllib.request.urlopen(srv.url + "/repo/repository.json", timeout=5)
         assert e.value.code == 404
 
-        b = make_board(heap=HEAP)
+        b = make_board(heap=HEAP, scenario=lab.wifi_scenario)  # its check-ins and downloads go over WiFi
         provision(b, r1, lab.root1, lab.config(DEV, server=srv.url, repo=url))
         r = Repl(b)
         r.run("import machine")
