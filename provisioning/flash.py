@@ -19,6 +19,7 @@ import re
 import struct
 import tempfile
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,34 +134,57 @@ def write_image(port: str, board: Board, data: bytes, *, progress=None, baud: in
     check_image(data, board)
     try:
         from esptool.cmds import attach_flash, detect_chip, reset_chip, run_stub, write_flash
-        from esptool.util import FatalError
     except ImportError as e:  # pragma: no cover - esptool is a dependency
         raise FlashToolError(f"esptool is not installed: {e}", hint="pip install 'esptool>=5.6,<6'")
-    _install_logger()
-    _progress_of_thread.cb = progress
-    esp = None
-    try:
-        esp = detect_chip(port, connect_mode="default-reset")
+    with esptool_session(port, progress) as session:
+        esp = session.track(detect_chip(port, connect_mode="default-reset"))
         want = board.chip.esptool
         if esp.CHIP_NAME != want:
             raise WrongBoard(f"the chip on {port} is an {esp.CHIP_NAME}, but {board.name} is an {want} "
                              f"board; nothing was written")
-        esp = run_stub(esp)
+        esp = session.track(run_stub(esp))
         attach_flash(esp)
         write_flash(esp, [(board.flash_offset, data)])
         reset_chip(esp, "hard-reset")
         return {"chip": esp.CHIP_NAME, "offset": board.flash_offset, "bytes": len(data)}
-    except FatalError as e:
-        raise FlashToolError(f"esptool on {port}: {e}")
-    except OSError as e:
-        raise FlashToolError(f"esptool could not use {port}: {getattr(e, 'strerror', None) or e}")
-    finally:
-        _progress_of_thread.cb = None
-        if esp is not None:
+
+
+class _EsptoolSession:
+    def __init__(self):
+        self.esp = None
+
+    def track(self, esp):
+        """esp, to be closed when the session ends (run_stub returns a new object on the same port)."""
+        self.esp = esp
+        return esp
+
+    def close(self):
+        if self.esp is not None:
             try:
-                esp._port.close()
+                self.esp._port.close()
             except Exception:  # noqa: BLE001 - closing a port that went away
                 pass
+            self.esp = None
+
+
+@contextmanager
+def esptool_session(port: str, progress=None):
+    """One esptool session on `port`: its log and progress routed here, its errors named (FlashToolError,
+    "likely the cable or the mode"), and its port closed at the end, whatever happens."""
+    from esptool.util import FatalError
+
+    _install_logger()
+    _progress_of_thread.cb = progress
+    session = _EsptoolSession()
+    try:
+        yield session
+    except FatalError as e:
+        raise FlashToolError(f"esptool on {port}: {e}") from None
+    except OSError as e:
+        raise FlashToolError(f"esptool could not use {port}: {getattr(e, 'strerror', None) or e}") from None
+    finally:
+        _progress_of_thread.cb = None
+        session.close()
 
 
 # -- the app bundle --------------------------------------------------------------------------------------

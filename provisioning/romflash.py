@@ -156,18 +156,16 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
     from esptool.cmds import attach_flash, detect_chip, reset_chip, run_stub, write_flash
     from esptool.util import FatalError
 
-    from .flash import _install_logger, _progress_of_thread
+    from .flash import _progress_of_thread, esptool_session
 
-    _install_logger()
     t0 = time.monotonic()
-    esp = None
-    try:
+    with esptool_session(port) as session:
         mode = probe(port) if rom_only else None  # a real port: esptool's reset puts it in download mode
         if mode == "repl":
             raise not_in_download_mode(port, name)
         try:
-            esp = detect_chip(port, connect_mode="no-reset" if rom_only else "default-reset",
-                              connect_attempts=2 if rom_only else 4)
+            esp = session.track(detect_chip(port, connect_mode="no-reset" if rom_only else "default-reset",
+                                            connect_attempts=2 if rom_only else 4))
         except FatalError as e:
             if probe(port) == "repl":
                 raise not_in_download_mode(port, name) from None
@@ -181,7 +179,7 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
                              f"nothing was written")
         mac = bytes(esp.read_mac()).hex()
         if not rom_only:
-            esp = run_stub(esp)
+            esp = session.track(run_stub(esp))
         speed = baud or top_baud(board)
         if speed != ROM_BAUD:
             esp.change_baud(speed)
@@ -217,19 +215,8 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
                   "seconds": round(time.monotonic() - t0, 3)}
         if reset is None:
             reset_chip(esp, "hard-reset")
-        esp._port.close()
-        esp = None
+        session.close()  # the port is free for the simulator's reset and the REPL check after it
         if reset is not None:
             reset()
         return result
-    except FatalError as e:
-        raise FlashToolError(f"esptool on {port}: {e}")
-    except OSError as e:
-        raise FlashToolError(f"esptool could not use {port}: {getattr(e, 'strerror', None) or e}")
-    finally:
-        _progress_of_thread.cb = None
-        if esp is not None:
-            try:
-                esp._port.close()
-            except Exception:  # noqa: BLE001 - closing a port that went away
-                pass
+
