@@ -378,13 +378,21 @@ def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_
         try:
             provision(b, ra, lab.root1, lab.config(f"CUT{i:04d}", server=srv.url, db_url=repo_db(repo)))
             r = boot_into_slots(b)
-            cur = "A"
+            # The window is measured, not assumed: one whole update (download, write, switch, reset) on this
+            # board under this machine's load, so that cuts land both before and after the switch however
+            # slow the machine is today.
+            write_channel(repo, manifest("B"))
+            t0 = time.monotonic()
+            if r.poll(timeout=120) is not None:
+                raise AssertionError(f"board {i}: the uncut update did not switch slots")
+            window = max(window_s or 0.0, 1.6 * (time.monotonic() - t0))
+            cur = "B"
             for k in range(cuts_per_board):
                 want = "B" if cur == "A" else "A"
                 write_channel(repo, manifest(want))
                 code = "from bysans.ota import client\nclient.Client().poll()\n"
                 r.c.write(code.encode() + b"\x04")
-                time.sleep(rng.uniform(0.0, (window_s or 1.2) + LAB_JOIN_S))  # the poll joins WiFi first
+                time.sleep(rng.uniform(0.0, window))
                 b.powercut(0)
                 with lock:
                     stats["cuts"] += 1
