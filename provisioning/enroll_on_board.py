@@ -58,13 +58,20 @@ def enroll_on_board(registry, operator, new: NewDevice, port, *, join_eui=None, 
     from .transfer import PortRef, write_files
 
     ref = PortRef.of(port)
-    ident = ident or read_board(ref, board=new.board or None, retries=retries, baudrate=baudrate)
-    if not new.board:
-        new = dataclasses.replace(new, board=ident["board"] or "")
+    state = {"stage": "reading", "dev_eui": None}  # goes with a KeyboardInterrupt: where it stopped
+    try:
+        ident = ident or read_board(ref, board=new.board or None, retries=retries, baudrate=baudrate)
+        if not new.board:
+            new = dataclasses.replace(new, board=ident["board"] or "")
 
-    def write_board(config):
-        write_files(ref, config_files(config), retries=retries, baudrate=baudrate, progress=progress)
+        def write_board(config):
+            state.update(stage="writing", dev_eui=config["lorawan"]["dev_eui"])
+            write_files(ref, config_files(config), retries=retries, baudrate=baudrate, progress=progress)
+            state["stage"] = "written"
 
-    record, identity = enroll_board(registry, operator, new, mac=ident["mac"], join_eui=join_eui,
-                                    write_board=write_board)
+        record, identity = enroll_board(registry, operator, new, mac=ident["mac"], join_eui=join_eui,
+                                        write_board=write_board)
+    except KeyboardInterrupt as e:
+        e.enroll_state = state
+        raise
     return record, identity, ident

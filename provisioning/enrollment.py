@@ -98,7 +98,11 @@ def enroll_board(registry: Registry, operator: Operator, new: NewDevice, *, mac=
     except BaseException:
         release(registry, operator, identity.dev_eui)
         raise
-    return confirm(registry, operator, identity.dev_eui), identity
+    try:
+        return confirm(registry, operator, identity.dev_eui), identity
+    except KeyboardInterrupt:  # the board holds its credentials, read back: the record must say so
+        confirm(registry, operator, identity.dev_eui)
+        raise
 
 
 def _checked_identity(registry, operator, new, mac, dev_eui, join_eui, app_key) -> Identity:
