@@ -531,6 +531,16 @@ class OtaStore:
         self.save_checkin_key(key)
         return key
 
+    def owner_kommune(self, device: str) -> str | None:
+        """The kommune a device belongs to, as a check-in is judged: the registry's, or, for a device the
+        registry does not hold, the one it first checked in for; None when neither knows it."""
+        dev = check_device(device)
+        with self.db.read() as s:
+            owner = s.scalars(select(Device.kommune_kode).where(Device.dev_eui == dev)).first()
+            if owner is None:
+                owner = s.scalars(select(OtaDevice.kommune_kode).where(OtaDevice.device == dev)).first()
+            return owner
+
     def save_checkin_key(self, key: A.CheckinKey):
         """Seals `key` into the registry as its device's key; the device's "seq" starts again."""
         dev = check_device(key.device)
