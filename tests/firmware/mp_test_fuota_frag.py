@@ -271,6 +271,14 @@ def test_setup_answers_refusals_and_delete():
     assert ans == bytes([fs.SETUP_CID, 1 << 6 | fs.SETUP_NOT_ENOUGH_MEMORY])
     assert _files(store) == []
     _setup(store, 10, 10, 0, index=1)
+    assert frag.accepts_group(store, 0) and not frag.accepts_group(store, 1)  # McGroupBitMask 0b0001
+    assert frag.answer_delay_max_s(store) == 16
+    frag.handle(fs.pack_data_fragment(1, 1, bytes(10)), store)
+    ans = frag.handle(fs.pack_setup_req(1, 10, 10, 0, mc_group_mask=0b0110, block_ack_delay=2), store)
+    assert ans == bytes([fs.SETUP_CID, 1 << 6])  # the same index again: a new session replaces the old one
+    assert _status(store, index=1)["received"] == 0
+    assert frag.accepts_group(store, 2) and not frag.accepts_group(store, 0)
+    assert frag.answer_delay_max_s(store) == 64
     ans = frag.handle(fs.pack_setup_req(2, 10, 10, 0), store)
     assert ans == bytes([fs.SETUP_CID, 2 << 6 | fs.SETUP_INDEX_UNSUPPORTED])
     assert frag.handle(fs.pack_delete_req(2), store) == bytes([fs.DELETE_CID, 2 | fs.DELETE_NO_SESSION])

@@ -10,8 +10,9 @@
 #   store.matrix_bytes, store.max_block_bytes   optional limits (defaults below)
 #
 # Nothing of the block is held in RAM. Files in store.root:
-#   frag.ses  the session: magic "BFS1" | FragIndex u8 | NbFrag u16 | FragSize u8 | Padding u8 | Descriptor 4
-#             | deadline u32 | done u8 | crc32 u32 — written to a temporary file and renamed over (littlefs
+#   frag.ses  the session: magic "BFS1" | FragSession u8 (as in the setup: group mask, FragIndex) | NbFrag u16
+#             | FragSize u8 | Control u8 (as in the setup) | Padding u8 | Descriptor 4 | deadline u32 | done u8
+#             | crc32 u32 — written to a temporary file and renamed over (littlefs
 #             renames atomically: a power cut leaves the old record or the new one)
 #   frag.log  append-only, one fixed-size record per fragment that added information (a new pivot):
 #             N u16 | fragment FragSize | crc32 u32 (of N and the fragment, seeded with the session's crc, so
@@ -42,16 +43,17 @@ LOG = "frag.log"
 BLOCK = "frag.blk"
 OUT = "frag.bin"
 _MAGIC = b"BFS1"
-_SES = "<4sBHBB4sIB"
-_SES_SIZE = 18
+_SES = "<4sBHBBB4sIB"
+_SES_SIZE = 19
 _CHUNK = 256
 
 _cache = {}  # store.root -> the decoder of its session, so a session is replayed only once per boot
 
 
 class _Session:
-    def __init__(self, root, index, m, s, padding, descriptor, deadline, done, crc):
-        self.root, self.index, self.m, self.s = root, index, m, s
+    def __init__(self, root, fsess, m, s, control, padding, descriptor, deadline, done, crc):
+        self.root, self.fsess, self.m, self.s, self.control = root, fsess, m, s, control
+        self.index = (fsess >> 4) & 0x03
         self.padding, self.descriptor, self.deadline, self.done = padding, descriptor, deadline, done
         self.seed = crc
         self.nbytes = (m + 7) >> 3
@@ -70,8 +72,8 @@ class _Session:
         return self.root + "/" + name
 
     def record(self):
-        body = struct.pack(_SES, _MAGIC, self.index, self.m, self.s, self.padding, self.descriptor,
-                           self.deadline, 1 if self.done else 0)
+        body = struct.pack(_SES, _MAGIC, self.fsess, self.m, self.s, self.control, self.padding,
+                           self.descriptor, self.deadline, 1 if self.done else 0)
         return body + struct.pack("<I", binascii.crc32(body) & 0xFFFFFFFF)
 
     def missing(self):
@@ -205,10 +207,10 @@ def _read_session(root):
     crc = binascii.crc32(rec[:_SES_SIZE]) & 0xFFFFFFFF
     if struct.unpack("<I", rec[_SES_SIZE:])[0] != crc:
         return None
-    magic, index, m, s, padding, descriptor, deadline, done = struct.unpack(_SES, rec[:_SES_SIZE])
+    magic, fsess, m, s, control, padding, descriptor, deadline, done = struct.unpack(_SES, rec[:_SES_SIZE])
     if magic != _MAGIC:
         return None
-    return _Session(root, index, m, s, padding, descriptor, deadline, bool(done), crc)
+    return _Session(root, fsess, m, s, control, padding, descriptor, deadline, bool(done), crc)
 
 
 def _delete(root):
@@ -302,7 +304,7 @@ def _setup(req, store):
         return fs.pack_setup_ans(index, bits)
     _mkdir(root)
     _delete(root)  # a new setup of this index replaces the session and its context
-    sess = _Session(root, index, m, s, padding, f["descriptor"], store.now() + store.timeout_s, False, 0)
+    sess = _Session(root, req[0], m, s, req[4], padding, f["descriptor"], store.now() + store.timeout_s, False, 0)
     with open(sess.path(BLOCK), "wb") as blk:
         zero = bytes(_CHUNK)
         left = m * s
@@ -415,6 +417,19 @@ def session(store):
     if sess is None:
         return None
     return sess.index, sess.m, sess.s, sess.padding, sess.descriptor, sess.received, sess.missing()
+
+
+def accepts_group(store, group_id):
+    """Whether multicast group `group_id` (0-3) may carry this session's fragments (its bit in the setup's
+    McGroupBitMask; TS004 §3.4: frames of other groups are dropped). False without a session."""
+    sess = _load(store) if _exists(store.root) else None
+    return sess is not None and bool(sess.fsess >> (group_id & 0x03) & 1)
+
+
+def answer_delay_max_s(store):
+    """The window a status answer to a multicast request is spread over, 2^(BlockAckDelay + 4) seconds."""
+    sess = _load(store) if _exists(store.root) else None
+    return 1 << ((sess.control & 0x07) + 4) if sess is not None else 16
 
 
 def delete(store):
