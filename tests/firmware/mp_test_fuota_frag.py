@@ -259,6 +259,13 @@ def test_a_session_that_times_out_frees_its_flash():
     assert _files(store) == []
     frag.handle(frags[5], store)
     assert _status(store) is None and _files(store) == []
+    # a setup cut short by a reset: working files, no session record
+    with open(store.root + "/frag.blk", "wb") as f:
+        f.write(bytes(300))
+    with open(store.root + "/frag.log", "wb") as f:
+        f.write(b"\x01")
+    _reset()
+    assert not frag.expire(store) and _files(store) == []
     _cleanup(store)
 
 

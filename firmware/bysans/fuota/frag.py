@@ -219,6 +219,17 @@ def _delete(root):
         _remove(root + "/" + name)
 
 
+def _sweep(root):
+    # files without a session record: a setup cut short by a reset. They hold nothing anyone can use.
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith("frag."):
+            _remove(root + "/" + name)
+
+
 def _load(store):
     """The session of store.root (replaying its log after a reset), or None; a timed-out one is deleted."""
     root = store.root
@@ -226,6 +237,7 @@ def _load(store):
     if sess is None:
         sess = _read_session(root)
         if sess is None:
+            _sweep(root)
             return None
         sess.matrix_bytes = _limit(store, "matrix_bytes", MATRIX_BYTES)
         if not sess.done:
@@ -398,11 +410,12 @@ def handle(payload, store):
 
 
 def expire(store):
-    """Deletes the session of store.root when its time is up (call at wake); True when it was deleted."""
+    """Deletes the session of store.root when its time is up, and the files of a setup a reset cut short
+    (call at wake); True when a session was deleted."""
     if not _exists(store.root):
         return False
     had = _read_session(store.root) is not None
-    return had and _load(store) is None
+    return _load(store) is None and had
 
 
 def block_path(store):
