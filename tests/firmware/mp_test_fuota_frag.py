@@ -331,3 +331,19 @@ def test_heap_stays_small_while_decoding():
     print("heap growth while decoding: %d bytes" % peak)
     assert peak < 10 * 13 + 2048, peak  # 10 coded pivots of 13 bytes, plus the dict: far below the 5000
     _cleanup(store)
+
+
+def test_a_store_that_only_names_its_directory_gets_the_defaults():
+    # the dispatcher's store may lack now() and timeout_s: the board's clock and TIMEOUT_S then
+    class Bare:
+        root = _ROOT + "-bare"
+
+    store = Bare()
+    data = bytes(range(90))
+    m, pad, frags = _encode(data, 30, 1)
+    _setup(store, m, 30, pad)
+    assert frag._cache[store.root].deadline >= int(time.time()) + frag.TIMEOUT_S - 5
+    for f in frags:
+        frag.handle(f, store)
+    assert _rebuilt(store) == data
+    _cleanup(store)

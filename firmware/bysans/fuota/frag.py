@@ -3,11 +3,12 @@
 # fragments whose rows have full rank rebuild the block. Messages and the matrix: frag_spec.py.
 #
 # `handle(payload, store)` takes one FPort-201 downlink and returns the FPort-201 answer (or None). `store`
-# says where and when:
-#   store.root        a directory on the board's filesystem this module owns (created if missing)
-#   store.now()       seconds, monotonic across deep sleep (the clock-synced time; any epoch)
-#   store.timeout_s   a session set up at t is deleted, with its files, at t + timeout_s unless rebuilt
-#   store.matrix_bytes, store.max_block_bytes   optional limits (defaults below)
+# (the dispatcher's, bysans.fuota) may say where and when; each attribute it lacks takes the default below:
+#   store.root        a directory on the board's filesystem this module owns (created if missing); ROOT
+#   store.now()       seconds, monotonic across deep sleep (the clock-synced time; any epoch); time.time()
+#   store.timeout_s   a session set up at t is deleted, with its files, at t + timeout_s unless rebuilt;
+#                     TIMEOUT_S
+#   store.matrix_bytes, store.max_block_bytes   limits; MATRIX_BYTES, MAX_BLOCK_BYTES
 #
 # Nothing of the block is held in RAM. Files in store.root:
 #   frag.ses  the session: magic "BFS1" | FragSession u8 (as in the setup: group mask, FragIndex) | NbFrag u16
@@ -32,9 +33,12 @@
 import os
 import struct
 import binascii
+import time
 
 from bysans.fuota import frag_spec as fs
 
+ROOT = "/fuota"             # default directory of the session's files
+TIMEOUT_S = 172800          # default lifetime of a session that is not rebuilt: two days
 MATRIX_BYTES = 4096         # default bound of the coded pivots' bits in RAM
 MAX_BLOCK_BYTES = 65536     # default bound of a block (NbFrag · FragSize)
 
@@ -189,6 +193,15 @@ def _limit(store, name, default):
     return getattr(store, name, default)
 
 
+def _root(store):
+    return getattr(store, "root", ROOT)
+
+
+def _now(store):
+    now = getattr(store, "now", None)
+    return now() if now is not None else int(time.time())
+
+
 def _write_record(sess):
     tmp = sess.path(SESSION + ".tmp")
     with open(tmp, "wb") as f:
@@ -232,7 +245,7 @@ def _sweep(root):
 
 def _load(store):
     """The session of store.root (replaying its log after a reset), or None; a timed-out one is deleted."""
-    root = store.root
+    root = _root(store)
     sess = _cache.get(root)
     if sess is None:
         sess = _read_session(root)
@@ -243,7 +256,7 @@ def _load(store):
         if not sess.done:
             _replay(sess)
         _cache[root] = sess
-    if not sess.done and store.now() >= sess.deadline:
+    if not sess.done and _now(store) >= sess.deadline:
         _delete(root)
         return None
     return sess
@@ -303,7 +316,7 @@ def _setup(req, store):
     f = fs.unpack_setup_req(req)
     index = f["frag_index"]
     m, s, padding = f["nb_frag"], f["frag_size"], f["padding"]
-    root = store.root
+    root = _root(store)
     current = _load(store) if _exists(root) else None
     bits = 0
     if f["matrix"] != fs.MATRIX_PARITY or m == 0 or s == 0 or padding >= s:
@@ -316,7 +329,7 @@ def _setup(req, store):
         return fs.pack_setup_ans(index, bits)
     _mkdir(root)
     _delete(root)  # a new setup of this index replaces the session and its context
-    sess = _Session(root, req[0], m, s, req[4], padding, f["descriptor"], store.now() + store.timeout_s, False, 0)
+    sess = _Session(root, req[0], m, s, req[4], padding, f["descriptor"], _now(store) + _limit(store, "timeout_s", TIMEOUT_S), False, 0)
     with open(sess.path(BLOCK), "wb") as blk:
         zero = bytes(_CHUNK)
         left = m * s
@@ -336,7 +349,7 @@ def _setup(req, store):
 def _room(store, m, s):
     # the working rows, a log of at most m records, and the rebuilt block
     try:
-        st = os.statvfs(store.root if _exists(store.root) else "/")
+        st = os.statvfs(_root(store) if _exists(_root(store)) else "/")
     except (AttributeError, OSError):
         return True
     return st[0] * st[4] >= m * s * 2 + m * (s + 6) + 4096
@@ -344,7 +357,7 @@ def _room(store, m, s):
 
 def _status(req, store):
     participants, index = req[0] & 1, (req[0] >> 1) & 0x03
-    sess = _load(store) if _exists(store.root) else None
+    sess = _load(store) if _exists(_root(store)) else None
     if sess is None or sess.index != index:
         return None
     missing = sess.missing()
@@ -356,10 +369,10 @@ def _status(req, store):
 
 def _delete_cmd(req, store):
     index = req[0] & 0x03
-    sess = _load(store) if _exists(store.root) else None
+    sess = _load(store) if _exists(_root(store)) else None
     if sess is None or sess.index != index:
         return fs.pack_delete_ans(index, True)
-    _delete(store.root)
+    _delete(_root(store))
     return fs.pack_delete_ans(index, False)
 
 
@@ -367,7 +380,7 @@ def _fragment(body, store):
     if len(body) < fs.DATA_HEAD_SIZE:
         return
     index, n = fs.unpack_data_head(body)
-    sess = _load(store) if _exists(store.root) else None
+    sess = _load(store) if _exists(_root(store)) else None
     if sess is None or sess.index != index or n == 0 or len(body) != fs.DATA_HEAD_SIZE + sess.s:
         return  # another session's, or not of this session's size: dropped
     sess.received += 1
@@ -412,21 +425,21 @@ def handle(payload, store):
 def expire(store):
     """Deletes the session of store.root when its time is up, and the files of a setup a reset cut short
     (call at wake); True when a session was deleted."""
-    if not _exists(store.root):
+    if not _exists(_root(store)):
         return False
-    had = _read_session(store.root) is not None
+    had = _read_session(_root(store)) is not None
     return _load(store) is None and had
 
 
 def block_path(store):
     """The rebuilt block's path once the session is complete, else None."""
-    sess = _load(store) if _exists(store.root) else None
+    sess = _load(store) if _exists(_root(store)) else None
     return sess.path(OUT) if sess is not None and sess.done else None
 
 
 def session(store):
     """(FragIndex, NbFrag, FragSize, Padding, Descriptor, received, missing) of the current session, or None."""
-    sess = _load(store) if _exists(store.root) else None
+    sess = _load(store) if _exists(_root(store)) else None
     if sess is None:
         return None
     return sess.index, sess.m, sess.s, sess.padding, sess.descriptor, sess.received, sess.missing()
@@ -435,17 +448,17 @@ def session(store):
 def accepts_group(store, group_id):
     """Whether multicast group `group_id` (0-3) may carry this session's fragments (its bit in the setup's
     McGroupBitMask; TS004 §3.4: frames of other groups are dropped). False without a session."""
-    sess = _load(store) if _exists(store.root) else None
+    sess = _load(store) if _exists(_root(store)) else None
     return sess is not None and bool(sess.fsess >> (group_id & 0x03) & 1)
 
 
 def answer_delay_max_s(store):
     """The window a status answer to a multicast request is spread over, 2^(BlockAckDelay + 4) seconds."""
-    sess = _load(store) if _exists(store.root) else None
+    sess = _load(store) if _exists(_root(store)) else None
     return 1 << ((sess.control & 0x07) + 4) if sess is not None else 16
 
 
 def delete(store):
     """Removes the session and its files (e.g. once the rebuilt block is installed)."""
-    if _exists(store.root):
-        _delete(store.root)
+    if _exists(_root(store)):
+        _delete(_root(store))
