@@ -6,7 +6,8 @@ and the rebuilt file at the end, shared over the fragments), averaged over a ses
 bytes (9 600 bytes: EU868 DR0's largest fragment) plus 40 coded ones, 10 % of them lost at random (fixed
 seed), on the MicroPython unix port — the 32-bit one (as an ESP32's objects) at the smallest board's heap when
 it is there (BYSANS_MICROPYTHON32, ../shared/tools/build-micropython32), else the 64-bit one, named in the
-line. Also in the line: the largest heap growth seen between fragments (`heap_bytes`). Baseline: the same
+line. Also in the line: the largest heap growth seen between fragments (`heap_bytes`) and what importing
+frag.py and frag_spec.py from source takes (`import_heap_bytes`). Baseline: the same
 fragments only appended to a file (open, write, close), the least a device that stores them must do.
 """
 
@@ -24,7 +25,11 @@ M, SIZE, REDUNDANCY, LOSS = 200, 48, 40, 0.10
 _MP = """
 import sys, time, gc, os
 sys.path.insert(0, %(fw)r)
+gc.collect()
+code0 = gc.mem_alloc()
 from bysans.fuota import frag, frag_spec as fs
+gc.collect()
+code = gc.mem_alloc() - code0
 
 class Store:
     root = %(root)r
@@ -57,7 +62,7 @@ for i in range(n):
     with open(store.root + "/plain.log", "ab") as f:
         f.write(p)
     t_log += time.ticks_diff(time.ticks_us(), t)
-print(n, t_dec, t_log, peak, done)
+print(n, t_dec, t_log, peak, code, done)
 """
 
 
@@ -82,13 +87,14 @@ def _run():
         proc = subprocess.run([*cmd, "-c", script], capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "micropython failed")
-        n, t_dec, t_log, peak, done = proc.stdout.split()
+        n, t_dec, t_log, peak, code, done = proc.stdout.split()
         rebuilt = (root / "frag.bin").read_bytes() == data if done == "True" else False
     n = int(n)
     return [{"bench": "fuota.decode_ms_per_fragment", "value": round(int(t_dec) / n / 1000, 3), "unit": "ms",
              "baseline": round(int(t_log) / n / 1000, 3), "baseline_what": "append the fragment to a file",
              "port": port, "fragments": n, "nb_frag": M, "frag_size": SIZE, "redundancy": REDUNDANCY,
-             "lost": len(payloads) - n, "rebuilt": rebuilt, "heap_bytes": int(peak)}]
+             "lost": len(payloads) - n, "rebuilt": rebuilt, "heap_bytes": int(peak),
+             "import_heap_bytes": int(code)}]
 
 
 BENCHES = [(("fuota.decode_ms_per_fragment",), _run)]
