@@ -307,6 +307,11 @@ def test_too_many_losses_for_the_matrix_memory_are_reported():
     st = _status(store)
     assert st["not_enough_matrix_memory"] and st["missing"] == 3
     assert _rebuilt(store) is None
+    assert _files(store) == ["frag.ses"]  # aborted: the fragments' flash is freed at once
+    _reset()
+    st = _status(store, participants=0)
+    assert st["not_enough_matrix_memory"] and st["missing"] == 3
+    _setup(store, m, 8, pad, index=1)  # an aborted session does not block a new one
     _cleanup(store)
 
 

@@ -12,12 +12,12 @@
 #
 # Nothing of the block is held in RAM. Files in store.root:
 #   frag.ses  the session: magic "BFS1" | FragSession u8 (as in the setup: group mask, FragIndex) | NbFrag u16
-#             | FragSize u8 | Control u8 (as in the setup) | Padding u8 | Descriptor 4 | deadline u32 | done u8
-#             | crc32 u32 — written to a temporary file and renamed over (littlefs
+#             | FragSize u8 | Control u8 (as in the setup) | Padding u8 | Descriptor 4 | deadline u32 | state u8
+#             (0 open, 1 rebuilt, 2 aborted: not enough matrix memory) | MissingFrag u16 at the abort | crc32 u32 — written to a temporary file and renamed over (littlefs
 #             renames atomically: a power cut leaves the old record or the new one)
 #   frag.log  append-only, one fixed-size record per fragment that added information (a new pivot):
-#             N u16 | fragment FragSize | crc32 u32 (of N and the fragment, seeded with the session's crc, so
-#             a record of an earlier session never passes). A record cut short by a power cut fails its crc;
+#             N u16 | fragment FragSize | crc32 u32 (of N and the fragment, seeded with the crc of the
+#             session record's fields up to the deadline, so a record of an earlier session never passes). A record cut short by a power cut fails its crc;
 #             the next one is written over it. This log is the truth: after a reset it is replayed.
 #   frag.blk  NbFrag·FragSize working rows: row c holds the fragment, or the reduced data of the coded
 #             fragment whose pivot is column c; solved in place when the rank reaches NbFrag
@@ -47,25 +47,28 @@ LOG = "frag.log"
 BLOCK = "frag.blk"
 OUT = "frag.bin"
 _MAGIC = b"BFS1"
-_SES = "<4sBHBBB4sIB"
-_SES_SIZE = 19
+_SES = "<4sBHBBB4sIBH"
+_SES_SIZE = 21
+_SEED_SIZE = 18  # the fields a session keeps from its setup to its end
 _CHUNK = 256
 
 _cache = {}  # store.root -> the decoder of its session, so a session is replayed only once per boot
 
 
 class _Session:
-    def __init__(self, root, fsess, m, s, control, padding, descriptor, deadline, done, crc):
+    def __init__(self, root, fsess, m, s, control, padding, descriptor, deadline, state=0, missing_at=0):
         self.root, self.fsess, self.m, self.s, self.control = root, fsess, m, s, control
         self.index = (fsess >> 4) & 0x03
-        self.padding, self.descriptor, self.deadline, self.done = padding, descriptor, deadline, done
-        self.seed = crc
+        self.padding, self.descriptor, self.deadline = padding, descriptor, deadline
+        self.done = state == 1
+        self.memory_error = state == 2
+        self.missing_at = missing_at
+        self.seed = binascii.crc32(self.record()[:_SEED_SIZE]) & 0xFFFFFFFF
         self.nbytes = (m + 7) >> 3
         self.have = bytearray(self.nbytes)  # a pivot for column c
         self.rows = {}                      # column -> bits of a coded pivot
         self.rank = 0
         self.received = 0                   # every fragment of this session since setup (or since reset)
-        self.memory_error = False
         self.matrix_bytes = MATRIX_BYTES
         self.logged = 0
         self._row = bytearray(self.nbytes)
@@ -77,11 +80,14 @@ class _Session:
 
     def record(self):
         body = struct.pack(_SES, _MAGIC, self.fsess, self.m, self.s, self.control, self.padding,
-                           self.descriptor, self.deadline, 1 if self.done else 0)
+                           self.descriptor, self.deadline, 1 if self.done else 2 if self.memory_error else 0,
+                           self.missing_at)
         return body + struct.pack("<I", binascii.crc32(body) & 0xFFFFFFFF)
 
     def missing(self):
-        return 0 if self.done else self.m - self.rank
+        if self.done:
+            return 0
+        return self.missing_at if self.memory_error else self.m - self.rank
 
     # -- fragments
     def add(self, n, data, blk, log=None):
@@ -220,10 +226,10 @@ def _read_session(root):
     crc = binascii.crc32(rec[:_SES_SIZE]) & 0xFFFFFFFF
     if struct.unpack("<I", rec[_SES_SIZE:])[0] != crc:
         return None
-    magic, fsess, m, s, control, padding, descriptor, deadline, done = struct.unpack(_SES, rec[:_SES_SIZE])
+    magic, fsess, m, s, control, padding, descriptor, deadline, state, missing_at = struct.unpack(_SES, rec[:_SES_SIZE])
     if magic != _MAGIC:
         return None
-    return _Session(root, fsess, m, s, control, padding, descriptor, deadline, bool(done), crc)
+    return _Session(root, fsess, m, s, control, padding, descriptor, deadline, state, missing_at)
 
 
 def _delete(root):
@@ -253,7 +259,7 @@ def _load(store):
             _sweep(root)
             return None
         sess.matrix_bytes = _limit(store, "matrix_bytes", MATRIX_BYTES)
-        if not sess.done:
+        if not sess.done and not sess.memory_error:
             _replay(sess)
         _cache[root] = sess
     if not sess.done and _now(store) >= sess.deadline:
@@ -283,6 +289,18 @@ def _replay(sess):
             sess.received += 1
         if sess.rank == sess.m:
             _complete(sess, blk)
+    if sess.memory_error:  # the limit is lower than before the reset
+        _abort(sess)
+
+
+def _abort(sess):
+    # not enough matrix memory: the session can no longer be rebuilt; its files go, its record stays so the
+    # status answer says why (until the server deletes it or it times out)
+    sess.missing_at = sess.m - sess.rank
+    _remove(sess.path(LOG))
+    _remove(sess.path(BLOCK))
+    sess.rows = {}
+    _write_record(sess)
 
 
 def _complete(sess, blk):
@@ -321,7 +339,7 @@ def _setup(req, store):
     bits = 0
     if f["matrix"] != fs.MATRIX_PARITY or m == 0 or s == 0 or padding >= s:
         bits |= fs.SETUP_ENCODING_UNSUPPORTED
-    if current is not None and current.index != index and not current.done:
+    if current is not None and current.index != index and not current.done and not current.memory_error:
         bits |= fs.SETUP_INDEX_UNSUPPORTED  # one session at a time; delete the other first
     if m * s > _limit(store, "max_block_bytes", MAX_BLOCK_BYTES) or not _room(store, m, s):
         bits |= fs.SETUP_NOT_ENOUGH_MEMORY
@@ -329,7 +347,7 @@ def _setup(req, store):
         return fs.pack_setup_ans(index, bits)
     _mkdir(root)
     _delete(root)  # a new setup of this index replaces the session and its context
-    sess = _Session(root, req[0], m, s, req[4], padding, f["descriptor"], _now(store) + _limit(store, "timeout_s", TIMEOUT_S), False, 0)
+    sess = _Session(root, req[0], m, s, req[4], padding, f["descriptor"], _now(store) + _limit(store, "timeout_s", TIMEOUT_S))
     with open(sess.path(BLOCK), "wb") as blk:
         zero = bytes(_CHUNK)
         left = m * s
@@ -339,7 +357,6 @@ def _setup(req, store):
     with open(sess.path(LOG), "wb"):
         pass
     _write_record(sess)
-    sess = _read_session(root)  # its crc seeds the log's
     sess.matrix_bytes = _limit(store, "matrix_bytes", MATRIX_BYTES)
     _cache[root] = sess
     return fs.pack_setup_ans(index, 0)
@@ -392,6 +409,8 @@ def _fragment(body, store):
         if sess.rank == sess.m:
             log.close()
             _complete(sess, blk)
+    if sess.memory_error:
+        _abort(sess)
 
 
 def handle(payload, store):
