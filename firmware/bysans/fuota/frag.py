@@ -98,7 +98,7 @@ class _Session:
             if not self.have[c >> 3] >> (c & 7) & 1:
                 if log is not None:
                     self._log(log, n, data)
-                self._write(blk, c, data)
+                self._write(blk, c, data, log is None)
                 self._pivot(c, None)
                 return True
             if c not in self.rows:
@@ -135,7 +135,7 @@ class _Session:
             return False
         if log is not None:
             self._log(log, n, data)
-        self._write(blk, lead, acc.to_bytes(s, "little"))
+        self._write(blk, lead, acc.to_bytes(s, "little"), log is None)
         self._pivot(lead, bytes(row))
         return True
 
@@ -150,7 +150,12 @@ class _Session:
         f.readinto(self._buf)
         return int.from_bytes(self._buf, "little")
 
-    def _write(self, f, c, data):
+    def _write(self, f, c, data, replay=False):
+        if replay:  # after a reset the row is mostly there already: flash is written only where it is not
+            f.seek(c * self.s)
+            f.readinto(self._buf)
+            if self._buf == data:
+                return
         f.seek(c * self.s)
         f.write(data)
 
