@@ -1,10 +1,12 @@
 """`fleet fuota`: FUOTA fragments (LoRaWAN TS004, FPort 201) a network server sends, and the way back."""
 
+import hashlib
 from pathlib import Path
 
 import click
 
 from ..errors import FragmentsError, UsageError
+from .common import echo_json
 
 
 @click.group("fuota")
@@ -28,7 +30,9 @@ def command():
               help="Coded fragments sent after the uncoded ones (for L lost fragments, L + 2 on average).")
 @click.option("--frag-index", "frag_index", type=int, default=0, show_default=True,
               help="FragIndex of the fragmentation session (0-3).")
-def fragments(file, fragment_size, redundancy, frag_index):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: the session's setup fields and the payloads (hex), in send order.")
+def fragments(file, fragment_size, redundancy, frag_index, as_json):
     """Print FILE's DataFragment payloads (FPort 201, command byte included), one hex line each, in send order.
 
     Fragment counters start at 1: the uncoded fragments first (the last one padded with zeros), then the
@@ -41,6 +45,11 @@ def fragments(file, fragment_size, redundancy, frag_index):
     from ..fuota.fragments import encode
 
     session, payloads = encode(file.read_bytes(), fragment_size, redundancy, frag_index=frag_index)
+    if as_json:
+        echo_json({"nb_frag": session.nb_frag, "frag_size": session.frag_size, "padding": session.padding,
+                   "frag_index": session.frag_index, "redundancy": redundancy,
+                   "setup_req": session.setup_req().hex(), "fragments": [p.hex() for p in payloads]})
+        return
     click.echo("\n".join(p.hex() for p in payloads))
     click.echo(f"{len(payloads)} fragments: NbFrag {session.nb_frag} uncoded + {redundancy} coded, FragSize "
                f"{session.frag_size}, Padding {session.padding}, FragIndex {session.frag_index}; "
@@ -54,7 +63,8 @@ def fragments(file, fragment_size, redundancy, frag_index):
 @click.option("--size", type=int, help="The file's length in bytes (sets NbFrag and Padding).")
 @click.option("--nb-frag", "nb_frag", type=int, help="NbFrag of the session (instead of --size).")
 @click.option("--padding", type=int, default=0, show_default=True, help="Padding of the session (with --nb-frag).")
-def rebuild_cmd(lines, output, size, nb_frag, padding):
+@click.option("--json", "as_json", is_flag=True, help="Say what was written as one JSON object.")
+def rebuild_cmd(lines, output, size, nb_frag, padding, as_json):
     """Rebuild a file from DataFragment hex lines (LINES, or standard input), in any order, some missing.
 
     \b
@@ -78,4 +88,8 @@ def rebuild_cmd(lines, output, size, nb_frag, padding):
         padding = nb_frag * frag_size - size
     data = rebuild(payloads, nb_frag=nb_frag, padding=padding)
     output.write_bytes(data)
+    if as_json:
+        echo_json({"output": str(output), "bytes": len(data), "fragments": len(payloads),
+                   "sha256": hashlib.sha256(data).hexdigest()})
+        return
     click.echo(f"wrote {output} ({len(data)} bytes from {len(payloads)} fragments)", err=True)

@@ -116,6 +116,18 @@ def test_cli_fragments_then_rebuild(tmp_path, capsys):
     fleet_main(["fuota", "rebuild", str(kept), "--nb-frag", "21", "--padding", "8", "-o", str(tmp_path / "o2")])
     assert (tmp_path / "o2").read_bytes() == src.read_bytes()
 
+    # --json: the same payloads and setup fields for a script, and what rebuild wrote
+    import hashlib
+    import json
+
+    fleet_main(["fuota", "fragments", str(src), "--fragment-size", "48", "--redundancy", "8", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fragments"] == lines and (doc["nb_frag"], doc["padding"], doc["frag_size"]) == (21, 8, 48)
+    assert doc["setup_req"] == "0201150030000800000000"
+    fleet_main(["fuota", "rebuild", str(kept), "--size", "1000", "-o", str(tmp_path / "o3"), "--json"])
+    done = json.loads(capsys.readouterr().out)
+    assert done["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest() and done["bytes"] == 1000
+
 
 def test_cli_rebuild_refuses_too_few_lines_and_writes_nothing(tmp_path, capsys):
     src = tmp_path / "f.bin"
