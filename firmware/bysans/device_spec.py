@@ -9,7 +9,6 @@ NODE_CONFIG = "/config/node.json"       # the node's settings (docs/node.md)
 DEVICE_CONFIG = "/config/device.json"   # name, kommune, site, kind, board, sensors (`fleet enroll --port`)
 LORAWAN_CONFIG = "/config/lorawan.json" # DevEUI, JoinEUI and the AppKey (`fleet enroll --port`)
 WIFI_CONFIG = "/config/wifi.json"       # the WLANs the board may join for updates (`fleet wifi set`)
-NET_STATUS = "/net_status"              # the last failed WiFi join's outcome (bysans.otapoll); none after a join
 OTA_DIR = "/ota"                        # OTA state (bysans/ota/slots.py has the layout)
 OTA_CONFIG = "/ota/config.json"         # server, device, kommune, check-in key (provisioning.ota)
 OTA_ROOT = "/ota/root.json"             # the trusted root metadata the update chain starts from

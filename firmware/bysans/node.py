@@ -16,7 +16,7 @@ from array import array
 from micropython import const
 
 from bysans import payload_spec, rtcstate
-from bysans.device_spec import NET_STATUS
+from bysans.otapoll import NET_STATUS
 from bysans.drivers.errors import SensorError
 from bysans.modules import drop
 from bysans.payload import ReadingBatch, encode_fitting

@@ -2,13 +2,16 @@
 # decides when), on a board with OTA set up (/ota/config.json, which provisioning.ota writes). It runs the
 # OTA client's service() (bysans.ota.client: check in; download, verify and install a newer release into
 # the inactive slot; reset into it). Whatever happens there, the node's cycle is already done and saved:
-# run() never raises and returns one line for the log.
+# run() never raises and returns one line for the log. When the WiFi join failed, its outcome goes to
+# NET_STATUS, which the node's next uplinks report (bysans.node, payload_spec NET_FLAG); a later check-in
+# that gets through the join removes it.
 import os
 
 from micropython import const
 
-from bysans.device_spec import NET_STATUS, OTA_CONFIG
+from bysans.device_spec import OTA_CONFIG
 
+NET_STATUS = "/net_status"  # the last failed WiFi join's outcome, as text; removed once a join gets through
 WATCHDOG_MS = const(120000)  # the watchdog while the client runs: a download takes longer than a cycle
 
 
