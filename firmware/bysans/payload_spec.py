@@ -4,9 +4,11 @@
 #
 # Frame layout (multi-byte fields big-endian, bit stream most significant bit first):
 #   byte 0  version (VERSION)
-#   byte 1  kind << 5 | count              kind: KIND_*, count: readings in the frame, 0..COUNT_MAX
+#   byte 1  net << 7 | kind << 5 | count   kind: KIND_*, count: readings in the frame, 0..COUNT_MAX;
+#                                          net (NET_FLAG): a network status byte follows
+#   byte 2  if net: the network status (below); what follows starts one byte later
 #   count == 0 ends the frame here (an empty batch: a heartbeat).
-#   bit stream, from byte 2:
+#   bit stream, from byte 2 (byte 3 with the status byte):
 #     interval_min     INTERVAL_BITS unsigned   minutes between readings
 #     age_min          Rice order 0, raw AGE_BITS  minutes from the newest reading to the uplink
 #     faults           1 bit                     a fault map follows
@@ -24,6 +26,9 @@
 # bit, then the k low bits of z; else RICE_ESCAPE one bits, then z in r bits.
 # zigzag(d) = 2d for d >= 0, -2d - 1 for d < 0.
 # LINEAR channel: value = min + wire * step (wire 0 .. 2**bits - 1; the encoder clamps).
+# Network status byte: high 4 bits zero, low 4 bits the outcome of the node's last WiFi join, when it
+# failed (a code of NET_STATUS_NAMES, 1..); sent in every uplink until a later join succeeds. A frame
+# without it is byte for byte what it was before the status existed (NET_FLAG clear).
 try:
     from micropython import const
 except ImportError:  # CPython, when the host loads this file
@@ -33,6 +38,9 @@ except ImportError:  # CPython, when the host loads this file
 VERSION = const(1)
 COUNT_MAX = const(31)
 KIND_SHIFT = const(5)
+KIND_MASK = const(0x03)  # of byte 1 >> KIND_SHIFT; bit 7 of byte 1 is NET_FLAG
+NET_FLAG = const(0x80)
+NET_CODE_MASK = const(0x0F)
 COUNT_MASK = const(0x1F)
 INTERVAL_BITS = const(8)
 MODE_BITS = const(3)
@@ -93,3 +101,7 @@ KINDS = {
     KIND_WASTE: ("waste", WASTE_CHANNELS, WASTE_FRAME_FIELDS, WASTE_FLAG_NAMES),
     KIND_ENV: ("env", ENV_CHANNELS, ENV_FRAME_FIELDS, ()),
 }
+
+# The network status codes: bysans.wifi's outcomes of a failed join (index = code; 0 is never sent).
+NET_STATUS_NAMES = ("", "NO_CREDENTIALS", "NO_AP_FOUND", "WRONG_PASSWORD", "JOIN_TIMEOUT", "BEACON_TIMEOUT",
+                    "NO_COMPATIBLE_SECURITY", "CONNECT_FAIL", "HANDSHAKE_TIMEOUT", "RADIO")

@@ -35,7 +35,8 @@ def spec_tables(path: Path | None = None) -> dict:
             "flag_names": list(flag_names),
         }
     return {
-        "version": s.VERSION, "kind_shift": s.KIND_SHIFT, "count_mask": s.COUNT_MASK,
+        "version": s.VERSION, "kind_shift": s.KIND_SHIFT, "kind_mask": s.KIND_MASK, "count_mask": s.COUNT_MASK,
+        "net_flag": s.NET_FLAG, "net_code_mask": s.NET_CODE_MASK, "net_status_names": list(s.NET_STATUS_NAMES),
         "interval_bits": s.INTERVAL_BITS, "mode_bits": s.MODE_BITS, "rice_escape": s.RICE_ESCAPE,
         "age_bits": s.AGE_BITS, "kinds": kinds,
     }

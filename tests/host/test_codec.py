@@ -221,7 +221,7 @@ def test_truncated_frames_name_the_byte(fw, node_js):
 
 @pytest.mark.parametrize("frame,offset,words", [
     (bytes([2, 0x21]), 0, "version"),
-    (bytes([1, 0xA1, 0, 0]), 1, "kind"),
+    (bytes([1, 0x61, 0, 0]), 1, "kind"),
     (bytes([1, 0x20, 0]), 2, "after an empty frame"),
     (bytes([1, 0x21, 15, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff]), 11, "padding"),
 ])
