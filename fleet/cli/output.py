@@ -2,9 +2,9 @@
 
 On a terminal a table that fits the screen is drawn with rich, identifiers never cut (their columns do not
 wrap or shrink); a longer one streams through the pager ($PAGER, else `less`) as aligned columns, widths
-taken from its first 1,000 rows, so the first screen shows at once however many rows follow. Piped (`fleet devices list | grep ...`), the
-same rows stream as plain tab-separated lines under one header line, whole, one row per line, so that
-`cut`, `sort` and spreadsheets read them.
+taken from its first 1,000 rows, so the first screen shows at once however many rows follow. Piped
+(`fleet devices list | grep ...`), the same rows stream as plain tab-separated lines under one header
+line, whole, one row per line, so that `cut`, `sort` and spreadsheets read them.
 """
 
 import itertools

@@ -51,7 +51,8 @@ function bysansDecode(bytes) {
   if (!version) {
     var known = [];
     for (var v in t.versions) { if (t.versions.hasOwnProperty(v)) { known.push(v); } }
-    throw new BysansError("unknown payload version " + bytes[0] + " (this decoder reads " + known.join(" and ") + ")", 0);
+    throw new BysansError("unknown payload version " + bytes[0] + " (this decoder reads " + known.join(" and ") + ")",
+                          0);
   }
   var kindId = bytes[1] >> t.kind_shift, count = bytes[1] & t.count_mask;
   var kind = version.kinds[String(kindId)];
