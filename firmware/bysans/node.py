@@ -9,7 +9,7 @@
 #   the time of the last one is kept in RTC memory and, for after a power loss, in a flash file written
 #   once per check-in); the app runs it after the cycle.
 # Readings are taken on a grid of interval_s; a frame's readings are interval_min apart by construction
-# (payload format v1 times them from the uplink), so a reading off the grid (a missed slot, a reset)
+# (the payload format times them from the uplink), so a reading off the grid (a missed slot, a reset)
 # first sends what is queued.
 from array import array
 

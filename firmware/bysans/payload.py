@@ -1,4 +1,4 @@
-# Payload codec v1, the firmware side: a batch of interval readings and its encoder. The format is
+# Payload codec (format v2), the firmware side: a batch of interval readings and its encoder. The format is
 # declared in bysans/payload_spec.py (the host decodes with the same tables); runs once per uplink, so
 # it favours clarity over speed, but writes into a buffer the caller allocated once.
 from array import array

@@ -2,8 +2,7 @@
 
 import click
 
-from ..telemetry import fleet_status
-from ..telemetry.status import ingest_line
+from ..telemetry.status import fleet_status, ingest_line
 from .common import echo_json
 from .devices import ROLE_HELP, registry_options
 from .ingest import make_rules, rules_options

@@ -1,4 +1,4 @@
-"""Decodes payload format v1 frames (docs/formats/payload.md) into plain dicts.
+"""Decodes payload frames (docs/formats/payload.md; v2, and v1's with v1's tables) into plain dicts.
 
 Every malformed input raises PayloadDecodeError naming the byte offset; nothing else escapes.
 
@@ -67,11 +67,12 @@ def decode_columns(payload: bytes, *, tables: dict | None = None) -> dict:
     n = len(data)
     if n < 2:
         raise PayloadDecodeError(f"a frame has at least 2 bytes, got {n}", offset=n)
-    if data[0] != t["version"]:
-        raise PayloadDecodeError(f"unknown payload version {data[0]} (this decoder reads {t['version']})",
-                                 offset=0)
+    version = t["versions"].get(str(data[0]))
+    if version is None:
+        raise PayloadDecodeError(f"unknown payload version {data[0]} (this decoder reads "
+                                 f"{' and '.join(t['versions'])})", offset=0)
     kind_id, count = (data[1] >> t["kind_shift"]) & t["kind_mask"], data[1] & t["count_mask"]
-    kind = t["kinds"].get(str(kind_id))
+    kind = version["kinds"].get(str(kind_id))
     if kind is None:
         raise PayloadDecodeError(f"unknown frame kind {kind_id}", offset=1)
     out = {"version": data[0], "kind": kind["name"]}

@@ -47,11 +47,15 @@ function bysansDecode(bytes) {
   }
   function unzigzag(z) { return z % 2 === 0 ? z / 2 : -(z + 1) / 2; }
   if (n < 2) { throw new BysansError("a frame has at least 2 bytes, got " + n, n); }
-  if (bytes[0] !== t.version) {
-    throw new BysansError("unknown payload version " + bytes[0] + " (this decoder reads " + t.version + ")", 0);
+  var version = t.versions[String(bytes[0])];
+  if (!version) {
+    var known = [];
+    for (var v in t.versions) { if (t.versions.hasOwnProperty(v)) { known.push(v); } }
+    throw new BysansError("unknown payload version " + bytes[0] + " (this decoder reads " + known.join(" and ") + ")",
+                          0);
   }
   var kindId = (bytes[1] >> t.kind_shift) & t.kind_mask, count = bytes[1] & t.count_mask;
-  var kind = t.kinds[String(kindId)];
+  var kind = version.kinds[String(kindId)];
   if (!kind) { throw new BysansError("unknown frame kind " + kindId, 1); }
   var out = {version: bytes[0], kind: kind.name}, readings = [], head = 2;
   if (bytes[1] & t.net_flag) {

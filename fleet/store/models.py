@@ -337,7 +337,10 @@ class RolloutDevice(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # its last check-in as a member
 
-    __table_args__ = (UniqueConstraint("rollout_id", "device", name="uq_rollout_devices"),)
+    __table_args__ = (UniqueConstraint("rollout_id", "device", name="uq_rollout_devices"),
+                      # a check-in's step and wave timeout are index seeks (migration 0008)
+                      Index("ix_rollout_devices_state_wave", "rollout_id", "state", "wave", "seen_at"),
+                      Index("ix_rollout_devices_position", "rollout_id", "position"))
 
 
 class CheckinAuth(Base):

@@ -40,17 +40,17 @@ def test_every_status_code_roundtrips_also_in_an_empty_frame(fw, node_js):
         if not code:
             continue
         empty = _frame(fw, code, rows=[])
-        assert empty == bytes([1, 0x80 | S.KIND_WASTE << 5, code])
+        assert empty == bytes([S.VERSION, 0x80 | S.KIND_WASTE << 5, code])
         out = _js_python_agree(node_js, empty)["data"]
         assert (out["net_status"], out["readings"]) == (name, [])
 
 
 @pytest.mark.parametrize("frame,offset,words", [
-    (bytes([1, 0xA0]), 2, "ends inside the network status"),
-    (bytes([1, 0xA0, 0]), 2, "unknown network status 0"),
-    (bytes([1, 0xA0, 0x12]), 2, "unknown network status 18"),
-    (bytes([1, 0xA0, len(S.NET_STATUS_NAMES)]), 2, "unknown network status"),
-    (bytes([1, 0xA0, 2, 0]), 3, "after an empty frame"),
+    (bytes([S.VERSION, 0xA0]), 2, "ends inside the network status"),
+    (bytes([S.VERSION, 0xA0, 0]), 2, "unknown network status 0"),
+    (bytes([S.VERSION, 0xA0, 0x12]), 2, "unknown network status 18"),
+    (bytes([S.VERSION, 0xA0, len(S.NET_STATUS_NAMES)]), 2, "unknown network status"),
+    (bytes([S.VERSION, 0xA0, 2, 0]), 3, "after an empty frame"),
 ])
 def test_a_bad_status_byte_names_its_offset(frame, offset, words, node_js):
     with pytest.raises(PayloadDecodeError) as e:
