@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from fleet.cli import main as fleet_main
 from fleet.codec import decode
@@ -135,8 +134,12 @@ def _doc_example():
     return bytes.fromhex(m.group(1)), json.loads(m.group(2))
 
 
-def test_the_worked_example_in_the_docs(node_js):
+def test_the_worked_example_in_the_docs(node_js, capsys):
     frame, expected = _doc_example()
     assert _agree(node_js, frame)["data"] == expected
-    r = CliRunner().invoke(fleet_main, ["codec", "decode", frame.hex(), "--fport", "221", "--json"])
-    assert r.exit_code == 0 and json.loads(r.output) == expected
+    assert fleet_main(["codec", "decode", frame.hex(), "--fport", "221", "--json"]) in (None, 0)
+    assert json.loads(capsys.readouterr().out) == expected
+    with pytest.raises(SystemExit) as e:
+        fleet_main(["codec", "decode", frame.hex()[:-2], "--fport", "221"])
+    assert e.value.code == PayloadDecodeError.exit_code
+    assert "has 12 bytes, got 11" in capsys.readouterr().err
