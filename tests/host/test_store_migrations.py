@@ -25,8 +25,9 @@ from fleet.telemetry import TelemetryStore, parse_event
 from telemetry_support import waste_event
 from test_registry_support import AARHUS, ADMIN, db_url, key, new_device  # noqa: F401 (fixtures)
 
-HEAD = "0007_ingest_workers"
+HEAD = "0008_diagnostics"
 MERGE = "0006_one_history"  # where the two branches joined; linear from there
+AFTER_MERGE = ["0007_ingest_workers", HEAD]  # each revises the one before
 RELEASED = ["0001", "0002_rollouts", "0003_telemetry", "0004_checkin_auth", "0005_readings_by_uplink"]
 # What `upgrade heads` left behind at each release (both branches), and each revision on its own.
 STATES = [(), *[(r,) for r in RELEASED], ("0002_rollouts", "0003_telemetry"), ("0004_checkin_auth", "0003_telemetry"),
@@ -51,9 +52,10 @@ def test_the_history_has_one_head_and_keeps_the_released_revisions():
     assert out.getvalue().split() == [HEAD, "(head)"]
     merge = script.get_revision(MERGE)
     assert set(merge.down_revision) == {"0004_checkin_auth", "0005_readings_by_uplink"}
-    assert script.get_revision(HEAD).down_revision == MERGE
+    for below, rev in zip([MERGE, *AFTER_MERGE], AFTER_MERGE):
+        assert script.get_revision(rev).down_revision == below, rev
     # the released ids are unchanged, and every one of them is below the head
-    assert {r.revision for r in script.walk_revisions()} == {*RELEASED, MERGE, HEAD}
+    assert {r.revision for r in script.walk_revisions()} == {*RELEASED, MERGE, *AFTER_MERGE}
     ancestors = {r.revision for r in script.iterate_revisions(HEAD, "base")}
     assert set(RELEASED) <= ancestors
 
