@@ -38,6 +38,7 @@ from ..store import aware as _aware
 from ..store.models import (DEVICE_STATES, AlertRow, AuditEntry, CheckinAuth, Device, OtaDevice, Rollout,
                             RolloutDevice)
 from . import auth as A
+from . import diagnostics as D
 from . import waves as W
 
 OPEN = ("running", "paused", "halted")
@@ -102,6 +103,7 @@ def check_report(report) -> dict:
     if c is not None and (type(c) is not int or c < 0):
         raise UsageError("'counter' is a whole number")
     out["counter"] = c
+    out["diag"] = D.check_diag(report.get("diag"))
     return out
 
 
@@ -126,6 +128,8 @@ class RolloutView:
     wave_timeout_s: int | None = None    # None: a wave waits for every device
     wave_opened_at: datetime | None = None
     checkins: dict = field(default_factory=dict)  # {"keyless": members without a key, "rejected": ...}
+    soak: int | None = None              # check-ins a confirmed member owes before its wave is done
+    diagnostics: dict = field(default_factory=dict)  # {"new": Rates, "old": Rates} (fleet.rollout.diagnostics)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -288,6 +292,7 @@ class OtaStore:
         if d is None:
             d = OtaDevice(device=r["device"], checkins=0, first_seen=now)
             s.add(d)
+        diff = D.record(s, d, r, now)  # resets since its last check-in, on the release it reports
         for k in ("version", "counter", "release", "slot", "state", "reason", "detail", "target"):
             setattr(d, k, r[k])
         d.kommune_kode, d.board = r["kommune"], r["board"]
@@ -319,9 +324,11 @@ class OtaStore:
                                    wave=len(ro.waves) - 1, state="pending", updated_at=now)
             s.add(member)
         member.seen_at = now
+        was = member.state
         new, reason = W.device_state(member.state, r, ro.manifest)
         if (new, reason) != (member.state, member.reason):
             member.state, member.reason, member.updated_at = new, reason, now
+        D.count_member(member, diff, was=was, manifest=ro.manifest, release=r["release"])
         s.flush()
         self._step(s, ro, now)
         if member.state == "confirmed":
@@ -339,20 +346,32 @@ class OtaStore:
         n = 0
         for m in s.scalars(select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id,
                                                        RolloutDevice.wave <= ro.wave,
-                                                       RolloutDevice.state.in_(W.WAITING))):
+                                                       RolloutDevice.state.in_((*W.WAITING, "confirmed")))):
+            if m.state == "confirmed" and not D.soaking(m.state, m.diag_checkins, ro.soak):
+                continue
             if W.overdue(_aware(m.seen_at), opened, ro.wave_timeout_s, now):
-                m.reason, m.state, m.updated_at = f"was {m.state}", "silent", now
+                was = "soaking" if m.state == "confirmed" else m.state  # silent while soaking: a failure
+                m.reason, m.state, m.updated_at = f"was {was}", "silent", now
                 n += 1
         if n:
             s.flush()
         return n
 
     def _step(self, s, ro: Rollout, now: datetime | None = None):
-        """Applies the wave timeout, then moves the rollout on (waves.step)."""
+        """Applies the wave timeout and the diagnostics rule (fleet.rollout.diagnostics), then moves the
+        rollout on (waves.step); a confirmed member still soaking holds its wave open."""
         now = now or self._now()
         self._expire(s, ro, now)
-        members = list(s.execute(select(RolloutDevice.wave, RolloutDevice.state, RolloutDevice.reason)
-                                 .where(RolloutDevice.rollout_id == ro.id)))
+        rows = list(s.execute(select(RolloutDevice.wave, RolloutDevice.state, RolloutDevice.reason,
+                                     RolloutDevice.diag_checkins, RolloutDevice.resets,
+                                     RolloutDevice.watchdog_resets).where(RolloutDevice.rollout_id == ro.id)))
+        if ro.state == "running":
+            note, _ = D.rollout_verdict([(w, st, n, rs, wd) for w, st, _, n, rs, wd in rows], ro.wave, ro.halt_at,
+                                        ro.soak)
+            if note:
+                ro.state, ro.note, ro.updated_at = "halted", note, now
+                return
+        members = [(w, "soaking" if D.soaking(st, n, ro.soak) else st, why) for w, st, why, n, _, _ in rows]
         state, wave = W.step(ro.state, ro.wave, len(ro.waves), ro.halt_at, members, ro.forgiven)
         if (state, wave) != (ro.state, ro.wave):
             if state == "halted":
@@ -368,16 +387,20 @@ class OtaStore:
     # ---- rollouts ---------------------------------------------------------------------------------------
 
     def start(self, *, kommune, version: str, waves: list[int], halt_at: int, repo_dir, operator: str,
-              board: str | None = None, wave_timeout_s: int | None = None, seed: str | None = None
-              ) -> RolloutView:
+              board: str | None = None, wave_timeout_s: int | None = None, seed: str | None = None,
+              soak: int = 0) -> RolloutView:
         """Starts a rollout. `operator`: who starts it (its name, kept with the rollout and in the audit
         log); `seed` orders the devices (default: a new random one, kept with the rollout);
-        `wave_timeout_s`: members of an open wave not heard from for that long count as silent."""
+        `wave_timeout_s`: members of an open wave not heard from for that long count as silent; `soak`: a
+        confirmed member holds its wave open until it has checked in that many times on the release, so
+        its diagnostics are judged first (fleet.rollout.diagnostics)."""
         operator = _operator_name(operator)
         kode = lookup(kommune).kode
         seed = W.check_seed(seed) if seed is not None else W.new_seed()
         if wave_timeout_s is not None and wave_timeout_s <= 0:
             raise UsageError("a wave timeout is a positive duration", hint="e.g. --wave-timeout 24h")
+        if type(soak) is not int or not 0 <= soak <= 10000:
+            raise UsageError(f"a soak is a number of check-ins from 0 to 10000, not {soak!r}", hint="e.g. --soak 24")
         doc, digest = find_release(repo_dir, kode, version, board)
         boards = [board] if board else list(doc["boards"])
         with self._write() as s:
@@ -393,7 +416,7 @@ class OtaStore:
             ro = Rollout(kommune_kode=kode, boards=boards, version=doc["version"], counter=doc["counter"],
                          manifest=digest, waves=list(waves), halt_at=halt_at, state="running", wave=0,
                          forgiven=0, operator=operator, created_at=now, updated_at=now, seed=seed,
-                         wave_timeout_s=wave_timeout_s, wave_opened_at=now)
+                         wave_timeout_s=wave_timeout_s, wave_opened_at=now, soak=soak or None)
             s.add(ro)
             s.flush()
             runs = {d: (rel, c) for d, rel, c in s.execute(select(OtaDevice.device, OtaDevice.release,
@@ -408,6 +431,7 @@ class OtaStore:
             _audit(s, operator, "start", ro, {"rollout_id": [None, ro.id], "version": [None, ro.version],
                                               "boards": [None, list(boards)], "manifest": [None, digest],
                                               "waves": [None, list(waves)], "halt_at": [None, halt_at],
+                                              "soak": [None, soak],
                                               "state": [None, "running"]}, now)
             rid = ro.id
         return self.get(rid)
@@ -442,6 +466,10 @@ class OtaStore:
                                                              .where(RolloutDevice.rollout_id == ro.id,
                                                                     RolloutDevice.wave <= ro.wave))
                                   if W.is_failure(st, why))
+                # and only new diagnostics: the open waves' counts start again
+                for m in s.scalars(select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id,
+                                                               RolloutDevice.wave <= ro.wave)):
+                    m.diag_checkins = m.resets = m.watchdog_resets = 0
             if new_state == "running":
                 ro.wave_opened_at = now  # the wave timeout counts from the resume: nobody was told while stopped
             ro.state, ro.note, ro.updated_at = new_state, note, now
@@ -508,6 +536,8 @@ class OtaStore:
         counts = {st: 0 for st in DEVICE_STATES}
         checkins = {"keyless": 0, "rejected": 0}
         devices = []
+        _, diag = D.rollout_verdict([(m.wave, m.state, m.diag_checkins, m.resets, m.watchdog_resets)
+                                     for m, _, _ in rows], ro.wave, ro.halt_at, ro.soak)
         for pos, (m, d, a) in enumerate(rows, 1):
             counts[m.state] += 1
             checkins["keyless"] += not (a and a.key_sealed)
@@ -516,11 +546,15 @@ class OtaStore:
                 devices.append({"position": pos, "device": m.device, "wave": m.wave + 1, "state": m.state,
                                 "reason": m.reason, "running": d.version if d else None,
                                 "last_seen": d.last_seen if d else None, "checkin_key": bool(a and a.key_sealed),
-                                "rejected_checkins": (a.rejected or 0) if a else 0})
+                                "rejected_checkins": (a.rejected or 0) if a else 0,
+                                "diag_checkins": m.diag_checkins or 0, "resets": m.resets or 0,
+                                "watchdog_resets": m.watchdog_resets or 0,
+                                "soaking": D.soaking(m.state, m.diag_checkins, ro.soak)})
         counts["total"] = len(rows)
         return RolloutView(ro.id, ro.kommune_kode, list(ro.boards), ro.version, ro.counter, ro.manifest,
                            list(ro.waves), ro.halt_at, ro.state, ro.wave, ro.note, ro.created_at, ro.updated_at,
-                           counts, devices, ro.seed, ro.wave_timeout_s, ro.wave_opened_at, checkins)
+                           counts, devices, ro.seed, ro.wave_timeout_s, ro.wave_opened_at, checkins, ro.soak or 0,
+                           diag)
 
     # ---- check-in keys and authentication (auth.py) ----------------------------------------------------
 
