@@ -67,7 +67,7 @@ def differences(prev_boots, prev_wdt, boots, wdt) -> tuple[int, int]:
 
 def record(s, d: OtaDevice, r: dict, now) -> tuple[int, int] | None:
     """Keeps a check-in's diagnostics on its device and release; returns its (resets, watchdog resets),
-    None when the check-in carried none. Call before the device row takes the report's version."""
+    None when the check-in carried none."""
     g = r.get("diag")
     if g is None:
         return None

@@ -292,12 +292,12 @@ class OtaStore:
         if d is None:
             d = OtaDevice(device=r["device"], checkins=0, first_seen=now)
             s.add(d)
-        diff = D.record(s, d, r, now)  # resets since its last check-in, on the release it reports
         for k in ("version", "counter", "release", "slot", "state", "reason", "detail", "target"):
             setattr(d, k, r[k])
         d.kommune_kode, d.board = r["kommune"], r["board"]
         d.checkins = (d.checkins or 0) + 1
         d.last_seen = now
+        diff = D.record(s, d, r, now)  # resets since its last check-in, on the release it reports
         if r["version"]:  # what the node runs is what it says here (never a network server's registration)
             reg = s.scalars(select(Device).where(Device.dev_eui == r["device"])).first()
             if reg is not None and reg.firmware_version != r["version"]:
@@ -526,6 +526,9 @@ class OtaStore:
                                               "last_seen")}
             a = s.scalars(select(CheckinAuth).where(CheckinAuth.device == d.device)).first()
             out["checkin_auth"] = _auth_dict(a)
+            out["diag"] = None if d.diag_at is None else _utc_iso({
+                "reset_cause": d.diag_cause, "boots": d.diag_boots, "watchdog_resets": d.diag_watchdog,
+                "heap_min": d.diag_heap_min, "exception": d.diag_exception, "at": d.diag_at})
             return _utc_iso(out)
 
     def _view(self, s, ro: Rollout, with_devices=True) -> RolloutView:
