@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from ..errors import UsageError
+from ..store import aware as _aware
 from ..store.models import OtaDevice, ReleaseDiagnostics, RolloutDevice
 
 CAUSES = ("unknown", "power_on", "hard", "watchdog", "deepsleep", "soft", "brownout", "panic")
@@ -74,22 +75,47 @@ def record(s, d: OtaDevice, r: dict, now) -> tuple[int, int] | None:
     dr, dw = differences(d.diag_boots, d.diag_watchdog, g["boots"], g["watchdog_resets"])
     d.diag_cause, d.diag_boots, d.diag_watchdog = g["reset_cause"], g["boots"], g["watchdog_resets"]
     d.diag_heap_min, d.diag_exception, d.diag_at = g["heap_min"], g["exception"], now
-    version = r.get("version") or "?"
-    row = s.scalars(select(ReleaseDiagnostics).where(ReleaseDiagnostics.device == r["device"],
-                                                     ReleaseDiagnostics.version == version)).first()
+    _add(s, r["device"], r.get("version"), "checkin", r["kommune"], r["board"], g, (dr, dw), now)
+    return dr, dw
+
+
+def _add(s, device, version, source, kommune, board, g, diff, now):
+    version = version or "unknown"
+    row = s.scalars(select(ReleaseDiagnostics).where(ReleaseDiagnostics.device == device,
+                                                     ReleaseDiagnostics.version == version,
+                                                     ReleaseDiagnostics.source == source)).first()
     if row is None:
-        row = ReleaseDiagnostics(device=r["device"], version=version, checkins=0, resets=0, watchdog_resets=0,
-                                 first_at=now)
+        row = ReleaseDiagnostics(device=device, version=version, source=source, checkins=0, resets=0,
+                                 watchdog_resets=0, first_at=now)
         s.add(row)
-    row.kommune_kode, row.board = r["kommune"], r["board"]
+    row.kommune_kode, row.board = kommune, board
     row.checkins += 1
-    row.resets += dr
-    row.watchdog_resets += dw
+    row.resets += diff[0]
+    row.watchdog_resets += diff[1]
     if g["heap_min"] is not None:
         row.heap_min = g["heap_min"] if row.heap_min is None else min(row.heap_min, g["heap_min"])
     row.exception = g["exception"] or row.exception
     row.last_cause, row.last_at = g["reset_cause"], now
-    return dr, dw
+    row.last_boots, row.last_watchdog = g["boots"], g["watchdog_resets"]
+
+
+DUPLICATE_S = 3600  # the same record again within this long: another gateway's or the broker's copy
+
+
+def record_uplink(s, device: str, kommune: str, board: str, version: str | None, rec: dict, now) -> str:
+    """Keeps a diagnostics record from an uplink (fleet.codec.diag.decode_diag) on its device and release:
+    "stored", or "duplicate" when it repeats the device's newest record (the counters only grow, so the
+    same counters within DUPLICATE_S are the same record delivered twice)."""
+    prev = s.scalars(select(ReleaseDiagnostics).where(ReleaseDiagnostics.device == device,
+                                                      ReleaseDiagnostics.source == "uplink")
+                     .order_by(ReleaseDiagnostics.last_at.desc())).first()
+    if (prev is not None and (prev.last_boots, prev.last_watchdog) == (rec["boots"], rec["watchdog_resets"])
+            and abs((_aware(now) - _aware(prev.last_at)).total_seconds()) < DUPLICATE_S):
+        return "duplicate"
+    diff = differences(prev.last_boots if prev else None, prev.last_watchdog if prev else None, rec["boots"],
+                       rec["watchdog_resets"])
+    _add(s, device, version, "uplink", kommune, board, rec, diff, now)
+    return "stored"
 
 
 def count_member(m: RolloutDevice, diff, *, was: str, manifest: str, release: str | None):
@@ -154,13 +180,19 @@ def rollout_verdict(members, wave: int, halt_at: int, soak: int | None) -> tuple
 
 
 def per_release(s, kommune_kodes=None) -> list[dict]:
-    """Diagnostics summed per release (version) and board: devices, check-ins, resets and watchdog resets
-    per check-in, the lowest free heap, and the exception hashes seen, most devices first."""
+    """Diagnostics summed per release (version) and board: devices, reports ("checkins": check-ins, or
+    records for a device known only by its uplinks), resets and watchdog resets per report, the lowest free
+    heap, and the exception hashes seen, most devices first."""
     q = select(ReleaseDiagnostics)
     if kommune_kodes is not None:
         q = q.where(ReleaseDiagnostics.kommune_kode.in_(list(kommune_kodes)))
-    out = {}
+    best = {}  # (device, version) -> its check-ins' row if it has one, else its uplinks'
     for row in s.scalars(q):
+        k = (row.device, row.version)
+        if k not in best or row.source == "checkin":
+            best[k] = row
+    out = {}
+    for row in best.values():
         k = (row.version, row.board)
         o = out.setdefault(k, {"version": row.version, "board": row.board, "devices": 0, "checkins": 0,
                                "resets": 0, "watchdog_resets": 0, "heap_min": None, "exceptions": {}})
@@ -179,3 +211,30 @@ def per_release(s, kommune_kodes=None) -> list[dict]:
         o["watchdog_per_checkin"] = round(o["watchdog_resets"] / n, 3) if n else None
         rows.append(o)
     return sorted(rows, key=lambda o: (-o["devices"], o["version"], o["board"]))
+
+
+def record_uplinks(db, items, scope=None) -> tuple[int, int, list]:
+    """Diagnostics records from uplinks, [(dev_eui, record, received_at)], in one transaction, each on its
+    enrolled device's kommune, board and firmware version (as the registry has it). `scope`: the kommune
+    codes the writer may write (None: all). Returns (stored, duplicates, rejected as (reason, message,
+    dev_eui))."""
+    from ..store.models import Device
+
+    stored = dup = 0
+    rejected = []
+    with db.write() as s:
+        q = select(Device).where(Device.dev_eui.in_(sorted({d for d, _, _ in items})))
+        if scope is not None:
+            q = q.where(Device.kommune_kode.in_(list(scope)))
+        devices = {d.dev_eui: d for d in s.scalars(q)}
+        for dev_eui, rec, at in items:
+            d = devices.get(dev_eui)
+            if d is None or d.state == "retired":
+                rejected.append(("unknown_device", f"no enrolled device {dev_eui}", dev_eui))
+                continue
+            if record_uplink(s, dev_eui, d.kommune_kode, d.board or "?", d.firmware_version, rec, at) == "stored":
+                stored += 1
+            else:
+                dup += 1
+            s.flush()
+    return stored, dup, rejected

@@ -287,27 +287,31 @@ class OtaDevice(Base):
 
 
 class ReleaseDiagnostics(Base):
-    """A device's diagnostics while it ran one release: the resets and watchdog resets its check-ins
-    reported on that release (differences of the device's counters), its lowest free heap and its last
-    exception hash. fleet.rollout.diagnostics writes it; `fleet status` sums it per release."""
+    """A device's diagnostics while it ran one release, from one source ("checkin" or "uplink", the record
+    on FPort 221): the resets and watchdog resets reported on that release (differences of the device's
+    counters), its lowest free heap and its last exception hash. fleet.rollout.diagnostics writes it;
+    `fleet status` sums it per release (a device's check-ins when it has any, else its uplinks)."""
 
     __tablename__ = "release_diagnostics"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device: Mapped[str] = mapped_column(String(32))
     version: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(8), default="checkin")
     kommune_kode: Mapped[str] = mapped_column(String(4))
     board: Mapped[str] = mapped_column(String(40))
-    checkins: Mapped[int] = mapped_column(Integer, default=0)         # check-ins with diagnostics
+    checkins: Mapped[int] = mapped_column(Integer, default=0)         # reports (check-ins or records)
     resets: Mapped[int] = mapped_column(Integer, default=0)           # boots that were not deep-sleep wakes
     watchdog_resets: Mapped[int] = mapped_column(Integer, default=0)
     heap_min: Mapped[int | None] = mapped_column(Integer)
     exception: Mapped[str | None] = mapped_column(String(8))
     last_cause: Mapped[str | None] = mapped_column(String(12))
+    last_boots: Mapped[int | None] = mapped_column(Integer)            # the counters of its newest report
+    last_watchdog: Mapped[int | None] = mapped_column(Integer)
     first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (UniqueConstraint("device", "version", name="uq_release_diagnostics"),)
+    __table_args__ = (UniqueConstraint("device", "version", "source", name="uq_release_diagnostics"),)
 
 
 class Rollout(Base):

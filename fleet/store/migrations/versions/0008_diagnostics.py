@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("device", sa.String(32), nullable=False),
         sa.Column("version", sa.String(40), nullable=False),
+        sa.Column("source", sa.String(8), nullable=False),
         sa.Column("kommune_kode", sa.String(4), nullable=False),
         sa.Column("board", sa.String(40), nullable=False),
         sa.Column("checkins", sa.Integer, nullable=False),
@@ -44,9 +45,11 @@ def upgrade() -> None:
         sa.Column("heap_min", sa.Integer, nullable=True),
         sa.Column("exception", sa.String(8), nullable=True),
         sa.Column("last_cause", sa.String(12), nullable=True),
+        sa.Column("last_boots", sa.Integer, nullable=True),
+        sa.Column("last_watchdog", sa.Integer, nullable=True),
         sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("device", "version", name="uq_release_diagnostics"),
+        sa.UniqueConstraint("device", "version", "source", name="uq_release_diagnostics"),
     )
 
 
