@@ -82,12 +82,12 @@ def boot(board, cause):
     """Counts this start: a start that is not a deep-sleep wake is a boot (and a watchdog reset one more);
     one the OTA client announced (planned()) is not counted. Saved at once: a wake that hangs still counts."""
     global _state
-    _state = None
-    d = state(board)
+    _state = load(board)  # one read of RTC memory
+    if _state is None:  # power-on (or memory that failed its check): a fresh count
+        _state = [0, 0, 0, _NO_HEAP, 0, 0, 0]
+    d = _state
     if cause == "deepsleep":
         return d
-    if load(board) is None:  # power-on (or memory that failed its check): a fresh count
-        d[:] = [0, 0, 0, _NO_HEAP, 0, 0, 0]
     if d[6] & _PLANNED:
         d[6] &= ~_PLANNED
     else:
