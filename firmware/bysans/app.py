@@ -13,12 +13,15 @@ from bysans.hal import board
 
 # what stays loaded for the OTA client; the cycle's modules are dropped before it runs (heap: docs/node.md)
 _KEEP = ("bysans.hal", "bysans.hal.virtual", "bysans.hal.esp32", "bysans.version", "bysans.otapoll",
-         "bysans.modules", "bysans.app")
+         "bysans.modules", "bysans.app", "bysans.diag", "bysans.diag_spec")
 
 
 def main():
     b = board()
     cause = b.reset_cause()
+    from bysans import diag  # reset cause, boots, watchdog resets, heap, exceptions (docs/formats/diagnostics.md)
+
+    diag.boot(b, cause)
     from bysans.modules import drop
 
     drop("bysans.ota.")  # boot.py's slot logic is done with
@@ -50,6 +53,8 @@ def main():
             print("bysans", VERSION, "on", b.name, "- bad", e.args[0] + ": nothing is sent")
         node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and otapoll.configured())
         sleep_ms = node.wake()
+        diag.heap(gc.mem_free())
+        diag.send_due(b, sink, b.epoch_s())
         line = node.summary()
         ota_due = node.ota_due
         node = None
@@ -59,6 +64,7 @@ def main():
         print("bysans", VERSION, cfg.kind, "reset:", cause, line + ("; " + said if said else ""))
     except Exception as e:  # noqa: BLE001 - a bug in a cycle costs that cycle, never the node
         sys.print_exception(e)
+        print("bysans", VERSION, "exception #%08x" % diag.exception(e))
     try:
         if hasattr(sink, "suspend"):
             sink.suspend(sleep_ms)
@@ -69,5 +75,7 @@ def main():
         drop("bysans.", _KEEP)  # the cycle's modules (node, sampler, drivers, LoRaWAN): their heap is free
         wdt = b.watchdog(max(cfg.watchdog_ms, otapoll.WATCHDOG_MS))
         print("bysans", VERSION, otapoll.run(b, feed=wdt.feed))
+        diag.heap(gc.mem_free())
+    diag.save(b)
     wdt.feed()
     b.deepsleep(sleep_ms)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..codec import decode
+from ..codec.diag import decode_diag, diag_tables
 from ..codec.javascript import TARGETS, render
 from ..errors import UsageError
 from .common import echo_json
@@ -52,19 +53,32 @@ def export(target, output):
 @click.argument("payload")
 @click.option("--base64", "is_b64", is_flag=True, help="PAYLOAD is base64 (as in MQTT events) instead of hex.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the default is a short summary).")
-def decode_cmd(payload, is_b64, as_json):
+@click.option("--fport", type=click.IntRange(1, 223), default=None,
+              help="The uplink's FPort: 221 is the diagnostics record (docs/formats/diagnostics.md).")
+def decode_cmd(payload, is_b64, as_json, fport):
     """Decode one uplink payload (hex, or base64 with --base64).
 
     \b
     Example:
       fleet codec decode 0120 --json
       fleet codec decode --base64 ASA= --json
+      fleet codec decode 0103000700021117a1b2c3d4 --fport 221
     """
     try:
         data = base64.b64decode(payload, validate=True) if is_b64 else bytes.fromhex(payload)
     except (ValueError, binascii.Error) as e:
         raise UsageError(f"PAYLOAD is not valid {'base64' if is_b64 else 'hex'}: {e}",
                          hint="pass the FRMPayload as hex (e.g. 0120), or base64 with --base64") from e
+    if fport is not None and fport == diag_tables()["fport"]:
+        rec = decode_diag(data)
+        if as_json:
+            echo_json(rec)
+        else:
+            heap = f"{rec['heap_min']} B" if rec["heap_min"] is not None else "-"
+            click.echo(f"diagnostics v{rec['diag']}: reset {rec['reset_cause']}, boots {rec['boots']}, watchdog "
+                       f"resets {rec['watchdog_resets']}, lowest free heap {heap}, exception "
+                       f"{rec['exception'] or '-'}")
+        return
     frame = decode(data)
     if as_json:
         echo_json(frame)

@@ -33,6 +33,16 @@ def _show(view, as_json):
     click.echo(f"  device order: seed {d['seed'] or '(none: started before seeds)'}; waves time out "
                + (f"after {d['wave_timeout']}" if d["wave_timeout"] else "never (--wave-timeout)"))
     click.echo("  " + ", ".join(f"{k.replace('_', ' ')} {c[k]}" for k in DEVICE_STATES) + f" of {c['total']}")
+    dg = d.get("diagnostics") or {}
+    if dg.get("new", {}).get("checkins") or dg.get("old", {}).get("checkins") or d.get("soak"):
+        n, o = dg.get("new", {}), dg.get("old", {})
+
+        def rate(g, k):
+            return f"{g[k] / g['checkins']:.2f}" if g.get("checkins") else "-"
+
+        click.echo(f"  diagnostics (soak {d.get('soak') or 0} check-ins): new release {rate(n, 'resets')} resets, "
+                   f"{rate(n, 'watchdog_resets')} watchdog per check-in ({n.get('devices', 0)} devices); old "
+                   f"{rate(o, 'resets')}, {rate(o, 'watchdog_resets')} ({o.get('devices', 0)} devices)")
     ck = d.get("checkins") or {}
     if ck.get("keyless") or ck.get("rejected"):
         click.echo(f"  check-ins: {ck.get('keyless', 0)} devices without a check-in key, "
@@ -67,6 +77,10 @@ def command():
 @click.option("--wave-timeout", metavar="DURATION",
               help="Devices of an open wave not heard from for this long (e.g. 24h, 2d) count as silent: they no "
                    "longer hold the next wave back. Default: a wave waits for every device.")
+@click.option("--soak", type=click.IntRange(0, 10000), default=0, show_default=True, metavar="N",
+              help="A device that confirmed the release holds its wave open until it has checked in N times on it, "
+                   "so its resets and watchdog resets are compared with the old release's first (halt threshold, "
+                   "read per check-in). 0: a wave opens once its devices confirmed.")
 @click.option("--seed", help="Orders the devices into waves (default: a new random one; status shows it). The "
                              "same seed and devices give the same order.")
 @click.option("--board", help="Only devices of this board (default: every board the release is built for).")
@@ -75,18 +89,21 @@ def command():
 @operator_option
 @db_option
 @json_option
-def start(version, kommune, waves, halt_at, wave_timeout, seed, board, repo_dir, operator, db_url, as_json):
+def start(version, kommune, waves, halt_at, wave_timeout, soak, seed, board, repo_dir, operator, db_url, as_json):
     """Start a rollout: the first wave's devices are told to take the release at their next check-in.
 
     Each rollout shuffles the devices by its own seed, so the canaries differ from one rollout to the next.
     A device that went silent after it had started to take the release counts as failed (halt threshold);
-    one that never checked in does not. The start, and every pause, resume and abort, is written to the
+    one that never checked in does not. A wave also halts when the new release's resets or watchdog resets
+    per check-in exceed those of the devices still on the old release by more than the halt threshold
+    (docs/fleet-admin.md, "Diagnostics per release"). The start, and every pause, resume and abort, is written to the
     audit log with the operator's name (--operator / FLEET_OPERATOR, default: login name).
 
     \b
     Example:
       fleet rollout start --release 1.4.0 --kommune 751 --waves 5%,25%,100% --halt-at 10% --repo ./updates
       fleet rollout start --release 1.4.0 --kommune 751 --wave-timeout 24h --repo ./updates
+      fleet rollout start --release 1.4.0 --kommune 751 --soak 24 --repo ./updates
     """
     w, h = parse_waves(waves), parse_percent(halt_at, "--halt-at")
     timeout_s = parse_duration(wave_timeout) if wave_timeout else None
@@ -94,7 +111,7 @@ def start(version, kommune, waves, halt_at, wave_timeout, seed, board, repo_dir,
     try:
         view = store.start(kommune=kommune, version=version, waves=w, halt_at=h, repo_dir=repo_dir, board=board,
                            operator=operator_name(operator), wave_timeout_s=timeout_s,
-                           seed=seed)
+                           seed=seed, soak=soak)
     finally:
         store.close()
     _show(view, as_json)

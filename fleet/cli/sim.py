@@ -260,11 +260,14 @@ def uplinks(board_id, decode, clear, as_json):
     items = manager.get(board_id).captured(clear=clear)
     if decode:
         from ..codec import decode as decode_payload
+        from ..codec.diag import decode_diag, diag_tables
         from ..errors import FleetError
 
+        diag_port = diag_tables()["fport"]
         for u in items:
             try:
-                u["decoded"] = decode_payload(bytes.fromhex(u["hex"]))
+                data = bytes.fromhex(u["hex"])
+                u["decoded"] = decode_diag(data) if u["fport"] == diag_port else decode_payload(data)
             except FleetError as e:
                 u["error"] = e.message
     if as_json:

@@ -68,6 +68,14 @@ def render(st: dict) -> None:
         print_table([[str(r["id"]), r["name"], str(r["state"] or ""),
                       ", ".join(f"{k} {v}" for k, v in sorted(r["devices"].items())) or "-", f"{r['done_pct']:.0f} %"]
                      for r in ro], ("id", "release", "state", "devices", "done"), title="Rollouts")
+    rel = st.get("releases") or []
+    if rel:
+        per = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        print_table([[r["version"], r["board"], str(r["devices"]), str(r["checkins"]), per(r["resets_per_checkin"]),
+                      per(r["watchdog_per_checkin"]), f"{r['heap_min']} B" if r["heap_min"] is not None else "-",
+                      ", ".join(f"#{h} x{n}" for h, n in sorted(r["exceptions"].items())) or "-"] for r in rel],
+                    ("release", "board", "devices", "check-ins", "resets/check-in", "watchdog/check-in", "lowest heap",
+                     "exceptions"), title="Diagnostics per release (from check-ins)")
 
 
 def _warn(n: int) -> str:

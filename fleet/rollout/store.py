@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, case, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import (CHECKIN_REJECT_REASONS, CheckinForbidden, CheckinRejected, FleetError, ReleaseNotPublished,
@@ -38,6 +38,7 @@ from ..store import aware as _aware
 from ..store.models import (DEVICE_STATES, AlertRow, AuditEntry, CheckinAuth, Device, OtaDevice, Rollout,
                             RolloutDevice)
 from . import auth as A
+from . import diagnostics as D
 from . import waves as W
 
 OPEN = ("running", "paused", "halted")
@@ -102,6 +103,7 @@ def check_report(report) -> dict:
     if c is not None and (type(c) is not int or c < 0):
         raise UsageError("'counter' is a whole number")
     out["counter"] = c
+    out["diag"] = D.check_diag(report.get("diag"))
     return out
 
 
@@ -126,6 +128,8 @@ class RolloutView:
     wave_timeout_s: int | None = None    # None: a wave waits for every device
     wave_opened_at: datetime | None = None
     checkins: dict = field(default_factory=dict)  # {"keyless": members without a key, "rejected": ...}
+    soak: int | None = None              # check-ins a confirmed member owes before its wave is done
+    diagnostics: dict = field(default_factory=dict)  # {"new": Rates, "old": Rates} (fleet.rollout.diagnostics)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -293,6 +297,7 @@ class OtaStore:
         d.kommune_kode, d.board = r["kommune"], r["board"]
         d.checkins = (d.checkins or 0) + 1
         d.last_seen = now
+        diff = D.record(s, d, r, now)  # resets since its last check-in, on the release it reports
         if r["version"]:  # what the node runs is what it says here (never a network server's registration)
             reg = s.scalars(select(Device).where(Device.dev_eui == r["device"])).first()
             if reg is not None and reg.firmware_version != r["version"]:
@@ -311,6 +316,8 @@ class OtaStore:
         member = s.scalars(select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id,
                                                        RolloutDevice.device == r["device"])).first()
         before = None if member is None else (member.state, member.reason)
+        diag_before = None if member is None else (member.resets, member.watchdog_resets,
+                                                   D.soaking(member.state, member.diag_checkins, ro.soak))
         if member is None:
             if ro.state in ("aborted", "completed"):
                 return _manifest_path(ro) if ro.state == "completed" else None
@@ -320,12 +327,16 @@ class OtaStore:
                                    wave=len(ro.waves) - 1, state="pending", updated_at=now)
             s.add(member)
         member.seen_at = now
+        was = member.state
         new, reason = W.device_state(member.state, r, ro.manifest)
         if (new, reason) != (member.state, member.reason):
             member.state, member.reason, member.updated_at = new, reason, now
+        D.count_member(member, diff, was=was, manifest=ro.manifest, release=r["release"])
         s.flush()
         expired = self._expire(s, ro, now)
-        if expired or self._may_move(s, ro, before, member):
+        diag_moved = diag_before is not None and diag_before != (
+            member.resets, member.watchdog_resets, D.soaking(member.state, member.diag_checkins, ro.soak))
+        if expired or diag_moved and ro.state == "running" or self._may_move(s, ro, before, member):
             self._step(s, ro, now, expired=True)
         if member.state == "confirmed":
             return None if r["release"] == ro.manifest else _manifest_path(ro)
@@ -344,15 +355,20 @@ class OtaStore:
             return 0
         n = 0
         # index seeks (ix_rollout_devices_state_wave): the waiting members of the open waves not heard from
-        # since the cutoff, never the whole rollout; overdue() still decides
+        # since the cutoff (and, with a soak, the confirmed ones still soaking), never the whole rollout;
+        # overdue() still decides
         waves = list(range(ro.wave + 1))
-        base = select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id, RolloutDevice.state.in_(W.WAITING),
+        states = (*W.WAITING, "confirmed") if ro.soak else tuple(W.WAITING)
+        base = select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id, RolloutDevice.state.in_(states),
                                            RolloutDevice.wave.in_(waves))
         since = cutoff.astimezone(timezone.utc)
         for q in (base.where(RolloutDevice.seen_at.is_(None)), base.where(RolloutDevice.seen_at <= since)):
             for m in s.scalars(q):
+                if m.state == "confirmed" and not D.soaking(m.state, m.diag_checkins, ro.soak):
+                    continue
                 if W.overdue(_aware(m.seen_at), opened, ro.wave_timeout_s, now):
-                    m.reason, m.state, m.updated_at = f"was {m.state}", "silent", now
+                    was = "soaking" if m.state == "confirmed" else m.state  # silent while soaking: a failure
+                    m.reason, m.state, m.updated_at = f"was {was}", "silent", now
                     n += 1
         if n:
             s.flush()
@@ -377,15 +393,24 @@ class OtaStore:
                          .limit(1)).first() is None
 
     def _step(self, s, ro: Rollout, now: datetime | None = None, *, expired: bool = False):
-        """Applies the wave timeout (unless the caller just did: `expired`), then moves the rollout on
-        (waves.step) from its members counted by wave, state and reason (one grouped query)."""
+        """Applies the wave timeout (unless the caller just did: `expired`) and the diagnostics rule
+        (fleet.rollout.diagnostics, two sums), then moves the rollout on (waves.step) from its members counted
+        by wave, state and reason (one grouped query); a confirmed member still soaking holds its wave open."""
         now = now or self._now()
         if not expired:
             self._expire(s, ro, now)
+        if ro.state == "running":
+            note, _ = D.verdict(*self._diag_groups(s, ro), ro.halt_at)
+            if note:
+                ro.state, ro.note, ro.updated_at = "halted", note, now
+                return
+        soak = ro.soak or 0
+        shown = case((and_(RolloutDevice.state == "confirmed", func.coalesce(RolloutDevice.diag_checkins, 0) < soak),
+                      "soaking"), else_=RolloutDevice.state) if soak else RolloutDevice.state
         members = []
-        for w, st, why, k in s.execute(select(RolloutDevice.wave, RolloutDevice.state, RolloutDevice.reason,
-                                              func.count()).where(RolloutDevice.rollout_id == ro.id)
-                                       .group_by(RolloutDevice.wave, RolloutDevice.state, RolloutDevice.reason)):
+        for w, st, why, k in s.execute(select(RolloutDevice.wave, shown, RolloutDevice.reason, func.count())
+                                       .where(RolloutDevice.rollout_id == ro.id)
+                                       .group_by(RolloutDevice.wave, shown, RolloutDevice.reason)):
             members.extend([(w, st, why)] * k)
         state, wave = W.step(ro.state, ro.wave, len(ro.waves), ro.halt_at, members, ro.forgiven)
         if (state, wave) != (ro.state, ro.wave):
@@ -399,19 +424,40 @@ class OtaStore:
                 ro.wave_opened_at = now
             ro.state, ro.wave, ro.updated_at = state, wave, now
 
+    @staticmethod
+    def _diag_groups(s, ro: Rollout) -> tuple["D.Rates", "D.Rates"]:
+        """The diagnostics rule's two groups, summed in the database: the confirmed members of the open waves
+        past their soak, and the members still pending on the old release."""
+        def sums(*where):
+            row = s.execute(select(func.count(), func.coalesce(func.sum(RolloutDevice.diag_checkins), 0),
+                                   func.coalesce(func.sum(RolloutDevice.resets), 0),
+                                   func.coalesce(func.sum(RolloutDevice.watchdog_resets), 0))
+                            .where(RolloutDevice.rollout_id == ro.id, RolloutDevice.diag_checkins > 0,
+                                   *where)).one()
+            return D.Rates(*(int(v) for v in row))
+
+        new = sums(RolloutDevice.wave <= ro.wave, RolloutDevice.state == "confirmed",
+                   RolloutDevice.diag_checkins >= max(ro.soak or 0, 1))
+        old = sums(RolloutDevice.state == "pending")
+        return new, old
+
     # ---- rollouts ---------------------------------------------------------------------------------------
 
     def start(self, *, kommune, version: str, waves: list[int], halt_at: int, repo_dir, operator: str,
-              board: str | None = None, wave_timeout_s: int | None = None, seed: str | None = None
-              ) -> RolloutView:
+              board: str | None = None, wave_timeout_s: int | None = None, seed: str | None = None,
+              soak: int = 0) -> RolloutView:
         """Starts a rollout. `operator`: who starts it (its name, kept with the rollout and in the audit
         log); `seed` orders the devices (default: a new random one, kept with the rollout);
-        `wave_timeout_s`: members of an open wave not heard from for that long count as silent."""
+        `wave_timeout_s`: members of an open wave not heard from for that long count as silent; `soak`: a
+        confirmed member holds its wave open until it has checked in that many times on the release, so
+        its diagnostics are judged first (fleet.rollout.diagnostics)."""
         operator = _operator_name(operator)
         kode = lookup(kommune).kode
         seed = W.check_seed(seed) if seed is not None else W.new_seed()
         if wave_timeout_s is not None and wave_timeout_s <= 0:
             raise UsageError("a wave timeout is a positive duration", hint="e.g. --wave-timeout 24h")
+        if type(soak) is not int or not 0 <= soak <= 10000:
+            raise UsageError(f"a soak is a number of check-ins from 0 to 10000, not {soak!r}", hint="e.g. --soak 24")
         doc, digest = find_release(repo_dir, kode, version, board)
         boards = [board] if board else list(doc["boards"])
         with self._write() as s:
@@ -427,7 +473,7 @@ class OtaStore:
             ro = Rollout(kommune_kode=kode, boards=boards, version=doc["version"], counter=doc["counter"],
                          manifest=digest, waves=list(waves), halt_at=halt_at, state="running", wave=0,
                          forgiven=0, operator=operator, created_at=now, updated_at=now, seed=seed,
-                         wave_timeout_s=wave_timeout_s, wave_opened_at=now)
+                         wave_timeout_s=wave_timeout_s, wave_opened_at=now, soak=soak or None)
             s.add(ro)
             s.flush()
             runs = {d: (rel, c) for d, rel, c in s.execute(select(OtaDevice.device, OtaDevice.release,
@@ -442,6 +488,7 @@ class OtaStore:
             _audit(s, operator, "start", ro, {"rollout_id": [None, ro.id], "version": [None, ro.version],
                                               "boards": [None, list(boards)], "manifest": [None, digest],
                                               "waves": [None, list(waves)], "halt_at": [None, halt_at],
+                                              "soak": [None, soak],
                                               "state": [None, "running"]}, now)
             rid = ro.id
         return self.get(rid)
@@ -476,6 +523,10 @@ class OtaStore:
                                                              .where(RolloutDevice.rollout_id == ro.id,
                                                                     RolloutDevice.wave <= ro.wave))
                                   if W.is_failure(st, why))
+                # and only new diagnostics: the open waves' counts start again
+                for m in s.scalars(select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id,
+                                                               RolloutDevice.wave <= ro.wave)):
+                    m.diag_checkins = m.resets = m.watchdog_resets = 0
             if new_state == "running":
                 ro.wave_opened_at = now  # the wave timeout counts from the resume: nobody was told while stopped
             ro.state, ro.note, ro.updated_at = new_state, note, now
@@ -532,6 +583,9 @@ class OtaStore:
                                               "last_seen")}
             a = s.scalars(select(CheckinAuth).where(CheckinAuth.device == d.device)).first()
             out["checkin_auth"] = _auth_dict(a)
+            out["diag"] = None if d.diag_at is None else _utc_iso({
+                "reset_cause": d.diag_cause, "boots": d.diag_boots, "watchdog_resets": d.diag_watchdog,
+                "heap_min": d.diag_heap_min, "exception": d.diag_exception, "at": d.diag_at})
             return _utc_iso(out)
 
     def _view(self, s, ro: Rollout, with_devices=True) -> RolloutView:
@@ -542,6 +596,8 @@ class OtaStore:
         counts = {st: 0 for st in DEVICE_STATES}
         checkins = {"keyless": 0, "rejected": 0}
         devices = []
+        _, diag = D.rollout_verdict([(m.wave, m.state, m.diag_checkins, m.resets, m.watchdog_resets)
+                                     for m, _, _ in rows], ro.wave, ro.halt_at, ro.soak)
         for pos, (m, d, a) in enumerate(rows, 1):
             counts[m.state] += 1
             checkins["keyless"] += not (a and a.key_sealed)
@@ -550,11 +606,15 @@ class OtaStore:
                 devices.append({"position": pos, "device": m.device, "wave": m.wave + 1, "state": m.state,
                                 "reason": m.reason, "running": d.version if d else None,
                                 "last_seen": d.last_seen if d else None, "checkin_key": bool(a and a.key_sealed),
-                                "rejected_checkins": (a.rejected or 0) if a else 0})
+                                "rejected_checkins": (a.rejected or 0) if a else 0,
+                                "diag_checkins": m.diag_checkins or 0, "resets": m.resets or 0,
+                                "watchdog_resets": m.watchdog_resets or 0,
+                                "soaking": D.soaking(m.state, m.diag_checkins, ro.soak)})
         counts["total"] = len(rows)
         return RolloutView(ro.id, ro.kommune_kode, list(ro.boards), ro.version, ro.counter, ro.manifest,
                            list(ro.waves), ro.halt_at, ro.state, ro.wave, ro.note, ro.created_at, ro.updated_at,
-                           counts, devices, ro.seed, ro.wave_timeout_s, ro.wave_opened_at, checkins)
+                           counts, devices, ro.seed, ro.wave_timeout_s, ro.wave_opened_at, checkins, ro.soak or 0,
+                           diag)
 
     # ---- check-in keys and authentication (auth.py) ----------------------------------------------------
 

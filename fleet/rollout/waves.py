@@ -11,7 +11,9 @@ from ..errors import UsageError
 TERMINAL = ("confirmed", "failed", "rolled_back", "silent")  # done, for opening the next wave
 FAILED = ("failed", "rolled_back")
 WAITING = ("pending", "downloading", "installed")  # what may turn silent
-SILENT_FAILED = ("was downloading", "was installed")  # silent reasons that count against the halt threshold
+# silent reasons that count against the halt threshold ("was soaking": confirmed, then not heard from while
+# its rollout's soak was judging its diagnostics)
+SILENT_FAILED = ("was downloading", "was installed", "was soaking")
 _SEED = re.compile(r"^[0-9A-Za-z_.:-]{1,32}$")
 _PCT = re.compile(r"^\s*(\d+(?:\.\d)?)\s*%?\s*$")
 

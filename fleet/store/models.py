@@ -297,8 +297,43 @@ class OtaDevice(Base):
     checkins: Mapped[int] = mapped_column(Integer, default=0)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # its last diagnostics (docs/formats/diagnostics.md), as counted on the device since its power-on
+    diag_cause: Mapped[str | None] = mapped_column(String(12))
+    diag_boots: Mapped[int | None] = mapped_column(Integer)
+    diag_watchdog: Mapped[int | None] = mapped_column(Integer)
+    diag_heap_min: Mapped[int | None] = mapped_column(Integer)
+    diag_exception: Mapped[str | None] = mapped_column(String(8))
+    diag_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("device", name="uq_ota_devices_device"),)
+
+
+class ReleaseDiagnostics(Base):
+    """A device's diagnostics while it ran one release, from one source ("checkin" or "uplink", the record
+    on FPort 221): the resets and watchdog resets reported on that release (differences of the device's
+    counters), its lowest free heap and its last exception hash. fleet.rollout.diagnostics writes it;
+    `fleet status` sums it per release (a device's check-ins when it has any, else its uplinks)."""
+
+    __tablename__ = "release_diagnostics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(8), default="checkin")
+    kommune_kode: Mapped[str] = mapped_column(String(4))
+    board: Mapped[str] = mapped_column(String(40))
+    checkins: Mapped[int] = mapped_column(Integer, default=0)         # reports (check-ins or records)
+    resets: Mapped[int] = mapped_column(Integer, default=0)           # boots that were not deep-sleep wakes
+    watchdog_resets: Mapped[int] = mapped_column(Integer, default=0)
+    heap_min: Mapped[int | None] = mapped_column(Integer)
+    exception: Mapped[str | None] = mapped_column(String(8))
+    last_cause: Mapped[str | None] = mapped_column(String(12))
+    last_boots: Mapped[int | None] = mapped_column(Integer)            # the counters of its newest report
+    last_watchdog: Mapped[int | None] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("device", "version", "source", name="uq_release_diagnostics"),)
 
 
 class Rollout(Base):
@@ -315,6 +350,7 @@ class Rollout(Base):
     state: Mapped[str] = mapped_column(String(12))
     wave: Mapped[int] = mapped_column(Integer, default=0)      # the highest open wave (0-based)
     forgiven: Mapped[int] = mapped_column(Integer, default=0)  # failures before the last resume
+    soak: Mapped[int | None] = mapped_column(Integer)           # check-ins a confirmed member owes (None: 0)
     note: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[str | None] = mapped_column(String(32))            # orders the devices (waves.order)
     wave_timeout_s: Mapped[int | None] = mapped_column(Integer)     # None: a wave waits for every device
@@ -336,9 +372,14 @@ class RolloutDevice(Base):
     reason: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # its last check-in as a member
+    # what its check-ins' diagnostics counted on its current release: the old one until it confirms the
+    # rollout's, then the new one (fleet.rollout.diagnostics)
+    diag_checkins: Mapped[int | None] = mapped_column(Integer)
+    resets: Mapped[int | None] = mapped_column(Integer)
+    watchdog_resets: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (UniqueConstraint("rollout_id", "device", name="uq_rollout_devices"),
-                      # a check-in's step and wave timeout are index seeks (migration 0008)
+                      # a check-in's step and wave timeout are index seeks (migration 0009)
                       Index("ix_rollout_devices_state_wave", "rollout_id", "state", "wave", "seen_at"),
                       Index("ix_rollout_devices_position", "rollout_id", "position"))
 

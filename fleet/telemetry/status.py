@@ -14,6 +14,7 @@ from ..registry.access import Operator
 from ..registry.kommuner import all_kommuner
 from ..store import aware
 from ..store.models import AlertRow, Device, DeviceHealth, IngestWorker, Rollout, RolloutDevice
+from ..rollout.diagnostics import per_release
 from .alerts import MIN_INTERVAL_S, AlertRules
 
 D, H, A = Device.__table__, DeviceHealth.__table__, AlertRow.__table__
@@ -27,7 +28,8 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
                  list_limit: int = 20, with_devices: bool = False, now: datetime | None = None) -> dict:
     """{"generated_at", "kommuner": [...counts...], "full": [...], "silent": [...], "low_battery": [...],
     "no_network": [...] (nodes whose newest uplink says their WiFi join failed: "net_status"),
-    "alerts": {kind: n}, "rollouts": [...], "devices": [...] (with_devices)}.
+    "alerts": {kind: n}, "rollouts": [...], "releases": [...diagnostics per release and board...],
+    "devices": [...] (with_devices)}.
 
     Computed for the moment it is read (`now`): an active device not heard from for `silent_intervals` of
     its intervals counts as silent even before a sweep (fleet alerts --check, ingest) has marked it, and a
@@ -96,6 +98,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
         for d in out["filling_up"]:
             d["overdue"] = d["full_at"] is not None and datetime.fromisoformat(d["full_at"]) <= now
         out["rollouts"] = rollout_progress(s, scope)
+        out["releases"] = per_release(s, scope)  # diagnostics per release (fleet.rollout.diagnostics)
         out["ingest"] = ingest_workers(s, now, detail=scope is None)
         if with_devices:
             q = scoped(select(D.c.dev_eui, D.c.name, D.c.site, D.c.kommune_kode, D.c.kind, D.c.state, D.c.latitude,

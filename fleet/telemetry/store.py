@@ -28,13 +28,17 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from ..codec import decode_columns, spec_tables
+from ..codec.diag import decode_diag, diag_tables
 from ..errors import MalformedUplink, NotFound, PayloadDecodeError
 from ..registry.access import SYSTEM, Operator
+from ..rollout.diagnostics import record_uplinks
 from ..store import aware
 from ..store.models import (AlertRow, AuditEntry, Device, DeviceHealth, IngestWorker, ReadingRow, UplinkRow,
                             utcnow)
 from .alerts import MIN_INTERVAL_S, SEVERITY, AlertRules, Notifier, conditions
 from .events import PAYLOAD_FPORT, Uplink
+
+DIAG_FPORT = diag_tables()["fport"]
 
 log = logging.getLogger("fleet.telemetry")
 
@@ -236,7 +240,14 @@ class TelemetryStore:
         token writes only its own devices (others are rejected as unknown)."""
         result = IngestResult()
         good: list[_Decoded] = []
+        diag = []  # diagnostics records (FPort 221, docs/formats/diagnostics.md): kept per device and release
         for up in uplinks:
+            if up.f_port == DIAG_FPORT and up.payload and not up.simulated:
+                try:
+                    diag.append((up.dev_eui, decode_diag(up.payload), up.received_at))
+                except PayloadDecodeError as e:
+                    result.rejected.append(("bad_payload", f"uplink from {up.dev_eui}: {e.message}", up.dev_eui))
+                continue
             why = self._ignored(up)
             if why:
                 result.ignored[why] += 1
@@ -261,6 +272,11 @@ class TelemetryStore:
                 except IntegrityError:  # another writer stored one of these, or opened the same alert
                     if attempt == 2:
                         raise
+        if diag:
+            n, dup, rejected = record_uplinks(self.db, diag, operator.visible_kommuner())
+            result.ignored["diagnostics"] += n  # not readings: counted apart, stored per release
+            result.duplicates += dup
+            result.rejected += rejected
         if self.notifier is not None and result.alerts:
             self.notifier.send(result.alerts)
         return result

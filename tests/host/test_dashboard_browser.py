@@ -1,5 +1,5 @@
 """The web dashboard in headless Chromium (Debian's chromium, driven by Playwright): a kommune's token
-shows its devices on the offline map, fill levels, alerts and rollouts; a screenshot goes to
+shows its devices on the offline map, fill levels, alerts, rollouts and diagnostics per release; a screenshot goes to
 the test's directory (docs/dashboard.png with BYSANS_UPDATE_SCREENSHOT=1). Skipped when /usr/bin/chromium or
 Playwright is missing (failed instead under BYSANS_REQUIRE_SERVICES=1, as in CI)."""
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fleet.registry.tokens import create_token
+from fleet.rollout import OtaStore
 from fleet.serve.app import ServeContext, build_app
 from fleet.serve.server import Server
 from fleet.telemetry import TelemetryStore, parse_event
@@ -43,8 +44,17 @@ def test_dashboard_shows_a_kommunes_fleet(registry, db_url, key_env, tmp_path):
     for i, (site, lat, lon, fill, kw) in enumerate(bins):
         dev = enroll(registry, "751", site=site, lat=lat, lon=lon)
         events.append(waste_event(dev.dev_eui, 10 + i, fill_bp=fill, at=now - timedelta(minutes=10 + i), **kw))
+        if i == 0:
+            first = dev.dev_eui
     enroll(registry, "461", site="Odense bin", lat=55.3961, lon=10.3888)
     store.ingest([parse_event(e, "os2iot") for e in events])
+    ota = OtaStore(registry.db)  # one bin checks in with its diagnostics (docs/formats/diagnostics.md)
+    for boots, wdt in ((1, 0), (3, 2)):
+        ota.checkin({"device": first, "kommune": "0751", "board": "virtual", "version": "1.0.0", "counter": 100,
+                     "release": None, "slot": "a", "state": "confirmed", "reason": None, "detail": "",
+                     "target": None, "diag": {"v": 1, "reset_cause": "watchdog", "boots": boots,
+                                              "watchdog_resets": wdt, "heap_min": 41000,
+                                              "exception": "0badc0de"}})
     token, _ = create_token(registry, AARHUS, kommune="751")
     with Server(build_app(ServeContext(db_url=db_url))) as srv, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -63,6 +73,8 @@ def test_dashboard_shows_a_kommunes_fleet(registry, db_url, key_env, tmp_path):
             assert any("full" in a for a in alerts) and any("tilt" in a for a in alerts)
             assert any("battery" in a for a in alerts)
             assert "Odense bin" not in page.content()
+            [release] = page.locator("tr.release").all_inner_texts()  # diagnostics per release
+            assert "1.0.0" in release and "#0badc0de x1" in release and "41000 B" in release, release
             assert blocked == []   # offline: nothing outside this server was asked for
             shot = SHOT if os.environ.get("BYSANS_UPDATE_SCREENSHOT") == "1" else tmp_path / "dashboard.png"
             page.screenshot(path=str(shot), full_page=True)

@@ -24,8 +24,8 @@ MAGIC = b"BLW1"
 _HEAD = "<4sIH"
 _HEAD_SIZE = 10
 _CRC_SIZE = 4
-RTC_OFFSET = 0    # the first 512 bytes of RTC memory: the LoRaWAN state; the app keeps 512..2047
-RTC_SIZE = 512
+RTC_OFFSET = 0    # the first 480 bytes of RTC memory: the LoRaWAN state; bysans.diag keeps 480..511,
+RTC_SIZE = 480    # the app 512..2047
 
 
 class StoreError(LoRaWANError):

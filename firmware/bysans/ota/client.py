@@ -64,6 +64,18 @@ def _net_fail(done, length, err):
     return NetError("TIMEOUT" if code in (11, 110, 116) else "TRUNCATED", str(err))
 
 
+def _diag(board, planned=False):
+    """The node's diagnostics for a check-in (bysans.diag), or None where the board keeps none."""
+    try:
+        from bysans import diag
+
+        if planned:
+            return diag.planned(board)
+        return diag.fields(board)
+    except (ImportError, AttributeError, OSError, ValueError):
+        return None
+
+
 def installed(slot_dir, buf=None):
     """(manifest body dict, SHA-256 hex of the signed body) of the release in `slot_dir`, or (None, None).
     A slot holds its manifest as manifest.json (the signed body, line 1) and manifest.sig (line 2). The
@@ -164,7 +176,8 @@ class Client:
                 "version": version, "counter": counter, "release": digest, "slot": slot or "-",
                 "state": last["state"], "reason": last["reason"], "detail": last["detail"],
                 "target": last["target"], "wifi": None if self.link is None else
-                {"ssid": self.link.ssid, "rssi": self.link.rssi, "join_ms": self.link.join_ms}}
+                {"ssid": self.link.ssid, "rssi": self.link.rssi, "join_ms": self.link.join_ms},
+                "diag": _diag(self.board)}
 
     # ---- one poll --------------------------------------------------------------------------------------
 
@@ -221,6 +234,7 @@ class Client:
             self._checkin(quiet=True)
             self._net_down()
             if reboot:
+                _diag(self.board, planned=True)  # this reset is the update's, not the release's fault
                 self.board.reset()
             return self._last()
         except Refused as e:

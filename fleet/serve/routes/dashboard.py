@@ -78,6 +78,7 @@ PAGE = r"""<!doctype html>
   <section><h2>Alerts</h2><table id="alerts"></table></section>
   <section style="margin-top:14px"><h2>Fill levels</h2><table id="fill"></table></section>
   <section style="margin-top:14px"><h2>Rollouts</h2><div id="rollouts"></div></section>
+  <section style="margin-top:14px"><h2>Diagnostics per release</h2><table id="releases"></table></section>
  </div>
 </main>
 <script>
@@ -159,6 +160,19 @@ function render(s) {
     const bar = el("span", {class: "bar"}); bar.appendChild(el("i", {style: `width:${r.done_pct}%;background:#2563eb`})); p.appendChild(bar);
     p.appendChild(document.createTextNode(` ${r.done_pct.toFixed(0)} % of ${r.total} - ` + Object.entries(r.devices).map(([k, v]) => `${k} ${v}`).join(", ")));
     ro.appendChild(p);
+  }
+  const rt = document.getElementById("releases"); rt.textContent = "";
+  if (!s.releases || !s.releases.length) rt.appendChild(el("tr")).appendChild(el("td", {}, "no check-in has carried diagnostics yet"));
+  else {
+    const head = el("tr"); for (const h of ["release", "board", "devices", "resets / check-in", "watchdog / check-in", "lowest heap", "exceptions"]) head.appendChild(el("th", {}, h)); rt.appendChild(head);
+    for (const r of s.releases) {
+      const tr = el("tr", {class: "release"});
+      const per = v => v === null ? "-" : v.toFixed(2);
+      for (const v of [r.version, r.board, String(r.devices), per(r.resets_per_checkin), per(r.watchdog_per_checkin),
+                       r.heap_min === null ? "-" : r.heap_min + " B", Object.entries(r.exceptions).map(([h, n]) => `#${h} x${n}`).join(", ") || "-"])
+        tr.appendChild(el("td", {}, v));
+      rt.appendChild(tr);
+    }
   }
 }
 
