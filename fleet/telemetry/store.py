@@ -34,9 +34,12 @@ from ..store import aware
 from ..store.models import (AlertRow, AuditEntry, Device, DeviceHealth, IngestWorker, ReadingRow, UplinkRow,
                             utcnow)
 from .alerts import MIN_INTERVAL_S, SEVERITY, AlertRules, Notifier, conditions
+from ..settings import SettingsStore
+from ..settings.spec import fport as _settings_fport
 from .events import PAYLOAD_FPORT, Uplink
 
 log = logging.getLogger("fleet.telemetry")
+SETTINGS_FPORT = _settings_fport()  # settings acknowledgements (docs/formats/settings.md)
 
 D, U, R, H, A = (Device.__table__, UplinkRow.__table__, ReadingRow.__table__, DeviceHealth.__table__,
                  AlertRow.__table__)
@@ -236,6 +239,9 @@ class TelemetryStore:
         token writes only its own devices (others are rejected as unknown)."""
         result = IngestResult()
         good: list[_Decoded] = []
+        acks = [up for up in uplinks if up.f_port == SETTINGS_FPORT and up.payload and not up.simulated]
+        if acks:  # the nodes' answers to settings commands (fleet.settings); no readings
+            SettingsStore(self.registry).record_acks(acks, operator=operator)
         for up in uplinks:
             why = self._ignored(up)
             if why:
@@ -272,6 +278,8 @@ class TelemetryStore:
             return "simulated"
         if up.f_port == 0 or not up.payload:
             return "mac_only"
+        if up.f_port == SETTINGS_FPORT:
+            return "settings_ack"
         if up.f_port != self.fport:
             return "other_fport"
         return None
