@@ -143,20 +143,22 @@ class Settings:
         as one acknowledgement uplink (kept for the next wake when it cannot go now)."""
         if sink is None:
             return
-        changed = self._take(sink)
+        if self._take(sink):
+            self._save()  # before the acknowledgement goes: a command taken is never lost to a power cut
         if self.acks:
             try:
                 sink.send(S.FPORT, ack_frame(self.acks))
-                self.acks = []
-                changed = True
             except OSError:
-                pass
-            changed = self._take(sink) or changed  # what came back after the acknowledgement
-        if changed:
-            try:
-                self.save()
-            except OSError:  # flash full: the commands count as not received; the network repeats them
-                pass
+                return
+            self.acks = []
+            self._take(sink)  # what came back after the acknowledgement
+            self._save()
+
+    def _save(self):
+        try:
+            self.save()
+        except OSError:  # flash full: what this wake took is lost; the host sees no acknowledgement
+            pass
 
     def _take(self, sink):
         got = getattr(sink, "received", None)
