@@ -78,7 +78,7 @@ class SettingsStore:
                 s.add(c)
                 s.add(AuditEntry(at=now, operator=operator.name, action="settings.set", kommune_kode=d.kommune_kode,
                                  dev_eui=d.dev_eui, changes={k: [desired.get(k), v] for k, v in values.items()},
-                                 note=note or f"seq {seq}"))
+                                 note=f"seq {seq}: {note}" if note else f"seq {seq}"))
                 rec = {"dev_eui": d.dev_eui, "seq": seq, "settings": dict(values), "state": "queued",
                        "fport": spec.fport(), "payload_hex": spec.encode_command(seq, values).hex()}
                 out.append(rec)
