@@ -93,7 +93,8 @@ class SettingsStore:
         entries = []
         for up in uplinks:
             try:
-                entries += [(up.dev_eui.upper(), seq, result, up.received_at) for seq, result in spec.decode_ack(up.payload)]
+                entries += [(up.dev_eui.upper(), seq, result, up.received_at)
+                            for seq, result in spec.decode_ack(up.payload)]
             except MalformedUplink:
                 counts["malformed"] += 1
         if not entries:

@@ -47,7 +47,8 @@ def _run():
         value = _measure(mp, "settings", d)
         base = _measure(mp, "config", d)
     return [{"bench": "firmware.settings_heap_32bit", "value": value, "unit": "bytes", "baseline": base,
-             "baseline_unit": "bytes (bysans.config loaded)", "interpreter": "32-bit" if micropython32_path() else "64-bit"}]
+             "baseline_unit": "bytes (bysans.config loaded)",
+             "interpreter": "32-bit" if micropython32_path() else "64-bit"}]
 
 
 BENCHES = [(("firmware.settings_heap_32bit",), _run)]

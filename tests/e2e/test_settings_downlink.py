@@ -78,7 +78,8 @@ def test_settings_reach_the_node_apply_and_survive_while_replays_and_bad_values_
                     ns.queue(eui, fport=SETTINGS_PORT, payload=resend)
                     mark = len(ups(1))
                 assert time.monotonic() < end, (f"{what}; uplinks {[(u.fport, u.payload.hex()) for u in ns.uplinks]}, "
-                                                f"downlinks {[d.get('fport') for d in ns.downlinks]}\n{log.text[-3000:]}")
+                                                f"downlinks {[d.get('fport') for d in ns.downlinks]}\n"
+                                                f"{log.text[-3000:]}")
                 log.pump(0.1)
 
         def acks():

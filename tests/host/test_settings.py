@@ -78,7 +78,8 @@ def test_queue_ack_through_ingest_and_show(registry):
     log = registry.audit_log(AARHUS, dev_eui=da.dev_eui)
     sets = [e for e in log if e.action == "settings.set"]
     assert [(e.operator, e.changes) for e in sets] == [
-        ("anna", {"fill_alarm_bp": [None, 8000]}), ("anna", {"interval_s": [None, 900], "batch_max_age_s": [None, 3600]})]
+        ("anna", {"fill_alarm_bp": [None, 8000]}),
+        ("anna", {"interval_s": [None, 900], "batch_max_age_s": [None, 3600]})]
     assert sets[0].note == "seq 2: bins fill faster in December" and sets[1].note == "seq 1"
 
     shown = store.show(AARHUS, da.dev_eui)
