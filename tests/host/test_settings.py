@@ -150,3 +150,45 @@ def test_cli_refuses_an_out_of_range_value_and_queues_nothing(db_url, key_env, c
             assert s.scalar(select(func.count()).select_from(SettingsCommand)) == 1
     finally:
         reg.close()
+
+
+_JS = r"""
+const vm = require('vm'), fs = require('fs');
+const [paths, hexes] = JSON.parse(process.argv[process.argv.length - 1]);
+const out = {};
+for (const [target, path] of Object.entries(paths)) {
+  const ctx = vm.createContext({});
+  vm.runInContext(fs.readFileSync(path, 'utf8'), ctx);
+  out[target] = hexes.map((hex) => {
+    const b = Buffer.from(hex, 'hex');
+    ctx.q = target === 'os2iot' ? {data: b.toString('base64'), fPort: 3} : {bytes: Array.from(b), fPort: 3};
+    return vm.runInContext(target === 'os2iot' ? 'decode(q, {})' : 'decodeUplink(q)', ctx);
+  });
+}
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def test_network_server_codecs_read_the_acknowledgement_on_its_port(tmp_path, program):
+    """ChirpStack's, The Things Stack's and OS2iot's exported decoders (fleet codec export) give what the
+    host reads from an FPort 3 uplink, and an error, not a payload v1 reading, for a broken one."""
+    import shutil
+    import subprocess
+
+    from fleet.codec.javascript import TARGETS, render
+
+    node = shutil.which("node") or "/usr/bin/node"
+    program(node, "nodejs")
+    paths = {}
+    for t in TARGETS:
+        paths[t] = str(tmp_path / f"{t}.js")
+        (tmp_path / f"{t}.js").write_text(render(t))
+    good, bad = ACK_5_APPLIED_6_OUT_OF_RANGE, "01000509"
+    proc = subprocess.run([node, "-e", _JS, json.dumps([paths, [good, bad]])], capture_output=True, text=True,
+                          timeout=60, check=True)
+    out = json.loads(proc.stdout)
+    want = [{"seq": s, "result": r} for s, r in decode_ack(bytes.fromhex(good))]
+    for t in ("chirpstack", "tts"):
+        assert out[t][0] == {"data": {"settings_ack": want}, "warnings": [], "errors": []}, t
+        assert out[t][1]["errors"] == ["unknown settings result 9 (byte 3)"], t
+    assert out["os2iot"] == [{"settings_ack": want}, {"errors": ["unknown settings result 9 (byte 3)"]}]
