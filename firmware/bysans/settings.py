@@ -65,6 +65,10 @@ def ack_frame(acks):
     return bytes(out)
 
 
+def _pair(x):
+    return isinstance(x, list) and len(x) == 2 and isinstance(x[0], int) and 0 <= x[0] <= S.SEQ_MAX
+
+
 def _read(path):
     try:
         with open(path) as f:
@@ -80,16 +84,20 @@ class Settings:
 
     def __init__(self, path=SETTINGS_PATH):
         self.path = path
-        d = _read(path) or _read(path + _TMP) or {}  # (a cut between the two writes: the new file)
-        v = d.get("values")
-        self.values = {k: x for k, x in v.items() if check(k, x) == S.RESULT_APPLIED} if isinstance(v, dict) else {}
-        seq = d.get("seq", 0)
-        self.seq = seq if isinstance(seq, int) and 0 <= seq <= S.SEQ_MAX else 0
-        self.pending = [p for p in d.get("pending", ()) if isinstance(p, list) and len(p) == 2]
-        self.acks = [a for a in d.get("acks", ()) if isinstance(a, list) and len(a) == 2
-                     and isinstance(a[0], int) and isinstance(a[1], int)][-S.ACK_MAX:]
+        self.values, self.seq, self.pending, self.acks = {}, 0, [], []
         self.applied = []  # seqs applied at this wake, for the log line
         self.taken = []    # (seq, result) of this wake's commands, for the log line
+        d = _read(path) or _read(path + _TMP) or {}  # (a cut between the two writes: the new file)
+        try:  # whatever the file holds, the node runs: a part it cannot use is left out
+            v = d.get("values")
+            if isinstance(v, dict):
+                self.values = {k: x for k, x in v.items() if check(k, x) == S.RESULT_APPLIED}
+            seq = d.get("seq", 0)
+            self.seq = seq if isinstance(seq, int) and 0 <= seq <= S.SEQ_MAX else 0
+            self.pending = [p for p in d.get("pending", ()) if _pair(p) and isinstance(p[1], dict)]
+            self.acks = [a for a in d.get("acks", ()) if _pair(a) and isinstance(a[1], int)][-S.ACK_MAX:]
+        except (TypeError, AttributeError, ValueError):
+            pass
 
     def save(self):
         tmp = self.path + _TMP

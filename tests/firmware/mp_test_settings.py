@@ -117,6 +117,12 @@ def test_settings_survive_a_cut_between_the_two_writes_and_a_tampered_file():
         json.dump({"seq": 9, "values": {"interval_s": 30, "fire_threshold_cdeg": 6000, "queue_max": 2}}, f)
     st = Settings(PATH)
     assert st.values == {"fire_threshold_cdeg": 6000} and st.seq == 9
+    os.remove(PATH + ".tmp")
+    for junk in ({"pending": 5, "acks": "x", "values": [1]}, {"pending": [["a", {}], [3, 4]], "acks": [[1]]}, [1, 2]):
+        with open(PATH, "w") as f:
+            json.dump(junk, f)
+        st = Settings(PATH)  # never an exception at boot
+        assert (st.values, st.pending, st.acks) == ({}, [], []), junk
 
 
 def test_config_takes_the_overlay_and_its_bounds_from_the_settings_format():
