@@ -26,9 +26,15 @@ def main():
 
     drop("bysans.ota.")  # boot.py's slot logic is done with
     from bysans import config
+    from bysans.settings import Settings
 
+    st = Settings()  # the settings downlinks set (flash); those taken at the last wake apply now
     try:
-        cfg = config.load(b.definition.get("sensors", ()))
+        st.apply_pending()
+    except OSError as e:  # flash full: they apply at a wake that can write them
+        print("bysans settings:", e)
+    try:
+        cfg = config.load(b.definition.get("sensors", ()), overlay=st.values)
     except config.ConfigError as e:
         key = (" " + e.args[0]) if e.args[0] else ""
         print("bysans", VERSION, "on", b.name, "reset:", cause, "- bad", config.CONFIG_PATH + key + ":", e.args[1])
@@ -60,7 +66,9 @@ def main():
         node = None
         if cause != "deepsleep" and hasattr(sink, "join"):
             sink.join()  # the first wake shows at once whether the network answers
+        st.after_wake(sink)  # the downlinks' commands; their acknowledgement uplink
         said = sink.summary() if hasattr(sink, "summary") else ""
+        said = "; ".join(x for x in (said, st.summary()) if x)
         print("bysans", VERSION, cfg.kind, "reset:", cause, line + ("; " + said if said else ""))
     except Exception as e:  # noqa: BLE001 - a bug in a cycle costs that cycle, never the node
         sys.print_exception(e)
@@ -70,7 +78,7 @@ def main():
             sink.suspend(sleep_ms)
     except Exception as e:  # noqa: BLE001
         sys.print_exception(e)
-    sink = node = Node = sinks = config = None
+    sink = node = Node = sinks = config = st = None
     if ota_due:
         drop("bysans.", _KEEP)  # the cycle's modules (node, sampler, drivers, LoRaWAN): their heap is free
         wdt = b.watchdog(max(cfg.watchdog_ms, otapoll.WATCHDOG_MS))

@@ -9,6 +9,7 @@ from micropython import const
 from bysans.device_spec import DEVICE_CONFIG as DEVICE_PATH
 from bysans.device_spec import DISTANCE_TYPES
 from bysans.device_spec import NODE_CONFIG as CONFIG_PATH
+from bysans.settings_spec import KEYS as _SETTABLE
 
 _FROM_DEVICE = ("kind", "site")
 KINDS = ("waste", "env")
@@ -23,6 +24,7 @@ _INTS = {
     "sensor_offset_mm": (150, 0, 4000),         # from the distance sensor to the full line
     "distance_burst": (5, 1, 15),               # distance readings per measurement (median)
     "fire_threshold_cdeg": (5700, 2000, 8500),  # fire: at least this hot ...
+    "fill_alarm_bp": (0, 0, 10000),             # fill alarm: an uplink at once when the fill reaches this (0: off)
     "fire_rise_cdeg": (800, 100, 10000),        # ... and risen this much ...
     "fire_window": (6, 1, 7),                   # ... over this many readings
     "pickup_drop_bp": (3000, 100, 10000),       # pickup: a drop in fill of this much while tilted
@@ -33,6 +35,8 @@ _INTS = {
     "max_payload_bytes": (51, 11, 222),         # 51 at SF12 (DR0) in EU868
     "ota_every_s": (86400, 0, 2592000),         # OTA check-in at most this often (0: never); needs /ota/config.json
 }
+for _k in _SETTABLE:  # the keys a downlink may set take their bounds from its format (settings_spec)
+    _INTS[_k[1]] = (_INTS[_k[1]][0], _k[3], _k[4])
 _KIND_DEFAULTS = {"waste": {"interval_s": 900}, "env": {"interval_s": 600}}
 _BOOLS = {"alarm_on_tilt": True}
 _KEYS = ("kind", "site", "sensors", "distance_sensor") + tuple(_INTS) + tuple(_BOOLS)
@@ -113,9 +117,10 @@ def _read(path):
         f.close()
 
 
-def load(board_sensors=(), path=CONFIG_PATH, device_path=DEVICE_PATH):
+def load(board_sensors=(), path=CONFIG_PATH, device_path=DEVICE_PATH, overlay=None):
     """The node's config, or None when neither file gives a kind (a node not yet configured). `kind` and
-    `site` missing from `path` are taken from the enrollment's `device_path`."""
+    `site` missing from `path` are taken from the enrollment's `device_path`; `overlay` (the settings a
+    downlink set, bysans.settings, checked there) goes over both."""
     values = _read(path)
     device = _read(device_path)
     if not isinstance(device, dict):
@@ -128,4 +133,6 @@ def load(board_sensors=(), path=CONFIG_PATH, device_path=DEVICE_PATH):
         for k in _FROM_DEVICE:
             if k not in values and device.get(k) is not None:
                 values[k] = device[k]
+    if overlay and isinstance(values, dict):
+        values.update(overlay)
     return NodeConfig(values, board_sensors)

@@ -88,7 +88,8 @@ class LoRaWANSink:
         self.store = store
         self.joined_now = False  # a join-accept arrived during this wake
         self.sent = 0
-        self.downlinks = 0      # application downlinks received (not acted on yet)
+        self.downlinks = 0      # application downlinks received
+        self.received = []      # their (fport, payload), for whoever acts on them (bysans.settings)
         self.problem = None     # why the last send or join failed, for the log line
 
     def __repr__(self):
@@ -167,6 +168,7 @@ class LoRaWANSink:
             dl = self._free(lambda: m.send(fport, payload))
             if dl is not None and dl.port:
                 self.downlinks += 1
+                self.received.append((dl.port, bytes(dl.payload)))
         self._call(go)
         self.sent += 1
         self.feed()

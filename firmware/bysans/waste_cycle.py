@@ -115,9 +115,13 @@ class WasteCycle:
 
     def close(self, now_s, row):
         """(fault mask, alarm) of this wake's reading, written into row."""
+        before = self.node.pickup._prev_fill  # the last known fill (-1: none yet)
         faults = self.node.close(now_s // 60, row)
         flags = row[S.W_FLAGS]
         alarm = bool(flags & S.FLAG_PICKUP) or (self.cfg.alarm_on_tilt and bool(flags & S.FLAG_TILT))
+        full = self.cfg.fill_alarm_bp
+        if full and not faults & (1 << S.W_FILL) and row[S.W_FILL] >= full > before:
+            alarm = True  # the fill reached the threshold: once per crossing
         return faults, alarm
 
     def frame_values(self):

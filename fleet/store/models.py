@@ -406,3 +406,25 @@ class CheckinAuth(Base):
 
     def __repr__(self) -> str:  # never the sealed key
         return f"<CheckinAuth {self.device} key={'yes' if self.key_sealed else 'no'}>"
+
+
+# ---- settings by downlink (migration 0011_settings_commands): fleet/settings/store.py ----
+
+class SettingsCommand(Base):
+    """One `fleet settings set` for one device: the values, the seq its downlink carries (per device, from 1)
+    and what the node answered in its acknowledgement (docs/formats/settings.md)."""
+
+    __tablename__ = "settings_commands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dev_eui: Mapped[str] = mapped_column(String(16))
+    kommune_kode: Mapped[str] = mapped_column(String(4))
+    seq: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[dict] = mapped_column(JSON)                            # key -> value, as sent
+    state: Mapped[str] = mapped_column(String(10))                          # queued | applied | refused
+    result: Mapped[str | None] = mapped_column(String(16))                  # the node's RESULT name
+    operator: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    acked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("dev_eui", "seq", name="uq_settings_commands_seq"),)

@@ -35,12 +35,15 @@ from ..rollout.diagnostics import record_uplinks
 from ..store import aware
 from ..store.models import (AlertRow, AuditEntry, Device, DeviceHealth, IngestWorker, ReadingRow, UplinkRow,
                             utcnow)
+from ..settings import SettingsStore
+from ..settings.spec import fport as _settings_fport
 from .alerts import MIN_INTERVAL_S, SEVERITY, AlertRules, Notifier, conditions
 from .events import PAYLOAD_FPORT, Uplink
 
 DIAG_FPORT = diag_tables()["fport"]
 
 log = logging.getLogger("fleet.telemetry")
+SETTINGS_FPORT = _settings_fport()  # settings acknowledgements (docs/formats/settings.md)
 
 D, U, R, H, A = (Device.__table__, UplinkRow.__table__, ReadingRow.__table__, DeviceHealth.__table__,
                  AlertRow.__table__)
@@ -241,6 +244,9 @@ class TelemetryStore:
         result = IngestResult()
         good: list[_Decoded] = []
         diag = []  # diagnostics records (FPort 221, docs/formats/diagnostics.md): kept per device and release
+        acks = [up for up in uplinks if up.f_port == SETTINGS_FPORT and up.payload and not up.simulated]
+        if acks:  # the nodes' answers to settings commands (fleet.settings); no readings
+            SettingsStore(self.registry).record_acks(acks, operator=operator)
         for up in uplinks:
             if up.f_port == DIAG_FPORT and up.payload and not up.simulated:
                 try:
@@ -288,6 +294,8 @@ class TelemetryStore:
             return "simulated"
         if up.f_port == 0 or not up.payload:
             return "mac_only"
+        if up.f_port == SETTINGS_FPORT:
+            return "settings_ack"
         if up.f_port != self.fport:
             return "other_fport"
         return None

@@ -363,6 +363,41 @@ def test_suspend_keeps_the_silence_across_deep_sleep():
         pass
 
 
+class EpochClock(FakeClock):
+    # a board's clock: ticks restart at each wake, the RTC's epoch seconds run through deep sleep
+    def __init__(self, t, epoch):
+        FakeClock.__init__(self, t)
+        self.epoch = epoch
+
+    def epoch_s(self):
+        return self.epoch
+
+
+def test_suspend_counts_the_time_slept_by_the_rtc_clock():
+    # an SF12 silence (about 195 s) longer than the sleep (120 s): after the sleep only the rest is owed,
+    # so a node whose interval is shorter than its silence still sends every other wake
+    m, radio, net, clock, store = _joined()
+    m._clock = EpochClock(clock.t, 1750000000)
+    m.plan.tx_dr = 0
+    m.send(1, bytes(24))
+    m.suspend()
+    for slept_s, blocked in ((120, True), (200, False), (0, True), (-50, True)):  # -50: the clock went back
+        store.put(mac.K_DUTY_AT, 1750000000)
+        m.suspend()  # the same silence saved again at the same time
+        c2 = EpochClock(5, 1750000000 + slept_s)
+        radio.clock = c2
+        m2 = mac.ClassA(radio, c2, store, dev_eui=DEV_EUI, join_eui=JOIN_EUI, app_key=APPKEY)
+        m2.plan.tx_dr = 0
+        try:
+            m2.send(1, bytes(24))
+            assert not blocked, slept_s
+        except DutyCycleBlocked as e:
+            assert blocked, slept_s
+            if slept_s == 120:
+                assert 60000 < e.wait_ms < 80000, e.wait_ms
+        radio.clock = clock
+
+
 def test_adr_ack_req_after_limit_and_backoff():
     m, radio, net, clock, store = _joined()
     m.plan.tx_dr = 5

@@ -34,6 +34,7 @@ K_PLAN = "sp"        # region.Plan.to_bytes()
 K_FCNT_UP = "fu"     # the next FCntUp that may be used without writing the store again
 K_FCNT_DOWN = "fd"   # last accepted FCntDown (int, -1 none)
 K_DUTY = "dc"        # duty-cycle silences owed, saved by suspend()
+K_DUTY_AT = "da"     # the clock's epoch s when suspend() saved them (0: not known)
 
 STAT_NAMES = ("tx", "join_tx", "joins", "rx", "app_rx", "ok", "malformed", "oversized", "other_addr",
               "bad_mic", "replay", "not_downlink", "join_bad_mic", "join_replay", "join_malformed",
@@ -139,12 +140,23 @@ class ClassA:
         d = s.get(K_DUTY)
         if d:
             n = len(d) // 4
-            self.duty.restore(struct.unpack("<%dI" % n, d), self._clock.ticks_ms())
+            rem = struct.unpack("<%dI" % n, d)
+            at, now = s.get(K_DUTY_AT, 0), self._epoch_s()
+            if at and now > at:  # the time slept by the RTC clock is silence served (none if it went back)
+                slept = (now - at) * 1000
+                rem = [r - slept if r > slept else 0 for r in rem]
+            self.duty.restore(rem, self._clock.ticks_ms())
             s.put(K_DUTY, b"")
 
+    def _epoch_s(self):
+        f = getattr(self._clock, "epoch_s", None)
+        return f() if f is not None else 0
+
     def suspend(self):
-        # before deep sleep: keep the silences still owed, so a quick wake cannot break the duty cycle
+        # before deep sleep: keep the silences still owed, so a quick wake cannot break the duty cycle; the
+        # time slept is taken off at the wake by the RTC clock (the ticks restart), else none of it
         rem = self.duty.remaining(self._clock.ticks_ms())
+        self._store.put(K_DUTY_AT, self._epoch_s())
         self._store.put(K_DUTY, struct.pack("<%dI" % len(rem), *rem))
 
     def forget(self):
