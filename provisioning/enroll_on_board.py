@@ -68,3 +68,31 @@ def enroll_on_board(registry, operator, new: NewDevice, port, *, join_eui=None, 
     record, identity = enroll_board(registry, operator, new, mac=ident["mac"], join_eui=join_eui,
                                     write_board=write_board)
     return record, identity, ident
+
+
+def image_enrollment(registry, operator, new: NewDevice, *, join_eui=None, lock=None):
+    """For the image route (`fleet flash --enroll`, `fleet station --enroll`): a callable
+    `files_for(board_name, mac) -> (files, finish)` that reserves the device from the chip's MAC (read in
+    the esptool session) and gives its two config files, in memory, for the board's filesystem image.
+    `finish(True)` once the board's files were read back records it as enrolled (returns the record);
+    `finish(False)` removes the reservation again. `lock` (a threading.Lock) serialises the registry's
+    session across a station's threads."""
+    import contextlib
+
+    from .enrollment import board_config, confirm, release, reserve
+
+    guard = lock or contextlib.nullcontext()
+
+    def files_for(board_name, mac):
+        device = dataclasses.replace(new, board=new.board or board_name)
+        with guard:
+            record, identity = reserve(registry, operator, device, mac=mac, join_eui=join_eui)
+
+        def finish(ok):
+            with guard:
+                return confirm(registry, operator, identity.dev_eui) if ok else release(registry, operator,
+                                                                                     identity.dev_eui)
+
+        return config_files(board_config(identity, record)), finish
+
+    return files_for

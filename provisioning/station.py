@@ -95,20 +95,12 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
         name = board or t.board
         port = t.port if isinstance(t.port, str) else (t.port.current() or t.key)
         res = Result(t.key, port, False, board=name)
-        finishing = []
         try:
             if not name:
                 raise UsageError(f"{t.what} on {t.key}: name its board with --board")
             spec, bundle = prepare(name)
             fw = firmware if (firmware and not spec.virtual) else None
-            rom = dict(t.rom, templates=templates) if via == "image" else {}
-            if via == "image" and enroll_files is not None:
-                def own(mac):
-                    files, finish = enroll_files(name, mac)
-                    finishing.append(finish)
-                    return files
-
-                rom["device_files"] = own
+            rom = dict(t.rom, templates=templates, enroll_files=enroll_files) if via == "image" else {}
             rep = flash(t.port, spec, firmware=fw, files=bundle,
                         progress=(lambda s, d, n: progress(t.key, s, d, n)) if progress else None,
                         check_self_test=False, via=via, **rom)
@@ -116,9 +108,8 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
             res.port = rep.port
             mac = (rep.identity or {}).get("mac")
             res.dev_eui = eui64_from_mac(mac) if mac else None
-            if finishing:
-                record = finishing.pop()(True)
-                res.dev_eui, res.enrolled = record.dev_eui, True
+            if rep.enrolled is not None:
+                res.dev_eui, res.enrolled = rep.enrolled.dev_eui, True
             elif enroll is not None:
                 record, _ = enroll(t.port, name, rep.identity)
                 res.dev_eui, res.enrolled = record.dev_eui, True
@@ -133,12 +124,6 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
             res.message, res.exit_code = e.message, e.exit_code
         except Exception as e:  # noqa: BLE001 - one board's surprise must not take the station down
             res.message, res.exit_code = f"unexpected error: {type(e).__name__}: {e}", 1
-        finally:
-            for finish in finishing:  # reserved, but the board's files were not read back: not enrolled
-                try:
-                    finish(False)
-                except Exception:  # noqa: BLE001 - the board's own error is the one to report
-                    pass
         return res
 
     if not targets:
