@@ -483,8 +483,11 @@ class Supervisor:
         pacer = self._pacers[0]
         while True:
             ready, data = await self.to_board.get()
-            for i in range(0, len(data), 64 if self.baud else len(data)):
-                chunk = data[i:i + 64] if self.baud else data
+            # the interpreter reads its input as it trickles in (64 bytes at a time); the ROM loader acts
+            # on whole SLIP frames, so it gets what arrived at once, when its last byte would have arrived
+            step = 64 if self.baud and self.state != "download" else len(data)
+            for i in range(0, len(data), step):
+                chunk = data[i:i + step]
                 await pacer.wait(len(chunk), ready)
                 if self.state == "download":
                     await self._rom_input(chunk)
