@@ -8,7 +8,8 @@ SHA-256 over the sorted (path, file hash) pairs:
 The host computes the same over the files it put in the image (tree_digest). Equal digests say that every
 file is on the board, byte for byte, and no other file is: a stronger check than one hash per file, for
 70 bytes on the line instead of a manifest of every path and hash (at the REPL's 115200 baud that is
-most of a second for an app). When they differ, transfer.differing() names the files that do.
+most of a second for an app). When they differ, transfer.differing() checks the files one by one and
+names those that differ (a file the app made when it started is then no fault of the image).
 """
 
 import hashlib

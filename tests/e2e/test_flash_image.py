@@ -208,6 +208,29 @@ def test_flash_enroll_puts_the_keys_in_the_image_and_records_them_after_the_read
     assert again.returncode == 2 and "needs the image route" in again.stderr  # refused before any port is opened
 
 
+def test_a_file_that_differs_after_the_reset_is_named_and_nothing_is_recorded(make_board, bundle):
+    from fleet.errors import VerifyError
+
+    board = make_board()
+    board.bootloader()
+    rom = rom_options(board)
+    calls = []
+
+    def reset_then_tamper():  # the flash held, but a file is not what the image had when the board reads it
+        rom["reset"]()
+        with Session(board.port) as s:
+            s.exec("f=open('/bysans/node.mpy','wb');f.write(b'x');f.close()")
+
+    def enroll_files(board_name, mac):
+        calls.append(("reserve", board_name, mac))
+        return {"/config/device.json": b'{"name":"x"}'}, lambda ok: calls.append(("finish", ok))
+
+    with pytest.raises(VerifyError, match="/bysans/node.mpy .*does not match the image; nothing was recorded"):
+        flash(virtual_port(board), "virtual", files=bundle, rom_only=True, reset=reset_then_tamper,
+              enroll_files=enroll_files)
+    assert [c[0] for c in calls] == ["reserve", "finish"] and calls[-1] == ("finish", False)
+
+
 def test_base_image_and_filesystem_in_one_pass_then_the_board_boots_them(make_board, tmp_path):
     from fleet.sim import chips, flashmap
 
