@@ -131,7 +131,10 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
 
     t0 = time.monotonic()
     with esptool_session(port) as session:
-        try:  # a board running its app fails esptool's connect at once (2 attempts); the probe then says so
+        mode = probe(port) if rom_only else None  # a real port: esptool's reset puts it in download mode
+        if mode == "repl":  # said at once: esptool's connect takes seconds to give up on a running app
+            raise not_in_download_mode(port, name)
+        try:
             esp = session.track(detect_chip(port, connect_mode="no-reset" if rom_only else "default-reset",
                                             connect_attempts=2 if rom_only else 4))
         except FatalError as e:

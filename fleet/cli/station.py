@@ -121,7 +121,8 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
         click.echo(f"{len(bad)} of {len(results)} board{'s' if len(results) != 1 else ''} failed", err=True)
         codes = {r.exit_code for r in bad}
         e = FleetError(f"{len(bad)} of {len(results)} boards failed; the table shows why",
-                       hint="fix those boards and run 'fleet station' again: boards already done are quick")
+                       hint="fix those boards (by image: put them in download mode) and run 'fleet station' "
+                            "again: boards done in an earlier pass that run this release are left alone")
         e.exit_code = codes.pop() if len(codes) == 1 else 59
         raise e
     click.echo(f"{len(results)} board{'s' if len(results) != 1 else ''} ok", err=True)
