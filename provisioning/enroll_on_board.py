@@ -81,3 +81,36 @@ def enroll_on_board(registry, operator, new: NewDevice, port, *, join_eui=None, 
         e.enroll_state = state
         raise
     return record, identity, ident
+
+
+def image_enrollment(registry, operator, new: NewDevice, *, join_eui=None, lock=None):
+    """For the image route (`fleet flash --enroll`, `fleet station --enroll`): a callable
+    `files_for(board_name, mac) -> (files, finish)` that reserves the device from the chip's MAC (read in
+    the esptool session) and gives its two config files, in memory, for the board's filesystem image.
+    `finish(True)` once the board's files were read back records it as enrolled (returns the record);
+    `finish(False)` removes the reservation again. `lock` (a threading.Lock) serialises the registry's
+    session across a station's threads."""
+    import contextlib
+
+    from .enrollment import board_config, board_wifi, confirm, release, reserve
+
+    guard = lock or contextlib.nullcontext()
+
+    def files_for(board_name, mac):
+        device = dataclasses.replace(new, board=new.board or board_name)
+        with guard:
+            record, identity = reserve(registry, operator, device, mac=mac, join_eui=join_eui)
+            try:  # the networks of its site and kommune, when its board has WiFi
+                wifi = board_wifi(registry, operator, record)
+            except BaseException:
+                release(registry, operator, identity.dev_eui)
+                raise
+
+        def finish(ok):
+            with guard:
+                return confirm(registry, operator, identity.dev_eui) if ok else release(registry, operator,
+                                                                                     identity.dev_eui)
+
+        return config_files(board_config(identity, record, wifi)), finish
+
+    return files_for

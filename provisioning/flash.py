@@ -238,10 +238,13 @@ class FlashReport:
     retries: list = field(default_factory=list)
     stage: str = "connecting"
     app: object = field(default=None, repr=False)
+    enrolled: object = field(default=None, repr=False)  # the registry's record (enroll_files), once read back
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
-        del d["stage"], d["app"]
+        del d["stage"], d["app"], d["enrolled"]
+        if self.enrolled is not None:
+            d["enrolled"] = {"dev_eui": self.enrolled.dev_eui, "name": self.enrolled.name}
         return d
 
 
@@ -265,7 +268,7 @@ class Templates:
 def flash(port, board: Board | str, *, firmware=None, progress: Step | None = None, files=None, retries: int = 3,
           reconnect_timeout: float = 30.0, baudrate: int = 115200, check_self_test: bool = True,
           via: str = "image", rom_only: bool = False, reset=None, templates: Templates | None = None,
-          device_files: dict[str, bytes] | None = None, baud: int | None = None) -> FlashReport:
+          device_files: dict[str, bytes] | None = None, baud: int | None = None, enroll_files=None) -> FlashReport:
     """Flashes one board (see the module's docstring); `board` is a Board (or a board name, loaded here).
     `files`: a prebuilt (files, stale) from app_bundle() to share between boards. Raises SelfTestFailed
     (after writing) when the self-test fails and check_self_test is set; the report is on the exception as
@@ -275,6 +278,10 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
     (with `firmware`) and the whole filesystem (app, /board.json and `device_files`) as one littlefs image
     (romflash.write_pass: `rom_only`, `reset`, `baud` are its), then the board's REPL reports its identity
     and every file's SHA-256. via="repl": the board runs MicroPython; files go over its REPL (transfer.py).
+    `enroll_files(board_name, mac)` (via="image"; enroll_on_board.image_enrollment): called with the chip's
+    MAC inside the esptool session, it returns (the device's files, finish); its files go in the image,
+    and finish(True) comes once the board's files were read back and matched (the record is the report's
+    `enrolled`), finish(False) when the pass fails before that.
     Ctrl-C (KeyboardInterrupt) goes through with `.flash_report`: where it stopped."""
     from .transfer import PortRef
 
@@ -291,6 +298,9 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
         check_image(image, board)  # before the port is touched
     ref = PortRef.of(port)
     report = FlashReport(port=ref.current() or str(port), board=board.name)
+    if via == "repl" and enroll_files is not None:
+        raise UsageError("enrolling during the flash puts the keys in the filesystem image: it needs the image "
+                         "route", hint="leave out --via repl, or enroll afterwards with 'fleet enroll --port'")
     if via == "repl" and image is not None and board.virtual:
         raise ImageMismatch(f"a virtual board's base image goes through its ROM loader: {board.name} takes it "
                             f"with --via image; nothing was written",
@@ -300,7 +310,8 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
         if via == "image":
             _flash_image(ref, board, report, image=image, progress=progress, files=files, retries=retries,
                          reconnect_timeout=reconnect_timeout, baudrate=baudrate, rom_only=rom_only, reset=reset,
-                         templates=templates or Templates(), device_files=device_files, baud=baud)
+                         templates=templates or Templates(), device_files=device_files, baud=baud,
+                         enroll_files=enroll_files)
         else:
             _flash(ref, board, image, report, progress=progress, files=files, retries=retries,
                    reconnect_timeout=reconnect_timeout, baudrate=baudrate)
@@ -365,17 +376,36 @@ def _flash(ref, board: Board, image: bytes | None, report: FlashReport, *, progr
 
 
 def _flash_image(ref, board: Board, report: FlashReport, *, image, progress, files, retries, reconnect_timeout,
-                 baudrate, rom_only, reset, templates: Templates, device_files, baud) -> None:
-    from .board import check_board, identify, self_test
-    from .romflash import write_pass
-    from .transfer import differing, with_retries
-
+                 baudrate, rom_only, reset, templates: Templates, device_files, baud, enroll_files) -> None:
     bundle, _stale = files if files is not None else app_bundle(board)  # a whole filesystem: nothing is stale
-    mine = {}
+    mine, finishing = {}, []
 
     def own_files(mac):
         mine.update((device_files(mac) if callable(device_files) else device_files) or {})
+        if enroll_files is not None:  # the device reserved in the registry: its keys go in the image
+            files, finish = enroll_files(board.name, mac)
+            finishing.append(finish)
+            mine.update(files)
         return mine
+
+    try:
+        _image_pass(ref, board, report, bundle, mine, own_files, finishing, image=image, progress=progress,
+                    retries=retries, reconnect_timeout=reconnect_timeout, baudrate=baudrate, rom_only=rom_only,
+                    reset=reset, templates=templates, baud=baud)
+    finally:
+        for finish in finishing:  # reserved, but its files were not read back: not enrolled
+            try:
+                finish(False)
+            except Exception:  # noqa: BLE001 - the pass's own error is the one to report
+                pass
+
+
+def _image_pass(ref, board, report, bundle, mine, own_files, finishing, *, image, progress, retries,
+                reconnect_timeout, baudrate, rom_only, reset, templates, baud):
+    from .board import check_board, identify, self_test
+    from .readback import board_digest, tree_digest
+    from .romflash import write_pass
+    from .transfer import differing, with_retries
 
     report.stage = "image"
     report.image = write_pass(ref.wait(reconnect_timeout), board,
@@ -388,11 +418,15 @@ def _flash_image(ref, board: Board, report: FlashReport, *, image, progress, fil
         ident = identify(session)
         check_board(ident, board, session.port)
         report.identity = ident.as_dict()
-        bad = differing(session, every)
+        # the whole filesystem hashed on the board, one digest back; when it differs, each file is checked
+        # (a file the app made when it started is no fault of the image)
+        bad = [] if board_digest(session) == tree_digest(every) else differing(session, every)
         if bad:
             raise VerifyError(f"after flashing, {', '.join(bad)} on the board on {session.port} "
                               f"{'do' if len(bad) > 1 else 'does'} not match the image; nothing was recorded",
                               hint="put the board in download mode and run the same command again")
+        if finishing:  # read back and matched: now the device is recorded as enrolled
+            report.enrolled = finishing.pop()(True)
         report.transfer = {"written": sorted(every), "unchanged": [], "file_bytes": sum(map(len, every.values())),
                            "sent_bytes": None, "compressed": True, "attempts": 1, "via": "image"}
         report.attempts = attempt

@@ -29,6 +29,7 @@ CACHE_SIZE = min(BLOCK_SIZE, 4 * max(READ_SIZE, PROG_SIZE))
 BLOCK_CYCLES = 100
 NAME_MAX, FILE_MAX, ATTR_MAX = 255, 2147483647, 1022
 ERASED = b"\xff" * BLOCK_SIZE
+INLINE_MAX = min(CACHE_SIZE, ATTR_MAX, BLOCK_SIZE // 8)  # lfs2.c lfs_init's default: files this small stay inline
 
 
 TooBig = FilesystemTooBig  # the files do not fit the board's `vfs` partition: raised before any byte is written
@@ -56,12 +57,15 @@ def _fs(buffer: bytearray, block_count: int):
 
 
 def _estimate(files: dict[str, bytes]) -> int:
-    """Blocks the files take, tightly: data blocks (less the CTZ pointers) and a metadata pair per directory.
-    Built on just enough blocks, littlefs's allocator wraps around and reuses the blocks it freed, so the
-    image spans few blocks: the ROM erases, and the line carries, only those (measured on the virtual
-    board's app: 84 blocks where twice the room left a span of 163)."""
+    """Blocks the files take, tightly: a metadata pair per directory (and the root's), no block for a file
+    littlefs keeps inline in its directory (up to INLINE_MAX bytes), else its data blocks (less the CTZ
+    pointers). Built on just enough blocks, littlefs's allocator wraps around and reuses the blocks it
+    freed, so the image spans few blocks: the ROM erases, and the line carries, only those (the virtual
+    board's app: 82 blocks where twice the room left a span of 163). A build that runs out of room is
+    tried again a block or two bigger (_grow_and_write)."""
     dirs = {p.rsplit("/", 1)[0] for p in files}
-    return 2 + 2 * len(dirs) + sum(-(-len(d) // (BLOCK_SIZE - 64)) for d in files.values())
+    return 2 + 2 * len(dirs) + sum(0 if len(d) <= INLINE_MAX else -(-len(d) // (BLOCK_SIZE - 8))
+                                   for d in files.values())
 
 
 def _write(fs, files: dict[str, bytes]):
@@ -106,7 +110,7 @@ def _grow_and_write(buf: bytearray, mounted_count: int, files: dict[str, bytes],
                 raise
             if want >= geometry.block_count:
                 raise _too_big(files, geometry, shared_bytes) from None
-            want = min(geometry.block_count, want + max(4, want // 8))
+            want = min(geometry.block_count, want + max(1, want // 32))  # a tight fit: fewer blocks to erase
 
 
 def _finish(buf: bytearray, count: int, geometry: Geometry) -> bytes:

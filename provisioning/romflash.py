@@ -17,59 +17,30 @@ Nothing here prints; esptool's own messages are silenced (flash.py's logger) and
 caller's callback.
 """
 
-import hashlib
-import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from fleet import partitions
 from fleet.boards import CHIPS, Board
 from fleet.errors import FlashToolError, WrongBoard, WrongMode
+from fleet.partitions import TABLE_OFFSET, TYPE_APP, Partition, md5_entry_at, vfs_partition
 
 from . import fsimage
 
-TABLE_OFFSET = 0x8000
-ENTRY = struct.Struct("<2sBBLL16sL")  # ESP-IDF partition entry: magic AA 50, type, subtype, offset, size, label, flags
-ENTRY_MAGIC, MD5_MAGIC = b"\xaa\x50", b"\xeb\xeb"
 ROM_BAUD = 115200
 DEFAULT_USB_BAUD = 460800  # a board file without "usb_baud": what every USB-UART on ESP32 boards takes
 
 
-@dataclass(frozen=True)
-class Partition:
-    label: str
-    type: int
-    subtype: int
-    offset: int
-    size: int
-
-
 def parse_table(data: bytes) -> list[Partition]:
-    """The partitions of an ESP-IDF partition table (its MD5 entry checked); FlashToolError when damaged."""
-    parts = []
-    for i in range(0, min(len(data), 0xC00), ENTRY.size):
-        raw = data[i:i + ENTRY.size]
-        if raw[:2] == MD5_MAGIC:
-            if hashlib.md5(data[:i]).digest() != raw[16:32]:
-                raise FlashToolError("the board's partition table at 0x8000 is damaged (its MD5 does not match)",
-                                     hint="flash the base image again (--firmware)")
-            return parts
-        if raw[:2] != ENTRY_MAGIC:
-            break
-        _m, t, st, off, size, label, _f = ENTRY.unpack(raw)
-        parts.append(Partition(label.rstrip(b"\0").decode(errors="replace"), t, st, off, size))
-    raise FlashToolError("the board has no valid partition table at 0x8000: it has no MicroPython",
-                         hint="give the base image with --firmware")
-
-
-def vfs_partition(parts: list[Partition], flash_size: int) -> Partition:
-    """MicroPython's `vfs`: the table's own, else from the last partition's end to the end of the flash
-    (ports/esp32: boardctrl_startup adds it at run time)."""
-    for p in parts:
-        if p.label == "vfs":
-            return p
-    start = max(p.offset + p.size for p in parts)
-    return Partition("vfs", 1, 0x81, start, flash_size - start)
+    """The partitions of the board's table (fleet.partitions); FlashToolError when it is damaged or absent."""
+    try:
+        return partitions.parse_table(data)
+    except partitions.TableError as e:
+        if e.empty:
+            raise FlashToolError("the board has no valid partition table at 0x8000: it has no MicroPython",
+                                 hint="give the base image with --firmware") from None
+        raise FlashToolError(f"the board's partition table at 0x8000 is damaged ({e})",
+                             hint="flash the base image again (--firmware)") from None
 
 
 def esptool_chip(board: Board) -> str:
@@ -134,9 +105,9 @@ def _read_table(esp, firmware: bytes | None, board: Board) -> bytes:
         if len(firmware) >= at + 0x100:
             return firmware[at:at + 0xC00]
     out = b""
-    while len(out) < 0xC00:  # 64 bytes a command in the ROM: read only as far as the MD5 entry
+    while len(out) < partitions.MAX_TABLE:  # 64 bytes a command in the ROM: read only as far as the MD5 entry
         out += esp.read_flash(TABLE_OFFSET + len(out), 64)
-        if any(out[i:i + 2] == MD5_MAGIC for i in range(0, len(out), ENTRY.size)) or out[-32:] == b"\xff" * 32:
+        if md5_entry_at(out) is not None or out[-32:] == b"\xff" * 32:
             break
     return out
 
@@ -161,7 +132,7 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
     t0 = time.monotonic()
     with esptool_session(port) as session:
         mode = probe(port) if rom_only else None  # a real port: esptool's reset puts it in download mode
-        if mode == "repl":
+        if mode == "repl":  # said at once: esptool's connect takes seconds to give up on a running app
             raise not_in_download_mode(port, name)
         try:
             esp = session.track(detect_chip(port, connect_mode="no-reset" if rom_only else "default-reset",
@@ -187,7 +158,7 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
         table = _read_table(esp, firmware, board)
         if firmware is None:
             parts = parse_table(table)
-            apps = [p for p in parts if p.type == 0]
+            apps = [p for p in parts if p.type == TYPE_APP]
             if not apps or esp.read_flash(apps[0].offset, 64)[:1] != b"\xe9":
                 raise FlashToolError(f"the board on {port} has no MicroPython base image; nothing was written",
                                      hint="give the base image with --firmware (it is checked against the "

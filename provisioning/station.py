@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from fleet import boards
-from fleet.errors import FleetError, UsageError
+from fleet.errors import FleetError, UsageError, WrongMode
 from fleet.identifiers import eui64_from_mac
 
 # (VID, PID) -> what it is
@@ -69,6 +69,24 @@ def usb_targets() -> list[Target]:
     return found
 
 
+def _already_flashed(port, spec: boards.Board, bundle) -> dict | None:
+    """The board's identity when it runs MicroPython, is `spec` and holds every file of the release
+    (`bundle`, checked by SHA-256 on the board), else None: a station run again after fixing the boards that
+    failed leaves the ones done in an earlier pass alone instead of asking for download mode."""
+    from .board import check_board, identify
+    from .transfer import differing, with_retries
+
+    def run(session, attempt):
+        ident = identify(session)
+        check_board(ident, spec, session.port)
+        return None if differing(session, bundle[0]) else ident.as_dict()
+
+    try:
+        return with_retries(port, run, retries=0)
+    except FleetError:
+        return None
+
+
 def provision_all(targets: list[Target], *, board: str | None = None, firmware=None, enroll=None,
                   progress=None, max_workers: int = 8, via: str = "image", enroll_files=None) -> list[Result]:
     """Flashes every target in its own thread (and enrolls it when `enroll(ref, board_name, ident)` is given,
@@ -95,20 +113,12 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
         name = board or t.board
         port = t.port if isinstance(t.port, str) else (t.port.current() or t.key)
         res = Result(t.key, port, False, board=name)
-        finishing = []
         try:
             if not name:
                 raise UsageError(f"{t.what} on {t.key}: name its board with --board")
             spec, bundle = prepare(name)
             fw = firmware if (firmware and not spec.virtual) else None
-            rom = dict(t.rom, templates=templates) if via == "image" else {}
-            if via == "image" and enroll_files is not None:
-                def own(mac):
-                    files, finish = enroll_files(name, mac)
-                    finishing.append(finish)
-                    return files
-
-                rom["device_files"] = own
+            rom = dict(t.rom, templates=templates, enroll_files=enroll_files) if via == "image" else {}
             rep = flash(t.port, spec, firmware=fw, files=bundle,
                         progress=(lambda s, d, n: progress(t.key, s, d, n)) if progress else None,
                         check_self_test=False, via=via, **rom)
@@ -116,9 +126,8 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
             res.port = rep.port
             mac = (rep.identity or {}).get("mac")
             res.dev_eui = eui64_from_mac(mac) if mac else None
-            if finishing:
-                record = finishing.pop()(True)
-                res.dev_eui, res.enrolled = record.dev_eui, True
+            if rep.enrolled is not None:
+                res.dev_eui, res.enrolled = rep.enrolled.dev_eui, True
             elif enroll is not None:
                 record, _ = enroll(t.port, name, rep.identity)
                 res.dev_eui, res.enrolled = record.dev_eui, True
@@ -129,16 +138,17 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
                 silent = [s["type"] for s in st.get("sensors", []) if s["answering"] is False]
                 res.message = "self-test failed: " + (st.get("error") or "not answering: " + ", ".join(silent))
                 res.exit_code = 55
+        except WrongMode as e:  # running its app: already done in an earlier pass when its files are the release's
+            ident = _already_flashed(t.port, spec, bundle) if via == "image" else None
+            if ident is not None:
+                res.ok, res.message = True, "already flashed with this release (running its app): left alone"
+                res.dev_eui = eui64_from_mac(ident["mac"]) if ident.get("mac") else None
+            else:
+                res.message, res.exit_code = e.message, e.exit_code
         except FleetError as e:
             res.message, res.exit_code = e.message, e.exit_code
         except Exception as e:  # noqa: BLE001 - one board's surprise must not take the station down
             res.message, res.exit_code = f"unexpected error: {type(e).__name__}: {e}", 1
-        finally:
-            for finish in finishing:  # reserved, but the board's files were not read back: not enrolled
-                try:
-                    finish(False)
-                except Exception:  # noqa: BLE001 - the board's own error is the one to report
-                    pass
         return res
 
     if not targets:

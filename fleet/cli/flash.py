@@ -4,8 +4,9 @@ import sys
 
 import click
 
-from ..errors import Interrupted, SelfTestFailed
+from ..errors import Interrupted, SelfTestFailed, UsageError
 from .common import echo_json
+from .devices import registry_options
 
 
 def progress_bars(enabled: bool):
@@ -36,6 +37,9 @@ def show_report(rep: dict):
             click.echo(f"image:     {im['bytes']} bytes at {im['offset']:#x} ({im['chip']})")
         click.echo(f"app:       {len(tr.get('written', []))} files written, {len(tr.get('unchanged', []))} unchanged, "
                    f"all verified (SHA-256 on the board)" + (f"; {rep['attempts']} attempts" if rep["attempts"] > 1 else ""))
+    if rep.get("enrolled"):
+        click.echo(f"enrolled:  {rep['enrolled']['dev_eui']} ({rep['enrolled']['name']}), its keys in the image, "
+                   f"recorded after the read-back")
     click.echo(f"self-test: {'ok' if st.get('ok') else 'FAILED'} (app {st.get('app')}, board {st.get('board')})"
                + (f": {st['error']}" if st.get("error") else ""))
     for s in st.get("sensors", []):
@@ -83,8 +87,14 @@ def interrupted_state(report, port: str) -> tuple[str, str]:
               help="image: the board in download mode, one esptool pass (base image and filesystem image); "
                    "repl: files over a running MicroPython's REPL (the base image is not touched).")
 @click.option("--retries", default=3, show_default=True, help="Reconnect and go on this many times when the line drops.")
+@click.option("--enroll", "do_enroll", is_flag=True,
+              help="Also enroll the board: its DevEUI from the chip's MAC, its keys in the filesystem image, recorded "
+                   "in the registry only once the board's files were read back (needs --kind and --site).")
+@click.option("--kind", type=click.Choice(["waste", "env"]), help="With --enroll: the board's kind.")
+@click.option("--site", help='With --enroll: where the board goes, e.g. "Park Allé 1".')
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def command(port, board, firmware, via, retries, as_json):
+@registry_options
+def command(port, board, firmware, via, retries, do_enroll, kind, site, as_json, ctx_reg):
     """Flash a board: base image (with --firmware), app and /board.json, verified, then a self-test.
 
     By default the board must be in download mode (hold BOOT, press and release RESET, release BOOT; a
@@ -98,7 +108,10 @@ def command(port, board, firmware, via, retries, as_json):
       fleet flash --port /dev/ttyUSB0 --board heltec_v3 --firmware ESP32_GENERIC_S3-v1.25.0.bin
       fleet sim start --name bench1 && fleet sim bootloader bench1 && fleet flash --port sim:bench1 --board virtual
       fleet flash --port sim:bench1 --board virtual --via repl
+      fleet flash --port /dev/ttyUSB0 --board heltec_v3 --enroll -k 751 --kind waste --site "Park Allé 1"
     """
+    import contextlib
+
     from provisioning.flash import flash
 
     from .ports import port_ref, rom_options, virtual_board
@@ -113,13 +126,31 @@ def command(port, board, firmware, via, retries, as_json):
             tasks[stage] = bars.add_task(f"{board} {stage}", total=total)
         bars.update(tasks[stage], completed=done, total=total)
 
+    enroll_files, reg = None, None
+    if do_enroll:
+        if via != "image":
+            raise UsageError("--enroll puts the keys in the filesystem image: it needs the image route",
+                             hint="leave out --via repl, or enroll afterwards with 'fleet enroll --port'")
+        if not (kind and site):
+            raise UsageError("--enroll needs --kind and --site", hint='e.g. --kind waste --site "Park Allé 1"')
+        from provisioning.enroll_on_board import image_enrollment
+
+        from ..registry import NewDevice
+
+        reg, op, kfilter = ctx_reg()
+        enroll_files = image_enrollment(reg, op, NewDevice(kommune=kfilter or op.kommune or "", site=site,
+                                                           kind=kind, board=board))
     ref = port_ref(port)
     try:
         if bars:
             bars.start()
         try:
             rom = rom_options(virtual_board(port)) if via == "image" else {}
-            rep = flash(ref, board, firmware=firmware, progress=progress, retries=retries, via=via, **rom).as_dict()
+            if enroll_files is not None:
+                rom["enroll_files"] = enroll_files
+            with reg if reg is not None else contextlib.nullcontext():
+                rep = flash(ref, board, firmware=firmware, progress=progress, retries=retries, via=via,
+                            **rom).as_dict()
         finally:
             if bars:
                 bars.stop()

@@ -79,26 +79,11 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
                 record, _, _ = enroll_on_board(reg, op, new, port, ident=ident)
             return record, None
 
-        def enroll_files(board_name, mac):
-            """The image route: the device reserved from its chip's MAC, its keys in its filesystem image
-            (in memory); finish(True) once the board's files were read back, finish(False) otherwise."""
-            from provisioning.enroll_on_board import config_files
-            from provisioning.enrollment import board_config, board_wifi, confirm, release, reserve
+        from provisioning.enroll_on_board import image_enrollment
 
-            new = NewDevice(kommune=kfilter or op.kommune or "", site=site, kind=kind, board=board_name)
-            with lock:
-                record, identity = reserve(reg, op, new, mac=mac)
-                try:
-                    wifi = board_wifi(reg, op, record)
-                except BaseException:
-                    release(reg, op, identity.dev_eui)
-                    raise
-
-            def finish(ok):
-                with lock:
-                    return confirm(reg, op, identity.dev_eui) if ok else release(reg, op, identity.dev_eui)
-
-            return config_files(board_config(identity, record, wifi)), finish
+        # the image route: keys in each board's filesystem image, recorded once its files were read back
+        enroll_files = image_enrollment(reg, op, NewDevice(kommune=kfilter or op.kommune or "", site=site,
+                                                           kind=kind, board=""), lock=lock)
 
     bars = progress_bars(not as_json)
     tasks = {}
@@ -136,7 +121,8 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
         click.echo(f"{len(bad)} of {len(results)} board{'s' if len(results) != 1 else ''} failed", err=True)
         codes = {r.exit_code for r in bad}
         e = FleetError(f"{len(bad)} of {len(results)} boards failed; the table shows why",
-                       hint="fix those boards and run 'fleet station' again: boards already done are quick")
+                       hint="fix those boards (by image: put them in download mode) and run 'fleet station' "
+                            "again: boards done in an earlier pass that run this release are left alone")
         e.exit_code = codes.pop() if len(codes) == 1 else 59
         raise e
     click.echo(f"{len(results)} board{'s' if len(results) != 1 else ''} ok", err=True)

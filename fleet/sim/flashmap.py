@@ -2,8 +2,7 @@
 
 Binary formats (REFERENCE-2.md §2, from ESP-IDF's gen_esp32part.py, esp_flash_partitions.h and
 esp_app_format.h):
-- partition table at 0x8000: 32-byte entries `<2sBBLL16sL` (magic AA 50, type, subtype, offset, size,
-  label, flags), then an MD5 entry (EB EB, 14 x FF, MD5 of the entries), then 0xFF;
+- partition table at 0x8000: fleet/partitions.py (one parser for the simulator and `fleet flash`);
 - otadata: two 4 KiB sectors, each starting with `<I20sII` (ota_seq, seq_label, ota_state, crc), crc =
   crc32 of ota_seq seeded with 0xFFFFFFFF;
 - ESP image: 24-byte header (magic E9, segment count, SPI mode, speed/size, entry, extended header with the
@@ -21,24 +20,19 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from .. import partitions
+from ..partitions import (  # noqa: F401 - the table's format is fleet.partitions'; re-exported for the sim
+    ENTRY, ENTRY_MAGIC, MD5_MAGIC, SUBTYPE_FACTORY, SUBTYPE_FAT, SUBTYPE_NVS, SUBTYPE_OTA_0, SUBTYPE_OTADATA,
+    SUBTYPE_PHY, TABLE_OFFSET, TABLE_SIZE, TYPE_APP, TYPE_DATA, Partition, TableError, parse_table, vfs_partition)
 from .chips import Chip
 
-TABLE_OFFSET = 0x8000
-TABLE_SIZE = 0x1000
 SECTOR = 0x1000
-ENTRY = struct.Struct("<2sBBLL16sL")  # one partition: magic, type, subtype, offset, size, label, flags
-assert ENTRY.size == 32
-ENTRY_MAGIC = b"\xaa\x50"
-MD5_MAGIC = b"\xeb\xeb"
 OTA_SELECT = struct.Struct("<I20sII")  # esp_ota_select_entry_t: ota_seq, seq_label, ota_state, crc
 assert OTA_SELECT.size == 32
 IMAGE_HEADER = struct.Struct("<BBBBIB3sHBHH4sB")  # esp_image_header_t (common 8 + extended 16 bytes)
 assert IMAGE_HEADER.size == 24
 IMAGE_MAGIC = 0xE9
 
-TYPE_APP, TYPE_DATA = 0x00, 0x01
-SUBTYPE_FACTORY, SUBTYPE_OTA_0 = 0x00, 0x10
-SUBTYPE_OTADATA, SUBTYPE_PHY, SUBTYPE_NVS, SUBTYPE_FAT = 0x00, 0x01, 0x02, 0x81
 OTA_NEW, OTA_PENDING_VERIFY, OTA_VALID, OTA_INVALID, OTA_ABORTED = 0, 1, 2, 3, 4
 OTA_UNDEFINED = 0xFFFFFFFF
 
@@ -65,62 +59,11 @@ DEFAULT_LAYOUT = "4MiBplus"  # MicroPython's boards/sdkconfig.base, ESP32_GENERI
 FLASH_SIZE_CODES = {0x100000: 0, 0x200000: 1, 0x400000: 2, 0x800000: 3, 0x1000000: 4}  # header byte 3, high nibble
 
 
-@dataclass(frozen=True)
-class Partition:
-    label: str
-    type: int
-    subtype: int
-    offset: int
-    size: int
-    flags: int = 0
-
-    @property
-    def end(self):
-        return self.offset + self.size
-
-
-class TableError(ValueError):
-    pass
-
-
-# ----- partition table --------------------------------------------------------------------------------
+# ----- partition table (fleet/partitions.py) -------------------------------------------------------------
 
 def build_table(layout) -> bytes:
     """The 0x1000-byte partition table for a layout (a LAYOUTS name or a list of rows)."""
-    rows = LAYOUTS[layout] if isinstance(layout, str) else layout
-    entries = b"".join(ENTRY.pack(ENTRY_MAGIC, t, st, off, size, label.encode(), 0)
-                       for label, t, st, off, size in rows)
-    md5 = MD5_MAGIC + b"\xff" * 14 + hashlib.md5(entries).digest()
-    return (entries + md5).ljust(TABLE_SIZE, b"\xff")
-
-
-def parse_table(data: bytes) -> list[Partition]:
-    """The partitions of a table, checked as the bootloader checks it (magic of each entry, MD5)."""
-    parts = []
-    for i in range(0, min(len(data), 0xC00), ENTRY.size):
-        raw = data[i:i + ENTRY.size]
-        if raw[:2] == MD5_MAGIC:
-            if hashlib.md5(data[:i]).digest() != raw[16:32]:
-                raise TableError("partition table MD5 mismatch")
-            return parts
-        if raw == b"\xff" * ENTRY.size:
-            break
-        magic, t, st, off, size, label, flags = ENTRY.unpack(raw)
-        if magic != ENTRY_MAGIC:
-            raise TableError(f"partition {len(parts)} invalid magic number 0x{int.from_bytes(magic, 'little'):x}")
-        parts.append(Partition(label.rstrip(b"\0").decode(errors="replace"), t, st, off, size, flags))
-    if not parts:
-        raise TableError("partition table is empty")
-    return parts
-
-
-def vfs_partition(parts: list[Partition], flash_size: int) -> Partition:
-    """MicroPython's `vfs`: the table's own, else from the last partition's end to the end of flash."""
-    for p in parts:
-        if p.label == "vfs":
-            return p
-    start = max(p.end for p in parts)
-    return Partition("vfs", TYPE_DATA, SUBTYPE_FAT, start, flash_size - start)
+    return partitions.build_table(LAYOUTS[layout] if isinstance(layout, str) else layout)
 
 
 # ----- ESP images ---------------------------------------------------------------------------------------

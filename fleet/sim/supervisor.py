@@ -433,7 +433,7 @@ class Supervisor:
             return
         self.counters.host_to_board += len(data)
         if self.state in ("running", "download"):
-            self.to_board.put_nowait(data)
+            self.to_board.put_nowait((time.monotonic(), data))
         elif self.state in ("booting", "booting_raw"):
             self._pending_input.append(data)
         # asleep or unpowered: nobody listens
@@ -471,20 +471,24 @@ class Supervisor:
 
     def _release_input(self):
         self.state = "running"
+        now = time.monotonic()  # held input reaches the interpreter from now on
         for chunk in self._pending_input:
-            self.to_board.put_nowait(chunk)
+            self.to_board.put_nowait((now, chunk))
         self._pending_input.clear()
 
     def _to_host(self, data):
-        self.to_host.put_nowait(data)
+        self.to_host.put_nowait((time.monotonic(), data))
 
     async def _write_board(self):
         pacer = self._pacers[0]
         while True:
-            data = await self.to_board.get()
-            for i in range(0, len(data), 64 if self.baud else len(data)):
-                chunk = data[i:i + 64] if self.baud else data
-                await pacer.wait(len(chunk))
+            ready, data = await self.to_board.get()
+            # the interpreter reads its input as it trickles in (64 bytes at a time); the ROM loader acts
+            # on whole SLIP frames, so it gets what arrived at once, when its last byte would have arrived
+            step = 64 if self.baud and self.state != "download" else len(data)
+            for i in range(0, len(data), step):
+                chunk = data[i:i + step]
+                await pacer.wait(len(chunk), ready)
                 if self.state == "download":
                     await self._rom_input(chunk)
                 elif self.state == "running":
@@ -493,7 +497,7 @@ class Supervisor:
     async def _write_host(self):
         pacer = self._pacers[1]
         while True:
-            data = await self.to_host.get()
+            ready, data = await self.to_host.get()
             if isinstance(data, tuple):  # ("baud", n): the ROM loader changed the line's speed
                 if self.baud and self.state == "download":
                     for p in self._pacers:
@@ -502,7 +506,7 @@ class Supervisor:
             step = 64 if self.baud else len(data)
             for i in range(0, len(data), step):
                 chunk = data[i:i + step]
-                await pacer.wait(len(chunk))
+                await pacer.wait(len(chunk), ready)
                 if self.ext_m is None:  # unplugged: the bytes go nowhere
                     self.counters.dropped += len(chunk)
                     continue
@@ -510,6 +514,9 @@ class Supervisor:
                 self.counters.board_to_host += len(chunk)
 
     async def _write_all(self, fd, data, stale_after):
+        """Writes all of `data` to `fd`. With `stale_after` (the host's side): when the port takes nothing
+        for that long and nobody has it open, what waits unread is dropped, as bytes sent to no listener
+        are lost (see _host_reads)."""
         view = memoryview(data)
         while view:
             try:
@@ -521,16 +528,50 @@ class Supervisor:
             ready = self._loop.create_future()
             self._loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
             try:
-                await asyncio.wait_for(ready, stale_after)
-            except asyncio.TimeoutError:
-                # Nobody is reading the port: drop what waits unread, as bytes sent to no listener are lost.
-                with contextlib.suppress(BlockingIOError, OSError, TypeError):
-                    while os.read(self.ext_s, 65536):
-                        pass
-                self.counters.dropped += len(view)
-                return
+                if stale_after is None:
+                    await ready
+                elif not await self._host_reads(ready, stale_after):
+                    # Nobody is reading the port: drop what waits unread
+                    with contextlib.suppress(BlockingIOError, OSError, TypeError):
+                        while os.read(self.ext_s, 65536):
+                            pass
+                    self.counters.dropped += len(view)
+                    return
             finally:
                 self._loop.remove_writer(fd)
+
+    async def _host_reads(self, ready, stale_after) -> bool:
+        """Waits until `ready` (the port can take more); False once it has not for stale_after and no
+        process has the port open. A host that holds the port open reads it, however slowly: a loaded
+        machine reading byte by byte takes seconds to empty the kernel's buffers, and the bytes in them
+        are the host's (a kernel keeps what it buffered for an open port; only bytes sent to a port
+        nobody has open are lost)."""
+        while True:
+            done, _ = await asyncio.wait({ready}, timeout=stale_after)
+            if done:
+                return True
+            if not self._port_held():
+                return False
+
+    def _port_held(self) -> bool:
+        """Whether a process other than this one has the host's side of the port open (/proc/PID/fd)."""
+        port, me = self.port, str(os.getpid())
+        if not port:
+            return False
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or pid == me:
+                continue
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == port:
+                        return True
+                except OSError:
+                    continue
+        return False
 
     # ----- the board's hardware requests and the control socket ---------------------------------------
 

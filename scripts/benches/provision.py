@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from fleet import boards
@@ -19,19 +20,28 @@ from fleet.sim import manager
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
 
 
-def _sim_dir():
+@contextmanager
+def _bench(*names: str, baud: int | None = None, bundle: bool = True):
+    """The set-up every benchmark here shares: a private simulator folder (BYSANS_SIM_DIR), the virtual
+    app bundle built before any clock starts (as a station's first board would), and fresh virtual boards
+    `names` (their lines throttled to `baud`), stopped and cleaned up whatever happens. Yields (folder,
+    bundle or None, boards)."""
     d = tempfile.TemporaryDirectory()
     old = os.environ.get("BYSANS_SIM_DIR")
     os.environ["BYSANS_SIM_DIR"] = d.name
-
-    def restore():
+    started = []
+    try:
+        built = _bundle() if bundle else None
+        started = manager.start(names=list(names), erase=True, **({"baud": baud} if baud else {}))
+        yield Path(d.name), built, started
+    finally:
+        for b in started:
+            b.stop()
         if old is None:
             os.environ.pop("BYSANS_SIM_DIR", None)
         else:
             os.environ["BYSANS_SIM_DIR"] = old
         d.cleanup()
-
-    return Path(d.name), restore
 
 
 def _mpremote_cp(port, files: dict, tmp: Path):
@@ -58,25 +68,16 @@ def _bundle():
 def wire_ratio():
     from provisioning.transfer import write_files
 
-    d, restore = _sim_dir()
-    try:
-        files, stale = _bundle()
+    with _bench("ours", "base") as (d, (files, stale), (ours, base)):
         size = sum(len(v) for v in files.values())
-        ours, base = manager.start(names=["ours", "base"], erase=True)
-        try:
-            ours.counters(reset=True)
-            write_files(ours.port, files, remove=stale)
-            c = ours.counters()
-            ratio = (c["host_to_board"] + c["board_to_host"]) / size
-            base.counters(reset=True)
-            _mpremote_cp(base.port, files, d)
-            c = base.counters()
-            baseline = (c["host_to_board"] + c["board_to_host"]) / size
-        finally:
-            ours.stop()
-            base.stop()
-    finally:
-        restore()
+        ours.counters(reset=True)
+        write_files(ours.port, files, remove=stale)
+        c = ours.counters()
+        ratio = (c["host_to_board"] + c["board_to_host"]) / size
+        base.counters(reset=True)
+        _mpremote_cp(base.port, files, d)
+        c = base.counters()
+        baseline = (c["host_to_board"] + c["board_to_host"]) / size
     return [{"bench": "provision.wire_ratio", "value": round(ratio, 3), "unit": "wire bytes per app-bundle byte",
              "baseline": round(baseline, 3), "baseline_is": "mpremote cp of the same files (.mpy for x64)",
              "bundle_bytes": size, "files": len(files), "goal": 0.8}]
@@ -87,29 +88,19 @@ def board_seconds():
     from provisioning.enroll_on_board import enroll_on_board
     from fleet.registry import NewDevice, Operator, Registry
 
-    d, restore = _sim_dir()
-    try:
-        bundle = _bundle()
-        ours, base = manager.start(names=["ours", "base"], erase=True, baud=115200)
-        try:
-            reg = Registry.open(f"sqlite:///{d / 'registry.sqlite'}", key=os.urandom(32))
-            op = Operator("bench", kommune="751")
-            t0 = time.perf_counter()
-            flash(ours.port, "virtual", files=bundle, via="repl")
-            with reg:
-                enroll_on_board(reg, op, NewDevice(kommune="751", site="Bench", kind="env", board="virtual"),
-                                ours.port)
-            ours_s = time.perf_counter() - t0
-            config = {"/config/lorawan.json": b'{"app_key":"' + base64.b16encode(os.urandom(16)) + b'"}',
-                      "/config/device.json": b'{"site":"Bench"}'}
-            t0 = time.perf_counter()
-            _mpremote_cp(base.port, {**bundle[0], **config}, d)
-            base_s = time.perf_counter() - t0
-        finally:
-            ours.stop()
-            base.stop()
-    finally:
-        restore()
+    with _bench("ours", "base", baud=115200) as (d, bundle, (ours, base)):
+        reg = Registry.open(f"sqlite:///{d / 'registry.sqlite'}", key=os.urandom(32))
+        op = Operator("bench", kommune="751")
+        t0 = time.perf_counter()
+        flash(ours.port, "virtual", files=bundle, via="repl")
+        with reg:
+            enroll_on_board(reg, op, NewDevice(kommune="751", site="Bench", kind="env", board="virtual"), ours.port)
+        ours_s = time.perf_counter() - t0
+        config = {"/config/lorawan.json": b'{"app_key":"' + base64.b16encode(os.urandom(16)) + b'"}',
+                  "/config/device.json": b'{"site":"Bench"}'}
+        t0 = time.perf_counter()
+        _mpremote_cp(base.port, {**bundle[0], **config}, d)
+        base_s = time.perf_counter() - t0
     return [{"bench": "provision.board_seconds_115200", "value": round(ours_s, 2), "unit": "s",
              "baseline": round(base_s, 2),
              "baseline_is": "mpremote cp of the same app and config files (no verify, no self-test, no registry)",
@@ -119,12 +110,14 @@ def board_seconds():
 BASE_IMAGE_BYTES = 1_600_000  # about MicroPython v1.28's ESP32_GENERIC image
 
 
-def _esptool_write(board, image: Path, baud: int) -> float:
+def _esptool_write(board, image: Path, baud: int, offset: int) -> float:
+    """esptool's own command (ROM loader, --no-stub: uncompressed, its default without the stub), MD5
+    verified; the board reset after it. Seconds of the command."""
     board.bootloader()
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "esptool", "--port", board.port, "--baud", str(baud),
                         "--before", "no-reset", "--after", "no-reset", "--no-stub",
-                        "write-flash", "0x10000", str(image)], capture_output=True, text=True, timeout=900)
+                        "write-flash", hex(offset), str(image)], capture_output=True, text=True, timeout=900)
     seconds = time.perf_counter() - t0
     if r.returncode != 0 or "Hash of data verified" not in r.stdout:
         raise RuntimeError(f"esptool failed: {r.stdout[-400:]} {r.stderr[-400:]}")
@@ -137,20 +130,12 @@ def _esptool_write(board, image: Path, baud: int) -> float:
 def base_image_seconds():
     from fleet.sim import chips, flashmap
 
-    d, restore = _sim_dir()
-    try:
+    # both boards' lines are throttled to a UART's speed; the ROM loader's CHANGE_BAUDRATE moves it
+    with _bench("fast", "slow", baud=115200, bundle=False) as (d, _, (fast, slow)):
         image = d / "micropython.bin"
         image.write_bytes(flashmap.build_image(chips.ESP32, size=BASE_IMAGE_BYTES, seed=b"bench"))
-        # both boards' lines are throttled to a UART's speed; the ROM loader's CHANGE_BAUDRATE moves it
-        fast, slow = manager.start(names=["fast", "slow"], erase=True, baud=115200)
-        try:
-            fast_s = _esptool_write(fast, image, 460800)
-            slow_s = _esptool_write(slow, image, 115200)
-        finally:
-            fast.stop()
-            slow.stop()
-    finally:
-        restore()
+        fast_s = _esptool_write(fast, image, 460800, 0x10000)
+        slow_s = _esptool_write(slow, image, 115200, 0x10000)
     return [{"bench": "provision.base_image_seconds", "value": round(fast_s, 1), "unit": "s",
              "baseline": round(slow_s, 1), "baseline_is": "the same image and esptool command at 115200 baud",
              "image_bytes": BASE_IMAGE_BYTES, "baud": 460800,
@@ -181,36 +166,20 @@ def _image_flash(board, bundle, **kw):
 def board_seconds_full():
     """Base image + app + config, written and verified, each board's line throttled to its UART (115200 until
     esptool's CHANGE_BAUDRATE). Ours: one `fleet flash --firmware` pass at the board's usb_baud (921600),
-    compressed, MD5, then every file's SHA-256 on the board and the self-test. Baseline: esptool's own
+    compressed, MD5, then the digest of every file on the board and the self-test. Baseline: esptool's own
     command for the base image at 460800 (ROM, uncompressed: its default without the stub) then `mpremote
     cp` of app and config at 115200 (no verification)."""
     from fleet.sim import chips, flashmap
 
-    d, restore = _sim_dir()
-    try:
-        bundle = _bundle()
+    with _bench("ours", "base", baud=115200) as (d, bundle, (ours, base)):
         base_image = flashmap.merged_image(chips.ESP32, app_size=BASE_IMAGE_BYTES, seed=b"bench")
         (d / "firmware.bin").write_bytes(base_image)
-        ours, base = manager.start(names=["ours", "base"], erase=True, baud=115200)
-        try:
-            ours_s, rep = _image_flash(ours, bundle, firmware=d / "firmware.bin")
-            base.bootloader()
-            t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, "-m", "esptool", "--port", base.port, "--baud", "460800",
-                                "--before", "no-reset", "--after", "no-reset", "--no-stub",
-                                "write-flash", hex(chips.ESP32.bootloader_offset), str(d / "firmware.bin")],
-                               capture_output=True, text=True, timeout=900)
-            if r.returncode != 0 or "Hash of data verified" not in r.stdout:
-                raise RuntimeError(f"esptool failed: {r.stdout[-400:]} {r.stderr[-400:]}")
-            base.reset()
-            base.wait_prompt()
-            _mpremote_cp(base.port, {**bundle[0], **CONFIG}, d)
-            base_s = time.perf_counter() - t0
-        finally:
-            ours.stop()
-            base.stop()
-    finally:
-        restore()
+        ours_s, rep = _image_flash(ours, bundle, firmware=d / "firmware.bin")
+        t0 = time.perf_counter()
+        _esptool_write(base, d / "firmware.bin", 460800, chips.ESP32.bootloader_offset)
+        base.wait_prompt()
+        _mpremote_cp(base.port, {**bundle[0], **CONFIG}, d)
+        base_s = time.perf_counter() - t0
     return [{"bench": "provision.board_seconds_full", "value": round(ours_s, 2), "unit": "s",
              "baseline": round(base_s, 2),
              "baseline_is": "esptool write-flash of the base image at 460800 (--no-stub) + mpremote cp of app "
@@ -227,21 +196,12 @@ def app_seconds_image():
     from provisioning.flash import flash
     from provisioning.transfer import write_files
 
-    d, restore = _sim_dir()
-    try:
-        bundle = _bundle()
-        ours, base = manager.start(names=["ours", "base"], erase=True, baud=115200)
-        try:
-            ours_s, rep = _image_flash(ours, bundle)
-            t0 = time.perf_counter()
-            flash(base.port, "virtual", files=bundle, via="repl")
-            write_files(base.port, CONFIG)
-            base_s = time.perf_counter() - t0
-        finally:
-            ours.stop()
-            base.stop()
-    finally:
-        restore()
+    with _bench("ours", "base", baud=115200) as (d, bundle, (ours, base)):
+        ours_s, rep = _image_flash(ours, bundle)
+        t0 = time.perf_counter()
+        flash(base.port, "virtual", files=bundle, via="repl")
+        write_files(base.port, CONFIG)
+        base_s = time.perf_counter() - t0
     return [{"bench": "provision.app_seconds_image", "value": round(ours_s, 2), "unit": "s",
              "baseline": round(base_s, 2), "baseline_is": "the REPL route (fleet flash --via repl + config), same run",
              "ratio": round(ours_s / base_s, 3), "goal": 0.3, "filesystem_bytes": rep.image["filesystem_bytes"],
@@ -254,31 +214,20 @@ def station_boards_per_minute():
     from fleet.cli.ports import rom_options, virtual_port
     from provisioning.station import Target, provision_all
 
-    d, restore = _sim_dir()
-    try:
-        _bundle()  # the app built once before the clock starts, as a station's first board would
-        names = [f"st{i}" for i in range(8)]
-        started = manager.start(names=names, erase=True, baud=115200)
-        try:
-            targets = [Target(b.name, virtual_port(b), "virtual board", "virtual", rom=rom_options(b))
-                       for b in started]
-            t0 = time.perf_counter()
-            res = provision_all(targets, via="repl")
-            repl_s = time.perf_counter() - t0
-            if not all(r.ok for r in res):
-                raise RuntimeError(f"REPL station: {[r.message for r in res]}")
-            for b in started:
-                b.bootloader()
-            t0 = time.perf_counter()
-            res = provision_all(targets)
-            image_s = time.perf_counter() - t0
-            if not all(r.ok for r in res):
-                raise RuntimeError(f"image station: {[r.message for r in res]}")
-        finally:
-            for b in started:
-                b.stop()
-    finally:
-        restore()
+    with _bench(*[f"st{i}" for i in range(8)], baud=115200) as (d, _, started):
+        targets = [Target(b.name, virtual_port(b), "virtual board", "virtual", rom=rom_options(b)) for b in started]
+        t0 = time.perf_counter()
+        res = provision_all(targets, via="repl")
+        repl_s = time.perf_counter() - t0
+        if not all(r.ok for r in res):
+            raise RuntimeError(f"REPL station: {[r.message for r in res]}")
+        for b in started:
+            b.bootloader()
+        t0 = time.perf_counter()
+        res = provision_all(targets)
+        image_s = time.perf_counter() - t0
+        if not all(r.ok for r in res):
+            raise RuntimeError(f"image station: {[r.message for r in res]}")
     return [{"bench": "provision.station_boards_per_minute", "value": round(8 * 60 / image_s, 1),
              "unit": "boards/min", "baseline": round(8 * 60 / repl_s, 1),
              "baseline_is": "the same 8 boards by the REPL route (fleet station --via repl), same run",

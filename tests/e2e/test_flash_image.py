@@ -132,19 +132,13 @@ def test_board_in_download_mode_with_via_repl_is_told_to_press_reset(make_board)
 
 def _station_enroll(reg, op):
     """What `fleet station --enroll` passes for the image route (fleet/cli/station.py), on a registry here."""
+    import threading
+
     from fleet.registry import NewDevice
-    from provisioning.enrollment import board_config, confirm, release, reserve
+    from provisioning.enroll_on_board import image_enrollment
 
-    def enroll_files(board_name, mac):
-        record, identity = reserve(reg, op, NewDevice(kommune="751", site="Bench", kind="env", board=board_name),
-                                   mac=mac)
-
-        def finish(ok):
-            return confirm(reg, op, identity.dev_eui) if ok else release(reg, op, identity.dev_eui)
-
-        return config_files(board_config(identity, record)), finish
-
-    return enroll_files
+    return image_enrollment(reg, op, NewDevice(kommune="751", site="Bench", kind="env", board=""),
+                            lock=threading.Lock())
 
 
 def test_station_enrolls_with_the_keys_in_the_image_and_records_only_after_read_back(make_board, tmp_path):
@@ -186,6 +180,55 @@ def test_station_enrolls_with_the_keys_in_the_image_and_records_only_after_read_
                                 enroll_files=_station_enroll(reg, op))
         assert again.ok and again.enrolled, again.message
         assert len(reg.list_devices(op)) == 2
+
+
+def test_flash_enroll_puts_the_keys_in_the_image_and_records_them_after_the_read_back(make_board, tmp_path,
+                                                                                     monkeypatch):
+    import base64
+    import os
+
+    monkeypatch.setenv("FLEET_DB", f"sqlite:///{tmp_path / 'registry.sqlite'}")
+    monkeypatch.setenv("FLEET_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("FLEET_OPERATOR", "anna")
+    board = make_board()
+    board.bootloader()
+    proc = run_fleet("flash", "--port", f"sim:{board.name}", "--board", "virtual", "--enroll", "-k", "751",
+                     "--kind", "env", "--site", "Værkstedet", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    files = read_all(board.port)
+    lorawan, device = json.loads(files["/config/lorawan.json"]), json.loads(files["/config/device.json"])
+    assert lorawan["dev_eui"] == rep["enrolled"]["dev_eui"] and device["site"] == "Værkstedet"
+    assert lorawan["app_key"].upper() not in (proc.stdout + proc.stderr).upper()
+    [listed] = json.loads(run_fleet("devices", "list", "-k", "751", "--json").stdout)
+    assert listed["dev_eui"] == lorawan["dev_eui"] and listed["state"] == "enrolled"
+
+    again = run_fleet("flash", "--port", f"sim:{board.name}", "--board", "virtual", "--enroll", "-k", "751",
+                      "--kind", "env", "--site", "Værkstedet", "--via", "repl")
+    assert again.returncode == 2 and "needs the image route" in again.stderr  # refused before any port is opened
+
+
+def test_a_file_that_differs_after_the_reset_is_named_and_nothing_is_recorded(make_board, bundle):
+    from fleet.errors import VerifyError
+
+    board = make_board()
+    board.bootloader()
+    rom = rom_options(board)
+    calls = []
+
+    def reset_then_tamper():  # the flash held, but a file is not what the image had when the board reads it
+        rom["reset"]()
+        with Session(board.port) as s:
+            s.exec("f=open('/bysans/node.mpy','wb');f.write(b'x');f.close()")
+
+    def enroll_files(board_name, mac):
+        calls.append(("reserve", board_name, mac))
+        return {"/config/device.json": b'{"name":"x"}'}, lambda ok: calls.append(("finish", ok))
+
+    with pytest.raises(VerifyError, match="/bysans/node.mpy .*does not match the image; nothing was recorded"):
+        flash(virtual_port(board), "virtual", files=bundle, rom_only=True, reset=reset_then_tamper,
+              enroll_files=enroll_files)
+    assert [c[0] for c in calls] == ["reserve", "finish"] and calls[-1] == ("finish", False)
 
 
 def test_base_image_and_filesystem_in_one_pass_then_the_board_boots_them(make_board, tmp_path):

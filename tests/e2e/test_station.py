@@ -30,6 +30,11 @@ def test_station_table_names_each_port(make_board):
     proc = run_fleet("station", "--no-usb", timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert board.name in proc.stdout and "DevEUI" in proc.stdout
+    # run again (the other boards fixed): this one runs its app with the release's files, and is left alone
+    again = run_fleet("station", "--no-usb", "--json", timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    [row] = json.loads(again.stdout)
+    assert row["ok"] and row["result"].startswith("already flashed with this release")
 
 
 def test_station_with_wrong_board_fails_each_row(make_board):
