@@ -55,6 +55,8 @@ def main():
         node = None
         if cause != "deepsleep" and hasattr(sink, "join"):
             sink.join()  # the first wake shows at once whether the network answers
+        if hasattr(sink, "fuota_run"):
+            sleep_ms = sink.fuota_run(sleep_ms)  # FUOTA answers, clock sync, a class C session that is due
         said = sink.summary() if hasattr(sink, "summary") else ""
         print("bysans", VERSION, cfg.kind, "reset:", cause, line + ("; " + said if said else ""))
     except Exception as e:  # noqa: BLE001 - a bug in a cycle costs that cycle, never the node

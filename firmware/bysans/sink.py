@@ -7,6 +7,8 @@
 # frame counters live in bysans.lorawan.store (RTC memory [0, 512) and a flash file), so they survive deep
 # sleep, resets and power cuts; suspend(sleep_ms) before deep sleep keeps the duty-cycle silences owed.
 # Errors become SinkError (an OSError, as bysans.node expects of a sink); messages never carry keys.
+# Downlinks on the FUOTA ports (200 multicast setup, 201 fragments, 202 clock sync) go to bysans.fuota;
+# fuota_run(sleep_ms), after the wake's uplinks, sends what it owes and runs a class C session that is due.
 import gc
 
 from micropython import const
@@ -16,6 +18,8 @@ JOIN_DRS = (5, 3, 0)        # join attempts go round these data rates (by DevNon
 _MAX_WAIT_MS = const(15000)  # a duty-cycle silence up to this long is waited out (e.g. the first uplink
 #                              after a join at SF7); a longer one leaves the readings queued
 _WAIT_STEP_MS = const(1000)  # the watchdog is fed at least this often while waiting
+_FUOTA_UPLINKS = const(4)    # FUOTA answers and AppTimeReqs sent per wake at most (airtime)
+_SESSION_LEAD_MS = const(5000)  # a wake before a class C session starts this early (boot, join check)
 
 
 class SinkError(OSError):
@@ -90,6 +94,9 @@ class LoRaWANSink:
         self.sent = 0
         self.downlinks = 0      # application downlinks received (not acted on yet)
         self.problem = None     # why the last send or join failed, for the log line
+        self.fuota = None       # bysans.fuota.Fuota, made when a FUOTA downlink or session needs it
+        self._kek = None
+        self.mc_frames = 0      # multicast frames received in class C sessions this wake
 
     def __repr__(self):
         return "<LoRaWANSink %s>" % ("open" if self.mac is not None else "closed")
@@ -105,8 +112,33 @@ class LoRaWANSink:
             dev_eui, join_eui, app_key = self._creds
             self.store = PersistentStore(b)
             self.mac = ClassA(from_board(b), b, self.store, dev_eui=dev_eui, join_eui=join_eui, app_key=app_key)
-            self._creds = None  # the MAC keeps what it needs
+            self._key_encryption_key()
+            self._creds = None  # the MAC keeps what it needs (and FUOTA its McKEKey)
         return self.mac
+
+    def _key_encryption_key(self):
+        if self._kek is None and self._creds is not None:
+            from bysans.fuota import kek
+
+            self._kek = kek(self._creds[2])  # GenAppKey = the AppKey (LoRaWAN 1.0.x, docs/formats/fuota.md)
+        return self._kek
+
+    def _fuota(self):
+        if self.fuota is None:
+            from bysans.fuota import Fuota
+
+            self.fuota = Fuota(self.board, ke_key=self._key_encryption_key())
+        return self.fuota
+
+    def _downlink(self, dl):
+        if dl is None or not dl.port:
+            return
+        from bysans.fuota import PORTS
+
+        if dl.port in PORTS:
+            self._fuota().handle(dl.port, dl.payload)
+        else:
+            self.downlinks += 1
 
     def _free(self, fn):
         # runs fn(), waiting out a duty-cycle silence up to max_wait_ms (feeding the watchdog)
@@ -164,12 +196,46 @@ class LoRaWANSink:
     def send(self, fport, payload):
         def go():
             m = self._joined()
-            dl = self._free(lambda: m.send(fport, payload))
-            if dl is not None and dl.port:
-                self.downlinks += 1
+            self._downlink(self._free(lambda: m.send(fport, payload)))
         self._call(go)
         self.sent += 1
         self.feed()
+
+    def fuota_run(self, sleep_ms):
+        """After the wake's uplinks: sends what FUOTA owes (answers, an AppTimeReq when due; at most
+        _FUOTA_UPLINKS), runs a class C session that has started or starts within max_wait_ms (the radio
+        listens until the session's timeout, then sleeps), and returns the sleep to take: shorter than
+        sleep_ms when the next session starts before then. A failure costs the FUOTA work, not the wake."""
+        t0 = self.board.ticks_ms()
+        try:
+            f = self._fuota()
+            self._fuota_uplinks(f)
+            w = f.ms_to_session()
+            if 0 <= w <= self.max_wait_ms:
+                while w > 0:
+                    ms = min(w, _WAIT_STEP_MS)
+                    self.board.sleep_ms(ms)
+                    self.feed()
+                    w -= ms
+                m = self._call(self._joined)
+                self.mc_frames += max(0, f.run_session(m, feed=self.feed))
+                self._fuota_uplinks(f)
+                w = f.ms_to_session()
+        except (SinkError, OSError, MemoryError) as e:
+            self.problem = "fuota: %s" % e
+            return sleep_ms
+        left = sleep_ms - self.board.ticks_diff(self.board.ticks_ms(), t0)
+        if w > 0 and w - _SESSION_LEAD_MS < left:
+            left = w - _SESSION_LEAD_MS
+        return left if left > 1000 else 1000
+
+    def _fuota_uplinks(self, f):
+        m = self.mac
+        if m is None or not m.joined:
+            return  # no uplink this wake: what is owed waits (the clock sync for one that sends)
+        for port, payload in f.take()[:_FUOTA_UPLINKS]:
+            self._call(lambda: self._downlink(self._free(lambda: m.send(port, payload))))
+            self.feed()
 
     def suspend(self, sleep_ms):
         """Before a deep sleep of sleep_ms: keeps the duty-cycle silences still owed after it (the MAC's
