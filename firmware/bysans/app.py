@@ -48,6 +48,8 @@ def main():
             sink = sinks.choose(b, feed=wdt.feed)
         except sinks.SinkConfigError as e:
             print("bysans", VERSION, "on", b.name, "- bad", e.args[0] + ": nothing is sent")
+        if hasattr(sink, "fuota_start"):
+            sink.fuota_start()  # FUOTA work first, while the heap is whole (kept downlinks, a class C session)
         node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and otapoll.configured())
         sleep_ms = node.wake()
         line = node.summary()
@@ -56,7 +58,7 @@ def main():
         if cause != "deepsleep" and hasattr(sink, "join"):
             sink.join()  # the first wake shows at once whether the network answers
         if hasattr(sink, "fuota_run"):
-            sleep_ms = sink.fuota_run(sleep_ms)  # FUOTA answers, clock sync, a class C session that is due
+            sleep_ms = sink.fuota_run(sleep_ms)  # wake before the next class C session
         said = sink.summary() if hasattr(sink, "summary") else ""
         print("bysans", VERSION, cfg.kind, "reset:", cause, line + ("; " + said if said else ""))
     except Exception as e:  # noqa: BLE001 - a bug in a cycle costs that cycle, never the node

@@ -8,11 +8,14 @@
 # sleep, resets and power cuts; suspend(sleep_ms) before deep sleep keeps the duty-cycle silences owed.
 # Errors become SinkError (an OSError, as bysans.node expects of a sink); messages never carry keys.
 # Downlinks on the FUOTA ports (200 multicast setup, 201 fragments, 202 clock sync) go to bysans.fuota;
-# fuota_run(sleep_ms), after the wake's uplinks, sends what it owes and runs a class C session that is due.
+# In a cycle they are only kept (FUOTA_INBOX); fuota_start(), at the start of the next wake while the heap is
+# whole, handles them, runs a class C session that is due and sends what FUOTA owes (docs/formats/fuota.md);
+# fuota_run(sleep_ms) shortens the sleep to wake before the next session.
 import gc
 
 from micropython import const
 
+from bysans.device_spec import FUOTA_CLOCK, FUOTA_INBOX, FUOTA_SESSION
 from bysans.device_spec import LORAWAN_CONFIG as LORAWAN_PATH
 JOIN_DRS = (5, 3, 0)        # join attempts go round these data rates (by DevNonce): SF7, SF9, SF12
 _MAX_WAIT_MS = const(15000)  # a duty-cycle silence up to this long is waited out (e.g. the first uplink
@@ -96,6 +99,7 @@ class LoRaWANSink:
         self.problem = None     # why the last send or join failed, for the log line
         self.fuota = None       # bysans.fuota.Fuota, made when a FUOTA downlink or session needs it
         self._kek = None
+        self._gen_key = None
         self.mc_frames = 0      # multicast frames received in class C sessions this wake
 
     def __repr__(self):
@@ -112,15 +116,18 @@ class LoRaWANSink:
             dev_eui, join_eui, app_key = self._creds
             self.store = PersistentStore(b)
             self.mac = ClassA(from_board(b), b, self.store, dev_eui=dev_eui, join_eui=join_eui, app_key=app_key)
-            self._key_encryption_key()
-            self._creds = None  # the MAC keeps what it needs (and FUOTA its McKEKey)
+            self._gen_key = app_key  # TS005's GenAppKey (LoRaWAN 1.0.x): the AppKey (docs/formats/fuota.md)
+            self._creds = None  # the MAC keeps what it needs
         return self.mac
 
     def _key_encryption_key(self):
-        if self._kek is None and self._creds is not None:
-            from bysans.fuota import kek
+        # McKEKey, derived when FUOTA first needs it (not at every wake: the heap)
+        if self._kek is None:
+            key = self._gen_key if self._creds is None else self._creds[2]
+            if key is not None:
+                from bysans.fuota import kek
 
-            self._kek = kek(self._creds[2])  # GenAppKey = the AppKey (LoRaWAN 1.0.x, docs/formats/fuota.md)
+                self._kek = kek(key)
         return self._kek
 
     def _fuota(self):
@@ -133,10 +140,17 @@ class LoRaWANSink:
     def _downlink(self, dl):
         if dl is None or not dl.port:
             return
-        from bysans.fuota import PORTS
-
-        if dl.port in PORTS:
-            self._fuota().handle(dl.port, dl.payload)
+        if dl.port in (200, 201, 202):  # bysans.fuota.PORTS (not imported for every downlink)
+            if self.fuota is not None:  # a FUOTA wake (fuota_start): handled now, answered in this wake
+                self.fuota.handle(dl.port, dl.payload)
+                return
+            try:  # in a cycle: kept for the next wake's start (later in a wake the heap is too cut up for
+                #   FUOTA's code: seen on a 256K virtual board, 80 KB free and not 1.3 KB in one piece)
+                with open(FUOTA_INBOX, "ab") as f:
+                    f.write(bytes((dl.port, len(dl.payload))))
+                    f.write(dl.payload)
+            except (MemoryError, OSError) as e:  # the uplink went out: this failure is FUOTA's own
+                self.problem = "fuota: %s" % e
         else:
             self.downlinks += 1
 
@@ -201,15 +215,59 @@ class LoRaWANSink:
         self.sent += 1
         self.feed()
 
-    def fuota_run(self, sleep_ms):
-        """After the wake's uplinks: sends what FUOTA owes (answers, an AppTimeReq when due; at most
-        _FUOTA_UPLINKS), runs a class C session that has started or starts within max_wait_ms (the radio
-        listens until the session's timeout, then sleeps), and returns the sleep to take: shorter than
-        sleep_ms when the next session starts before then. A failure costs the FUOTA work, not the wake."""
-        t0 = self.board.ticks_ms()
+    def _due_ms(self, path):
+        # ms until the board-clock time written in `path` (0: it has come), -1 when there is no such file
         try:
+            with open(path) as f:
+                t = int(f.read())
+        except (OSError, ValueError):
+            return -1
+        w = (t - self.board.epoch_s()) * 1000
+        return w if w > 0 else 0
+
+    def session_ms(self):
+        """ms until the next announced class C session starts (0: it has started), -1 when none is."""
+        return self._due_ms(FUOTA_SESSION)
+
+    def fuota_due(self):
+        """Whether this wake starts with FUOTA work: downlinks kept from the last wake, a class C session
+        starting within max_wait_ms, or an AppTimeReq due (no FUOTA_CLOCK yet: never asked). Reads small
+        files only; loads nothing."""
+        try:
+            import os
+
+            os.stat(FUOTA_INBOX)
+            return True
+        except OSError:
+            pass
+        w = self.session_ms()
+        return 0 <= w <= self.max_wait_ms or self._due_ms(FUOTA_CLOCK) in (-1, 0)
+
+    def fuota_start(self):
+        """At the start of a wake, while the heap is whole (before the sensors): when fuota_due() and the
+        node has a session (the cycle joins), hands the kept downlinks to bysans.fuota, runs a class C session that is due (waiting for it,
+        feeding the watchdog; the radio listens until the session's timeout), sends what FUOTA owes (answers,
+        an AppTimeReq; at most _FUOTA_UPLINKS, their downlinks handled at once), then puts the MAC away
+        (suspend) and drops the FUOTA and LoRaWAN code, so the cycle starts as without FUOTA. Returns the
+        multicast frames received, or -1 when there was nothing to do. A failure costs the FUOTA work only."""
+        if not self.fuota_due():
+            return -1
+        n = 0
+        creds = self._creds  # the cycle opens the MAC again
+        try:
+            m = self._call(self._open)
+            if not m.joined:
+                return -1  # the cycle joins; FUOTA waits for a session
             f = self._fuota()
-            self._fuota_uplinks(f)
+            try:
+                with open(FUOTA_INBOX, "rb") as fh:
+                    kept = fh.read()
+            except OSError:
+                kept = b""
+            i = 0
+            while i + 2 <= len(kept):
+                f.handle(kept[i], kept[i + 2:i + 2 + kept[i + 1]])
+                i += 2 + kept[i + 1]
             w = f.ms_to_session()
             if 0 <= w <= self.max_wait_ms:
                 while w > 0:
@@ -217,25 +275,39 @@ class LoRaWANSink:
                     self.board.sleep_ms(ms)
                     self.feed()
                     w -= ms
-                m = self._call(self._joined)
-                self.mc_frames += max(0, f.run_session(m, feed=self.feed))
-                self._fuota_uplinks(f)
-                w = f.ms_to_session()
+                n = max(0, f.run_session(m, feed=self.feed))
+                self.mc_frames += n
+            for port, payload in f.take()[:_FUOTA_UPLINKS]:
+                self._call(lambda: self._downlink(self._free(lambda: m.send(port, payload))))
+                self.feed()
+            f.queue = []  # answers to those downlinks wait for the server to ask again
         except (SinkError, OSError, MemoryError) as e:
             self.problem = "fuota: %s" % e
-            return sleep_ms
-        left = sleep_ms - self.board.ticks_diff(self.board.ticks_ms(), t0)
-        if w > 0 and w - _SESSION_LEAD_MS < left:
-            left = w - _SESSION_LEAD_MS
-        return left if left > 1000 else 1000
+        finally:
+            try:
+                import os
 
-    def _fuota_uplinks(self, f):
-        m = self.mac
-        if m is None or not m.joined:
-            return  # no uplink this wake: what is owed waits (the clock sync for one that sends)
-        for port, payload in f.take()[:_FUOTA_UPLINKS]:
-            self._call(lambda: self._downlink(self._free(lambda: m.send(port, payload))))
-            self.feed()
+                os.remove(FUOTA_INBOX)
+            except OSError:
+                pass
+            if self.mac is not None:
+                self.mac.suspend()  # the duty-cycle silences owed, for the MAC the cycle opens again
+            self.mac = self.store = self.fuota = self._kek = self._gen_key = None
+            self._creds = creds
+            from bysans.modules import drop
+
+            drop("bysans.fuota")
+            drop("bysans.lorawan.")
+            drop("bysans.radio")
+        return n
+
+    def fuota_run(self, sleep_ms):
+        """After the wake: the sleep to take, shorter than sleep_ms when the next class C session starts
+        before then (the wake comes _SESSION_LEAD_MS early; fuota_start() runs it)."""
+        w = self.session_ms()
+        if w >= 0 and w - _SESSION_LEAD_MS < sleep_ms:
+            sleep_ms = w - _SESSION_LEAD_MS
+        return sleep_ms if sleep_ms > 1000 else 1000
 
     def suspend(self, sleep_ms):
         """Before a deep sleep of sleep_ms: keeps the duty-cycle silences still owed after it (the MAC's

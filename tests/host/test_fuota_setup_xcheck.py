@@ -36,7 +36,7 @@ for line in sys.stdin:
     c = json.loads(line)
     op = c["op"]
     if op == "new":
-        f = Fuota(b, MemoryStore(), ke_key=kek(unhexlify(c["app_key"])))
+        f = Fuota(b, MemoryStore(), ke_key=kek(unhexlify(c["app_key"])), session_mark=None)
         out = None
     elif op == "keys":
         k = kek(unhexlify(c["app_key"]))

@@ -4,18 +4,21 @@
 #       the heap stays free when no session runs)
 # Each downlink on one of these ports goes to its package; the package's answer is queued as an uplink on
 # the same FPort (take() hands them out, oldest first). The state lives in a FileStore on flash, so a
-# session survives deep sleep and power cuts.
+# session survives deep sleep and power cuts. The next class C session's start is also written, in board-clock
+# seconds, to FUOTA_SESSION (device_spec.py), so a wake can see it without loading this package (bysans.sink).
 #
 #   f = Fuota(board, ke_key=kek(gen_app_key))
 #   if dl.port in PORTS: f.handle(dl.port, dl.payload)
 #   for port, payload in f.take(): mac.send(port, payload)   # AppTimeReq included when the clock is due
 import os
 
+from bysans.device_spec import FUOTA_CLOCK, FUOTA_SESSION, FUOTA_STATE
+
 CLOCK_PORT = 202
 MCAST_PORT = 200
 FRAG_PORT = 201
 PORTS = (MCAST_PORT, FRAG_PORT, CLOCK_PORT)
-STORE_PATH = "/fuota.dat"
+STORE_PATH = FUOTA_STATE
 MAX_QUEUED = 8  # answers kept for sending; older ones are dropped first (the server asks again)
 
 
@@ -76,8 +79,10 @@ class FileStore:
 
 
 class Fuota:
-    def __init__(self, board, store=None, *, ke_key=None, now_s=None):
+    def __init__(self, board, store=None, *, ke_key=None, now_s=None, session_mark=FUOTA_SESSION):
+        # session_mark=None: no FUOTA_SESSION / FUOTA_CLOCK files (a test's store in memory)
         self.board = board
+        self._mark_path = session_mark
         self.store = store if store is not None else FileStore()
         self._kek = ke_key
         self._now = now_s or board.epoch_s
@@ -123,6 +128,8 @@ class Fuota:
         else:
             return False
         self.handled += 1
+        if port != FRAG_PORT:
+            self._mark()  # a session announced, a group deleted, the clock corrected
         if ans:
             self.queue.append((port, ans))
             del self.queue[:-MAX_QUEUED]
@@ -132,8 +139,15 @@ class Fuota:
         # the uplinks owed, oldest first (the queue empties): answers, then an AppTimeReq when one is due
         out = self.queue
         self.queue = []
-        if self.clock.due():
-            out.append((CLOCK_PORT, self.clock.request()))
+        c = self.clock
+        if c.due():
+            out.append((CLOCK_PORT, c.request()))
+        if self._mark_path is not None:  # FUOTA_CLOCK: when the next request is due, in board-clock s
+            try:
+                with open(FUOTA_CLOCK, "w") as f:
+                    f.write(str(c.next_due() - (c.gps_now() - self._now())))
+            except OSError:
+                pass  # then the next wake asks the store
         return out
 
     def next_session(self):
@@ -141,6 +155,20 @@ class Fuota:
         if not self.store.get("s0") and not self.store.get("s1") and not self.store.get("s2") and not self.store.get("s3"):
             return None
         return self.multicast.next_session()
+
+    def _mark(self):
+        # FUOTA_SESSION: the next session's start in board-clock s, or no file
+        if self._mark_path is None:
+            return
+        s = self.next_session()
+        try:
+            if s is None:
+                os.remove(self._mark_path)
+            else:
+                with open(self._mark_path, "w") as f:
+                    f.write(str(s[1] - (self.clock.gps_now() - self._now())))
+        except OSError:
+            pass  # no file to remove; or flash full: a session wake may then be missed, never a wrong one
 
     def ms_to_session(self):
         # ms until the next class C session starts (0: it runs now), or -1 when none is announced
@@ -170,8 +198,11 @@ class Fuota:
             if not self.handle(dl.port, dl.payload) and on_app is not None:
                 on_app(dl.port, dl.payload)
 
-        if group is not None:
-            mac.listen_multicast(freq, dr, (end - now) * 1000, (group,), on_frame, feed)
-        self.multicast.end_session(gid)
+        try:
+            if group is not None:
+                mac.listen_multicast(freq, dr, (end - now) * 1000, (group,), on_frame, feed)
+        finally:
+            self.multicast.end_session(gid)
+            self._mark()
         self.frames += got[0]
         return got[0]

@@ -66,6 +66,14 @@ class Clock:
             return True
         return since >= (self.period_s() if self.synced else UNSYNCED_RETRY_S)
 
+    def next_due(self):
+        # GPS time from which an AppTimeReq is due (now or earlier: due at once)
+        st = self._store
+        asked = st.get(K_ASKED)
+        if st.get(K_FORCED, 0) > 0 or asked is None:
+            return self.gps_now()
+        return asked + (self.period_s() if self.synced else UNSYNCED_RETRY_S)
+
     def request(self):
         # AppTimeReq for the next uplink on CLOCK_PORT; counts one forced transmission
         st = self._store
