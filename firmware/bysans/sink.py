@@ -15,7 +15,7 @@ import gc
 
 from micropython import const
 
-from bysans.device_spec import FUOTA_CLOCK, FUOTA_INBOX, FUOTA_SESSION
+from bysans.device_spec import FUOTA_CLOCK, FUOTA_INBOX, FUOTA_SESSION, FUOTA_STATE
 from bysans.device_spec import LORAWAN_CONFIG as LORAWAN_PATH
 JOIN_DRS = (5, 3, 0)        # join attempts go round these data rates (by DevNonce): SF7, SF9, SF12
 _MAX_WAIT_MS = const(15000)  # a duty-cycle silence up to this long is waited out (e.g. the first uplink
@@ -86,6 +86,12 @@ def choose(board, *, feed=None, path=LORAWAN_PATH):
 class LoRaWANSink:
     """send(fport, payload) as a LoRaWAN class A uplink (unconfirmed); joins (OTAA) first when needed."""
 
+    # FUOTA's files (device_spec.py; a test puts them elsewhere)
+    fuota_state = FUOTA_STATE
+    fuota_inbox = FUOTA_INBOX
+    fuota_session_file = FUOTA_SESSION
+    fuota_clock_file = FUOTA_CLOCK
+
     def __init__(self, board, creds, *, feed=None, max_wait_ms=_MAX_WAIT_MS, mac=None, store=None):
         self.board = board
         self._creds = creds
@@ -132,9 +138,10 @@ class LoRaWANSink:
 
     def _fuota(self):
         if self.fuota is None:
-            from bysans.fuota import Fuota
+            from bysans.fuota import FileStore, Fuota
 
-            self.fuota = Fuota(self.board, ke_key=self._key_encryption_key())
+            self.fuota = Fuota(self.board, FileStore(self.fuota_state), ke_key=self._key_encryption_key(),
+                               session_mark=self.fuota_session_file, clock_mark=self.fuota_clock_file)
         return self.fuota
 
     def _downlink(self, dl):
@@ -146,7 +153,7 @@ class LoRaWANSink:
                 return
             try:  # in a cycle: kept for the next wake's start (later in a wake the heap is too cut up for
                 #   FUOTA's code: seen on a 256K virtual board, 80 KB free and not 1.3 KB in one piece)
-                with open(FUOTA_INBOX, "ab") as f:
+                with open(self.fuota_inbox, "ab") as f:
                     f.write(bytes((dl.port, len(dl.payload))))
                     f.write(dl.payload)
             except (MemoryError, OSError) as e:  # the uplink went out: this failure is FUOTA's own
@@ -227,7 +234,7 @@ class LoRaWANSink:
 
     def session_ms(self):
         """ms until the next announced class C session starts (0: it has started), -1 when none is."""
-        return self._due_ms(FUOTA_SESSION)
+        return self._due_ms(self.fuota_session_file)
 
     def fuota_due(self):
         """Whether this wake starts with FUOTA work: downlinks kept from the last wake, a class C session
@@ -236,12 +243,12 @@ class LoRaWANSink:
         try:
             import os
 
-            os.stat(FUOTA_INBOX)
+            os.stat(self.fuota_inbox)
             return True
         except OSError:
             pass
         w = self.session_ms()
-        return 0 <= w <= self.max_wait_ms or self._due_ms(FUOTA_CLOCK) in (-1, 0)
+        return 0 <= w <= self.max_wait_ms or self._due_ms(self.fuota_clock_file) in (-1, 0)
 
     def fuota_start(self):
         """At the start of a wake, while the heap is whole (before the sensors): when fuota_due() and the
@@ -260,7 +267,7 @@ class LoRaWANSink:
                 return -1  # the cycle joins; FUOTA waits for a session
             f = self._fuota()
             try:
-                with open(FUOTA_INBOX, "rb") as fh:
+                with open(self.fuota_inbox, "rb") as fh:
                     kept = fh.read()
             except OSError:
                 kept = b""
@@ -277,17 +284,22 @@ class LoRaWANSink:
                     w -= ms
                 n = max(0, f.run_session(m, feed=self.feed))
                 self.mc_frames += n
-            for port, payload in f.take()[:_FUOTA_UPLINKS]:
+            out = f.take()
+            sent = 0
+            while out and sent < _FUOTA_UPLINKS:
+                port, payload = out.pop(0)
                 self._call(lambda: self._downlink(self._free(lambda: m.send(port, payload))))
+                sent += 1
                 self.feed()
-            f.queue = []  # answers to those downlinks wait for the server to ask again
+                out.extend(f.queue)  # the answers to what came back go in this wake too
+                f.queue = []
         except (SinkError, OSError, MemoryError) as e:
             self.problem = "fuota: %s" % e
         finally:
             try:
                 import os
 
-                os.remove(FUOTA_INBOX)
+                os.remove(self.fuota_inbox)
             except OSError:
                 pass
             if self.mac is not None:

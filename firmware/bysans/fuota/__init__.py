@@ -79,10 +79,12 @@ class FileStore:
 
 
 class Fuota:
-    def __init__(self, board, store=None, *, ke_key=None, now_s=None, session_mark=FUOTA_SESSION):
+    def __init__(self, board, store=None, *, ke_key=None, now_s=None, session_mark=FUOTA_SESSION,
+                 clock_mark=FUOTA_CLOCK):
         # session_mark=None: no FUOTA_SESSION / FUOTA_CLOCK files (a test's store in memory)
         self.board = board
         self._mark_path = session_mark
+        self._clock_path = clock_mark
         self.store = store if store is not None else FileStore()
         self._kek = ke_key
         self._now = now_s or board.epoch_s
@@ -144,7 +146,7 @@ class Fuota:
             out.append((CLOCK_PORT, c.request()))
         if self._mark_path is not None:  # FUOTA_CLOCK: when the next request is due, in board-clock s
             try:
-                with open(FUOTA_CLOCK, "w") as f:
+                with open(self._clock_path, "w") as f:
                     f.write(str(c.next_due() - (c.gps_now() - self._now())))
             except OSError:
                 pass  # then the next wake asks the store
