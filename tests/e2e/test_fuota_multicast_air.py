@@ -159,35 +159,48 @@ def test_clock_sync_group_setup_and_a_class_c_window(make_board, ns, tmp_path):
     c = Console(board.port, timeout=60)
     try:
         c.raw_repl()
-        # --- clock sync: the first AppTimeReq asks for an answer; the correction comes back in RX1
+        # --- clock sync: the first AppTimeReq asks for an answer; the correction comes back in RX1. (A loaded
+        # host can make the board miss an RX1, as a field node can: the server then forces a resync, TS003's
+        # own way, and the board asks again with the same token.)
         ev = run(c, "t.join()\nt.flush()")
-        [sync] = ns.clock_syncs
-        assert sync["token"] == 0 and abs(sync["correction"] - (-SKEW_S)) <= 2
+        for _ in range(3):
+            if ev[-1]["synced"]:
+                break
+            ns.queue(DEV_EUI, fport=fclock.PORT, payload=fclock.force_resync_req(1))
+            ev = run(c, "t.send(2, b'\\x09')\nt.flush()")
         clk = ev[-1]
         assert clk["synced"] is True
+        sync = ns.clock_syncs[-1]
+        assert sync["token"] == 0 and abs(sync["correction"] - (-SKEW_S)) <= 2
         true_gps = fclock.gps_time(board.status()["sim_ms"] / 1000)
         assert abs(clk["gps"] - true_gps) <= 3, (clk, true_gps)
-        # the token moved on: the next request carries 1, and needs no answer now that it is synced
         up = [u for u in ns.uplinks if u.fport == fclock.PORT]
-        assert fclock.parse_uplink(up[0].payload)[0]["ans_required"] is True
+        assert all(fclock.parse_uplink(u.payload)[0]["ans_required"] for u in up)  # not synced yet, or forced
 
         # --- group setup, status: McKey travels encrypted under this board's McKEKey
         kek, app_s, nwk_s = expected_group_keys()
         setup = group.setup_req(APP_KEY)
         assert setup[6:22] == aes(kek, MC_KEY, decrypt=True)
-        ns.queue_group_setup(DEV_EUI, group)
-        ns.queue(DEV_EUI, fport=fmc.PORT, payload=fmc.group_status_req(0x0F))
-        run(c, "t.send(2, b'\\x01')\nt.flush()\nt.send(2, b'\\x02')\nt.flush()")
-        names = [(a["name"], a.get("gid"), a.get("id_error")) for a in ns.mc_answers]
-        assert names == [("McGroupSetupAns", 1, False), ("McGroupStatusAns", None, None)]
-        assert ns.mc_answers[1]["groups"] == {1: MC_ADDR} and ns.mc_answers[1]["total"] == 1
 
-        # --- a class C session announced 20 s (simulated) ahead
-        start = fclock.gps_time(board.status()["sim_ms"] / 1000) + 20
-        ns.queue(DEV_EUI, fport=fmc.PORT, payload=fmc.class_c_session_req(1, start, TIMEOUT, FREQ_HZ, DR))
-        run(c, "t.send(2, b'\\x03')\nt.flush()")
-        [ans] = [a for a in ns.mc_answers if a["name"] == "McClassCSessionAns"]
-        assert ans["errors"] == [] and 0 < ans["time_to_start"] <= 20
+        def exchange(payload, name):
+            # the request goes in the RX1 of an uplink; the answer rides the next one (again if RX1 was missed)
+            for _ in range(3):
+                ns.queue(DEV_EUI, fport=fmc.PORT, payload=payload)
+                run(c, "t.send(2, b'\\x01')\nt.flush()")
+                got = [a for a in ns.mc_answers if a["name"] == name]
+                if got:
+                    return got[-1]
+            raise AssertionError(f"no {name} in three tries")
+
+        ans = exchange(setup, "McGroupSetupAns")
+        assert (ans["gid"], ans["id_error"]) == (1, False)
+        ans = exchange(fmc.group_status_req(0x0F), "McGroupStatusAns")
+        assert ans["groups"] == {1: MC_ADDR} and ans["total"] == 1
+
+        # --- a class C session announced 30 s (simulated) ahead
+        start = fclock.gps_time(board.status()["sim_ms"] / 1000) + 30
+        ans = exchange(fmc.class_c_session_req(1, start, TIMEOUT, FREQ_HZ, DR), "McClassCSessionAns")
+        assert ans["errors"] == [] and 0 < ans["time_to_start"] <= 30
 
         c.write(b"t.session()\x04")
         c.read_until(b"OK")
