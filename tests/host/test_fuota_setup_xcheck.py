@@ -147,6 +147,16 @@ def test_group_setup_status_delete_and_class_c_answers(tmp_path):
     assert ans[8] == []
 
 
+def test_unanswered_clock_requests_back_off_to_the_period(tmp_path):
+    # a network without TS003: 2048 s, then 4096 s, 8192 s, then every 128 * 2^7 s (the default period)
+    steps = [{"op": "new", "app_key": APP_KEY.hex()}, {"op": "take"}]
+    for wait in (2048, 4096, 8192, 16384, 16384):
+        steps += [{"op": "time", "advance": wait - 1}, {"op": "take"}, {"op": "time", "advance": 1}, {"op": "take"}]
+    fw = firmware(tmp_path, steps)
+    takes = [len(t) for t in fw[1:] if isinstance(t, list)]
+    assert takes == [1] + [0, 1] * 5
+
+
 def test_clock_sync_token_correction_periodicity_and_forced_resync(tmp_path):
     steps = [
         {"op": "new", "app_key": APP_KEY.hex()},

@@ -1,7 +1,8 @@
 # TS003 Application Layer Clock Synchronization v1.0.0 on FPort 202 (layouts: setup_spec.py). The node keeps
 # GPS time as the board's clock plus an offset held in the FUOTA store, so it survives deep sleep and power
 # cuts; AppTimeAns corrects the offset when its token matches the last request's (then the token moves on,
-# mod 16). DeviceAppTimePeriodicityReq sets how often the node asks (128 * 2^Period s);
+# mod 16). DeviceAppTimePeriodicityReq sets how often the node asks (128 * 2^Period s; before the first answer
+# every 2048 s, doubling per unanswered request up to that period);
 # ForceDeviceResyncReq makes the next NbTransmissions uplink opportunities carry an AppTimeReq.
 #
 #   c = Clock(store, board.epoch_s)
@@ -15,9 +16,11 @@ K_TOKEN = "ct"    # the TokenReq of the next (or outstanding) AppTimeReq
 K_PERIOD = "cp"   # Period (AppTimeReq every 128 << Period s); absent: the default
 K_FORCED = "cf"   # AppTimeReqs still owed by a ForceDeviceResyncReq
 K_ASKED = "ca"    # GPS time of the last AppTimeReq
+K_UNANSWERED = "cu"  # AppTimeReqs sent without a valid answer since the last one
 
 DEFAULT_PERIOD = 7          # every 128 * 2^7 s = 4.5 h once synchronised
-UNSYNCED_RETRY_S = 2048     # until then, at most every 128 * 2^4 s (an uplink costs airtime)
+UNSYNCED_RETRY_S = 2048     # until then every 128 * 2^4 s, doubling while unanswered (a network without
+#                             TS003 costs a few uplinks, then one per period)
 
 
 def _u32(b, o):
@@ -64,7 +67,15 @@ class Clock:
         since = self.gps_now() - asked
         if since < 0:  # the clock went back (a correction, a reset RTC): ask again
             return True
-        return since >= (self.period_s() if self.synced else UNSYNCED_RETRY_S)
+        return since >= self._wait_s()
+
+    def _wait_s(self):
+        p = self.period_s()
+        if self.synced:
+            return p
+        n = self._store.get(K_UNANSWERED, 1)
+        w = UNSYNCED_RETRY_S << min(n - 1 if n > 0 else 0, 12)
+        return w if w < p else p
 
     def next_due(self):
         # GPS time from which an AppTimeReq is due (now or earlier: due at once)
@@ -72,7 +83,7 @@ class Clock:
         asked = st.get(K_ASKED)
         if st.get(K_FORCED, 0) > 0 or asked is None:
             return self.gps_now()
-        return asked + (self.period_s() if self.synced else UNSYNCED_RETRY_S)
+        return asked + self._wait_s()
 
     def request(self):
         # AppTimeReq for the next uplink on CLOCK_PORT; counts one forced transmission
@@ -87,6 +98,7 @@ class Clock:
         _put32(out, now)
         out.append(param)
         st.put(K_ASKED, now)
+        st.put(K_UNANSWERED, st.get(K_UNANSWERED, 0) + 1)
         if forced > 0:
             st.put(K_FORCED, forced - 1)
         return bytes(out)
@@ -117,6 +129,7 @@ class Clock:
                     st.put(K_TOKEN, (token + 1) & S.TOKEN_MASK)
                     st.put(K_SYNCED, 1)
                     st.put(K_FORCED, 0)
+                    st.put(K_UNANSWERED, 0)
                     st.put(K_ASKED, self.gps_now())
                     self.corrections += 1
                 else:
