@@ -116,7 +116,8 @@ def test_fuota_downlinks_wait_for_the_next_wake_then_a_class_c_window():
     radio.listens.clear()
     s = make_sink()
     assert s.fuota_due()
-    assert s.fuota_start() == 1 and s.mc_frames == 1
+    got = s.fuota_start()
+    assert got == 1 and s.mc_frames == 1, (got, s.problem)
     mc = [x for x in radio.listens if x[1] == FREQ and x[2] == 7]
     assert mc and mc[0][0] >= t0 and max(x[0] + x[4] for x in mc) <= t0 + 4000 + 1000
     assert len(radio.air) == 2  # "early" and "late" were never picked up
