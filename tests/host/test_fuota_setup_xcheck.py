@@ -16,9 +16,17 @@ from fleet.fuota import clock as fclock
 from fleet.fuota import multicast as fmc
 from fleet.resources import firmware_dir, micropython_path
 
+ROM = firmware_dir().parent / "fleet" / "sim" / "rom"  # cryptolib's stand-in for the 32-bit build
+
 # Each step: {"op": ...}; the firmware prints one JSON line per step.
 FIRMWARE = r"""
 import sys, json
+try:
+    import cryptolib
+except ImportError:  # the 32-bit unix build has no cryptolib; an ESP32 has (the virtual board's stand-in)
+    sys.path.insert(0, ROM)
+    import _cryptolib
+    sys.modules["cryptolib"] = _cryptolib
 from binascii import hexlify, unhexlify
 from bysans.fuota import Fuota, kek
 from bysans.fuota.multicast import group_keys
@@ -71,11 +79,21 @@ MC_KEY = bytes.fromhex("ffeeddccbbaa99887766554433221100")
 T0_GPS = 1796655600 - 315964800 + 18
 
 
-def firmware(tmp_path, steps):
+@pytest.fixture(params=["64bit", "32bit"])
+def interpreter(request):
+    """Both interpreters: on 32 bits, as on an ESP32, GPS times (over 2^30) are no small ints."""
+    if request.param == "32bit":
+        import mp32support
+
+        return mp32support.require()
+    return micropython_path()
+
+
+def firmware(tmp_path, steps, interpreter=None):
     script = tmp_path / "fuota_fw.py"
-    script.write_text("import sys\nsys.path.insert(0, %r)\n" % str(firmware_dir()) + FIRMWARE)
-    p = subprocess.run([micropython_path(), str(script)], input="\n".join(json.dumps(s) for s in steps) + "\n",
-                       capture_output=True, text=True, timeout=60)
+    script.write_text("import sys\nsys.path.insert(0, %r)\nROM = %r\n" % (str(firmware_dir()), str(ROM)) + FIRMWARE)
+    p = subprocess.run([interpreter or micropython_path(), str(script)],
+                       input="\n".join(json.dumps(s) for s in steps) + "\n", capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr + p.stdout
     return [json.loads(line) for line in p.stdout.splitlines()]
 
@@ -89,14 +107,14 @@ def spec_keys(gen_app_key, mc_key, mc_addr):
     return kek, enc, ecb(mc_key, b"\x01" + a + bytes(11)), ecb(mc_key, b"\x02" + a + bytes(11))
 
 
-def test_key_derivation_matches_the_spec_formulas(tmp_path):
+def test_key_derivation_matches_the_spec_formulas(tmp_path, interpreter):
     rng = random.Random(14)
     cases = []
     for _ in range(6):
         gak, mck, addr = rng.randbytes(16), rng.randbytes(16), rng.getrandbits(32)
         cases.append((gak, mck, addr, spec_keys(gak, mck, addr)))
     got = firmware(tmp_path, [{"op": "keys", "app_key": g.hex(), "enc": k[1].hex(), "addr": a}
-                              for g, _, a, k in cases])
+                              for g, _, a, k in cases], interpreter)
     for (gak, mck, addr, (kek, enc, app, nwk)), fw in zip(cases, got):
         assert fw == {"kek": kek.hex(), "app": app.hex(), "nwk": nwk.hex()}
         # the host's side: the same keys, and McKey_encrypted as the spec says
@@ -107,7 +125,7 @@ def test_key_derivation_matches_the_spec_formulas(tmp_path):
     assert bytes(fmc.mc_root_key(APP_KEY, lorawan_11=True)) == ecb(APP_KEY, b"\x20" + bytes(15))
 
 
-def test_group_setup_status_delete_and_class_c_answers(tmp_path):
+def test_group_setup_status_delete_and_class_c_answers(tmp_path, interpreter):
     g = fmc.Group(2, 0x01FF00A0, MC_KEY, fcnt=7, max_fcnt=100)
     start = T0_GPS + 600
     steps = [
@@ -127,7 +145,7 @@ def test_group_setup_status_delete_and_class_c_answers(tmp_path):
         {"op": "down", "port": 200, "payload": (fmc.group_status_req() + bytes([5, 0, 1]) + fmc.package_version_req()).hex()},
         {"op": "down", "port": 200, "payload": "0201"},  # McGroupSetupReq cut short: nothing done
     ]
-    fw = firmware(tmp_path, steps)
+    fw = firmware(tmp_path, steps, interpreter)
     ans = [fmc.parse_uplink(bytes.fromhex(s["answers"][0][1])) if s["answers"] else []
            for s in fw if isinstance(s, dict) and "answers" in s]
     assert ans[0] == [{"name": "PackageVersionAns", "cid": 0, "package": 2, "version": 1},
@@ -147,17 +165,17 @@ def test_group_setup_status_delete_and_class_c_answers(tmp_path):
     assert ans[8] == []
 
 
-def test_unanswered_clock_requests_back_off_to_the_period(tmp_path):
+def test_unanswered_clock_requests_back_off_to_the_period(tmp_path, interpreter):
     # a network without TS003: 2048 s, then 4096 s, 8192 s, then every 128 * 2^7 s (the default period)
     steps = [{"op": "new", "app_key": APP_KEY.hex()}, {"op": "take"}]
     for wait in (2048, 4096, 8192, 16384, 16384):
         steps += [{"op": "time", "advance": wait - 1}, {"op": "take"}, {"op": "time", "advance": 1}, {"op": "take"}]
-    fw = firmware(tmp_path, steps)
+    fw = firmware(tmp_path, steps, interpreter)
     takes = [len(t) for t in fw[1:] if isinstance(t, list)]
     assert takes == [1] + [0, 1] * 5
 
 
-def test_clock_sync_token_correction_periodicity_and_forced_resync(tmp_path):
+def test_clock_sync_token_correction_periodicity_and_forced_resync(tmp_path, interpreter):
     steps = [
         {"op": "new", "app_key": APP_KEY.hex()},
         {"op": "take"},                                                          # 1: first AppTimeReq
@@ -176,7 +194,7 @@ def test_clock_sync_token_correction_periodicity_and_forced_resync(tmp_path):
         {"op": "down", "port": 202, "payload": fclock.app_time_ans(10, 1).hex() + "01"},  # 14: trailing cut
         {"op": "state"},                                                         # 15
     ]
-    fw = firmware(tmp_path, steps)
+    fw = firmware(tmp_path, steps, interpreter)
     [[port, req]] = fw[1]
     [r] = fclock.parse_uplink(bytes.fromhex(req))
     assert port == 202 and r["name"] == "AppTimeReq" and r["token"] == 0 and r["ans_required"]
@@ -196,7 +214,7 @@ def test_clock_sync_token_correction_periodicity_and_forced_resync(tmp_path):
     assert fw[15]["gps"] == T0_GPS - 75 + 513 + 10
 
 
-def test_multicast_frames_open_with_the_group_keys_in_its_counter_range(tmp_path):
+def test_multicast_frames_open_with_the_group_keys_in_its_counter_range(tmp_path, interpreter):
     g = fmc.Group(0, 0x01FF0077, MC_KEY, fcnt=10, max_fcnt=12)
     setup = g.setup_req(APP_KEY)
     frames = [g.frame(201, bytes([8, 1, 0]) + bytes(range(i, i + 20))) for i in range(3)]  # fcnt 10, 11, 12
@@ -216,7 +234,7 @@ def test_multicast_frames_open_with_the_group_keys_in_its_counter_range(tmp_path
              {"op": "frame", "gid": 0, "phy": other.hex()},
              {"op": "frame", "gid": 0, "phy": too_far.hex()},
              {"op": "frame", "gid": 0, "phy": frames[2].hex()}]
-    fw = firmware(tmp_path, steps)
+    fw = firmware(tmp_path, steps, interpreter)
     assert fw[2] == {"verdict": "ok", "accepted": True, "fcnt": 11, "port": 201,
                      "payload": (bytes([8, 1, 0]) + bytes(range(1, 21))).hex()}
     assert [s["verdict"] for s in fw[3:7]] == ["replay", "replay", "bad_mic", "ok"]
