@@ -11,6 +11,14 @@ It answers PUSH_DATA with PUSH_ACK and PULL_DATA with PULL_ACK, answers join-req
 (5 s after the request, in RX1), checks every data uplink's MIC with the frame library (fleet.lorawan), keeps
 the 32-bit frame counters, and records what it refuses: a bad MIC, a replayed or reused FCnt, a reused
 DevNonce. Keys stay in memory and never appear in its records or logs.
+
+FUOTA set-up (docs/formats/fuota.md): an AppTimeReq on FPort 202 is answered in the same uplink's RX1 with
+the gateway's time of the uplink (TS003); the answers on FPort 200 (TS005) land in `mc_answers`. Multicast:
+
+    g = ns.add_group(0, mc_addr=0x01FF0001, mc_key=key)   # fleet.fuota.multicast.Group
+    ns.queue_group_setup(dev_eui, g)                      # McGroupSetupReq, McKey under the device's McKEKey
+    ns.queue(dev_eui, fport=200, payload=class_c_session_req(...))
+    ns.send_multicast(g, 201, payload, at_gps=t, freq_hz=869_525_000, dr=5)  # class C, via the gateways
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 
 from fleet.errors import AirError, LoRaWANFrameError
+from fleet.fuota import clock as fuota_clock
+from fleet.fuota import multicast as fuota_mc
 from fleet.lorawan import maccommands
 from fleet.lorawan.crypto import Key
 from fleet.lorawan.phy import DataFrame, JoinAccept, JoinRequest, MType, build_data_frame, build_join_accept, decode
@@ -35,6 +45,14 @@ log = logging.getLogger("lab.netserver")
 
 RX2_FREQ_MHZ = 869.525
 RX2_DATR = datr(12, 125)
+EU868_DR = ((12, 125), (11, 125), (10, 125), (9, 125), (8, 125), (7, 125), (7, 250))  # DR -> (SF, kHz)
+
+
+def _millis(rxpk: dict) -> int:
+    # the milliseconds of a gateway's `time` ("...:SS.ffffffZ"), which gps seconds drop
+    text = rxpk.get("time", "")
+    frac = text.rpartition(".")[2].rstrip("Z")
+    return int(frac[:3].ljust(3, "0")) if frac.isdigit() else 0
 
 
 @dataclass
@@ -52,7 +70,9 @@ class Device:
     dev_eui: bytes
     join_eui: bytes
     app_key: Key
+    gen_app_key: Key | None = None   # TS005 for LoRaWAN 1.0.x; None: the AppKey (docs/formats/fuota.md)
     dev_nonces: list = field(default_factory=list)
+    gateway: str | None = None       # the gateway that heard its last uplink
     session: Session | None = None
     sessions: list = field(default_factory=list)
     queue: list = field(default_factory=list)
@@ -106,6 +126,12 @@ class NetworkServer:
         self.tx_acks: list[dict] = []          # {"token", "gateway", "error"}
         self.problems: list[dict] = []         # {"kind": "bad_mic" | "fcnt_reused" | "devnonce_reused" | ..., ...}
         self.counters = {"push_data": 0, "pull_data": 0, "rxpk": 0, "tx_ack": 0}
+        self.answer_app_time = True            # answer AppTimeReq (TS003) on FPort 202
+        self.clock_syncs: list[dict] = []      # {"dev_eui", "device_time", "server_time", "correction", "token"}
+        self.mc_answers: list[dict] = []       # TS005 answers: {"dev_eui", "name", ...} (fleet.fuota.multicast)
+        self.groups: dict[int, fuota_mc.Group] = {}
+        self.multicasts: list[dict] = []       # every class C multicast frame sent: {"gid", "fcnt", "gateway", "txpk"}
+        self._gw_time: dict[str, tuple[int, int]] = {}  # gateway -> (tmst, Unix ms) of its last uplink
         self._lock = threading.RLock()
         self._sock = None
         self._thread = None
@@ -143,8 +169,9 @@ class NetworkServer:
         return f"{self.host}:{self.port}"
 
     # ---- devices and downlinks ----------------------------------------------------------------------
-    def add_device(self, dev_eui: bytes, join_eui: bytes, app_key) -> Device:
-        d = Device(bytes(dev_eui), bytes(join_eui), Key(app_key, "AppKey"))
+    def add_device(self, dev_eui: bytes, join_eui: bytes, app_key, gen_app_key=None) -> Device:
+        d = Device(bytes(dev_eui), bytes(join_eui), Key(app_key, "AppKey"),
+                   None if gen_app_key is None else Key(gen_app_key, "GenAppKey"))
         with self._lock:
             self.devices[d.dev_eui] = d
         return d
@@ -161,6 +188,46 @@ class NetworkServer:
             q = Queued(fport, bytes(payload), bytes(mac), confirmed, rx2)
         with self._lock:
             self.devices[bytes(dev_eui)].queue.append(q)
+
+    # ---- FUOTA set-up: multicast groups and class C --------------------------------------------------
+    def add_group(self, gid: int, *, mc_addr: int, mc_key, fcnt: int = 0) -> fuota_mc.Group:
+        g = fuota_mc.Group(gid, mc_addr, mc_key, fcnt=fcnt)
+        with self._lock:
+            self.groups[gid] = g
+        return g
+
+    def queue_group_setup(self, dev_eui: bytes, group: fuota_mc.Group):
+        """McGroupSetupReq for the device's next uplink, McKey encrypted under that device's McKEKey."""
+        dev = self.devices[bytes(dev_eui)]
+        self.queue(dev_eui, fport=fuota_mc.PORT, payload=group.setup_req(dev.gen_app_key or dev.app_key))
+
+    def send_multicast(self, group: fuota_mc.Group, fport: int, payload: bytes, *, at_gps: float, freq_hz: int,
+                       dr: int, devices=None) -> list[dict]:
+        """One multicast frame on the group's counter, sent class C by every gateway that last heard one of
+        `devices` (default: all devices), timed by each gateway's counter for GPS time `at_gps`. A gateway
+        takes a frame at most 30 s ahead (fleet/sim/devices/air.py): call this shortly before."""
+        phy = group.frame(fport, payload)
+        fcnt = group.fcnt - 1
+        sf, bw = EU868_DR[dr]
+        sent = []
+        with self._lock:
+            devs = [self.devices[bytes(d)] for d in devices] if devices is not None else list(self.devices.values())
+            gws = sorted({d.gateway for d in devs if d.gateway in self._gw_time})
+            for gw in gws:
+                tmst, unix_ms = self._gw_time[gw]
+                at_ms = (at_gps - fuota_clock.gps_time(0)) * 1000
+                txpk = {"imme": False, "tmst": int(tmst + (at_ms - unix_ms) * 1000) % TMST_WRAP,
+                        "freq": freq_hz / 1e6, "rfch": 0, "powe": 14, "modu": "LORA", "datr": datr(sf, bw),
+                        "codr": "4/5", "ipol": True, "size": len(phy), "ncrc": True,
+                        "data": base64.b64encode(phy).decode()}
+                token = os.urandom(2)
+                rec = {"gid": group.gid, "fcnt": fcnt, "fport": fport, "gateway": gw, "at_gps": at_gps,
+                       "txpk": txpk, "token": token.hex()}
+                self.multicasts.append(rec)
+                self._sock.sendto(datagram(PULL_RESP, token, body=json.dumps({"txpk": txpk}).encode()),
+                                  self.gateways[gw])
+                sent.append(rec)
+        return sent
 
     def wait_for(self, predicate, timeout: float = 30.0, what: str = "the network server's condition"):
         deadline = time.monotonic() + timeout
@@ -218,6 +285,11 @@ class NetworkServer:
         if rxpk.get("stat", 1) == -1:
             return self._problem("crc_error", gateway=gateway)
         phy = base64.b64decode(rxpk["data"])
+        try:
+            t = fuota_clock.rxpk_gps_time(rxpk)
+            self._gw_time[gateway] = (int(rxpk["tmst"]), (t - fuota_clock.gps_time(0)) * 1000 + _millis(rxpk))
+        except (LoRaWANFrameError, KeyError, ValueError):
+            pass  # a gateway without time: no class C timing through it
         try:
             frame = decode(phy)
         except LoRaWANFrameError as e:
@@ -287,6 +359,9 @@ class NetworkServer:
                     mac_commands=macs, confirmed=g.mtype == MType.CONFIRMED_UP, adr=g.adr, ack=g.ack, rxpk=rxpk,
                     gateway=gateway, phy=phy, received_at=time.time())
         self.uplinks.append(up)
+        dev.gateway = gateway
+        if g.fport in (fuota_clock.PORT, fuota_mc.PORT):
+            self._fuota_uplink(dev, up)
         if dev.queue or up.confirmed:
             q = dev.queue.pop(0) if dev.queue else Queued(None, b"", b"", False, False)
             fcnt = s.fcnt_down
@@ -296,6 +371,23 @@ class NetworkServer:
                                     fport=q.fport, payload=q.payload, fopts=q.fopts, ack=up.confirmed)
             self._pull_resp(down, rxpk, gateway, addr, self.rx1_delay_s,
                             {"dev_eui": dev.dev_eui.hex(), "fcnt": fcnt, "fport": q.fport}, rx2=q.rx2)
+
+    def _fuota_uplink(self, dev: Device, up: Uplink):
+        try:
+            cmds = (fuota_clock if up.fport == fuota_clock.PORT else fuota_mc).parse_uplink(up.payload)
+        except LoRaWANFrameError as e:
+            return self._problem("fuota_malformed", dev_eui=dev.dev_eui.hex(), fport=up.fport, error=str(e))
+        for c in cmds:
+            if up.fport == fuota_mc.PORT:
+                self.mc_answers.append({"dev_eui": dev.dev_eui.hex(), **c})
+            elif c["name"] == "AppTimeReq" and self.answer_app_time:
+                server = fuota_clock.rxpk_gps_time(up.rxpk)
+                corr = fuota_clock.correction(c["device_time"], server)
+                self.clock_syncs.append({"dev_eui": dev.dev_eui.hex(), "device_time": c["device_time"],
+                                         "server_time": server, "correction": corr, "token": c["token"]})
+                # first in the queue: it goes out in this uplink's RX1
+                dev.queue.insert(0, Queued(fuota_clock.PORT, fuota_clock.app_time_ans(corr, c["token"]), b"",
+                                           False, False))
 
     def _pull_resp(self, phy: bytes, rxpk: dict, gateway: str, addr, delay_s: int, record: dict, *, rx2: bool):
         if rx2:

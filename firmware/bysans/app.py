@@ -57,6 +57,8 @@ def main():
             sink = sinks.choose(b, feed=wdt.feed)
         except sinks.SinkConfigError as e:
             print("bysans", VERSION, "on", b.name, "- bad", e.args[0] + ": nothing is sent")
+        if hasattr(sink, "fuota_start"):
+            sink.fuota_start()  # FUOTA work first, while the heap is whole (kept downlinks, a class C session)
         node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and otapoll.configured())
         sleep_ms = node.wake()
         diag.heap(gc.mem_free())
@@ -67,6 +69,8 @@ def main():
         if cause != "deepsleep" and hasattr(sink, "join"):
             sink.join()  # the first wake shows at once whether the network answers
         st.after_wake(sink)  # the downlinks' commands; their acknowledgement uplink
+        if hasattr(sink, "fuota_run"):
+            sleep_ms = sink.fuota_run(sleep_ms)  # wake before the next class C session
         said = sink.summary() if hasattr(sink, "summary") else ""
         said = "; ".join(x for x in (said, st.summary()) if x)
         print("bysans", VERSION, cfg.kind, "reset:", cause, line + ("; " + said if said else ""))

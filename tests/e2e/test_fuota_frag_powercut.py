@@ -114,7 +114,10 @@ def test_power_cuts_during_a_fragment_session_end_in_the_rebuilt_block(vboard):
     assert cuts >= min(CUTS, 3), log[-500:]
     assert log.count(b"BOOT ") == cuts + 1, "each cut is followed by a boot"
     partial = re.findall(rb"BOOT \d+ \(0, 24, 32, 5, b'\\x00\\x00\\x00\\x00', (\d+), (\d+)\)", log)
-    assert len(partial) == cuts and all(int(missing) > 0 for _, missing in partial), log[-800:]
+    assert len(partial) == cuts, log[-800:]
+    if partial and int(partial[-1][1]) == 0:  # the last cut came after the last fragment: the block was whole
+        partial = partial[:-1]
+    assert all(int(missing) > 0 for _, missing in partial), log[-800:]
     assert [int(got) for got, _ in partial] == sorted(int(got) for got, _ in partial)  # nothing forgotten
     digest = re.search(rb"REBUILT ([0-9a-f]{64})", log).group(1).decode()
     assert digest == hashlib.sha256(data).hexdigest()

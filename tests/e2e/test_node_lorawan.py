@@ -149,11 +149,18 @@ def test_enrolled_node_joins_sends_over_the_air_and_checks_in_for_ota(make_board
     assert st["boots"].get("deepsleep", 0) >= 6 and st["boots"].get("power_on", 0) >= 1, st["boots"]
 
     # uplinks on every batch, the counter going up across deep sleeps and the power cut
-    ups = [u for u in ns.uplinks if u.dev_eui.lower() == dev_eui.lower()]
-    assert before >= 3 and len(ups) > before, (before, len(ups))
-    fcnts = [u.fcnt for u in ups]
+    mine = [u for u in ns.uplinks if u.dev_eui.lower() == dev_eui.lower()]
+    assert before >= 3 and len(mine) > before, (before, len(mine))
+    fcnts = [u.fcnt for u in mine]
     assert fcnts == sorted(set(fcnts)), fcnts
-    assert all(u.fport == 1 for u in ups)
+    ups = [u for u in mine if u.fport == 1]
+    # besides the readings, the clock sync (FUOTA, TS003 on FPort 202): the first joined wake asks, the lab
+    # network server answers in RX1, and a synced node asks again only after its period (hours)
+    # (and, on FPort 221, the daily diagnostics record: docs/formats/diagnostics.md)
+    clock = [u for u in mine if u.fport == 202]
+    assert {u.fport for u in mine} <= {1, 202, 221}, [(u.fport, u.fcnt) for u in mine]
+    assert 1 <= len(clock) <= 2, [(u.fport, u.fcnt) for u in clock]
+    assert len(ns.clock_syncs) == len(clock) and ns.clock_syncs[0]["token"] == 0
 
     # decrypted at the server, decoded on the host: the simulated world
     fill_bp = (DEPTH_MM - (WORLD["distance_mm"] - OFFSET_MM)) * 10000 // DEPTH_MM
@@ -230,7 +237,7 @@ def test_a_node_without_wifi_keeps_its_cycle_and_says_no_network_in_its_uplinks(
     assert joined, ota
     assert st["boots"].get("deepsleep", 0) >= 4 and st["boots"].get("watchdog", 0) == 0, st["boots"]
     # uplinks kept coming, and the ones between the failed join and the next good one say why
-    ups = [u for u in ns.uplinks if u.dev_eui.lower() == dev_eui.lower()]
+    ups = [u for u in ns.uplinks if u.dev_eui.lower() == dev_eui.lower() and u.fport == 1]  # the readings
     frames = [decode(u.payload) for u in ups]
     statuses = [f.get("net_status") for f in frames]
     assert "NO_AP_FOUND" in statuses, (statuses, wakes[:4])

@@ -253,3 +253,19 @@ def test_pull_resp_is_scheduled_by_tmst_and_acknowledged():
     assert dl.start_ms == clock.t + 1000 and dl.sf == 12 and dl.freq_hz == 869_525_000 and dl.ipol
     server.close()
     pf.close()
+
+
+@pytest.mark.parametrize("board_name", ["virtual", "virtual_sx1276"])
+def test_sleep_after_a_class_c_session_and_the_next_frame_wakes_the_chip(board_name, ns):
+    """After a class C session the MAC puts the radio to sleep (bysans.lorawan.mac.listen_multicast); the
+    chip keeps its configuration and the next send wakes it."""
+    hb, radio, clock = make(board_name, ns)
+    m = hb.radio_model
+    radio.sleep()
+    assert (m.mode if board_name == "virtual" else m.regs[0x01] & 0x07) in ("sleep", 0)
+    jr = build_join_request(join_eui=JOIN_EUI, dev_eui=DEV_EUI, dev_nonce=3, app_key=APP_KEY)
+    radio.send(jr, 868_100_000, 7, 125, 14)
+    ns.wait_for(lambda: ns.joins, 5, "the join-request sent after the sleep")
+    assert ns.joins[0]["dev_nonce"] == 3
+    if board_name == "virtual":
+        assert m.errors["unknown_opcode"] == 0 and m.errors["busy"] == 1  # the wake-up edge, ignored

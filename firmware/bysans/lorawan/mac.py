@@ -420,6 +420,58 @@ class ClassA:
             p.nb_trans = 1
         self._persist_plan()
 
+    # --- class C multicast sessions (TS005) --------------------------------------------------------------
+    def listen_multicast(self, freq, dr, duration_ms, groups, on_frame, feed=None, chunk_ms=1000):
+        # Class C for one multicast session: the radio listens continuously on freq at dr for duration_ms
+        # (on this clock), then is put to sleep. groups: receivers with .framer (frames.Framer on the group's
+        # McAddr and keys), .last_fcnt and .accept(fcnt) (a frame's counter in the group's range: kept, True).
+        # A frame that passes a group's MIC and counter checks goes to on_frame(group, Downlink); multicast
+        # frames are unconfirmed, carry no MAC commands and no FPort 0 (LoRaWAN 1.0.4 §11.2): others are
+        # dropped. Returns the number of frames handed on. feed: called between listening stretches.
+        if dr > region.DR_MAX or dr < 0:
+            raise ChannelError("no DR%d in the EU868 plan" % dr)
+        if region.sub_band(freq) < 0:
+            raise ChannelError("frequency outside the EU868 sub-bands")
+        sf, bw = region.DATA_RATES[dr]
+        c = self._clock
+        t0 = c.ticks_ms()
+        got = 0
+        st = self.stats
+        try:
+            while True:
+                left = duration_ms - c.ticks_diff(c.ticks_ms(), t0)
+                if left <= 0:
+                    break
+                n = self._radio.receive(freq, sf, bw, chunk_ms if left > chunk_ms else left, self._rxbuf)
+                if feed is not None:
+                    feed()
+                if not n:
+                    continue
+                verdict = frames.OTHER_ADDR
+                for g in groups:
+                    fr = g.framer
+                    verdict = fr.parse_downlink(self._rxbuf, n, g.last_fcnt, region.MAX_M_DOWN[dr])
+                    if verdict == frames.OTHER_ADDR:
+                        continue
+                    if verdict == frames.OK:
+                        if fr.mtype != frames.UNCONFIRMED_DOWN or fr.fopts_len or fr.port <= 0:
+                            verdict = frames.MALFORMED
+                        elif not g.accept(fr.fcnt):
+                            verdict = frames.REPLAY
+                    break
+                if verdict != frames.OK:
+                    st[frames.VERDICTS[verdict]] += 1
+                    continue
+                st["mc_rx"] = st.get("mc_rx", 0) + 1
+                got += 1
+                payload = bytes(fr.rx[fr.payload_off:fr.payload_off + fr.payload_len])
+                on_frame(g, Downlink(fr.port, payload, False, False, False, fr.fcnt))
+        finally:
+            sleep = getattr(self._radio, "sleep", None)
+            if sleep is not None:
+                sleep()
+        return got
+
     # --- downlinks -------------------------------------------------------------------------------------
     def _downlink(self, n, rx_dr):
         fr = self._framer

@@ -1,6 +1,7 @@
 # The chip-independent part of the LoRa drivers: the LoRaWAN radio interface (bysans/lorawan/radio.py)
 # built on a few chip primitives, with every wait bounded. Chip subclasses (sx1262.py, sx1276.py) provide:
-#   _standby()                               stop whatever the chip does (TX/RX) and idle
+#   _standby()                               stop whatever the chip does (TX/RX) and idle (waking it if asleep)
+#   _sleep()                                 sleep, configuration retained
 #   _configure(freq_hz, sf, bw_khz, n, rx)   LoRa, CR 4/5, preamble 8, explicit header; rx: IQ inverted and
 #                                            no payload CRC (downlink), else IQ normal and CRC on (uplink)
 #   _start_tx(frame, n, power_dbm)           load the FIFO/buffer and start sending
@@ -43,6 +44,11 @@ class LoRaRadio:
             raise RadioConfigError("SF%d BW%d is not a LoRa setting" % (sf, bw_khz))
         if not 0 < n <= 255:
             raise RadioConfigError("a LoRa frame is 1..255 bytes")
+
+    def sleep(self):
+        # the chip's sleep, its configuration kept (after a class C session; before the MCU sleeps): the next
+        # send() or receive() wakes it
+        self._sleep()
 
     def send(self, frame, freq_hz, sf, bw_khz, power_dbm):
         n = len(frame)

@@ -84,6 +84,7 @@ class SX1262(LoRaRadio):
         self._rbuf = bytearray(3 + 255)  # ReadBuffer: opcode, offset, NOP, frame
         self._wmv = memoryview(self._wbuf)
         self._rmv = memoryview(self._rbuf)
+        self._asleep = False
         cs.value(1)
         self._init(tcxo_mv, dio2_rf_switch, dcdc)
 
@@ -175,7 +176,15 @@ class SX1262(LoRaRadio):
 
     # --- chip primitives for LoRaRadio -----------------------------------------------------------------
     def _standby(self):
+        if self._asleep:  # NSS falling edge wakes the chip (datasheet §13.1.1); BUSY then says when it is ready
+            self._cs.value(0)
+            self._cs.value(1)
+            self._asleep = False
         self._cmd(_SET_STANDBY, _STDBY_RC)
+
+    def _sleep(self):
+        self._cmd(_SET_SLEEP, 0x04)  # warm start: the configuration is retained (datasheet §13.1.1)
+        self._asleep = True
 
     def _configure(self, freq_hz, sf, bw_khz, n, rx):
         # frequency register: f * 2^25 / 32 MHz = f * 2^14 / 15625, split so it stays a small int

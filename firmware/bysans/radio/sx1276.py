@@ -122,6 +122,9 @@ class SX1276(LoRaRadio):
     def _standby(self):
         self._write(_REG_OP_MODE, _LONG_RANGE | _MODE_STDBY)
 
+    def _sleep(self):
+        self._write(_REG_OP_MODE, _LONG_RANGE | _MODE_SLEEP)  # registers kept; a mode write wakes it
+
     def _configure(self, freq_hz, sf, bw_khz, n, rx):
         # Frf = f * 2^19 / 32 MHz = f * 2^8 / 15625, split so it stays a small int
         q, r = divmod(freq_hz, 15625)

@@ -1,0 +1,125 @@
+# FUOTA in the node's LoRaWAN sink (bysans.sink, bysans.fuota) over the fake radio and network
+# (lorawan_fakes.py): a downlink on a FUOTA port during a cycle is only kept; the next wake's start handles
+# it, answers on the same FPort (and asks the time, TS003), answers a class C session announced meanwhile in
+# the same wake, shortens the sleep to wake before the session, and at that wake listens on the session's
+# frequency and data rate from its start to its timeout, no longer, hearing the multicast frame inside.
+# The key derivation itself is checked against cryptography in tests/host/test_fuota_setup_xcheck.py.
+# mp: -X heapsize=256K
+import os
+import struct
+from binascii import unhexlify
+
+import cryptolib
+
+from bysans import sink
+from bysans.fuota.dispatch import kek
+from bysans.fuota.multicast import group_keys
+from bysans.lorawan import mac
+from bysans.lorawan.radio import MemoryStore
+from lorawan_fakes import FakeClock, FakeNetwork, FakeRadio
+
+KEY = unhexlify("2B7E151628AED2A6ABF7158809CF4F3C")
+DEV = unhexlify("70B3D57ED0000001")
+JOIN = unhexlify("70B3D57ED0000000")
+MC_KEY = unhexlify("000102030405060708090a0b0c0d0e0f")
+MC_ADDR = 0x01FF0042
+BASE = 1796655600
+GPS0 = BASE - 315964800 + 18
+TMP = "/tmp/bysans_mp_fuota_"
+FREQ = 869525000
+
+
+class Board(FakeClock):
+    def epoch_s(self):
+        return BASE + self.t // 1000
+
+
+def _clean():
+    for n in ("dat", "dat.tmp", "in", "ses", "clk"):
+        try:
+            os.remove(TMP + n)
+        except OSError:
+            pass
+
+
+def _world():
+    clock = Board(1000)
+    radio = FakeRadio(clock)
+    net = FakeNetwork(KEY)
+    net.attach(radio)
+    store = MemoryStore()
+
+    def make_sink():
+        m = mac.ClassA(radio, clock, store, dev_eui=DEV, join_eui=JOIN, app_key=KEY)
+        s = sink.LoRaWANSink(clock, (DEV, JOIN, KEY), mac=m, store=store)
+        s.fuota_state, s.fuota_inbox, s.fuota_session_file, s.fuota_clock_file = (
+            TMP + "dat", TMP + "in", TMP + "ses", TMP + "clk")
+        return s
+    return clock, radio, net, make_sink
+
+
+def _gps(clock):
+    return GPS0 + clock.t // 1000
+
+
+def _ups(net, port):
+    return [u[2] for u in net.uplinks if u[1] == port]
+
+
+def test_fuota_downlinks_wait_for_the_next_wake_then_a_class_c_window():
+    _clean()
+    clock, radio, net, make_sink = _world()
+    k = kek(KEY)
+    enc = cryptolib.aes(k, 1).decrypt(MC_KEY)  # what a network server sends (TS005: aes128_decrypt)
+    setup = bytes([2, 1]) + struct.pack("<I", MC_ADDR) + enc + struct.pack("<II", 5, 1000)
+
+    # a cycle: the uplink's RX1 brings McGroupSetupReq; it is kept, nothing is answered yet
+    s = make_sink()
+    assert s.join()
+    net.queue(net.downlink(port=200, payload=setup))
+    s.send(1, b"\x01\x02")
+    assert _ups(net, 200) == [] and s.downlinks == 0
+    with open(TMP + "in", "rb") as f:
+        assert f.read() == bytes((200, len(setup))) + setup
+    assert s.fuota_due()
+
+    # the next wake's start: answered on FPort 200, the time asked on 202; a session announced in the RX1
+    # of the first answer is answered in the same wake
+    clock.sleep_ms(600000)
+    start = _gps(clock) + 120
+    cc = bytes([4, 1]) + struct.pack("<IB", start, 2) + (FREQ // 100).to_bytes(3, "little") + bytes([5])
+    net.queue(net.downlink(port=200, payload=cc))
+    s = make_sink()
+    assert s.fuota_start() == 0
+    assert _ups(net, 200)[0] == b"\x02\x01"                  # McGroupSetupAns, group 1, no IDerror
+    [req] = _ups(net, 202)
+    asked = struct.unpack("<I", req[1:5])[0]  # AppTimeReq: DeviceTime, token 0 with AnsRequired (not synced)
+    assert req[0] == 1 and req[5] == 0x10 and GPS0 + 601 <= asked <= _gps(clock), (asked, _gps(clock))
+    ans = _ups(net, 200)[1]
+    assert ans[:2] == b"\x04\x01" and 100 <= (ans[2] | ans[3] << 8 | ans[4] << 16) <= 120
+    assert not s.fuota_due() and s.mac is None  # the MAC is put away for the cycle
+    # the sleep after this wake ends 5 s before the session
+    s = make_sink()
+    w = s.fuota_run(900000)
+    assert abs(w - ((start - _gps(clock)) * 1000 - 5000)) <= 1000, w
+
+    # the session wake: frames before, inside and after the 4 s window; only the one inside is heard
+    clock.sleep_ms(w)
+    app_s, nwk_s = group_keys(k, enc, MC_ADDR)
+    t0 = (start - GPS0) * 1000
+    saved = net.app
+    net.app = app_s
+    for at, fcnt, body in ((t0 - 2000, 5, b"early"), (t0 + 1500, 6, b"inside"), (t0 + 6000, 7, b"late")):
+        radio.air.append((at, FREQ, 7, 125, net.downlink(port=2, payload=body, fcnt=fcnt, nwk=nwk_s,
+                                                          dev_addr=MC_ADDR)))
+    net.app = saved
+    radio.listens.clear()
+    s = make_sink()
+    assert s.fuota_due()
+    got = s.fuota_start()
+    assert got == 1 and s.mc_frames == 1, (got, s.problem)
+    mc = [x for x in radio.listens if x[1] == FREQ and x[2] == 7]
+    assert mc and mc[0][0] >= t0 and max(x[0] + x[4] for x in mc) <= t0 + 4000 + 1000
+    assert len(radio.air) == 2  # "early" and "late" were never picked up
+    assert s.session_ms() == -1 and not s.fuota_due()
+    _clean()
