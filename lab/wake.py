@@ -17,7 +17,7 @@ from fleet.registry import Operator, Registry
 from fleet.sim import manager
 
 from lab.netserver import NetworkServer
-from lab.ota import Lab
+from lab.ota import LAB_WIFI, Lab
 from lab.serialconsole import Console
 
 SPEED = 10  # slow enough that a loaded host still meets the join-accept's receive window
@@ -79,7 +79,8 @@ class WakeLab:
             assert proc.returncode == 0, proc.stderr
             [self.rec] = json.loads(proc.stdout)
             with Session(b.port) as s:
-                provision(s, self.lab.rel, root=self.lab.root1, config=self.lab.config(self.rec["dev_eui"]))
+                provision(s, self.lab.rel, root=self.lab.root1, config=self.lab.config(self.rec["dev_eui"]),
+                          wifi=LAB_WIFI)  # the check-in joins the lab's WLAN first, as a board does
                 node = NODE if self.ota else {**NODE, "ota_every_s": 0}
                 deploy(s, {"/config/node.json": json.dumps(node).encode()})
         finally:
