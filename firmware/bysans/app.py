@@ -1,8 +1,11 @@
 # The node application: main.py only calls main(). One wake: read the config, arm the watchdog, choose the
 # sink (bysans.sink: the LoRaWAN MAC on an enrolled board with a radio, else the capture), run the node's
 # cycle (bysans.node), join if this board has no LoRaWAN session yet and the wake is not from deep sleep,
-# log one line on the serial port, then, when due, the OTA check-in (bysans.otapoll: one more line), and
-# deep-sleep until the next reading.
+# log one line on the serial port and deep-sleep until the next reading.
+# When an OTA check-in is due, the cycle's boot ends in a soft reset instead, and the check-in runs in a
+# boot of its own (bysans.otapoll: one more line), then deep-sleeps until the reading the cycle planned:
+# the cycle's modules, and the names they interned, are then not in the heap beside the OTA client's
+# (an ESP32 keeps interned names until a reset). /checkin.due carries the plan across the soft reset.
 # A board without /config/node.json (or an enrolled /config/device.json) is not configured yet: it says so
 # and stays at the REPL.
 import gc
@@ -11,9 +14,44 @@ import sys
 from bysans.version import VERSION
 from bysans.hal import board
 
-# what stays loaded for the OTA client; the cycle's modules are dropped before it runs (heap: docs/node.md)
-_KEEP = ("bysans.hal", "bysans.hal.virtual", "bysans.hal.esp32", "bysans.version", "bysans.otapoll",
-         "bysans.modules", "bysans.app")
+CHECKIN_PATH = "/checkin.due"  # "<epoch s of the next reading> <watchdog ms>": a check-in runs at the next boot
+
+
+def _ota_set_up():
+    # bysans.otapoll.configured(), without loading the OTA side into the cycle's boot
+    import os
+
+    from bysans.device_spec import OTA_CONFIG
+
+    try:
+        os.stat(OTA_CONFIG)
+        return True
+    except OSError:
+        return False
+
+
+def _checkin(b):
+    """The check-in's own boot: runs it when /checkin.due says so (removed first: a check-in that hangs or
+    resets is not run again), then deep-sleeps until the reading the cycle planned. False: not this boot."""
+    import os
+
+    try:
+        with open(CHECKIN_PATH) as f:
+            plan = f.read().split()
+        os.remove(CHECKIN_PATH)
+    except OSError:
+        return False
+    try:
+        wake_s, wdt_ms = int(plan[0]), int(plan[1])
+    except (IndexError, ValueError):
+        wake_s, wdt_ms = 0, 0
+    from bysans import otapoll
+
+    wdt = b.watchdog(max(wdt_ms, otapoll.WATCHDOG_MS))
+    print("bysans", VERSION, otapoll.run(b, feed=wdt.feed))
+    wdt.feed()
+    b.deepsleep(max(wake_s - b.epoch_s(), 1) * 1000)  # a reading already due (or a lost plan): at once
+    return True
 
 
 def main():
@@ -22,6 +60,8 @@ def main():
     from bysans.modules import drop
 
     drop("bysans.ota.")  # boot.py's slot logic is done with
+    if _checkin(b):
+        return
     from bysans import config
 
     try:
@@ -36,7 +76,6 @@ def main():
         return
     wdt = b.watchdog(cfg.watchdog_ms)
     gc.collect()  # the cycle's modules load next, best into one free stretch of heap
-    from bysans import otapoll
     from bysans import sink as sinks
     from bysans.node import Node
 
@@ -48,7 +87,7 @@ def main():
             sink = sinks.choose(b, feed=wdt.feed)
         except sinks.SinkConfigError as e:
             print("bysans", VERSION, "on", b.name, "- bad", e.args[0] + ": nothing is sent")
-        node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and otapoll.configured())
+        node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and _ota_set_up())
         sleep_ms = node.wake()
         line = node.summary()
         ota_due = node.ota_due
@@ -64,10 +103,13 @@ def main():
             sink.suspend(sleep_ms)
     except Exception as e:  # noqa: BLE001
         sys.print_exception(e)
-    sink = node = Node = sinks = config = None
     if ota_due:
-        drop("bysans.", _KEEP)  # the cycle's modules (node, sampler, drivers, LoRaWAN): their heap is free
-        wdt = b.watchdog(max(cfg.watchdog_ms, otapoll.WATCHDOG_MS))
-        print("bysans", VERSION, otapoll.run(b, feed=wdt.feed))
+        try:
+            with open(CHECKIN_PATH, "w") as f:
+                f.write("%d %d" % (b.epoch_s() + (sleep_ms + 999) // 1000, cfg.watchdog_ms))
+            wdt.feed()
+            b.soft_reset()  # the check-in's boot (above) sleeps until the next reading
+        except OSError as e:  # flash full: no check-in this time, the cycle is saved all the same
+            sys.print_exception(e)
     wdt.feed()
     b.deepsleep(sleep_ms)
