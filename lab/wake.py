@@ -107,6 +107,7 @@ class WakeLab:
         release it runs, and it went to deep sleep; no MemoryError anywhere on its serial port."""
         d = manager.sim_root() / self.name
         shutil.copyfile(self.base / "flash.img", d / "flash.img")
+        self._forget_seq()
         text = ""  # the update server keeps running between wakes: the board's OTA config names its port
         with NetworkServer() as ns:
             ns.add_device(bytes.fromhex(self.rec["dev_eui"]), bytes.fromhex(self.rec["join_eui"]), self.app_key)
@@ -132,6 +133,24 @@ class WakeLab:
               and any("joined" in ln for ln in lines)
               and (not self.ota or any("ota: confirmed" in ln for ln in lines)))
         return ok, lines
+
+    def _forget_seq(self):
+        # The board's flash is the provisioned one again, its ota/seq with it; the server forgets the seq it
+        # saw too. Otherwise a check-in that comes sooner after boot than the last wake's did (the board's
+        # clock starts at the host's and runs SPEED times faster) is refused as a replay: no heap verdict.
+        from sqlalchemy import func, update
+
+        from fleet.store.db import Database
+        from fleet.store.models import CheckinAuth
+
+        db = Database.open(self.lab.db_url)
+        try:
+            with db.write() as s:
+                r = s.execute(update(CheckinAuth).where(func.upper(CheckinAuth.device) == self.rec["dev_eui"].upper())
+                              .values(last_seq=0))
+                assert r.rowcount == 1, "the lab's registry has no check-in key for this board"
+        finally:
+            db.close()
 
     def smallest_heap(self, low_k: int, high_k: int, step_k: int = 2) -> int | None:
         """The smallest heap (KiB, to `step_k`) in [low_k, high_k] the wake runs in; None if not even high_k."""
