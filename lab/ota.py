@@ -109,7 +109,8 @@ class Lab:
         """A new release from a built one without building again: bysans/version.mpy says `version`, and
         `files` (release path -> bytes; .py sources of .mpy paths are compiled) replace or add files."""
         from fleet.release import metadata
-        from fleet.release.build import FILES, MANIFEST, _compile
+        from fleet.release import compile
+        from fleet.release.build import FILES, MANIFEST
 
         if counter is None:
             self._counter += 1
@@ -129,7 +130,7 @@ class Lab:
                 src = self.base / "derive-src" / (path[:-4] + ".py")
                 src.parent.mkdir(parents=True, exist_ok=True)
                 src.write_bytes(data)
-                _compile(src, path[:-4] + ".py", dst, body["arch"])
+                compile.compile_all([(src, path[:-4] + ".py", dst)], body["arch"])
             else:
                 dst.write_bytes(data)
             raw = dst.read_bytes()

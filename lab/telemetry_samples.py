@@ -23,9 +23,10 @@ def _encoder():
     return payload, payload_spec
 
 
-def waste_frame(readings, *, interval_min=15, age_min=1, fill_rate_bp_h=0) -> bytes:
+def waste_frame(readings, *, interval_min=15, age_min=1, fill_rate_bp_h=0, net_status=None) -> bytes:
     """readings: dicts (oldest first) with dist_mm, fill_bp, temp_cdeg, batt_mv and optional tilt, pickup,
-    fire, and "faults" (the names of the channels whose sensor failed); encoded by the firmware's encoder."""
+    fire, and "faults" (the names of the channels whose sensor failed); encoded by the firmware's encoder.
+    net_status: a failed WiFi join's outcome the node reports (payload_spec NET_STATUS_NAMES), or None."""
     payload, S = _encoder()
     batch = payload.ReadingBatch(S.KIND_WASTE)
     for r in readings:
@@ -34,7 +35,8 @@ def waste_frame(readings, *, interval_min=15, age_min=1, fill_rate_bp_h=0) -> by
         batch.add((r["dist_mm"], r["fill_bp"], r["temp_cdeg"], r["batt_mv"], flags),
                   _fault_mask(S.WASTE_CHANNELS, r))
     buf = bytearray(S.COUNT_MAX * 16)
-    n = payload.encode(buf, batch, interval_min=interval_min, age_min=age_min, frame_values=(fill_rate_bp_h,))
+    n = payload.encode(buf, batch, interval_min=interval_min, age_min=age_min, frame_values=(fill_rate_bp_h,),
+                       net=S.NET_STATUS_NAMES.index(net_status) if net_status else 0)
     return bytes(buf[:n])
 
 

@@ -3,13 +3,15 @@
     record, identity, board = enroll_on_board(reg, op, NewDevice(...), port)
 
 The DevEUI is the EUI-64 of the chip's factory MAC where the board has one (an ESP32 always; a virtual
-board when its board file gives a "mac"), else random. The board gets two files, written with the same
+board when its board file gives a "mac"), else random. The board gets two files (three with WiFi), written with the same
 verified, atomic transfer as the app (provisioning.enrollment.board_config):
 
     /config/lorawan.json   {"dev_eui", "join_eui", "app_key", "activation", "version"}  -- holds the AppKey
     /config/device.json    {"name", "kommune", "site", "kind", "board", "sensors"}
+    /config/wifi.json      {"networks": [{"ssid", "password"}]}  -- only when the registry holds networks for
+                           the device's site or kommune and its board has WiFi (provisioning.wifi)
 
-The AppKey is in no message, log or return value of this module (only in the file on the board).
+The AppKey and WiFi passwords are in no message, log or return value of this module (only in the file on the board).
 """
 
 import dataclasses
@@ -20,6 +22,7 @@ from fleet.boards import Board
 from fleet.registry import NewDevice
 
 from .enrollment import enroll_board
+from .wifi import WIFI_PATH, wifi_file
 
 LORAWAN_PATH = device_spec.LORAWAN_CONFIG
 DEVICE_PATH = device_spec.DEVICE_CONFIG
@@ -30,7 +33,10 @@ def config_files(config: dict) -> dict[str, bytes]:
     def dump(obj):
         return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
 
-    return {LORAWAN_PATH: dump(config["lorawan"]), DEVICE_PATH: dump(config["device"])}
+    files = {LORAWAN_PATH: dump(config["lorawan"]), DEVICE_PATH: dump(config["device"])}
+    if config.get("wifi"):
+        files[WIFI_PATH] = wifi_file(config["wifi"]["networks"])
+    return files
 
 
 def read_board(port, *, board: Board | str | None = None, retries: int = 3, baudrate: int = 115200) -> dict:
@@ -58,13 +64,20 @@ def enroll_on_board(registry, operator, new: NewDevice, port, *, join_eui=None, 
     from .transfer import PortRef, write_files
 
     ref = PortRef.of(port)
-    ident = ident or read_board(ref, board=new.board or None, retries=retries, baudrate=baudrate)
-    if not new.board:
-        new = dataclasses.replace(new, board=ident["board"] or "")
+    state = {"stage": "reading", "dev_eui": None}  # goes with a KeyboardInterrupt: where it stopped
+    try:
+        ident = ident or read_board(ref, board=new.board or None, retries=retries, baudrate=baudrate)
+        if not new.board:
+            new = dataclasses.replace(new, board=ident["board"] or "")
 
-    def write_board(config):
-        write_files(ref, config_files(config), retries=retries, baudrate=baudrate, progress=progress)
+        def write_board(config):
+            state.update(stage="writing", dev_eui=config["lorawan"]["dev_eui"])
+            write_files(ref, config_files(config), retries=retries, baudrate=baudrate, progress=progress)
+            state["stage"] = "written"
 
-    record, identity = enroll_board(registry, operator, new, mac=ident["mac"], join_eui=join_eui,
-                                    write_board=write_board)
+        record, identity = enroll_board(registry, operator, new, mac=ident["mac"], join_eui=join_eui,
+                                        write_board=write_board)
+    except KeyboardInterrupt as e:
+        e.enroll_state = state
+        raise
     return record, identity, ident

@@ -8,7 +8,8 @@ One board (the flash station and `fleet enroll --port` call this):
   1. checks everything (kommune, access, position, DevEUI not yet enrolled) — nothing touched yet;
   2. records the device as 'enrolling' (a short transaction: the unique DevEUI makes a second,
      concurrent enrollment of the same board fail here with Conflict, before its board is touched);
-  3. calls `write_board(board_config(identity, record))` — the caller's serial step;
+  3. calls `write_board(board_config(identity, record, wifi))` — the caller's serial step (`wifi`: the
+     networks the registry holds for the device's site and kommune, when its board has WiFi);
   4. marks the device 'enrolled'; if step 3 raised, removes the reservation again (audited) and re-raises.
 
 A pallet: `enroll_csv(reg, op, path)` reads and validates the WHOLE file — every problem with its line and
@@ -74,13 +75,28 @@ class Planned:
 
 # -- one board ------------------------------------------------------------------------------------------
 
-def board_config(identity: Identity, record: DeviceRecord) -> dict:
-    """What the board must hold to join and to say who it is. Contains the AppKey: write it to the board,
-    never to a log."""
-    return {"lorawan": {"dev_eui": identity.dev_eui, "join_eui": identity.join_eui,
-                        "app_key": identity.app_key.hex().upper(), "activation": "otaa", "version": "1.0.3"},
-            "device": {"name": record.name, "kommune": record.kommune_kode, "site": record.site,
-                       "kind": record.kind, "board": record.board, "sensors": list(record.sensors)}}
+def board_config(identity: Identity, record: DeviceRecord, wifi: list[dict] | None = None) -> dict:
+    """What the board must hold to join and to say who it is, and the WiFi networks it may join (when
+    given: board_wifi()). Contains the AppKey and WiFi passwords: write it to the board, never to a log."""
+    config = {"lorawan": {"dev_eui": identity.dev_eui, "join_eui": identity.join_eui,
+                          "app_key": identity.app_key.hex().upper(), "activation": "otaa", "version": "1.0.3"},
+              "device": {"name": record.name, "kommune": record.kommune_kode, "site": record.site,
+                         "kind": record.kind, "board": record.board, "sensors": list(record.sensors)}}
+    if wifi:
+        config["wifi"] = {"networks": list(wifi)}
+    return config
+
+
+def board_wifi(registry: Registry, operator: Operator, record: DeviceRecord) -> list[dict]:
+    """The WiFi networks the registry holds for the device's site and kommune (Registry.wifi_for), when its
+    board has WiFi; [] otherwise. Holds passwords."""
+    try:
+        board = _boards.get(record.board)
+    except FleetError:
+        return []
+    if not board.definition.get("wifi"):
+        return []
+    return registry.wifi_for(operator, record.kommune_kode, record.site, purpose="enroll", dev_eui=record.dev_eui)
 
 
 def enroll_board(registry: Registry, operator: Operator, new: NewDevice, *, mac=None, dev_eui=None,
@@ -94,11 +110,15 @@ def enroll_board(registry: Registry, operator: Operator, new: NewDevice, *, mac=
     record, identity = reserve(registry, operator, new, mac=mac, dev_eui=dev_eui, join_eui=join_eui,
                                app_key=app_key)
     try:
-        write_board(board_config(identity, record))
+        write_board(board_config(identity, record, board_wifi(registry, operator, record)))
     except BaseException:
         release(registry, operator, identity.dev_eui)
         raise
-    return confirm(registry, operator, identity.dev_eui), identity
+    try:
+        return confirm(registry, operator, identity.dev_eui), identity
+    except KeyboardInterrupt:  # the board holds its credentials, read back: the record must say so
+        confirm(registry, operator, identity.dev_eui)
+        raise
 
 
 def _checked_identity(registry, operator, new, mac, dev_eui, join_eui, app_key) -> Identity:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from fleet import device_spec
-from fleet.errors import UsageError, VerifyError, WrongBoard
+from fleet.errors import Conflict, UsageError, VerifyError, WrongBoard
 from fleet.release.build import FILES, MANIFEST
 
 from .deploy import DeployReport, deploy
@@ -160,6 +160,12 @@ def enable(session, release_dir, *, root: bytes, config: dict, store, progress=N
         if not config.get(k):
             raise UsageError(f"the OTA config needs '{k}'",
                              hint="fleet ota enable --help shows where each setting comes from")
+    owner = store.owner_kommune(str(config["device"]))
+    if owner is not None and owner != config["kommune"]:
+        raise Conflict(f"device {str(config['device']).upper()} belongs to kommune {owner} in the registry, not "
+                       f"{config['kommune']}: the board was not written (the server would refuse its check-ins)",
+                       hint=f"give --kommune {owner}, or check --device: 'fleet devices show "
+                            f"{str(config['device']).upper()}' shows it")
     key = CheckinKey.new(str(config["device"]).upper())
     report = provision(session, release_dir, root=root, config=dict(config, device=key.device),
                        checkin_key=key, progress=progress)

@@ -17,19 +17,6 @@ from bysans.hal import board
 CHECKIN_PATH = "/checkin.due"  # "<epoch s of the next reading> <watchdog ms>": a check-in runs at the next boot
 
 
-def _ota_set_up():
-    # bysans.otapoll.configured(), without loading the OTA side into the cycle's boot
-    import os
-
-    from bysans.device_spec import OTA_CONFIG
-
-    try:
-        os.stat(OTA_CONFIG)
-        return True
-    except OSError:
-        return False
-
-
 def _checkin(b):
     """The check-in's own boot: runs it when /checkin.due says so (removed first: a check-in that hangs or
     resets is not run again), then deep-sleeps until the reading the cycle planned. False: not this boot."""
@@ -76,6 +63,7 @@ def main():
         return
     wdt = b.watchdog(cfg.watchdog_ms)
     gc.collect()  # the cycle's modules load next, best into one free stretch of heap
+    from bysans import otapoll
     from bysans import sink as sinks
     from bysans.node import Node
 
@@ -87,7 +75,7 @@ def main():
             sink = sinks.choose(b, feed=wdt.feed)
         except sinks.SinkConfigError as e:
             print("bysans", VERSION, "on", b.name, "- bad", e.args[0] + ": nothing is sent")
-        node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and _ota_set_up())
+        node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and otapoll.configured())
         sleep_ms = node.wake()
         line = node.summary()
         ota_due = node.ota_due

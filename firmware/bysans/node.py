@@ -9,13 +9,14 @@
 #   the time of the last one is kept in RTC memory and, for after a power loss, in a flash file written
 #   once per check-in); the app runs it after the cycle.
 # Readings are taken on a grid of interval_s; a frame's readings are interval_min apart by construction
-# (payload format v1 times them from the uplink), so a reading off the grid (a missed slot, a reset)
+# (the payload format times them from the uplink), so a reading off the grid (a missed slot, a reset)
 # first sends what is queued.
 from array import array
 
 from micropython import const
 
-from bysans import rtcstate
+from bysans import payload_spec, rtcstate
+from bysans.otapoll import NET_STATUS
 from bysans.drivers.errors import SensorError
 from bysans.modules import drop
 from bysans.payload import ReadingBatch, encode_fitting
@@ -101,10 +102,11 @@ class Node:
     feed: the watchdog's feed; open_sensor(board, entry): drivers.open_sensor unless a test gives its own;
     battery: a function returning mV or None (default: the board file's battery through its ADC);
     ota: the board has OTA set up (wake() then sets ota_due when a check-in is due); ota_stamp: the flash
-    file that keeps the last check-in's time across a power loss."""
+    file that keeps the last check-in's time across a power loss; net_status: the file where bysans.otapoll
+    keeps a failed WiFi join's outcome, which each uplink then reports (payload_spec NET_FLAG)."""
 
     def __init__(self, board, cfg, sink=None, *, feed=None, open_sensor=None, battery=None, ota=False,
-                 ota_stamp=OTA_STAMP):
+                 ota_stamp=OTA_STAMP, net_status=NET_STATUS):
         if open_sensor is None:
             from bysans.drivers import open_sensor
         self.board = board
@@ -133,6 +135,8 @@ class Node:
         self.ota = ota
         self.ota_stamp = ota_stamp
         self.ota_due = False
+        self.net_status = net_status
+        self._net = None  # the status code for this wake's uplinks, read at the first send
         self._frame_values = ()
         self._what = "early wake, no reading"
 
@@ -245,13 +249,18 @@ class Node:
             return
         age_min = max(0, (now - c[C_NEWEST_S] + 30) // 60)
         cap = getattr(self.sink, "max_payload", None)
+        if self._net is None:
+            self._net = self._net_code()
         while batch.n:
             try:
                 frame = self.frame
                 if cap is not None:  # e.g. the LoRaWAN MAC: its data rate's limit, less MAC answers owed
                     frame = frame[:max(_FRAME_MIN, min(len(frame), cap()))]
                 length, n = encode_fitting(frame, batch, interval_min=cfg.interval_s // 60, age_min=age_min,
-                                           frame_values=self._frame_values)
+                                           frame_values=self._frame_values, net=self._net)
+                if n == 0:  # the status byte left no room for a reading: the readings go first
+                    length, n = encode_fitting(frame, batch, interval_min=cfg.interval_s // 60,
+                                               age_min=age_min, frame_values=self._frame_values)
                 self.sink.send(cfg.fport, frame[:length])
             except OSError:
                 c[C_SEND_FAILS] += 1
@@ -261,6 +270,16 @@ class Node:
             batch.drop(n)
             c[C_OLDEST_S] += n * cfg.interval_s
             self.feed()
+
+    def _net_code(self):
+        """The code of the failed WiFi join bysans.otapoll noted (payload_spec.NET_STATUS_NAMES), else 0."""
+        try:
+            with open(self.net_status) as f:
+                name = f.read().strip()
+        except OSError:
+            return 0
+        names = payload_spec.NET_STATUS_NAMES
+        return names.index(name) if name in names[1:] else names.index("CONNECT_FAIL")
 
     def summary(self):
         """One line for the serial log."""

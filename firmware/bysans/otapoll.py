@@ -2,12 +2,16 @@
 # decides when), on a board with OTA set up (/ota/config.json, which provisioning.ota writes). It runs the
 # OTA client's service() (bysans.ota.client: check in; download, verify and install a newer release into
 # the inactive slot; reset into it). Whatever happens there, the node's cycle is already done and saved:
-# run() never raises and returns one line for the log.
+# run() never raises and returns one line for the log. When the WiFi join failed, its outcome goes to
+# NET_STATUS, which the node's next uplinks report (bysans.node, payload_spec NET_FLAG); a later check-in
+# that gets through the join removes it.
 import os
 
 from micropython import const
 
 from bysans.device_spec import OTA_CONFIG
+
+NET_STATUS = "/net_status"  # the last failed WiFi join's outcome, as text; removed once a join gets through
 WATCHDOG_MS = const(120000)  # the watchdog while the client runs: a download takes longer than a cycle
 
 
@@ -19,10 +23,25 @@ def configured(path=OTA_CONFIG):
         return False
 
 
-def run(board, client=None, feed=None):
+def note_network(r, path=NET_STATUS):
+    """Keeps a failed join's outcome (NO_AP_FOUND, WRONG_PASSWORD, ...) in `path` for the node's uplinks;
+    removes it once a check-in got through the join. `r`: the client's outcome dict."""
+    try:
+        if r.get("reason") == "NO_NETWORK":
+            detail = str(r.get("detail") or "")
+            with open(path, "w") as f:
+                f.write(detail[5:] if detail.startswith("wifi ") else detail)
+        else:
+            os.remove(path)
+    except OSError:
+        pass  # no file to remove, or flash full: the status is a report, never a reason to fail
+
+
+def run(board, client=None, feed=None, net_status=NET_STATUS):
     """One check-in (and update, if the server names a new release; the client then resets the board).
     `client`: the OTA client to use (default: bysans.ota.client.Client(board)); `feed`: the watchdog's,
-    for the client's WiFi join. Returns one log line."""
+    for the client's WiFi join; net_status: where a failed join's outcome is kept (note_network). Returns one
+    log line."""
     try:
         if client is None:
             from bysans.ota.client import Client
@@ -34,6 +53,7 @@ def run(board, client=None, feed=None):
         return "ota: failed, %s: %s" % (type(e).__name__, e)
     if r is None:
         return "ota: not due (the client's own back-off)"
+    note_network(r, net_status)
     s = "ota: " + str(r.get("state"))
     if r.get("reason"):
         s += " " + str(r["reason"])

@@ -1,4 +1,4 @@
-# Payload codec v1, the firmware side: a batch of interval readings and its encoder. The format is
+# Payload codec (format v2), the firmware side: a batch of interval readings and its encoder. The format is
 # declared in bysans/payload_spec.py (the host decodes with the same tables); runs once per uplink, so
 # it favours clarity over speed, but writes into a buffer the caller allocated once.
 from array import array
@@ -139,10 +139,11 @@ def _best_mode(zs, raw_bits):
     return best
 
 
-def encode(buf, batch, n=None, *, interval_min, age_min=0, frame_values=()):
+def encode(buf, batch, n=None, *, interval_min, age_min=0, frame_values=(), net=0):
     """Writes the oldest n readings of batch (all by default) into buf; returns the frame length.
 
-    frame_values: the kind's frame fields in table order (waste: fill_rate_bp_h).
+    frame_values: the kind's frame fields in table order (waste: fill_rate_bp_h); net: a network status
+    code (payload_spec.NET_STATUS_NAMES: the node's last WiFi join failed), 0 for none.
     Raises PayloadTooLarge if the frame does not fit len(buf) (pass a memoryview of the data rate's
     maximum, e.g. 51 bytes at SF12).
     """
@@ -152,13 +153,18 @@ def encode(buf, batch, n=None, *, interval_min, age_min=0, frame_values=()):
     if not 0 <= interval_min < (1 << S.INTERVAL_BITS):
         raise PayloadError("interval_min out of range")
     _name, channels, frame_fields, _flags = S.KINDS[batch.kind]
-    if len(buf) < 2:
+    if not 0 <= net <= S.NET_CODE_MASK:
+        raise PayloadError("net status out of range")
+    head = 3 if net else 2
+    if len(buf) < head:
         raise PayloadTooLarge("frame does not fit")
     buf[0] = S.VERSION
-    buf[1] = (batch.kind << S.KIND_SHIFT) | n
+    buf[1] = (S.NET_FLAG if net else 0) | (batch.kind << S.KIND_SHIFT) | n
+    if net:
+        buf[2] = net
     if n == 0:
-        return 2
-    w = _Bits(buf, 2)
+        return head
+    w = _Bits(buf, head)
     w.put(interval_min, S.INTERVAL_BITS)
     w.put_rice(min(age_min, (1 << S.AGE_BITS) - 1), 0, S.AGE_BITS)
     any_fault = 0
@@ -197,7 +203,7 @@ def encode(buf, batch, n=None, *, interval_min, age_min=0, frame_values=()):
     return end
 
 
-def encode_fitting(buf, batch, *, interval_min, age_min=0, frame_values=()):
+def encode_fitting(buf, batch, *, interval_min, age_min=0, frame_values=(), net=0):
     """Encodes as many of the oldest readings as fit buf; returns (frame length, readings sent)."""
     n = min(batch.n, S.COUNT_MAX)
     while True:
@@ -205,7 +211,7 @@ def encode_fitting(buf, batch, *, interval_min, age_min=0, frame_values=()):
             # age of the newest reading sent grows by one interval per reading held back
             age = age_min + (batch.n - n) * interval_min
             return encode(buf, batch, n, interval_min=interval_min, age_min=age,
-                          frame_values=frame_values), n
+                          frame_values=frame_values, net=net), n
         except PayloadTooLarge:
             if n == 0:
                 raise

@@ -7,7 +7,7 @@ import click
 from provisioning.enrollment import CSV_COLUMNS, enroll_board, enroll_csv
 from provisioning.labels import write_label
 
-from ..errors import CsvInvalid, UsageError
+from ..errors import CsvInvalid, Interrupted, UsageError
 from ..registry import NewDevice
 from .common import echo_json
 from .devices import ROLE_HELP, print_table, registry_options
@@ -70,7 +70,11 @@ def command(ctx_reg, csv_file, board, site, kind, lat, lon, mac, sensors, no_boa
             new = NewDevice(kommune=kfilter or op.kommune or "", site=site, kind=kind, board=board or "",
                             latitude=lat, longitude=lon,
                             sensors=tuple(s.strip() for s in sensors.split(",") if s.strip()))
-            record, identity, _ = enroll_on_board(reg, op, new, port_ref(port), join_eui=join_eui)
+            try:
+                record, identity, _ = enroll_on_board(reg, op, new, port_ref(port), join_eui=join_eui)
+            except KeyboardInterrupt as e:
+                message, hint = interrupted_state(getattr(e, "enroll_state", None), port)
+                raise Interrupted(message, hint=hint) from None
             enrolled = [(record, identity)]
         elif no_board:
             if not (site and kind and board):
@@ -116,3 +120,19 @@ def _write_labels(records, out) -> list:
             written.append(write_label(r, out))
             bar.advance(task)
     return written
+
+
+def interrupted_state(state: dict | None, port: str) -> tuple[str, str]:
+    """(message, hint) for `fleet enroll --port` stopped by Ctrl-C: what the registry and the board hold."""
+    again = "run the same command again"
+    stage = (state or {}).get("stage", "reading")
+    dev = (state or {}).get("dev_eui")
+    if stage == "reading":
+        return (f"interrupted while reading the board on {port}: nothing was enrolled and nothing was written",
+                f"{again} to enroll it")
+    if stage == "writing":
+        return (f"interrupted while writing DevEUI {dev}'s credentials to the board on {port}: it was not "
+                f"enrolled (its reservation is removed, in the audit log); each file on the board is whole, old "
+                f"or new", f"{again}: the board is written afresh and enrolled")
+    return (f"interrupted after DevEUI {dev} was enrolled and its board written and read back",
+            f"nothing to repeat: 'fleet devices show {dev}' shows it")

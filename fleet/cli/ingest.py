@@ -8,8 +8,7 @@ import time
 import click
 
 from ..registry import Registry
-from ..telemetry import AlertRules, MqttNotifier, TelemetryStore, WebhookNotifier
-from ..telemetry.mqtt import MqttIngester
+from ..telemetry.alerts import AlertRules, MqttNotifier, WebhookNotifier
 from .common import echo_json
 
 
@@ -105,6 +104,8 @@ def mqtt_cmd(broker, fmt, topics, client_id, share, session_expiry, lag_alert, b
     logging.getLogger("fleet.telemetry.mqtt").setLevel(logging.INFO)
     reg = Registry.open(db)
     notifier = make_notifier(webhook, alert_topic, broker)
+    from ..telemetry.store import TelemetryStore  # not loaded by `fleet status`, which shares the options
+
     store = TelemetryStore(reg, rules=make_rules(full_pct, battery_v, silent_intervals), notifier=notifier)
 
     def on_batch(result, stats):
@@ -112,6 +113,8 @@ def mqtt_cmd(broker, fmt, topics, client_id, share, session_expiry, lag_alert, b
             logging.getLogger("fleet.telemetry.mqtt").info(
                 "stored %d (%d readings), %d duplicates, %d rejected, %d new alerts", result.stored,
                 result.readings, result.duplicates, len(result.rejected), len(result.alerts))
+
+    from ..telemetry.mqtt import MqttIngester  # the MQTT client, only for the command that needs it
 
     ing = MqttIngester(store, broker, fmt=fmt, topics=list(topics) or None, client_id=client_id, on_batch=on_batch,
                        share=share, session_expiry_s=session_expiry, lag_alert_s=lag_alert, backlog_alert=backlog_alert)

@@ -83,17 +83,22 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
             """The image route: the device reserved from its chip's MAC, its keys in its filesystem image
             (in memory); finish(True) once the board's files were read back, finish(False) otherwise."""
             from provisioning.enroll_on_board import config_files
-            from provisioning.enrollment import board_config, confirm, release, reserve
+            from provisioning.enrollment import board_config, board_wifi, confirm, release, reserve
 
             new = NewDevice(kommune=kfilter or op.kommune or "", site=site, kind=kind, board=board_name)
             with lock:
                 record, identity = reserve(reg, op, new, mac=mac)
+                try:
+                    wifi = board_wifi(reg, op, record)
+                except BaseException:
+                    release(reg, op, identity.dev_eui)
+                    raise
 
             def finish(ok):
                 with lock:
                     return confirm(reg, op, identity.dev_eui) if ok else release(reg, op, identity.dev_eui)
 
-            return config_files(board_config(identity, record)), finish
+            return config_files(board_config(identity, record, wifi)), finish
 
     bars = progress_bars(not as_json)
     tasks = {}

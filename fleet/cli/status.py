@@ -2,8 +2,7 @@
 
 import click
 
-from ..telemetry import fleet_status
-from ..telemetry.status import ingest_line
+from ..telemetry.status import fleet_status, ingest_line
 from .common import echo_json
 from .devices import ROLE_HELP, registry_options
 from .ingest import make_rules, rules_options
@@ -16,8 +15,8 @@ from .output import print_table
 @click.option("--limit", default=10, show_default=True, help="Rows in each list (full bins, silent, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def command(ctx_reg, full_pct, battery_v, silent_intervals, limit, as_json):
-    """Devices per kommune, full bins and when the next ones fill, silent nodes, low batteries, open
-    alerts and rollout progress.
+    """Devices per kommune, full bins and when the next ones fill, silent nodes, low batteries, nodes with
+    no network (their WiFi join failed), open alerts and rollout progress.
 
     \b
     Example:
@@ -58,6 +57,8 @@ def render(st: dict) -> None:
     _list("Silent nodes", st["silent"],
           lambda d: "last seen " + (d["last_seen"][:16].replace("T", " ") + " UTC" if d["last_seen"] else "never"))
     _list("Low battery", st["low_battery"], lambda d: f"{d['battery_v']:.2f} V")
+    _list("No network (the WiFi join failed; updates wait)", st.get("no_network") or [],
+          lambda d: f"WiFi {d['net_status']}")
     ro = st["rollouts"]
     if ro is None:
         click.echo("rollouts: not tracked in this registry")

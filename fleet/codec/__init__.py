@@ -1,4 +1,4 @@
-"""Payload format v1 on the host: the decoder, the JavaScript decoders for network servers, and the
+"""Payload format (v2, and v1 frames) on the host: the decoder, the JavaScript decoders for network servers, and the
 CayenneLPP reference encoder the benchmarks compare against. The format itself is declared once, in
 firmware/bysans/payload_spec.py.
 """

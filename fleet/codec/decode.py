@@ -1,4 +1,4 @@
-"""Decodes payload format v1 frames (docs/formats/payload.md) into plain dicts.
+"""Decodes payload frames (docs/formats/payload.md; v2, and v1's with v1's tables) into plain dicts.
 
 Every malformed input raises PayloadDecodeError naming the byte offset; nothing else escapes.
 
@@ -39,7 +39,9 @@ def _rice(big: int, end: int, pos: int, n: int, k: int, raw_bits: int, escape: i
 
 
 def decode(payload: bytes, *, tables: dict | None = None) -> dict:
-    """One frame -> {"version", "kind", "interval_min", "age_min", <frame fields>, "readings": [...]}.
+    """One frame -> {"version", "kind", ["net_status",] "interval_min", "age_min", <frame fields>, "readings": [...]}.
+
+    "net_status" is there only when the node reported a failed WiFi join (payload_spec NET_STATUS_NAMES).
 
     Each reading has "age_min" (minutes before the uplink), one key per channel (null when the sensor
     failed, and its name in "faults"), and the kind's flag names as booleans.
@@ -65,22 +67,32 @@ def decode_columns(payload: bytes, *, tables: dict | None = None) -> dict:
     n = len(data)
     if n < 2:
         raise PayloadDecodeError(f"a frame has at least 2 bytes, got {n}", offset=n)
-    if data[0] != t["version"]:
-        raise PayloadDecodeError(f"unknown payload version {data[0]} (this decoder reads {t['version']})",
-                                 offset=0)
-    kind_id, count = data[1] >> t["kind_shift"], data[1] & t["count_mask"]
-    kind = t["kinds"].get(str(kind_id))
+    version = t["versions"].get(str(data[0]))
+    if version is None:
+        raise PayloadDecodeError(f"unknown payload version {data[0]} (this decoder reads "
+                                 f"{' and '.join(t['versions'])})", offset=0)
+    kind_id, count = (data[1] >> t["kind_shift"]) & t["kind_mask"], data[1] & t["count_mask"]
+    kind = version["kinds"].get(str(kind_id))
     if kind is None:
         raise PayloadDecodeError(f"unknown frame kind {kind_id}", offset=1)
     out = {"version": data[0], "kind": kind["name"]}
+    head = 2
+    if data[1] & t["net_flag"]:  # a network status byte: the node's last WiFi join failed
+        if n < 3:
+            raise PayloadDecodeError("payload ends inside the network status", offset=2)
+        code, names = data[2], t["net_status_names"]
+        if code & ~t["net_code_mask"] or not 1 <= code < len(names):
+            raise PayloadDecodeError(f"unknown network status {code}", offset=2)
+        out["net_status"] = names[code]
+        head = 3
     if count == 0:
-        if n != 2:
-            raise PayloadDecodeError("unexpected bytes after an empty frame", offset=2)
+        if n != head:
+            raise PayloadDecodeError("unexpected bytes after an empty frame", offset=head)
         out.update({"interval_min": None, "age_min": None, "count": 0, "columns": {}, "faults": None})
         return out
     big = int.from_bytes(data, "big")
     end = n * 8
-    pos = 16
+    pos = head * 8
     esc = t["rice_escape"]
     k = t["interval_bits"]
     if pos + k > end:

@@ -47,15 +47,29 @@ function bysansDecode(bytes) {
   }
   function unzigzag(z) { return z % 2 === 0 ? z / 2 : -(z + 1) / 2; }
   if (n < 2) { throw new BysansError("a frame has at least 2 bytes, got " + n, n); }
-  if (bytes[0] !== t.version) {
-    throw new BysansError("unknown payload version " + bytes[0] + " (this decoder reads " + t.version + ")", 0);
+  var version = t.versions[String(bytes[0])];
+  if (!version) {
+    var known = [];
+    for (var v in t.versions) { if (t.versions.hasOwnProperty(v)) { known.push(v); } }
+    throw new BysansError("unknown payload version " + bytes[0] + " (this decoder reads " + known.join(" and ") + ")",
+                          0);
   }
-  var kindId = bytes[1] >> t.kind_shift, count = bytes[1] & t.count_mask;
-  var kind = t.kinds[String(kindId)];
+  var kindId = (bytes[1] >> t.kind_shift) & t.kind_mask, count = bytes[1] & t.count_mask;
+  var kind = version.kinds[String(kindId)];
   if (!kind) { throw new BysansError("unknown frame kind " + kindId, 1); }
-  var out = {version: bytes[0], kind: kind.name}, readings = [];
+  var out = {version: bytes[0], kind: kind.name}, readings = [], head = 2;
+  if (bytes[1] & t.net_flag) {
+    if (n < 3) { throw new BysansError("payload ends inside the network status", 2); }
+    var code = bytes[2];
+    if ((code & ~t.net_code_mask) || code < 1 || code >= t.net_status_names.length) {
+      throw new BysansError("unknown network status " + code, 2);
+    }
+    out.net_status = t.net_status_names[code];
+    head = 3;
+  }
+  pos = head * 8;
   if (count === 0) {
-    if (n !== 2) { throw new BysansError("unexpected bytes after an empty frame", 2); }
+    if (n !== head) { throw new BysansError("unexpected bytes after an empty frame", head); }
     out.interval_min = null; out.age_min = null; out.readings = readings;
     return out;
   }

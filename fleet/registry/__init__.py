@@ -9,7 +9,8 @@ from ..errors import AccessDenied, RegistryUnavailable, SecretKeyError, UnknownK
 from .access import CROSS_KOMMUNE, SYSTEM, Operator
 from .api import UPDATABLE, AuditRecord, DeviceRecord, NewDevice, Registry, check_new_device, default_name
 from .kommuner import Kommune, all_kommuner, lookup
+from .wifi import WifiRecord
 
 __all__ = ["Registry", "Operator", "NewDevice", "DeviceRecord", "AuditRecord", "AccessDenied", "CROSS_KOMMUNE",
            "SYSTEM", "UPDATABLE", "RegistryUnavailable", "SecretKeyError", "Kommune", "UnknownKommune",
-           "all_kommuner", "lookup", "check_new_device", "default_name"]
+           "all_kommuner", "lookup", "check_new_device", "default_name", "WifiRecord"]

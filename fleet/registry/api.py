@@ -27,6 +27,7 @@ from ..store.models import KINDS, STATES, AuditEntry, Device
 from .access import SYSTEM, Operator
 from .kommuner import lookup
 from .sealing import Sealer, load_key
+from .wifi import WifiNetworks
 
 _APP_KEY = "app_key"
 _CHUNK = 500  # DevEUIs per IN (...) query
@@ -149,9 +150,9 @@ def check_new_device(new: NewDevice) -> dict:
                 firmware_version=new.firmware_version)
 
 
-class Registry:
+class Registry(WifiNetworks):
     """The registry on the one database (fleet.store.Database). Thread-safe: each call uses its own session
-    and transaction."""
+    and transaction. Its WiFi networks' calls are in wifi.py."""
 
     def __init__(self, db: Database, sealer: Sealer):
         self.db = db

@@ -21,6 +21,7 @@ from ..errors import SecretKeyError
 
 VERSION = 1
 _HEADER = 1 + 4 + 12
+SEALED_EMPTY = _HEADER + 16  # the length of a sealed empty secret: the header and GCM's tag
 ENV_KEY = "FLEET_SECRET_KEY"
 ENV_KEY_FILE = "FLEET_KEY_FILE"
 

@@ -12,15 +12,14 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import boards
 from ..errors import AppTooBig, ReleaseError, UsageError
-from ..resources import firmware_dir, mpy_cross_path
-from . import metadata
+from ..resources import firmware_dir
+from . import compile, metadata
 
 MANIFEST = "release.json"
 FILES = "files"
@@ -57,15 +56,6 @@ def _sources(src: Path):
 VERSION_MODULE = "bysans/version.py"  # compiled with the release's version in it
 
 
-def _compile(src_file: Path, rel: str, out: Path, arch: str):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [mpy_cross_path(), f"-march={arch}", "-s", rel, "-o", str(out), str(src_file)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ReleaseError(f"mpy-cross could not compile {rel}: {proc.stderr.strip() or proc.stdout.strip()}",
-                           hint="fix the module (it must run under MicroPython), then build again")
-
-
 def build(board: "boards.Board | str", version: str, out, *, src=None, counter: int | None = None,
           now: int | None = None) -> Built:
     """Builds a release of the app in `src` (default: the project's firmware/) for `board` (a Board, or a
@@ -91,7 +81,7 @@ def build(board: "boards.Board | str", version: str, out, *, src=None, counter: 
         (out / MANIFEST).unlink(missing_ok=True)
     files_dir = out / FILES
     files_dir.mkdir(parents=True, exist_ok=True)
-    entries, stamped = [], None
+    entries, jobs, stamped = [], [], None
     for f in _sources(src):
         rel = f.relative_to(src).as_posix()
         if rel == VERSION_MODULE:  # the release's own version, so the board says what it runs
@@ -99,14 +89,19 @@ def build(board: "boards.Board | str", version: str, out, *, src=None, counter: 
             f.write_text(f"VERSION = {version!r}\n")
         if f.suffix == ".py" and rel not in KEEP_AS_PY:
             rel = rel[:-3] + ".mpy"
-            _compile(f, rel[:-4] + ".py", files_dir / rel, arch)
+            jobs.append((f, rel[:-4] + ".py", files_dir / rel))
         else:
             (files_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, files_dir / rel)
-        data = (files_dir / rel).read_bytes()
-        entries.append({"path": rel, "length": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-    if stamped is not None:
-        shutil.rmtree(stamped.parent, ignore_errors=True)
+        entries.append({"path": rel})
+    try:
+        compile.compile_all(jobs, arch)
+    finally:
+        if stamped is not None:
+            shutil.rmtree(stamped.parent, ignore_errors=True)
+    for e in entries:
+        data = (files_dir / e["path"]).read_bytes()
+        e.update(length=len(data), sha256=hashlib.sha256(data).hexdigest())
     if not entries:
         raise ReleaseError(f"{src} has no files to release")
     entries.sort(key=lambda e: e["path"])

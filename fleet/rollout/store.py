@@ -24,10 +24,10 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import (CHECKIN_REJECT_REASONS, CheckinForbidden, CheckinRejected, FleetError, ReleaseNotPublished,
@@ -310,6 +310,7 @@ class OtaStore:
             return _channel(repo_dir, r["kommune"], r["board"])
         member = s.scalars(select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id,
                                                        RolloutDevice.device == r["device"])).first()
+        before = None if member is None else (member.state, member.reason)
         if member is None:
             if ro.state in ("aborted", "completed"):
                 return _manifest_path(ro) if ro.state == "completed" else None
@@ -323,7 +324,9 @@ class OtaStore:
         if (new, reason) != (member.state, member.reason):
             member.state, member.reason, member.updated_at = new, reason, now
         s.flush()
-        self._step(s, ro, now)
+        expired = self._expire(s, ro, now)
+        if expired or self._may_move(s, ro, before, member):
+            self._step(s, ro, now, expired=True)
         if member.state == "confirmed":
             return None if r["release"] == ro.manifest else _manifest_path(ro)
         if ro.state in ("running", "completed") and member.wave <= ro.wave:
@@ -336,23 +339,54 @@ class OtaStore:
         if ro.state != "running" or not ro.wave_timeout_s:
             return 0
         opened = _aware(ro.wave_opened_at) or _aware(ro.updated_at)
+        cutoff = now - timedelta(seconds=ro.wave_timeout_s)
+        if opened > cutoff:  # the wave opened less than a timeout ago: nobody can be overdue yet
+            return 0
         n = 0
-        for m in s.scalars(select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id,
-                                                       RolloutDevice.wave <= ro.wave,
-                                                       RolloutDevice.state.in_(W.WAITING))):
-            if W.overdue(_aware(m.seen_at), opened, ro.wave_timeout_s, now):
-                m.reason, m.state, m.updated_at = f"was {m.state}", "silent", now
-                n += 1
+        # index seeks (ix_rollout_devices_state_wave): the waiting members of the open waves not heard from
+        # since the cutoff, never the whole rollout; overdue() still decides
+        waves = list(range(ro.wave + 1))
+        base = select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id, RolloutDevice.state.in_(W.WAITING),
+                                           RolloutDevice.wave.in_(waves))
+        since = cutoff.astimezone(timezone.utc)
+        for q in (base.where(RolloutDevice.seen_at.is_(None)), base.where(RolloutDevice.seen_at <= since)):
+            for m in s.scalars(q):
+                if W.overdue(_aware(m.seen_at), opened, ro.wave_timeout_s, now):
+                    m.reason, m.state, m.updated_at = f"was {m.state}", "silent", now
+                    n += 1
         if n:
             s.flush()
         return n
 
-    def _step(self, s, ro: Rollout, now: datetime | None = None):
-        """Applies the wave timeout, then moves the rollout on (waves.step)."""
+    def _may_move(self, s, ro: Rollout, before, member: RolloutDevice) -> bool:
+        """Whether one member's change from `before` ((state, reason), None: it just joined) can move the
+        rollout, which was settled before it (every change is followed by a step). Only a running rollout
+        moves; it halts only when failures grow, and opens the next wave only when a member becomes
+        terminal and none of the open waves is still on its way (an index seek, not a read of every member).
+        A check-in that changes nothing, or moves a device along its way, costs no step."""
+        if ro.state != "running" or (member.state, member.reason) == before:
+            return False
+        if W.is_failure(member.state, member.reason):
+            return True
+        if member.state not in W.TERMINAL:
+            return False
+        on_its_way = [st for st in DEVICE_STATES if st not in W.TERMINAL]
+        return s.scalars(select(RolloutDevice.id).where(RolloutDevice.rollout_id == ro.id,
+                                                        RolloutDevice.state.in_(on_its_way),
+                                                        RolloutDevice.wave.in_(list(range(ro.wave + 1))))
+                         .limit(1)).first() is None
+
+    def _step(self, s, ro: Rollout, now: datetime | None = None, *, expired: bool = False):
+        """Applies the wave timeout (unless the caller just did: `expired`), then moves the rollout on
+        (waves.step) from its members counted by wave, state and reason (one grouped query)."""
         now = now or self._now()
-        self._expire(s, ro, now)
-        members = list(s.execute(select(RolloutDevice.wave, RolloutDevice.state, RolloutDevice.reason)
-                                 .where(RolloutDevice.rollout_id == ro.id)))
+        if not expired:
+            self._expire(s, ro, now)
+        members = []
+        for w, st, why, k in s.execute(select(RolloutDevice.wave, RolloutDevice.state, RolloutDevice.reason,
+                                              func.count()).where(RolloutDevice.rollout_id == ro.id)
+                                       .group_by(RolloutDevice.wave, RolloutDevice.state, RolloutDevice.reason)):
+            members.extend([(w, st, why)] * k)
         state, wave = W.step(ro.state, ro.wave, len(ro.waves), ro.halt_at, members, ro.forgiven)
         if (state, wave) != (ro.state, ro.wave):
             if state == "halted":
@@ -530,6 +564,16 @@ class OtaStore:
         key = A.CheckinKey.new(check_device(device))
         self.save_checkin_key(key)
         return key
+
+    def owner_kommune(self, device: str) -> str | None:
+        """The kommune a device belongs to, as a check-in is judged: the registry's, or, for a device the
+        registry does not hold, the one it first checked in for; None when neither knows it."""
+        dev = check_device(device)
+        with self.db.read() as s:
+            owner = s.scalars(select(Device.kommune_kode).where(Device.dev_eui == dev)).first()
+            if owner is None:
+                owner = s.scalars(select(OtaDevice.kommune_kode).where(OtaDevice.device == dev)).first()
+            return owner
 
     def save_checkin_key(self, key: A.CheckinKey):
         """Seals `key` into the registry as its device's key; the device's "seq" starts again."""

@@ -583,7 +583,9 @@ class Supervisor:
                 "counters": self.counters.as_dict(), "interpreter_pid": self.proc.pid if self.proc else None,
                 "rtc_memory_bytes": len(self.bus.rtc_memory),
                 "world": {k: self.world.get(k) for k in self.world.values},
-                "scenario": self.world.scenario is not None, "uplinks_captured": len(self.bus.captured),
+                "scenario": self.world.scenario is not None,
+                "scenario_start_ms": self.world.scenario.start_ms if self.world.scenario is not None else None,
+                "uplinks_captured": len(self.bus.captured),
                 "watchdog_armed": self._wdt_deadline is not None, "wlan": self.wlan.as_dict()}
 
     async def control(self, req: dict) -> dict:

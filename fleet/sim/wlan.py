@@ -12,12 +12,16 @@ hardware line protocol (hwbus.py):
     wlan.up                  ->  ok 1|0              (associated with a lease now: sockets may pass)
     wlan.info                ->  ok RSSI IP          (err 128 when not connected)
     wlan.scan                ->  ok SSIDHEX,RSSI,AUTHMODE ...   (the access points in the air now)
+    wlan.rate                ->  ok KBIT                (the joined AP's link rate, kbit/s; 0: not limited)
 
 The scenario's "wifi" key (docs/formats/scenario.md):
 
     "wifi": {"aps": [{"ssid": "skole-iot", "security": "wpa2", "password": "...", "rssi": -67,
-                      "associate_s": 2.5, "dhcp_s": 1.0, "from": "0s", "until": "3h",
+                      "associate_s": 2.5, "dhcp_s": 1.0, "from": "0s", "until": "3h", "rate_kbps": 1000,
                       "dropouts": [{"at": "40m", "duration_s": 120}]}]}
+
+"rate_kbps" is the link's rate for the board's socket payload, both ways, in simulated time (the gate paces
+each socket's bytes to it); without it the link is as fast as the host's loopback.
 
 Association times are the scenario's: REFERENCE-2 §3 found no ESP32 measurement (an ESP8266 took about
 4 s for a first connect, 1.3-1.5 s with a cached channel), so the defaults below are indicative only.
@@ -38,7 +42,8 @@ SECURITY = {"open": 0, "wpa": 2, "wpa2": 3, "wpa3": 6, "wpa2-enterprise": 5}  # 
 SCAN_MS = 3000  # an all-channel scan, then NO_AP_FOUND (an assumption: about 13 channels x 120 ms, twice)
 DEFAULT_ASSOCIATE_S = 2.5
 DEFAULT_DHCP_S = 1.0
-_AP_KEYS = {"ssid", "security", "password", "rssi", "associate_s", "dhcp_s", "from", "until", "dropouts"}
+_AP_KEYS = {"ssid", "security", "password", "rssi", "associate_s", "dhcp_s", "from", "until", "dropouts",
+            "rate_kbps"}
 
 
 class AccessPoint:
@@ -61,6 +66,10 @@ class AccessPoint:
         if not isinstance(self.password, str) or (self.security != "open" and not 8 <= len(self.password) <= 63):
             raise ScenarioError(f"{where}.password: WPA needs 8 to 63 characters")
         self.rssi = int(_number(spec.get("rssi", -60), f"{where}.rssi"))
+        rate = spec.get("rate_kbps")
+        self.rate_kbps = None if rate is None else _number(rate, f"{where}.rate_kbps")
+        if self.rate_kbps is not None and not 0 < self.rate_kbps <= 1_000_000:
+            raise ScenarioError(f"{where}.rate_kbps: a link rate in kbit/s, above 0 (e.g. 1000 for 1 Mbit/s)")
         self.associate_ms = int(parse_time(spec.get("associate_s", DEFAULT_ASSOCIATE_S), f"{where}.associate_s") * 1000)
         dhcp = spec.get("dhcp_s", DEFAULT_DHCP_S)
         self.dhcp_ms = None if dhcp is None else int(parse_time(dhcp, f"{where}.dhcp_s") * 1000)  # None: no lease
@@ -219,6 +228,9 @@ class Station:
                 return "err 128 not connected"
             ap = self._ap(self.request[0])
             return f"ok {ap.rssi} 192.168.{self.aps.index(ap) + 1}.50"
+        if op == "wlan.rate":
+            ap = self._ap(self.request[0]) if self.request and self.status() == STAT_GOT_IP else None
+            return f"ok {(ap.rate_kbps or 0) if ap else 0:g}"
         if op == "wlan.scan":
             if not self.active:
                 return "err 5 Wifi Not Started"

@@ -71,6 +71,27 @@ class AuditEntry(Base):
     __table_args__ = (Index("ix_audit_dev_eui", "dev_eui"), Index("ix_audit_kommune_at", "kommune_kode", "at"))
 
 
+class WifiNetwork(Base):
+    """A WiFi network of one kommune (site '') or of one site in it (migration 0008_wifi_networks). The
+    password is sealed (fleet/registry/sealing.py, context "wifi/<kommune>/<site>/<ssid>"), never shown."""
+
+    __tablename__ = "wifi_networks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kommune_kode: Mapped[str] = mapped_column(String(4))
+    site: Mapped[str] = mapped_column(String(200))                       # '' = every site of the kommune
+    ssid: Mapped[str] = mapped_column(String(64))                        # 1 to 32 bytes of UTF-8
+    password_sealed: Mapped[bytes] = mapped_column(LargeBinary)          # an open network seals b''
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("kommune_kode", "site", "ssid", name="uq_wifi_networks_place_ssid"),)
+
+    def __repr__(self) -> str:  # never the password, sealed or not
+        return f"<WifiNetwork {self.ssid!r} kommune={self.kommune_kode} site={self.site!r}>"
+
+
 # ---- telemetry (migrations 0003_telemetry, 0005_readings_by_uplink): uplinks, decoded readings, device health,
 # alerts, API tokens ----
 
@@ -161,6 +182,7 @@ class DeviceHealth(Base):
     temp_cdeg: Mapped[int | None] = mapped_column(Integer)
     tilt: Mapped[bool | None] = mapped_column(Boolean)
     fire: Mapped[bool | None] = mapped_column(Boolean)
+    net_status: Mapped[str | None] = mapped_column(String(24))      # the node's failed WiFi join, if reported
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("ix_health_fill", "fill_bp"), Index("ix_health_battery", "battery_mv"))
@@ -315,7 +337,10 @@ class RolloutDevice(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # its last check-in as a member
 
-    __table_args__ = (UniqueConstraint("rollout_id", "device", name="uq_rollout_devices"),)
+    __table_args__ = (UniqueConstraint("rollout_id", "device", name="uq_rollout_devices"),
+                      # a check-in's step and wave timeout are index seeks (migration 0008)
+                      Index("ix_rollout_devices_state_wave", "rollout_id", "state", "wave", "seen_at"),
+                      Index("ix_rollout_devices_position", "rollout_id", "position"))
 
 
 class CheckinAuth(Base):

@@ -11,8 +11,6 @@ import json
 import logging
 import queue
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -121,6 +119,9 @@ class WebhookNotifier(Notifier):
 
     def _deliver(self, alert):
         body = json.dumps({"event": "alert.opened", "alert": alert}, default=str).encode()
+        import urllib.error  # noqa: F401  (loaded when a webhook is sent: `fleet status` never does)
+        import urllib.request
+
         req = urllib.request.Request(self.url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", **self.headers})
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:

@@ -26,6 +26,7 @@ def _iso(t):
 def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRules | None = None,
                  list_limit: int = 20, with_devices: bool = False, now: datetime | None = None) -> dict:
     """{"generated_at", "kommuner": [...counts...], "full": [...], "silent": [...], "low_battery": [...],
+    "no_network": [...] (nodes whose newest uplink says their WiFi join failed: "net_status"),
     "alerts": {kind: n}, "rollouts": [...], "devices": [...] (with_devices)}.
 
     Computed for the moment it is read (`now`): an active device not heard from for `silent_intervals` of
@@ -42,6 +43,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
 
     full = H.c.fill_bp >= rules.full_bp
     low = H.c.battery_mv < rules.battery_mv
+    no_net = H.c.net_status.is_not(None)
     counts = scoped(select(
         D.c.kommune_kode, func.count(D.c.id).label("devices"),
         func.sum(case((D.c.state == "active", 1), else_=0)).label("active"),
@@ -49,6 +51,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
         func.sum(case((D.c.state.in_(("enrolled", "enrolling")), 1), else_=0)).label("never_heard"),
         func.sum(case((full, 1), else_=0)).label("full"),
         func.sum(case((low, 1), else_=0)).label("low_battery"),
+        func.sum(case((no_net, 1), else_=0)).label("no_network"),
     ).select_from(D.outerjoin(H, H.c.device_id == D.c.id)).where(D.c.state != "retired")
         .group_by(D.c.kommune_kode).order_by(D.c.kommune_kode))
     cols = (D.c.dev_eui, D.c.name, D.c.site, D.c.kommune_kode, H.c.fill_bp, H.c.full_at, H.c.battery_mv,
@@ -56,6 +59,8 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
     base = scoped(select(*cols).select_from(D.join(H, H.c.device_id == D.c.id)))
     full_q = base.where(full).order_by(H.c.fill_bp.desc(), D.c.id).limit(list_limit)
     low_q = base.where(low).order_by(H.c.battery_mv, D.c.id).limit(list_limit)
+    no_net_q = (scoped(select(*cols, H.c.net_status).select_from(D.join(H, H.c.device_id == D.c.id)))
+                .where(no_net, D.c.state != "retired").order_by(D.c.kommune_kode, D.c.id).limit(list_limit))
     silent_q = base.where(D.c.state == "silent").order_by(H.c.last_seen, D.c.id).limit(list_limit)
     soon_q = (base.where(H.c.full_at.is_not(None), ~full).order_by(H.c.full_at, D.c.id).limit(list_limit))
     # active devices that may have gone silent since the last sweep (the same rule as TelemetryStore.sweep)
@@ -84,6 +89,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
                                if aware(r.last_seen) < now - timedelta(seconds=rules.silent_intervals
                                                                        * (r.interval_s or rules.default_interval_s))],
             "low_battery": [_brief(r) for r in s.execute(low_q)],
+            "no_network": [_brief(r) for r in s.execute(no_net_q)],
             "alerts": {k: int(n) for k, n in s.execute(alerts_q)},
         }
         _silent_now(out, list_limit)
@@ -99,7 +105,7 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
                        .order_by(D.c.kommune_kode, D.c.id))
             out["devices"] = [_brief(r) for r in s.execute(q)]
     out["totals"] = {k: sum(x[k] for x in kommuner) for k in ("devices", "active", "silent", "never_heard", "full",
-                                                             "low_battery")}
+                                                             "low_battery", "no_network")}
     out["totals"]["open_alerts"] = sum(out["alerts"].values())
     return out
 

@@ -393,6 +393,7 @@ class TelemetryStore:
             h.update(last_seen=up.received_at, last_f_cnt=up.f_cnt, rssi=up.rssi, snr=up.snr, dr=up.dr)
             if up.firmware_version:
                 h["firmware_version"] = up.firmware_version
+            h["net_status"] = frame.get("net_status")  # the node's failed WiFi join, while it lasts
             if count:
                 self._apply_readings(h, frame, up.received_at)
         return h

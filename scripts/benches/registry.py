@@ -10,7 +10,8 @@ registry.cli_list_100k_ms: `fleet devices list -k 751` as a process, piped (stdo
     executemany; the median of 5 runs, start to exit (wall; cpu_ms: user + sys, what a loaded machine does
     not inflate). Baseline: the library call Registry.list_devices
     (Aarhus, in a warm process) in the same run; also reported: `fleet devices list -k 751 --json` as a
-    process, and a bare `python -c pass` (the interpreter's own start).
+    process, `fleet status -k 751` as a process (status_process_ms, status_cpu_ms), and a bare
+    `python -c pass` (the interpreter's own start).
 """
 
 import base64
@@ -160,6 +161,7 @@ def cli_list_100k():
         cli_ms, cli_cpu_ms, out = _process_ms(fleet + ["devices", "list", "-k", "751"], env)
         lines = out.decode().splitlines()
         json_ms, _, _ = _process_ms(fleet + ["devices", "list", "-k", "751", "--json"], env, runs=3)
+        status_ms, status_cpu_ms, _ = _process_ms(fleet + ["status", "-k", "751"], env, runs=3)
         bare_ms, _, _ = _process_ms([sys.executable, "-c", "pass"], env)
         reg = Registry.open(f"sqlite:///{db}", key=os.urandom(32))
         reg.list_devices(AARHUS)  # warm
@@ -173,7 +175,8 @@ def cli_list_100k():
     return [{"bench": "registry.cli_list_100k_ms", "value": round(cli_ms, 1), "unit": "ms",
              "baseline": round(statistics.median(runs), 1),
              "baseline_is": "Registry.list_devices(kommune 751) in a warm process, same run",
-             "cpu_ms": round(cli_cpu_ms, 1), "json_process_ms": round(json_ms, 1), "python_start_ms": round(bare_ms, 1), "goal": 1000,
+             "cpu_ms": round(cli_cpu_ms, 1), "json_process_ms": round(json_ms, 1),
+             "status_process_ms": round(status_ms, 1), "status_cpu_ms": round(status_cpu_ms, 1), "python_start_ms": round(bare_ms, 1), "goal": 1000,
              "listed": len(got), "devices": n, "kommuner": 20, "db": "sqlite", "piped": True}]
 
 

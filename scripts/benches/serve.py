@@ -11,6 +11,8 @@ serve.checkins_per_s: 200 devices check in at once over loopback, each 5 times i
     same clients, same check-ins, in the same run; "baseline_errors" are its errors. Each is measured
     ROUNDS times, alternately, from a copy of one registry; the faster round counts, and "errors" add up
     the errors of every round.
+serve.checkin_store_ms_20k: one check-in's cost to the store in a rollout of 20,000 devices (see
+    scripts/benches/_rollout_step.py).
 serve.checkins_per_s_1000: the same with 1,000 devices at once, one check-in each (1,000 connections
     arriving together: the rollout's first minute).
 """
@@ -188,5 +190,13 @@ def checkins_1000():
     return [_run(1000, 1, "serve.checkins_per_s_1000")]
 
 
+def checkin_store():
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _rollout_step
+
+    return _rollout_step.run(_repo, DIGEST)
+
+
 BENCHES = [(("serve.checkins_per_s",), checkins_200),
+           (("serve.checkin_store_ms_20k",), checkin_store),
            (("serve.checkins_per_s_1000",), checkins_1000)]

@@ -69,3 +69,44 @@ def test_enroll_uses_the_boards_mac_when_it_has_one(make_board, env, tmp_path, m
     proc = run_fleet("enroll", "-k", "751", "--port", board.port, "--site", "Værkstedet", "--kind", "env", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["dev_eui"] == eui64_from_mac("24:0a:c4:12:34:56")
+
+
+def test_ctrl_c_while_writing_the_board_enrolls_nothing_says_so_and_the_same_command_then_works(vboard, env):
+    """Ctrl-C while the credentials travel (a KeyboardInterrupt from the transfer, as SIGINT raises it): the
+    reservation is removed (audited), the message says what the registry and the board hold, and the same
+    command run again enrolls the board."""
+    from fleet.cli.enroll import interrupted_state
+    from fleet.registry import SYSTEM, NewDevice, Registry
+    from provisioning.enroll_on_board import enroll_on_board
+
+    reg = Registry.open(os.environ["FLEET_DB"])
+
+    def ctrl_c(*_):
+        raise KeyboardInterrupt
+
+    new = NewDevice(kommune="751", site="Park Allé 1", kind="waste", board="")
+    with pytest.raises(KeyboardInterrupt) as e:
+        enroll_on_board(reg, SYSTEM, new, vboard.port, progress=ctrl_c)
+    state = e.value.enroll_state
+    assert state["stage"] == "writing" and len(state["dev_eui"]) == 16
+    assert reg.list_devices(SYSTEM) == []
+    [last, *_] = reg.audit_log(SYSTEM, dev_eui=state["dev_eui"])
+    assert "aborted" in (last.note or "")
+    message, hint = interrupted_state(state, vboard.port)
+    assert state["dev_eui"] in message and "not enrolled" in message and "run the same command again" in hint
+
+    proc = run_fleet("enroll", "-k", "751", "--port", vboard.port, "--site", "Park Allé 1", "--kind", "waste",
+                     "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["state"] == "enrolled"
+    listed = run_fleet("devices", "list", "-k", "751", "--json")
+    assert len(json.loads(listed.stdout)) == 1
+
+
+def test_interrupted_states_say_what_is_left():
+    from fleet.cli.enroll import interrupted_state
+
+    msg, hint = interrupted_state({"stage": "reading", "dev_eui": None}, "/dev/ttyUSB0")
+    assert "nothing was enrolled" in msg and "/dev/ttyUSB0" in msg
+    msg, hint = interrupted_state({"stage": "written", "dev_eui": "70B3D57ED0000001"}, "/dev/ttyUSB0")
+    assert "was enrolled" in msg and "fleet devices show 70B3D57ED0000001" in hint

@@ -136,3 +136,26 @@ def test_check_in_is_bounded_and_a_board_without_ota_is_told(make_board, lab):
         silent.close()
     assert r.returncode == 7 and "did not finish the check-in within 3 s" in r.stderr, (r.returncode, r.stderr)
     assert took < 20, took
+
+
+def test_enable_refuses_a_kommune_that_is_not_the_devices_own_and_writes_nothing(make_board, lab):
+    """The registry says which kommune a device belongs to: `fleet ota enable --kommune` naming another is
+    refused before the board is touched (its check-ins would all be refused by the server)."""
+    from provisioning.session import Session
+
+    r = fleet(lab, "enroll", "-k", "751", "--no-board", "--site", "Rådhuset", "--kind", "env", "--board",
+              "virtual", "--json")
+    assert r.returncode == 0, r.stderr
+    dev = json.loads(r.stdout)[0]["dev_eui"]
+    b = make_board()
+    r = fleet(lab, "ota", "enable", "--port", f"sim:{b.name}", "--release", str(lab.r1), "--server",
+              lab.server.url, "--device", dev, "--kommune", "101")
+    assert r.returncode == 4, r.stderr
+    assert "belongs to kommune 0751" in r.stderr and "--kommune 0751" in r.stderr, r.stderr
+    with Session(b.port) as s:
+        assert "ota" not in s.exec("import os;print(os.listdir('/'))")
+    store = OtaStore.open(lab.db_url)
+    try:
+        assert not store.has_checkin_key(dev)
+    finally:
+        store.close()

@@ -157,3 +157,65 @@ def test_fleet_wifi_set_writes_credentials_the_firmware_joins_with(make_board, t
                  "wifi.down(link)\nimport network\nprint(network.WLAN(network.STA_IF).active())")
     assert out.split() == ["OK", AP["ssid"], "-67", "False"]
     c.close()
+
+
+def test_the_link_rate_paces_the_boards_sockets(make_board, tmp_path):
+    """A scenario AP's rate_kbps: 8 KiB at 64 kbit/s (8 KB/s) take at least a second, simulated."""
+    size = 8192
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve():
+        c, _ = srv.accept()
+        c.sendall(b"x" * size)
+        c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    board = make_board(scenario=scenario(tmp_path, dict(AP, rate_kbps=64)))
+    c = _console(board)
+    assert c.exec(JOIN % (AP["ssid"], AP["password"])).split() == ["1010", "True"]
+    out = c.exec("import socket, time\ns = socket.socket()\ns.settimeout(5)\n"
+                 f"s.connect(socket.getaddrinfo('127.0.0.1', {srv.getsockname()[1]})[0][-1])\n"
+                 "t0 = time.ticks_ms()\nn = len(s.read())\nprint(n, time.ticks_diff(time.ticks_ms(), t0))")
+    n, ms = map(int, out.split())
+    assert n == size and ms >= 0.95 * size * 8 / 64, (n, ms)  # a lower bound: the pacing, not the host's speed
+    c.close()
+    srv.close()
+
+
+def test_fleet_wifi_push_writes_the_registrys_networks_for_the_boards_site(make_board, tmp_path, monkeypatch):
+    """The registry's networks for the board's site (from its /config/device.json) reach the board, and the
+    firmware joins with them; no password in the output."""
+    import base64
+    import os
+
+    monkeypatch.setenv("FLEET_DB", f"sqlite:///{tmp_path / 'registry.sqlite'}")
+    monkeypatch.setenv("FLEET_SECRET_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("FLEET_OPERATOR", "tekniker")
+    monkeypatch.setenv("FLEET_KOMMUNE", "751")
+    board = make_board(scenario=scenario(tmp_path, AP))
+    board.wait_prompt()
+    monkeypatch.setenv("FLEET_WIFI_PASSWORD", "not-this-one")
+    assert run_fleet("wifi", "networks", "add", "--ssid", "kommune-net").returncode == 0
+    monkeypatch.setenv("FLEET_WIFI_PASSWORD", AP["password"])
+    proc = run_fleet("wifi", "networks", "add", "--ssid", AP["ssid"], "--site", "Skovvangskolen")
+    assert proc.returncode == 0, proc.stderr
+    monkeypatch.delenv("FLEET_WIFI_PASSWORD")
+    proc = run_fleet("wifi", "push", "--port", board.port)
+    assert proc.returncode != 0 and "not a device file" in proc.stderr and "fleet enroll" in proc.stderr
+    device = {"name": "env-0751-00000001", "kommune": "0751", "site": "skovvangskolen", "kind": "env",
+              "board": "virtual", "sensors": []}
+    with Session(board.port) as s:
+        deploy(s, {"/config/device.json": json.dumps(device).encode()}
+               | {p: d for p, d in bundle(firmware_dir()).items() if p.startswith("/bysans/hal/")
+                  or p in ("/bysans/__init__.py", "/bysans/wifi.py", "/bysans/device_spec.py")})
+    proc = run_fleet("wifi", "push", "--port", board.port, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"port": board.port, "kommune": "0751", "site": "skovvangskolen",
+                                       "networks": [AP["ssid"], "kommune-net"]}
+    assert AP["password"] not in proc.stdout + proc.stderr
+    c = _console(board)
+    out = c.exec("from bysans import wifi, hal\n"
+                 "link, outcome = wifi.up(hal.board())\nprint(outcome, link.ssid)\nwifi.down(link)")
+    assert out.split() == ["OK", AP["ssid"]]
+    c.close()

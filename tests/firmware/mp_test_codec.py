@@ -15,12 +15,12 @@ def test_doc_examples_bytes():
     b.add([424, 7260, -410, 3700, 0], 1 << S.W_TEMP)
     b.add([1130, 200, -420, 3700, S.FLAG_TILT | S.FLAG_PICKUP])
     n = encode(buf, b, interval_min=15, age_min=1, frame_values=(-12,))
-    assert _hex(buf[:n]) == "01230fbfe8500d23c7f8584721367ffb7273c56395ccc05c"
+    assert _hex(buf[:n]) == "02230fbfe8500d23c7f8584721367ffb7273c56395ccc05c"
     e = ReadingBatch(S.KIND_ENV)
     e.add([1234, 655, 101325, 612, 8, 14, 3710])
     e.add([1251, 650, 101318, 618, 9, 15, 3710])
-    assert _hex(buf[:encode(buf, e, interval_min=10)]) == "01420a118d64199bdd301324a00838071cb980"
-    assert _hex(buf[:encode(buf, ReadingBatch(S.KIND_WASTE), interval_min=15)]) == "0120"
+    assert _hex(buf[:encode(buf, e, interval_min=10)]) == "02420a137ac846dee007a58041c071d740"
+    assert _hex(buf[:encode(buf, ReadingBatch(S.KIND_WASTE), interval_min=15)]) == "0220"
 
 
 def test_batch_add_drop_and_limits():

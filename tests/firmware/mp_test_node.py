@@ -143,7 +143,7 @@ def decode_frames(sink):
     # the firmware has no decoder: check the frame header only (the host decodes in the e2e tests)
     out = []
     for port, f in sink.frames:
-        out.append((port, f[0], f[1] >> S.KIND_SHIFT, f[1] & S.COUNT_MASK))
+        out.append((port, f[0], (f[1] >> S.KIND_SHIFT) & S.KIND_MASK, f[1] & S.COUNT_MASK))
     return out
 
 
@@ -611,3 +611,42 @@ def test_ota_run_never_raises_and_says_one_line():
         line = otapoll.run(None, Client(error=err))
         assert line.startswith("ota: failed, ") and "\n" not in line, line
     assert not otapoll.configured("/tmp/bysans_mp_nonexistent_ota.json")
+
+
+def test_a_failed_wifi_join_is_reported_in_the_uplinks_until_a_join_gets_through():
+    from bysans import otapoll
+
+    class Client:
+        def __init__(self, result):
+            self.result = result
+
+        def service(self):
+            return self.result
+
+    path = "/tmp/bysans_mp_net_status"
+    _remove(path)
+    w, board, sink, _ = make()
+    cfg = NodeConfig({"kind": "waste"}, SENSORS)
+
+    def wakes(k):
+        for _ in range(k):
+            n = Node(board, cfg, sink, open_sensor=opener(w), battery=lambda: w.batt_mv, net_status=path)
+            board.sleep(n.wake())
+
+    wakes(8)
+    assert len(sink.frames) == 1 and not sink.frames[0][1][1] & S.NET_FLAG
+    fail = {"state": "error", "reason": "NO_NETWORK", "detail": "wifi WRONG_PASSWORD"}
+    assert otapoll.run(None, Client(fail), net_status=path) == "ota: error NO_NETWORK (wifi WRONG_PASSWORD)"
+    wakes(16)  # two uplinks while no check-in got through
+    for _port, f in sink.frames[1:]:
+        assert f[1] & S.NET_FLAG and f[2] == S.NET_STATUS_NAMES.index("WRONG_PASSWORD")
+        assert (f[1] >> S.KIND_SHIFT) & S.KIND_MASK == S.KIND_WASTE and f[1] & S.COUNT_MASK == 8
+    assert otapoll.run(None, Client(None), net_status=path).endswith("not due (the client's own back-off)")
+    wakes(8)
+    assert sink.frames[3][1][1] & S.NET_FLAG  # a wake without a check-in changes nothing
+    # joined, then the server timed out: the network is there again
+    assert otapoll.run(None, Client({"state": "error", "reason": "TIMEOUT"}), net_status=path) == "ota: error TIMEOUT"
+    wakes(8)
+    assert len(sink.frames) == 5 and not sink.frames[4][1][1] & S.NET_FLAG
+    _remove(path)
+

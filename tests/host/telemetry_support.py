@@ -21,7 +21,8 @@ def enroll(reg, kommune="751", *, kind="waste", lat=56.1572, lon=10.2107, site="
 
 def waste_event(dev_eui, f_cnt, *, fill_bp=4000, at=None, fmt="chirpstack", **kw):
     frame_kw = {k: kw.pop(k) for k in ("temp_cdeg", "batt_mv", "tilt", "fire") if k in kw}
-    frame = S.waste_frame(S.filling_bin(fill_bp, **frame_kw), fill_rate_bp_h=kw.pop("rate", 150))
+    frame = S.waste_frame(S.filling_bin(fill_bp, **frame_kw), fill_rate_bp_h=kw.pop("rate", 150),
+                          net_status=kw.pop("net_status", None))
     at = at or datetime.now(timezone.utc) - timedelta(minutes=5)
     if fmt == "tts":
         return S.tts_event(dev_eui, frame, f_cnt=f_cnt, at=at, **kw)

@@ -144,15 +144,14 @@ def test_the_device_client_signs_check_ins_that_the_server_accepts_in_a_64k_heap
     sends bodies and MACs that OtaStore.authenticate accepts, each once."""
     interpreter = request.getfixturevalue("mp32") if bits == 32 else None
     from fleet.boards import load
-    from fleet.release.build import _compile
+    from fleet.release import compile
     from fleet.resources import firmware_dir
 
     arch = load("virtual")["mpy_arch"]
     fw = firmware_dir()
     top = [fw / "bysans" / name for name in ("__init__.py", "version.py", "device_spec.py")]
-    for src in [*top, *(fw / "bysans" / "ota").glob("*.py")]:
-        rel = src.relative_to(fw).as_posix()
-        _compile(src, rel, tmp_path / "mpy" / (rel[:-3] + ".mpy"), arch)
+    rels = [src.relative_to(fw).as_posix() for src in [*top, *(fw / "bysans" / "ota").glob("*.py")]]
+    compile.compile_all([(fw / rel, rel, tmp_path / "mpy" / (rel[:-3] + ".mpy")) for rel in rels], arch)
     key = CheckinKey.new("70B3D57ED0000060")
     out = run_mp(MP_CLIENT, key.hex(), str(tmp_path / "mpy"), heap="64K", interpreter=interpreter).splitlines()
     assert out[0] == "None None"

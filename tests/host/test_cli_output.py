@@ -81,3 +81,45 @@ def test_every_command_that_prints_data_takes_json():
 
     without = {p for p, c in walk(cli, []) if not any("--json" in o.opts for o in c.params)}
     assert without <= {"serve", "codec export"}, sorted(without)
+
+
+def test_a_terminal_list_longer_than_the_screen_streams_through_the_pager(enrolled, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("fleet.cli.output.is_terminal", lambda: True)
+    monkeypatch.setenv("LINES", "8")  # a screen shorter than the list: the pager (plain stdout under pytest)
+    csv = tmp_path / "more.csv"
+    csv.write_text("kommune,site,kind\n" + "".join(f"751,Vej {i},env\n" for i in range(20)))
+    code, out, err = run(["enroll", "--csv", str(csv), "--board", "virtual", "--json"], capsys)
+    assert code == 0, err
+    euis = enrolled + [d["dev_eui"] for d in json.loads(out)]
+    code, out, err = run(["devices", "list"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["dev_eui", "kommune", "site"] and "│" not in out  # columns, not a drawing
+    assert [ln.split()[0] for ln in lines[1:]] == euis  # one whole DevEUI per line, each once
+    assert len({ln.index(" 0751 ") for ln in lines[1:]}) == 1  # aligned
+
+
+def test_the_pager_gets_its_first_screen_before_the_rest_is_read(monkeypatch):
+    from fleet.cli import output
+
+    monkeypatch.setattr(output, "is_terminal", lambda: True)
+    monkeypatch.setenv("LINES", "20")
+    read = [0]
+
+    def rows():
+        for i in range(50_000):
+            read[0] = i + 1
+            yield [f"70B3D57ED{i:07X}", "0751 Aarhus", f"site {i}"]
+
+    seen = {}
+
+    def pager(gen):
+        seen["header"], seen["first"] = next(gen), next(gen)
+        seen["read_then"] = read[0]
+        seen["rest"] = list(gen)
+
+    monkeypatch.setattr(output.click, "echo_via_pager", pager)
+    assert output.print_table(rows(), ("dev_eui", "kommune", "site")) == 50_000
+    assert seen["header"].startswith("dev_eui") and seen["first"].startswith("\n70B3D57ED0000000  0751 Aarhus")
+    assert seen["read_then"] <= 1001  # the first screen went out after at most the rows its widths need
+    assert (seen["first"] + "".join(seen["rest"])).count("\n") == 50_000

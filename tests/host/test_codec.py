@@ -194,7 +194,7 @@ def test_below_zero_full_batch_and_empty_batch(fw, node_js):
     assert [r["temp_cdeg"] for r in out["readings"]] == [_expected(r[0], S.ENV_CHANNELS[0]) for r in rows]
     assert out["readings"][0]["temp_cdeg"] == -2000
     empty = _encode(fw, S.KIND_WASTE, [], [], 15, 0, (0,))
-    assert empty == bytes([1, (S.KIND_WASTE << 5)])
+    assert empty == bytes([S.VERSION, (S.KIND_WASTE << 5)])
     assert _js_python_agree(node_js, empty)["data"]["readings"] == []
 
 
@@ -220,8 +220,8 @@ def test_truncated_frames_name_the_byte(fw, node_js):
 
 
 @pytest.mark.parametrize("frame,offset,words", [
-    (bytes([2, 0x21]), 0, "version"),
-    (bytes([1, 0xA1, 0, 0]), 1, "kind"),
+    (bytes([S.VERSION + 1, 0x21]), 0, "version"),
+    (bytes([1, 0x61, 0, 0]), 1, "kind"),
     (bytes([1, 0x20, 0]), 2, "after an empty frame"),
     (bytes([1, 0x21, 15, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff]), 11, "padding"),
 ])
@@ -243,10 +243,10 @@ def test_trailing_bytes_are_an_error(fw):
 @given(st.binary(max_size=60))
 def test_garbage_never_crashes(node_js, data):
     try:
-        decode(b"\x01" + data)
+        decode(bytes([S.VERSION]) + data)
     except PayloadDecodeError:
         pass
-    _js_python_agree(node_js, b"\x01" + data)
+    _js_python_agree(node_js, bytes([S.VERSION]) + data)
 
 
 # --- the firmware encoder's limits
@@ -260,7 +260,8 @@ def test_encode_fitting_respects_the_data_rate_limit(fw):
     length, sent = fw.encode_fitting(buf, batch, interval_min=10)
     assert length <= 51 and 0 < sent < S.COUNT_MAX
     out = decode(bytes(buf[:length]))
-    assert [r["co2_ppm"] for r in out["readings"]] == [400 + 211 * (i % 5) for i in range(sent)]
+    assert [r["co2_ppm"] for r in out["readings"]] == [_expected(400 + 211 * (i % 5), S.ENV_CHANNELS[3])
+                                                       for i in range(sent)]
     assert out["age_min"] == (S.COUNT_MAX - sent) * 10
 
 

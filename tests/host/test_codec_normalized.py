@@ -92,9 +92,10 @@ def test_doc_example_in_the_schemas_units(fw, tts_js):
     frame = bytes(buf[:fw.encode(buf, batch, interval_min=10)])
     got = tts_js(frame)["normalized"]
     VALIDATOR.validate(got["data"])
-    # the newest reading: 12.5 °C, 65 %, 1013.2 hPa, 618 ppm, 3.71 V (PM2.5/PM10 have no place in the schema)
-    assert got == {"data": [{"air": {"temperature": 12.5, "relativeHumidity": 65.0, "pressure": 1013.2, "co2": 618},
-                             "battery": 3.71}], "warnings": [], "errors": []}
+    # the newest reading in payload v2's steps: 12.5 °C, 65 %, 1013.2 hPa, 620 ppm (5 ppm steps), 3.72 V (20 mV)
+    # (PM2.5/PM10 have no place in the schema)
+    assert got == {"data": [{"air": {"temperature": 12.5, "relativeHumidity": 65.0, "pressure": 1013.2, "co2": 620},
+                             "battery": 3.72}], "warnings": [], "errors": []}
 
 
 def test_waste_node_gives_its_battery_only(fw, tts_js):

@@ -87,6 +87,8 @@ def test_connect_before_active_is_refused_and_scan_lists_aps_on_air():
     ({"ssid": "a", "password": "longenough", "security": "wep"}, "security"),
     ({"ssid": "a", "password": "longenough", "colour": 1}, "unknown key"),
     ({"ssid": "a", "password": "longenough", "dropouts": [{"duration_s": 5}]}, "dropouts"),
+    ({"ssid": "a", "password": "longenough", "rate_kbps": 0}, "rate_kbps"),
+    ({"ssid": "a", "password": "longenough", "rate_kbps": "fast"}, "rate_kbps"),
 ])
 def test_bad_access_points_are_refused_with_the_key(ap, msg):
     with pytest.raises(ScenarioError, match=msg):
@@ -97,3 +99,15 @@ def test_without_an_access_point_in_the_scenario_there_is_no_network():
     for sc in (None, load_dict({"description": "no wifi key"}), load_dict({"wifi": {"aps": []}})):
         st = wlan.station(Clock(), sc)
         assert st.gated and not st.up() and st.aps == []
+
+
+def test_the_link_rate_is_the_joined_aps_and_only_while_it_holds_a_lease():
+    clock, st = station(dict(AP, rate_kbps=1000), {"ssid": "fast", "security": "open", "associate_s": 1, "dhcp_s": 1})
+    assert st.handle("wlan.rate") == "ok 0"
+    connect(st, "skole-iot", "hemmelig-42")
+    assert st.handle("wlan.rate") == "ok 0"  # associating: no sockets pass yet
+    clock.t = 3000
+    assert st.handle("wlan.rate") == "ok 1000"
+    connect(st, "fast", "")
+    clock.t = 5000
+    assert st.handle("wlan.rate") == "ok 0"  # an AP without rate_kbps: as fast as the loopback

@@ -25,7 +25,7 @@ from fleet.telemetry import TelemetryStore, parse_event
 from telemetry_support import waste_event
 from test_registry_support import AARHUS, ADMIN, db_url, key, new_device  # noqa: F401 (fixtures)
 
-HEAD = "0007_ingest_workers"
+HEAD = "0009_rollout_member_indexes"
 MERGE = "0006_one_history"  # where the two branches joined; linear from there
 RELEASED = ["0001", "0002_rollouts", "0003_telemetry", "0004_checkin_auth", "0005_readings_by_uplink"]
 # What `upgrade heads` left behind at each release (both branches), and each revision on its own.
@@ -51,9 +51,15 @@ def test_the_history_has_one_head_and_keeps_the_released_revisions():
     assert out.getvalue().split() == [HEAD, "(head)"]
     merge = script.get_revision(MERGE)
     assert set(merge.down_revision) == {"0004_checkin_auth", "0005_readings_by_uplink"}
-    assert script.get_revision(HEAD).down_revision == MERGE
+    # linear from the merge to the head: each later revision has exactly one parent
+    linear, rev = [], script.get_revision(HEAD)
+    while rev.revision != MERGE:
+        assert isinstance(rev.down_revision, str), f"{rev.revision} is not linear after {MERGE}"
+        linear.append(rev.revision)
+        rev = script.get_revision(rev.down_revision)
+    assert linear[-1] == "0007_ingest_workers" and linear[0] == HEAD
     # the released ids are unchanged, and every one of them is below the head
-    assert {r.revision for r in script.walk_revisions()} == {*RELEASED, MERGE, HEAD}
+    assert {r.revision for r in script.walk_revisions()} == {*RELEASED, MERGE, *linear}
     ancestors = {r.revision for r in script.iterate_revisions(HEAD, "base")}
     assert set(RELEASED) <= ancestors
 

@@ -221,7 +221,7 @@ def test_stored_readings_are_the_decoded_frames(registry):
     env, bin_ = enroll(registry, kind="env"), enroll(registry)
     store = TelemetryStore(registry)
     at = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
-    air = [{"temp_cdeg": 1200 + 10 * i, "rh_permille": 600, "pressure_pa": 101300, "co2_ppm": 420 + i,
+    air = [{"temp_cdeg": 1200 + 10 * i, "rh_permille": 600, "pressure_pa": 101300, "co2_ppm": 420 + 5 * i,
             "pm2_5_ugm3": 4, "pm10_ugm3": 9, "batt_mv": 3800, "faults": ["co2_ppm"] if i == 2 else []}
            for i in range(4)]
     readings = S.filling_bin(6000, n=3)
@@ -234,7 +234,7 @@ def test_stored_readings_are_the_decoded_frames(registry):
     got = store.readings(AARHUS, env.dev_eui)
     assert [g["at"] for g in got] == [(at - timedelta(minutes=2 + 10 * k)).isoformat() for k in range(4)]
     oldest_first = got[::-1]
-    assert [g.get("co2_ppm") for g in oldest_first] == [420, 421, None, 423]
+    assert [g.get("co2_ppm") for g in oldest_first] == [420, 425, None, 435]
     assert [g["faults"] for g in oldest_first] == [[], [], ["co2_ppm"], []]
     assert oldest_first[3]["temp_cdeg"] == 1230 and oldest_first[3]["kind"] == "env"
 

@@ -123,7 +123,7 @@ function render(s) {
   document.getElementById("scope").textContent = s.operator.kommune ? "kommune " + s.kommuner.map(k => k.kode + " " + k.navn).join(", ") : "all kommuner";
   document.getElementById("updated").textContent = "updated " + when(s.generated_at) + " UTC";
   const t = s.totals, tiles = document.getElementById("tiles"); tiles.textContent = "";
-  for (const [label, n, cls] of [["devices", t.devices, ""], ["active", t.active, ""], ["full bins", t.full, t.full ? "warn" : ""], ["silent", t.silent, t.silent ? "warn" : ""], ["low battery", t.low_battery, t.low_battery ? "warn" : ""], ["open alerts", t.open_alerts, s.alerts.fire ? "crit" : t.open_alerts ? "warn" : ""]]) {
+  for (const [label, n, cls] of [["devices", t.devices, ""], ["active", t.active, ""], ["full bins", t.full, t.full ? "warn" : ""], ["silent", t.silent, t.silent ? "warn" : ""], ["low battery", t.low_battery, t.low_battery ? "warn" : ""], ["no network", t.no_network || 0, t.no_network ? "warn" : ""], ["open alerts", t.open_alerts, s.alerts.fire ? "crit" : t.open_alerts ? "warn" : ""]]) {
     const d = el("div", {class: "tile " + cls}); d.appendChild(el("b", {}, String(n))); d.appendChild(document.createTextNode(label)); tiles.appendChild(d);
   }
   const placed = s.devices.filter(d => d.latitude != null && d.longitude != null).map(d => Object.assign({lat: d.latitude, lon: d.longitude}, d));

@@ -3,7 +3,8 @@
 # (network.py, fleet/sim/wlan.py), and then reach only the host's loopback (the update server, the lab).
 # install() puts it in sys.modules before boot.py runs: `import socket` on the board gets this one.
 # Errors are an ESP32's: lwIP's getaddrinfo failure OSError(-202), newlib's EHOSTUNREACH (118) on
-# connect, ETIMEDOUT (116) when the link stays down longer than the socket's timeout.
+# connect, ETIMEDOUT (116) when the link stays down longer than the socket's timeout. With a link rate in the
+# scenario's AP ("rate_kbps"), each socket's bytes, both ways, take the time they would at that rate.
 import io
 import sys
 import time
@@ -54,6 +55,8 @@ class socket(io.IOBase):
         self._rx = bytearray(RX_CHUNK)
         self._mv = memoryview(self._rx)
         self._pos = self._end = 0
+        self._ms_per_byte = 0  # real ms per byte at the link's rate (0: as fast as the loopback)
+        self._owed_ms = 0.0
 
     def settimeout(self, t):
         self._timeout = t
@@ -68,7 +71,19 @@ class socket(io.IOBase):
     def connect(self, addr):
         if not _up() or not _loopback(addr):
             raise OSError(EHOSTUNREACH)
+        kbit = float(_vboard.call("wlan.rate") or b"0")
+        if kbit > 0:
+            self._ms_per_byte = 8 / kbit / _vboard.speed  # 8 bits at kbit/s is 8/kbit ms, simulated
         self._s.connect(addr)
+
+    def _pace(self, n):
+        # n bytes crossed the link: wait the time they take at its rate (whole ms; the rest carried over)
+        if self._ms_per_byte:
+            self._owed_ms += n * self._ms_per_byte
+            if self._owed_ms >= 1:
+                ms = int(self._owed_ms)
+                self._owed_ms -= ms
+                time.sleep_ms(ms)
 
     def _link(self):
         # Bytes move only while the link is up. A drop-out stalls the connection, which goes on when the AP
@@ -93,6 +108,7 @@ class socket(io.IOBase):
             data = self._s.recv(RX_CHUNK)  # what has arrived (readinto would wait for a full chunk)
             self._end = len(data)
             self._rx[:self._end] = data
+            self._pace(self._end)
             self._link()  # bytes arrive only while the link is up: a drop-out during the wait holds them
         return self._end - self._pos
 
@@ -139,7 +155,9 @@ class socket(io.IOBase):
 
     def write(self, buf):
         self._link()
-        return self._s.write(buf)
+        n = self._s.write(buf)
+        self._pace(n or 0)
+        return n
 
     send = write
 

@@ -1,0 +1,107 @@
+"""FUOTA benchmarks (LoRaWAN TS004 fragmentation, firmware/bysans/fuota/frag.py).
+
+fuota.decode_ms_per_fragment: the device's handling of one DataFragment (bysans.fuota.frag.handle: checks,
+the flash log, the GF(2) reduction against the pivots so far, the working rows, and the back substitution
+and the rebuilt file at the end, shared over the fragments), averaged over a session of 200 fragments of 48
+bytes (9 600 bytes: EU868 DR0's largest fragment) plus 40 coded ones, 10 % of them lost at random (fixed
+seed), on the MicroPython unix port — the 32-bit one (as an ESP32's objects) at the smallest board's heap when
+it is there (BYSANS_MICROPYTHON32, ../shared/tools/build-micropython32), else the 64-bit one, named in the
+line. Also in the line: the largest heap growth seen between fragments (`heap_bytes`) and what importing
+frag.py and frag_spec.py from source takes (`import_heap_bytes`), and `replay_ms`: the first look at the
+session after a reset 10 fragments before its end, when the log is replayed (not in `value`). Baseline: the same
+fragments only appended to a file (open, write, close), the least a device that stores them must do.
+"""
+
+import json
+import random
+import subprocess
+import tempfile
+from pathlib import Path
+
+from fleet.fuota.fragments import encode
+from fleet.resources import firmware_dir, micropython32_path, micropython_path
+
+M, SIZE, REDUNDANCY, LOSS = 200, 48, 40, 0.10
+
+_MP = """
+import sys, time, gc, os
+sys.path.insert(0, %(fw)r)
+gc.collect()
+code0 = gc.mem_alloc()
+from bysans.fuota import frag, frag_spec as fs
+gc.collect()
+code = gc.mem_alloc() - code0
+
+class Store:
+    root = %(root)r
+    timeout_s = 86400
+    def now(self):
+        return 1000
+
+store = Store()
+rec = 3 + %(size)d
+with open(%(frags)r, "rb") as f:
+    frags = f.read()
+n = len(frags) // rec
+frag.handle(fs.pack_setup_req(0, %(m)d, %(size)d, 0), store)
+gc.collect()
+base = gc.mem_alloc()
+peak = 0
+t_dec = 0
+t_replay = 0
+for i in range(n):
+    p = frags[i * rec:(i + 1) * rec]
+    t = time.ticks_us()
+    frag.handle(p, store)
+    t_dec += time.ticks_diff(time.ticks_us(), t)
+    gc.collect()
+    peak = max(peak, gc.mem_alloc() - base)
+    if i == n - 10:  # a reset late in the session: RAM is gone, the log is replayed at the next look
+        frag._cache.clear()
+        t = time.ticks_us()
+        frag.session(store)
+        t_replay = time.ticks_diff(time.ticks_us(), t)
+done = frag.block_path(store) is not None
+t_log = 0
+for i in range(n):
+    p = frags[i * rec:(i + 1) * rec]
+    t = time.ticks_us()
+    with open(store.root + "/plain.log", "ab") as f:
+        f.write(p)
+    t_log += time.ticks_diff(time.ticks_us(), t)
+print(n, t_dec, t_log, peak, code, t_replay, done)
+"""
+
+
+def _run():
+    rnd = random.Random(201)
+    data = rnd.randbytes(M * SIZE)
+    _, payloads = encode(data, SIZE, REDUNDANCY)
+    kept = [p for p in payloads if rnd.random() >= LOSS]
+    mp32 = micropython32_path()
+    if mp32:
+        from fleet import boards
+
+        cmd, port = [mp32, "-X", "heapsize=" + boards.load("ttgo_lora32_v21")["heap"]], "unix 32-bit"
+    else:
+        cmd, port = [micropython_path()], "unix 64-bit (no 32-bit build)"
+    with tempfile.TemporaryDirectory() as d:
+        frags = Path(d) / "frags.bin"
+        frags.write_bytes(b"".join(kept))
+        root = Path(d) / "fuota"
+        root.mkdir()
+        script = _MP % {"fw": str(firmware_dir()), "root": str(root), "frags": str(frags), "m": M, "size": SIZE}
+        proc = subprocess.run([*cmd, "-c", script], capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "micropython failed")
+        n, t_dec, t_log, peak, code, t_replay, done = proc.stdout.split()
+        rebuilt = (root / "frag.bin").read_bytes() == data if done == "True" else False
+    n = int(n)
+    return [{"bench": "fuota.decode_ms_per_fragment", "value": round(int(t_dec) / n / 1000, 3), "unit": "ms",
+             "baseline": round(int(t_log) / n / 1000, 3), "baseline_what": "append the fragment to a file",
+             "port": port, "fragments": n, "nb_frag": M, "frag_size": SIZE, "redundancy": REDUNDANCY,
+             "lost": len(payloads) - n, "rebuilt": rebuilt, "heap_bytes": int(peak),
+             "import_heap_bytes": int(code), "replay_ms": round(int(t_replay) / 1000, 1)}]
+
+
+BENCHES = [(("fuota.decode_ms_per_fragment",), _run)]
