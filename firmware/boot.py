@@ -13,5 +13,6 @@ try:
     from bysans.ota import slots
 
     slots.boot(board())
+    del board, slots  # main.py runs in these globals: the slot logic would stay in the heap beside the app
 except Exception as e:  # noqa: BLE001 - the board must still reach main.py and its REPL
     sys.print_exception(e)

@@ -17,7 +17,7 @@ from fleet.registry import Operator, Registry
 from fleet.sim import manager
 
 from lab.netserver import NetworkServer
-from lab.ota import Lab
+from lab.ota import LAB_WIFI, Lab
 from lab.serialconsole import Console
 
 SPEED = 10  # slow enough that a loaded host still meets the join-accept's receive window
@@ -79,7 +79,8 @@ class WakeLab:
             assert proc.returncode == 0, proc.stderr
             [self.rec] = json.loads(proc.stdout)
             with Session(b.port) as s:
-                provision(s, self.lab.rel, root=self.lab.root1, config=self.lab.config(self.rec["dev_eui"]))
+                provision(s, self.lab.rel, root=self.lab.root1, config=self.lab.config(self.rec["dev_eui"]),
+                          wifi=LAB_WIFI)  # the check-in joins the lab's WLAN first, as a board does
                 node = NODE if self.ota else {**NODE, "ota_every_s": 0}
                 deploy(s, {"/config/node.json": json.dumps(node).encode()})
         finally:
@@ -106,6 +107,7 @@ class WakeLab:
         release it runs, and it went to deep sleep; no MemoryError anywhere on its serial port."""
         d = manager.sim_root() / self.name
         shutil.copyfile(self.base / "flash.img", d / "flash.img")
+        self._forget_seq()
         text = ""  # the update server keeps running between wakes: the board's OTA config names its port
         with NetworkServer() as ns:
             ns.add_device(bytes.fromhex(self.rec["dev_eui"]), bytes.fromhex(self.rec["join_eui"]), self.app_key)
@@ -131,6 +133,24 @@ class WakeLab:
               and any("joined" in ln for ln in lines)
               and (not self.ota or any("ota: confirmed" in ln for ln in lines)))
         return ok, lines
+
+    def _forget_seq(self):
+        # The board's flash is the provisioned one again, its ota/seq with it; the server forgets the seq it
+        # saw too. Otherwise a check-in that comes sooner after boot than the last wake's did (the board's
+        # clock starts at the host's and runs SPEED times faster) is refused as a replay: no heap verdict.
+        from sqlalchemy import func, update
+
+        from fleet.store.db import Database
+        from fleet.store.models import CheckinAuth
+
+        db = Database.open(self.lab.db_url)
+        try:
+            with db.write() as s:
+                r = s.execute(update(CheckinAuth).where(func.upper(CheckinAuth.device) == self.rec["dev_eui"].upper())
+                              .values(last_seq=0))
+                assert r.rowcount == 1, "the lab's registry has no check-in key for this board"
+        finally:
+            db.close()
 
     def smallest_heap(self, low_k: int, high_k: int, step_k: int = 2) -> int | None:
         """The smallest heap (KiB, to `step_k`) in [low_k, high_k] the wake runs in; None if not even high_k."""

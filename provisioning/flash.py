@@ -377,7 +377,15 @@ def _flash(ref, board: Board, image: bytes | None, report: FlashReport, *, progr
 
 def _flash_image(ref, board: Board, report: FlashReport, *, image, progress, files, retries, reconnect_timeout,
                  baudrate, rom_only, reset, templates: Templates, device_files, baud, enroll_files) -> None:
-    bundle, _stale = files if files is not None else app_bundle(board)  # a whole filesystem: nothing is stale
+    built = [files[0]] if files is not None else []  # a whole filesystem: nothing is stale
+
+    def bundle():
+        # built once the chip has answered (write_pass asks for the filesystem after its checks): a board
+        # refused for its chip is told so at once, not after compiling the whole app
+        if not built:
+            built.append(app_bundle(board)[0])
+        return built[0]
+
     mine, finishing = {}, []
 
     def own_files(mac):
@@ -409,10 +417,10 @@ def _image_pass(ref, board, report, bundle, mine, own_files, finishing, *, image
 
     report.stage = "image"
     report.image = write_pass(ref.wait(reconnect_timeout), board,
-                              template_for=lambda size: templates.get(board, bundle, size),
+                              template_for=lambda size: templates.get(board, bundle(), size),
                               device_files=own_files, firmware=image, rom_only=rom_only, reset=reset,
                               progress=progress, baud=baud, name=ref.name if rom_only else None)
-    every = {**bundle, **mine}
+    every = {**bundle(), **mine}
 
     def run(session, attempt):
         ident = identify(session)

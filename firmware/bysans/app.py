@@ -1,8 +1,11 @@
 # The node application: main.py only calls main(). One wake: read the config, arm the watchdog, choose the
 # sink (bysans.sink: the LoRaWAN MAC on an enrolled board with a radio, else the capture), run the node's
 # cycle (bysans.node), join if this board has no LoRaWAN session yet and the wake is not from deep sleep,
-# log one line on the serial port, then, when due, the OTA check-in (bysans.otapoll: one more line), and
-# deep-sleep until the next reading.
+# log one line on the serial port and deep-sleep until the next reading.
+# When an OTA check-in is due, the cycle's boot ends in a soft reset instead, and the check-in runs in a
+# boot of its own (bysans.otapoll: one more line), then deep-sleeps until the reading the cycle planned:
+# the cycle's modules, and the names they interned, are then not in the heap beside the OTA client's
+# (an ESP32 keeps interned names until a reset). /checkin.due carries the plan across the soft reset.
 # A board without /config/node.json (or an enrolled /config/device.json) is not configured yet: it says so
 # and stays at the REPL.
 import gc
@@ -11,9 +14,35 @@ import sys
 from bysans.version import VERSION
 from bysans.hal import board
 
-# what stays loaded for the OTA client; the cycle's modules are dropped before it runs (heap: docs/node.md)
-_KEEP = ("bysans.hal", "bysans.hal.virtual", "bysans.hal.esp32", "bysans.version", "bysans.otapoll",
-         "bysans.modules", "bysans.app", "bysans.diag", "bysans.diag_spec")
+CHECKIN_PATH = "/checkin.due"  # "<epoch s of the next reading> <watchdog ms>": a check-in runs at the next boot
+
+
+def _checkin(b):
+    """The check-in's own boot: runs it when /checkin.due says so (removed first: a check-in that hangs or
+    resets is not run again), then deep-sleeps until the reading the cycle planned. False: not this boot."""
+    import os
+
+    try:
+        with open(CHECKIN_PATH) as f:
+            plan = f.read().split()
+        os.remove(CHECKIN_PATH)
+    except OSError:
+        return False
+    try:
+        wake_s, wdt_ms = int(plan[0]), int(plan[1])
+    except (IndexError, ValueError):
+        wake_s, wdt_ms = 0, 0
+    from bysans import otapoll
+
+    wdt = b.watchdog(max(wdt_ms, otapoll.WATCHDOG_MS))
+    print("bysans", VERSION, otapoll.run(b, feed=wdt.feed))
+    from bysans import diag
+
+    diag.heap(gc.mem_free())
+    diag.save(b)
+    wdt.feed()
+    b.deepsleep(max(wake_s - b.epoch_s(), 1) * 1000)  # a reading already due (or a lost plan): at once
+    return True
 
 
 def main():
@@ -25,6 +54,8 @@ def main():
     from bysans.modules import drop
 
     drop("bysans.ota.")  # boot.py's slot logic is done with
+    if _checkin(b):
+        return
     from bysans import config
     from bysans.settings import Settings
 
@@ -84,10 +115,14 @@ def main():
         sys.print_exception(e)
     sink = node = Node = sinks = config = st = None
     if ota_due:
-        drop("bysans.", _KEEP)  # the cycle's modules (node, sampler, drivers, LoRaWAN): their heap is free
-        wdt = b.watchdog(max(cfg.watchdog_ms, otapoll.WATCHDOG_MS))
-        print("bysans", VERSION, otapoll.run(b, feed=wdt.feed))
-        diag.heap(gc.mem_free())
+        try:
+            with open(CHECKIN_PATH, "w") as f:
+                f.write("%d %d" % (b.epoch_s() + (sleep_ms + 999) // 1000, cfg.watchdog_ms))
+            diag.planned(b)  # the check-in's boot is the app's own start, not a reset (saves the record)
+            wdt.feed()
+            b.soft_reset()  # the check-in's boot (above) sleeps until the next reading
+        except OSError as e:  # flash full: no check-in this time, the cycle is saved all the same
+            sys.print_exception(e)
     diag.save(b)
     wdt.feed()
     b.deepsleep(sleep_ms)

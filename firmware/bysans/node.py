@@ -41,6 +41,9 @@ COUNTER_NAMES = ("wakes", "uplinks", "send_fails", "dropped", "sensor_faults", "
 
 _FRAME_MIN = const(11)  # the smallest max_payload_bytes: one reading fits
 _KEEP_DRIVERS = ("bysans.drivers.errors",)  # kept after sampling (this module and the cycles use it)
+# the kind's own modules: done with once the reading is closed, dropped before a frame goes out (the
+# LoRaWAN MAC loads then: both at once do not fit a TTGO LoRa32's heap, docs/boards.md)
+_KIND_MODULES = ("bysans.waste_cycle", "bysans.waste", "bysans.sampler", "bysans.env_cycle", "bysans.environment")
 _BATT_MIN_MV = const(1000)
 _BATT_MAX_MV = const(10000)
 
@@ -134,6 +137,8 @@ class Node:
         self.ota_due = False
         self.net_status = net_status
         self._net = None  # the status code for this wake's uplinks, read at the first send
+        self._frame_values = ()
+        self._what = "early wake, no reading"
 
     def _read_battery(self):
         if self._battery_fn is not None:
@@ -176,6 +181,7 @@ class Node:
         drop("bysans.drivers.", _KEEP_DRIVERS)  # the drivers are done with: their heap goes to the sink
         now = b.epoch_s()
         faults, alarm = self.logic.close(now, self.row)
+        self._done_with_logic()
         self.faults = faults
         self.alarm = alarm or fire
         c[C_SENSOR_FAULTS] += _bits(faults)
@@ -188,6 +194,18 @@ class Node:
         if self.ota and cfg.ota_every_s:
             self._ota_due(b.epoch_s())
         return self._finish(slot + iv, b.epoch_s())
+
+    def _done_with_logic(self):
+        # what the rest of the wake needs from the kind's logic, then its modules go (their code is heap)
+        logic = self.logic
+        self._frame_values = logic.frame_values()
+        self._what = logic.summary(self.row)
+        logic.to_words(self.c)
+        self.logic = logic = None
+        self.sensors.board = self.sensors._open = None  # drivers.open_sensor: its package's code
+        for name in _KIND_MODULES:
+            drop(name)
+        drop("bysans.drivers", _KEEP_DRIVERS)  # the package too: its open_sensor is done with
 
     def _ota_due(self, now):
         c = self.c
@@ -204,7 +222,8 @@ class Node:
             nxt += iv
         c[C_NEXT_S] = nxt
         c[C_BATCH_N] = self.batch.n
-        self.logic.to_words(c)
+        if self.logic is not None:  # (else its words are in c already)
+            self.logic.to_words(c)
         self.state.save(self.board)
         return (nxt - end_s) * 1000
 
@@ -238,10 +257,10 @@ class Node:
                 if cap is not None:  # e.g. the LoRaWAN MAC: its data rate's limit, less MAC answers owed
                     frame = frame[:max(_FRAME_MIN, min(len(frame), cap()))]
                 length, n = encode_fitting(frame, batch, interval_min=cfg.interval_s // 60, age_min=age_min,
-                                           frame_values=self.logic.frame_values(), net=self._net)
+                                           frame_values=self._frame_values, net=self._net)
                 if n == 0:  # the status byte left no room for a reading: the readings go first
                     length, n = encode_fitting(frame, batch, interval_min=cfg.interval_s // 60,
-                                               age_min=age_min, frame_values=self.logic.frame_values())
+                                               age_min=age_min, frame_values=self._frame_values)
                 self.sink.send(cfg.fport, frame[:length])
             except OSError:
                 c[C_SEND_FAILS] += 1
@@ -265,7 +284,7 @@ class Node:
     def summary(self):
         """One line for the serial log."""
         st = rtcstate.STATUS_NAMES[self.status] if self.status is not None else "-"
-        what = self.logic.summary(self.row) if self.sampled else "early wake, no reading"
+        what = self._what
         miss = (", missing " + " ".join(self.sensors.missing)) if self.sensors.missing else ""
         return "wake %d rtc %s (resets %d): %s, faults 0x%02x%s; queued %d, sent %d%s" % (
             self.c[C_WAKES], st, self.state.resets, what, self.faults, miss, self.batch.n, self.sent,

@@ -18,6 +18,7 @@ The board's `_vboard` module sends one request line and reads one answer line:
     wdt.arm MS / wdt.feed   ->  ok
     sleep MS                ->  (no answer: the supervisor ends the interpreter and wakes it later)
     reset                   ->  (no answer: a software reset)
+    soft                    ->  (no answer: a soft reset, SystemExit in boot.py or main.py: MicroPython restarts)
     time                    ->  ok SIM_EPOCH_MS
     capture FPORT HEX       ->  ok                  (an uplink payload, kept for tests until a radio sends it)
 
@@ -150,6 +151,10 @@ class HardwareBus:
 
     def op_reset(self):
         self.actions.software_reset()
+        return None
+
+    def op_soft(self):
+        self.actions.soft_reset()
         return None
 
     def op_capture(self, fport, data=""):

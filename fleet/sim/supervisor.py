@@ -406,6 +406,16 @@ class Supervisor:
             await self._boot("software")
         asyncio.ensure_future(go())
 
+    def soft_reset(self):
+        # SystemExit out of boot.py or main.py (machine.soft_reset(), sys.exit()): on a board pyexec ends and
+        # MicroPython starts again, without the REPL in between; the unix port's -i would open it instead.
+        async def go():
+            await self._kill()
+            self.raw_repl = False
+            self._to_host(SOFT_REBOOT)
+            await self._boot("soft")
+        asyncio.ensure_future(go())
+
     def arm_watchdog(self, ms: int):
         # Below a second of real time a fast clock would trip it on any hiccup of the host.
         self._wdt_period = max(self.clock.real_seconds(ms), min(ms / 1000, 1.0))

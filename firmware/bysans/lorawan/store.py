@@ -114,7 +114,7 @@ class PersistentStore:
 
     def _rtc_region(self):
         m = self._board.rtc_memory()
-        return bytes(m[self._off:self._off + self._size]) if len(m) > self._off else None
+        return bytes(memoryview(m)[self._off:self._off + self._size]) if len(m) > self._off else None
 
     def _flash_read(self):
         try:
@@ -146,7 +146,7 @@ class PersistentStore:
         if len(m) < self._off + len(rec):
             m.extend(bytes(self._off + len(rec) - len(m)))
         m[self._off:self._off + len(rec)] = rec
-        self._board.rtc_memory(bytes(m))
+        self._board.rtc_memory(m)  # RTC().memory() takes any buffer: no second copy
 
     def erase(self):
         # forget everything (a new device identity): flash file and RTC region
@@ -158,6 +158,7 @@ class PersistentStore:
         m = bytearray(self._board.rtc_memory())
         if len(m) > self._off:
             end = min(len(m), self._off + self._size)
-            m[self._off:end] = bytes(end - self._off)
-            self._board.rtc_memory(bytes(m))
+            for i in range(self._off, end):
+                m[i] = 0
+            self._board.rtc_memory(m)
         self.source = "empty"

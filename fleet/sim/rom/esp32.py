@@ -36,6 +36,18 @@ def _write(offset, data):
     _f.flush()
 
 
+_FF = b"\xff" * 256  # an erase writes this over and over: no sector-sized buffer in the heap, as an ESP32's
+#                      esp_partition_erase_range takes none from MicroPython's heap
+
+
+def _erase(offset, n):
+    _f.seek(offset)
+    while n > 0:
+        _f.write(_FF if n >= 256 else _FF[:n])
+        n -= 256
+    _f.flush()
+
+
 def _table():
     parts = []
     raw = _read(_TABLE, 0xC00)
@@ -134,8 +146,7 @@ class Partition:
     def writeblocks(self, block, buf, offset=None):
         at = self._at(block, offset, len(buf))
         if offset is None:  # the simple block protocol: erase, then write (as MicroPython's port does)
-            _f.seek(at)
-            _f.write(b"\xff" * len(buf))
+            _erase(at, len(buf))
         _f.seek(at)
         _f.write(buf)
 
@@ -145,7 +156,7 @@ class Partition:
         if op == 5:  # block size
             return self._bs
         if op == 6:  # erase a block
-            _write(self._at(arg, 0, self._bs), b"\xff" * self._bs)
+            _erase(self._at(arg, 0, self._bs), self._bs)
             return 0
         if op == 3:
             _f.flush()
@@ -185,7 +196,7 @@ class Partition:
     @staticmethod
     def _put(od, sector, seq, state):
         at = od[2] + sector * _SECTOR
-        _write(at, b"\xff" * _SECTOR)
+        _erase(at, _SECTOR)
         _write(at, struct.pack("<I", seq) + b"\xff" * 20 + struct.pack("<II", state, _crc(seq)))
 
     @classmethod

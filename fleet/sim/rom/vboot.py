@@ -42,8 +42,8 @@ def _run(name):
     _vboard.call("running")  # the supervisor passes serial input on from here
     try:
         exec(open(name).read(), globals())
-    except SystemExit:
-        raise
+    except SystemExit:  # machine.soft_reset(), sys.exit(): a board soft-resets (no REPL in between)
+        _vboard.send("soft")
     except BaseException as e:  # noqa: B036 - a board prints the traceback and goes on to the REPL
         sys.print_exception(e)
 
