@@ -31,16 +31,31 @@ class BlockClient(_client.Client):
     """The OTA client with a payload in flash for its source (see the module's comment)."""
 
     def __init__(self, block_path, board=None, root="/", config=None):
+        if config is None:  # a LoRaWAN-only node's config names no server: the client needs no URL here
+            import json
+
+            from bysans.device_spec import OTA_CONFIG
+
+            with open(root.rstrip("/") + OTA_CONFIG) as f:
+                config = json.loads(f.read())
+        if not config.get("server") and not config.get("repo"):
+            config["repo"] = "-"  # never asked: nothing here goes to a network
         _client.Client.__init__(self, board, root, config)
         self.block = block_path
         self._index = None
         self._kind = self._mlen = 0
 
     # ---- what to take: the payload, once it is whole and parses --------------------------------------
+    # poll() asks the route with `self._net_up(); take = self._checkin()`: here the first checks the block
+    # (there is no network to bring up) and the second names it (there is no server to ask).
 
-    def _what_to_take(self):
-        self._check_block()
-        return "fuota"
+    def _net_up(self):
+        if self._index is None:
+            self._check_block()
+
+    def _checkin(self, quiet=False):
+        return "fuota"  # also the check-ins poll() sends after the switch: no server, the outcome stays
+        #                 in ota/client.json
 
     def _check_block(self):
         """Checks the payload's CRC-32 over all its bytes, then its layout, and indexes its objects
@@ -123,9 +138,6 @@ class BlockClient(_client.Client):
         if missing_ok:
             return False
         raise _bad("%s is not in a FUOTA payload" % path)
-
-    def _checkin(self, quiet=False):
-        return None  # no check-in over LoRaWAN: the outcome stays in ota/client.json
 
     # ---- the objects -----------------------------------------------------------------------------------
 

@@ -91,7 +91,7 @@ class Client:
         self.ota = root.rstrip("/") + OTA_DIR
         self.cfg = config if config is not None else json.loads(_read_file(root.rstrip("/") + OTA_CONFIG))
         self.server = self.cfg.get("server")
-        self.repo = self.cfg.get("repo") or (self.server + "/repo" if self.server else None)
+        self.repo = self.cfg.get("repo") or (self.server + "/repo")
         self.timeout_s = self.cfg.get("timeout_s", 10)
         self._buf = bytearray(CHUNK)
         self._mv = memoryview(self._buf)
@@ -191,7 +191,8 @@ class Client:
         self._warm_up()
         try:
             slot, cur, cur_digest = self._running = self.running()  # read before the heap fragments
-            take = self._what_to_take()
+            self._net_up()
+            take = self._checkin()
             if take is None:
                 last = self._last()
                 state = last["state"] if last["state"] in ("failed", "rolled_back") else "confirmed"
@@ -236,13 +237,6 @@ class Client:
             return self._record("error", "FLASH", str(e), target, fails, self._backoff(fails))
         finally:
             self._net_down()
-
-    def _what_to_take(self):
-        """The route's question: which release to take (a repository path), or None to hold. Over HTTP the
-        check-in answers; the FUOTA installer (bysans.fuota.install) overrides this and the fetching
-        methods, so that both routes share the rest of poll(): verification, refusals, the slot, the switch."""
-        self._net_up()
-        return self._checkin()
 
     def report(self):
         """A check-in only (what runs, the last outcome); returns the repository path the server named, or
