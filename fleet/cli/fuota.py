@@ -6,6 +6,9 @@ import click
 
 from ..errors import FragmentsError, UsageError
 
+SHOWN = 12  # files listed by name in `fleet fuota payload`'s summary
+DEVICE_MAX_BLOCK = 65536  # bysans.fuota.frag's default store.max_block_bytes (docs/formats/fuota.md)
+
 
 @click.group("fuota")
 def command():
@@ -127,6 +130,14 @@ def payload_cmd(release_dir, from_version, repo, base_manifest, kommune, board, 
     frm = f"from {p.base['version']} (a manifest delta)" if p.base else "for a device that runs none (whole manifest)"
     click.echo(f"wrote {output}: {p.size} bytes, release {p.version} for {p.board} in kommune {p.kommune}, {frm}")
     click.echo(f"  manifest: {p.manifest_bytes} bytes ({p.manifest_kind})")
-    for o in p.objects:
+    for o in p.objects[:SHOWN]:
         click.echo(f"  {o['path']}: {o['compressed']} bytes ({o['length']} uncompressed)")
+    if len(p.objects) > SHOWN:
+        click.echo(f"  ... and {len(p.objects) - SHOWN} more files (--json lists them all)")
     click.echo(f"  {p.unchanged} files unchanged (copied on the device from the release it runs)")
+    click.echo(f"  fragments before redundancy: {-(-p.size // 48)} of 48 bytes (EU868 DR0), "
+               f"{-(-p.size // 239)} of 239 bytes (DR5)")
+    if p.size > DEVICE_MAX_BLOCK:
+        click.echo(f"warning: {p.size} bytes is more than a node's fragmentation session takes by default "
+                   f"({DEVICE_MAX_BLOCK}, store.max_block_bytes): give --from or --base-manifest so that only "
+                   "the changed files go", err=True)
