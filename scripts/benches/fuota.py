@@ -18,6 +18,13 @@ release, the two changed files as zlib objects, the header and the CRC. Goal <= 
 the HTTP route downloads for the same update on a virtual board (check-in answers, the root probe, the manifest
 delta, the objects; status lines and headers included), counted as scripts/benches/ota.py counts them. Also in
 the line: the fragments it makes at EU868 DR0 (48-byte fragments) and DR5 (239), before redundancy.
+
+fuota.bricked: boards left unable to boot (must be 0) over power cuts at random moments while virtual boards
+take releases back and forth over FUOTA (lab/fuota_powercut.py): the fragments of a payload (10 % lost) fed to
+the board's decoder, then the installer, the switch, the reset and the first boot, the cut anywhere in that
+window (measured on each board with one uncut update). After each cut the board must run a confirmed slot
+whose every file matches its manifest. 4 boards in parallel, 26 cuts each (`cuts` in the line;
+BYSANS_FUOTA_BENCH_CUTS sets the cuts per board). Baseline: 0, what it must be.
 """
 
 import json
@@ -160,4 +167,22 @@ def payload_bytes():
              "fragments_dr0": -(-p.size // 48), "fragments_dr5": -(-p.size // 239)}]
 
 
-BENCHES = [(("fuota.decode_ms_per_fragment",), _run), (("fuota.payload_bytes",), payload_bytes)]
+def bricked():
+    import os
+
+    from lab.fuota_powercut import campaign
+
+    ota = _ota_bench()
+    lab = ota._lab()
+    try:
+        stats = campaign(lab, name="fuotacut", boards=4,
+                         cuts_per_board=int(os.environ.get("BYSANS_FUOTA_BENCH_CUTS", "26")), seed=20261207)
+    finally:
+        lab.stop()
+    return [{"bench": "fuota.bricked", "value": stats["bricked"], "unit": "boards", "baseline": 0,
+             "cuts": stats["cuts"], "came_back_old": stats["old"], "came_back_new": stats["new"],
+             "rolled_back": stats["rolled_back"], "problems": stats["problems"][:3]}]
+
+
+BENCHES = [(("fuota.decode_ms_per_fragment",), _run), (("fuota.payload_bytes",), payload_bytes),
+           (("fuota.bricked",), bricked)]
