@@ -1,7 +1,9 @@
 """The FUOTA update payload (docs/formats/fuota.md, "Update payload"): built by the host
 (fleet/fuota/payload.py, `fleet fuota payload`), read and installed by the device's own code
 (firmware/bysans/fuota/install.py, which runs the OTA client's poll) on the MicroPython unix port, and on the
-32-bit one at the smallest board's heap when it is there (tests/mp32support.py).
+32-bit one at the smallest board's heap when it is there (tests/mp32support.py). For one board the payload
+comes as a session's fragments, a fifth of them lost, through the board's decoder first; the install runs
+in the next interpreter, as in the boot after the block was rebuilt.
 
 What a user relies on: the payload holds the changed files only and the release's signed manifest; the
 device ends with exactly the new release's files in its inactive slot and the switch made; a payload with any
@@ -9,7 +11,6 @@ byte changed in transit, or forged with its CRC fixed, is refused with its reaso
 was (same boot state, same confirmed slot).
 """
 
-import hashlib
 import json
 import time
 import zlib
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 import mp32support
 from fleet import boards
+from fleet.fuota.fragments import encode
 from fleet.fuota.payload import build, read
 from fleet.release import metadata
 from fleet.resources import firmware_dir
@@ -25,10 +27,34 @@ from lab.ota import Lab
 from provisioning.ota import slot_files
 from release_support import run_fleet, run_mp
 
-# Installs `payload` into the board tree at `root` (a directory standing in for the board's flash) and
-# prints the outcome and the boot state as JSON.
+SIZE, LOSS = 48, 0.2  # EU868 DR0's largest fragment; a fifth of them lost
+
+# The air: the fragments of air.bin fed to the board's decoder (as its FPort 201 handler does); prints where
+# the rebuilt block is.
+_SESSION = """
+import binascii
+from bysans.fuota import frag
+class Store:
+    timeout_s = 10000000
+    def now(self):
+        return 1000
+for root in %(roots)r:
+    st = Store()
+    st.root = root + '/fuota'
+    with open(root + '/air.bin', 'rb') as f:
+        frag.handle(binascii.unhexlify(f.readline().strip()), st)  # FragSessionSetupReq
+        while frag.block_path(st) is None:
+            p = f.read(3 + %(size)d)
+            if not p:
+                break
+            frag.handle(p, st)
+    print(frag.block_path(st))
+"""
+
+# Installs the rebuilt block of each board tree at `root` (a directory standing in for the board's flash), in
+# a fresh interpreter as after a reset, and prints the outcome and the boot state as JSON.
 _MP = """
-import json, time
+import json
 from bysans.fuota import install
 from bysans.ota import slots
 class Board:
@@ -58,7 +84,19 @@ def _files(release):
     return {e["path"]: e for e in metadata.body_of((release / "release.json").read_bytes())["files"]}
 
 
-def _board(root: Path, rel_dir: Path, lab: Lab, payload: bytes):
+def _air(payload: bytes, seed: int) -> bytes:
+    """What reaches the board of a fragmentation session carrying `payload`: the setup request (hex, one line)
+    then the DataFragments that got through, LOSS of them lost at random."""
+    import random
+
+    rng = random.Random(seed)
+    session, frags = encode(payload, SIZE, len(payload) // SIZE // 2 + 4)
+    kept = [f for f in frags if rng.random() >= LOSS]
+    assert len(kept) < len(frags)
+    return session.setup_req().hex().encode() + b"\n" + b"".join(kept)
+
+
+def _board(root: Path, rel_dir: Path, lab: Lab, payload: bytes, air: bytes | None = None):
     """A board tree running `rel_dir` in slot a, as provisioning writes it, with the payload as the rebuilt
     block of a fragmentation session."""
     from provisioning import ota as pota
@@ -68,7 +106,11 @@ def _board(root: Path, rel_dir: Path, lab: Lab, payload: bytes):
     files["/ota/config.json"] = json.dumps({"device": "70B3D57ED00000F1", "kommune": "0751"}).encode()
     files["/ota/boot.json"] = pota._encode_state(dict(pota._STATE))
     files["/ota/confirmed"] = b"a"
-    files["/fuota/frag.bin"] = payload
+    if air is None:
+        files["/fuota/frag.bin"] = payload
+    else:
+        files["/air.bin"] = air
+        (root / "fuota").mkdir(parents=True)  # the decoder's directory, empty
     for p, data in files.items():
         dst = root / p.lstrip("/")
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +118,13 @@ def _board(root: Path, rel_dir: Path, lab: Lab, payload: bytes):
     return root
 
 
-def _install(roots, interpreter=None, heap="256K"):
+def _install(roots, interpreter=None, heap="256K", air=()):
+    """The sessions of the roots in `air`, then the installs: two interpreters, as a node that installs in the
+    boot after the block was rebuilt (docs/formats/fuota.md, "On the node")."""
+    if air:
+        out = run_mp(_SESSION % {"roots": [str(r) for r in air], "size": SIZE}, heap=heap,
+                     interpreter=interpreter, timeout=600)
+        assert out.split() == [f"{r}/fuota/frag.bin" for r in air], out
     out = run_mp(_MP % {"now": int(time.time()), "roots": [str(r) for r in roots]}, heap=heap,
                  interpreter=interpreter, timeout=600)
     return [json.loads(line) for line in out.strip().splitlines()]
@@ -148,9 +196,9 @@ def test_round_trip_through_the_device_installer(rel, tmp_path, bits):
         "forged_sig": _tampered(delta_p, sig_at, True),     # CRC fixed: the signature
         "forged_object": _tampered(delta_p, obj_at, True),  # CRC fixed: the file's hash
     }
-    roots = {k: _board(tmp_path / k, r1, lab, v) for k, v in cases.items()}
+    roots = {k: _board(tmp_path / k, r1, lab, v, _air(v, 14) if k == "delta" else None) for k, v in cases.items()}
     before = {k: (r / "ota" / "boot.json").read_bytes() for k, r in roots.items()}
-    got = dict(zip(cases, _install(roots.values(), interpreter, heap)))
+    got = dict(zip(cases, _install(roots.values(), interpreter, heap, air=[roots["delta"]])))
     want_files = _files(r2)
     for ok in ("delta", "full"):
         assert got[ok]["outcome"]["state"] == "installed", got[ok]
