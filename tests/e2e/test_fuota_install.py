@@ -93,10 +93,15 @@ def _session(lab, tmp, name, rel, base, rng, *, loss=LOSS, tamper=False, cli=Fal
     return info, setup, kept
 
 
-def _feed(r, setup, kept):
+def _feed(r, b, setup, kept):
+    """Feeds the fragments, then resets the board: the install runs in the next boot, in a heap in one piece
+    (docs/formats/fuota.md, "On the node"); the rebuilt block is in flash."""
     _put(r, "frags.bin", b"".join(kept))
     out = r.run(FEED % {"setup": setup, "rec": 3 + SIZE}, timeout=120)
     assert "BLOCK /fuota/frag.bin" in out, out
+    r.c.write(b"\x02")
+    b.reset()
+    r.reconnect()
     return out
 
 
@@ -141,7 +146,7 @@ def test_a_release_over_fuota_with_lost_fragments_a_tampered_one_and_power_cuts(
 
         # a tampered fragment: the block is rebuilt with it, and refused before anything is written
         _, setup, kept = _session(lab, tmp_path, "tampered", r2, r1, rng, tamper=True)
-        _feed(r, setup, kept)
+        _feed(r, b, setup, kept)
         out = _install_and_reset(r)
         assert out is not None and (out["state"], out["reason"]) == ("failed", "MALFORMED"), out
         assert "CRC-32" in out["detail"]
@@ -153,7 +158,7 @@ def test_a_release_over_fuota_with_lost_fragments_a_tampered_one_and_power_cuts(
         info, setup, kept = _session(lab, tmp_path, "r2", r2, r1, rng, cli=True)
         assert info["objects"] and len(info["objects"]) == 2 and info["bytes"] < 5 * 1024
         assert len(kept) <= 0.85 * info["sent"]  # fragments were lost on the way
-        _feed(r, setup, kept)
+        _feed(r, b, setup, kept)
         t0 = time.monotonic()
         assert _install_and_reset(r) is None, "the installer did not switch and reset"
         took = time.monotonic() - t0
@@ -164,7 +169,7 @@ def test_a_release_over_fuota_with_lost_fragments_a_tampered_one_and_power_cuts(
 
         # power cuts during the next install: every time the board boots a whole, confirmed release
         info3, setup, kept = _session(lab, tmp_path, "r3", r3, r2, rng, loss=0.0)
-        _feed(r, setup, kept)
+        _feed(r, b, setup, kept)
         seen = []
         for _ in range(CUTS):
             r.c.write(INSTALL.encode() + b"\x04")
