@@ -30,6 +30,13 @@ class FragmentsError(UsageError):
     default_hint = "see docs/formats/fuota.md for the fragment lines and the session fields"
 
 
+class PayloadError(UsageError):
+    """A FUOTA update payload that cannot be built from what was given (an unsigned release, another board
+    or kommune, no such base release)."""
+
+    default_hint = "see docs/formats/fuota.md, \"Update payload\""
+
+
 class Interrupted(FleetError):
     """Ctrl-C: the message says what state it left things in (the CLI builds it; the library lets
     KeyboardInterrupt through)."""

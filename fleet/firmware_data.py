@@ -8,6 +8,7 @@ CPython its `const` comes from its own `try: from micropython import const` fall
     firmware/bysans/device_spec.py    board file paths, sensor types (fleet.device_spec)
     firmware/bysans/fuota/frag_spec.py  FUOTA fragmentation messages, parity matrix (fleet.fuota.spec)
     firmware/bysans/settings_spec.py  the settings downlink, its ack (fleet.settings.spec)
+    firmware/bysans/fuota/payload_spec.py  the FUOTA update payload  (fleet.fuota.payload)
 """
 
 import importlib.util

@@ -8,6 +8,9 @@ import click
 from ..errors import FragmentsError, UsageError
 from .common import echo_json
 
+SHOWN = 12  # files listed by name in `fleet fuota payload`'s summary
+DEVICE_MAX_BLOCK = 65536  # bysans.fuota.frag's default store.max_block_bytes (docs/formats/fuota.md)
+
 
 @click.group("fuota")
 def command():
@@ -93,3 +96,62 @@ def rebuild_cmd(lines, output, size, nb_frag, padding, as_json):
                    "sha256": hashlib.sha256(data).hexdigest()})
         return
     click.echo(f"wrote {output} ({len(data)} bytes from {len(payloads)} fragments)", err=True)
+
+
+@command.command("payload")
+@click.option("--release", "release_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              required=True, help="The signed release folder (fleet release build + sign).")
+@click.option("--from", "from_version", help="The version the devices run now, looked up in --repo.")
+@click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The update repository holding that version's manifest (with --from).")
+@click.option("--base-manifest", "base_manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The manifest the devices run now (a signed manifest file, or its body).")
+@click.option("--kommune", required=True, help="The devices' kommunekode (e.g. 751).")
+@click.option("--board", required=True, help="The devices' board name (e.g. virtual).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Write the payload here (then: fleet fuota fragments FILE ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print what the payload holds as JSON.")
+def payload_cmd(release_dir, from_version, repo, base_manifest, kommune, board, output, as_json):
+    """Build the update payload a FUOTA session carries: the signed manifest (as a delta against the release
+    the devices run) and the files they lack, compressed. Prints its size and what it holds.
+
+    Without --from or --base-manifest, every file of the release goes in (for devices that run none).
+
+    \b
+    Example:
+      fleet fuota payload --release rel-1.1.0 --from 1.0.0 --repo updates --kommune 751 --board virtual -o p.bin
+      fleet fuota fragments p.bin --fragment-size 48 --redundancy 10 > frags.txt
+    """
+    from ..fuota.payload import base_from_repo, build
+    from ..release import metadata
+    from .common import echo_json
+
+    if from_version and base_manifest:
+        raise UsageError("give --from VERSION (with --repo) or --base-manifest FILE, not both")
+    if from_version and not repo:
+        raise UsageError("--from needs --repo: the update repository holding that version's manifest",
+                         hint="or give the manifest itself: --base-manifest FILE")
+    base = None
+    if from_version:
+        base = base_from_repo(repo, from_version, board, metadata.kommunekode(kommune))
+    elif base_manifest:
+        base = base_manifest.read_bytes()
+    p = build(release_dir, board=board, kommune=kommune, base_body=base)
+    output.write_bytes(p.data)
+    if as_json:
+        echo_json(p.as_dict())
+        return
+    frm = f"from {p.base['version']} (a manifest delta)" if p.base else "for a device that runs none (whole manifest)"
+    click.echo(f"wrote {output}: {p.size} bytes, release {p.version} for {p.board} in kommune {p.kommune}, {frm}")
+    click.echo(f"  manifest: {p.manifest_bytes} bytes ({p.manifest_kind})")
+    for o in p.objects[:SHOWN]:
+        click.echo(f"  {o['path']}: {o['compressed']} bytes ({o['length']} uncompressed)")
+    if len(p.objects) > SHOWN:
+        click.echo(f"  ... and {len(p.objects) - SHOWN} more files (--json lists them all)")
+    click.echo(f"  {p.unchanged} files unchanged (copied on the device from the release it runs)")
+    click.echo(f"  fragments before redundancy: {-(-p.size // 48)} of 48 bytes (EU868 DR0), "
+               f"{-(-p.size // 239)} of 239 bytes (DR5)")
+    if p.size > DEVICE_MAX_BLOCK:
+        click.echo(f"warning: {p.size} bytes is more than a node's fragmentation session takes by default "
+                   f"({DEVICE_MAX_BLOCK}, store.max_block_bytes): give --from or --base-manifest so that only "
+                   "the changed files go", err=True)

@@ -10,6 +10,21 @@ line. Also in the line: the largest heap growth seen between fragments (`heap_by
 frag.py and frag_spec.py from source takes (`import_heap_bytes`), and `replay_ms`: the first look at the
 session after a reset 10 fragments before its end, when the log is replayed (not in `value`). Baseline: the same
 fragments only appended to a file (open, write, close), the least a device that stores them must do.
+
+fuota.payload_bytes: what a fragmentation session carries (`fleet fuota payload`, docs/formats/fuota.md "Update
+payload") for a release of the whole app (firmware/) that changes one module, the largest (as ota.delta_ratio
+does; bysans/version.mpy changes too, it names the release): the signed manifest as a delta against the running
+release, the two changed files as zlib objects, the header and the CRC. Goal <= 5 KiB. Baseline: every byte
+the HTTP route downloads for the same update on a virtual board (check-in answers, the root probe, the manifest
+delta, the objects; status lines and headers included), counted as scripts/benches/ota.py counts them. Also in
+the line: the fragments it makes at EU868 DR0 (48-byte fragments) and DR5 (239), before redundancy.
+
+fuota.bricked: boards left unable to boot (must be 0) over power cuts at random moments while virtual boards
+take releases back and forth over FUOTA (lab/fuota_powercut.py): the fragments of a payload (10 % lost) fed to
+the board's decoder, then the installer, the switch, the reset and the first boot, the cut anywhere in that
+window (measured on each board with one uncut update). After each cut the board must run a confirmed slot
+whose every file matches its manifest. 4 boards in parallel, 26 cuts each (`cuts` in the line;
+BYSANS_FUOTA_BENCH_CUTS sets the cuts per board). Baseline: 0, what it must be.
 """
 
 import json
@@ -104,4 +119,70 @@ def _run():
              "import_heap_bytes": int(code), "replay_ms": round(int(t_replay) / 1000, 1)}]
 
 
-BENCHES = [(("fuota.decode_ms_per_fragment",), _run)]
+def _ota_bench():
+    """scripts/benches/ota.py (its lab and its byte counter), loaded by path as scripts/bench.py loads it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benches.ota", Path(__file__).with_name("ota.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def payload_bytes():
+    from fleet.fuota.payload import build
+    from fleet.resources import firmware_dir
+    from fleet.sim import manager
+    from lab.ota import HEAP, boot_into_slots, provision
+
+    ota = _ota_bench()
+    lab = ota._lab()
+    src = max((p for p in (firmware_dir() / "bysans").glob("*.py") if p.name != "version.py"),
+              key=lambda p: p.stat().st_size)
+    mod = src.relative_to(firmware_dir()).as_posix()[:-3] + ".mpy"
+    r2 = lab.derive(lab.r1, "2.0.0", files={mod: src.read_bytes() + b"\n_CHANGED_FOR_THE_BENCH = 1\n"})
+    p = build(r2, board="virtual", kommune="751", base_body=(lab.r1 / "release.json").read_bytes())
+    # the baseline: the same update over HTTP, every byte the board receives
+    lab.publish(lab.r1)
+    counting = ota._Counting(lab)
+    counting.serve()
+    [b] = manager.start(names=["fuotapaybench"], erase=True, heap=HEAP, scenario=lab.wifi_scenario)
+    try:
+        provision(b, lab.r1, lab.root1, lab.config("BENCHF0001"))
+        r = boot_into_slots(b)
+        r.poll()
+        lab.publish(r2)
+        counting.reset()
+        if r.poll() is not None or r.state()["version"] != "2.0.0":
+            raise RuntimeError("the HTTP update did not complete")
+        r.close()
+    finally:
+        b.stop()
+        lab.stop()
+    return [{"bench": "fuota.payload_bytes", "value": p.size, "unit": "bytes", "baseline": counting.bytes,
+             "baseline_what": "every byte the HTTP route downloads for the same update (headers included)",
+             "baseline_by_kind": dict(sorted(counting.by_kind.items())), "goal": 5 * 1024,
+             "manifest_bytes": p.manifest_bytes, "manifest": p.manifest_kind,
+             "objects": {o["path"]: o["compressed"] for o in p.objects},
+             "fragments_dr0": -(-p.size // 48), "fragments_dr5": -(-p.size // 239)}]
+
+
+def bricked():
+    import os
+
+    from lab.fuota_powercut import campaign
+
+    ota = _ota_bench()
+    lab = ota._lab()
+    try:
+        stats = campaign(lab, name="fuotacut", boards=4,
+                         cuts_per_board=int(os.environ.get("BYSANS_FUOTA_BENCH_CUTS", "26")), seed=20261207)
+    finally:
+        lab.stop()
+    return [{"bench": "fuota.bricked", "value": stats["bricked"], "unit": "boards", "baseline": 0,
+             "cuts": stats["cuts"], "came_back_old": stats["old"], "came_back_new": stats["new"],
+             "rolled_back": stats["rolled_back"], "problems": stats["problems"][:3]}]
+
+
+BENCHES = [(("fuota.decode_ms_per_fragment",), _run), (("fuota.payload_bytes",), payload_bytes),
+           (("fuota.bricked",), bricked)]
