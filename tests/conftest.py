@@ -26,12 +26,16 @@ def _reachable(addr) -> bool:
         return False
 
 
+SERVICE_SKIP = "needs a service or program: "  # how such a skip's reason starts (the summary's note finds it)
+MP32_SKIP = "needs the 32-bit MicroPython: "
+
+
 def _missing(what, note):
     """Skips the test for a missing service or program, or fails it when the run requires them all."""
     if os.environ.get("BYSANS_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{what}, and this run requires it (BYSANS_REQUIRE_SERVICES=1)")
     _missing_services.add(note)
-    pytest.skip(what)
+    pytest.skip(f"{SERVICE_SKIP}{what} [{note}]")
 
 
 def _need(name, addr):
@@ -75,15 +79,32 @@ def mp32():
     return mp32support.require()
 
 
+def _skip_reasons(terminalreporter) -> list[str]:
+    """The reasons of the run's skipped tests, also those run by pytest-xdist's workers (whose module state
+    the controller does not share)."""
+    out = []
+    for rep in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(rep, "longrepr", None)
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            out.append(str(longrepr[2]))
+    return out
+
+
 def pytest_terminal_summary(terminalreporter):
+    import re
+
     import mp32support
 
-    if mp32support.missing:
+    reasons = _skip_reasons(terminalreporter)
+    services = set(_missing_services)
+    services.update(m.group(1) for r in reasons if SERVICE_SKIP in r for m in [re.search(r"\[([^\]]+)\]$", r)] if m)
+    mp32 = list(mp32support.missing) + [r.split(MP32_SKIP, 1)[1] for r in reasons if MP32_SKIP in r]
+    if mp32:
         terminalreporter.write_line(
             "note: skipped the tests that measure heap on the 32-bit MicroPython (as on an ESP32): "
-            f"{mp32support.missing[0]}; build it with ../shared/tools/build-micropython32 and set "
+            f"{mp32[0]}; build it with ../shared/tools/build-micropython32 and set "
             "BYSANS_MICROPYTHON32 to the path it prints (CI requires it)", yellow=True)
-    if _missing_services:
+    if services:
         terminalreporter.write_line(
-            "note: skipped the tests that need " + ", ".join(sorted(_missing_services))
+            "note: skipped the tests that need " + ", ".join(sorted(services))
             + "; start or install them to run those tests (CI requires them)", yellow=True)

@@ -36,7 +36,7 @@ def require() -> str:
     if os.environ.get("BYSANS_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{problem}, and this run requires it (BYSANS_REQUIRE_SERVICES=1)")
     missing.append(problem)
-    pytest.skip(problem)
+    pytest.skip(f"needs the 32-bit MicroPython: {problem}")  # conftest.MP32_SKIP: the run's summary finds it
 
 
 def smallest_board_heap() -> str:
