@@ -184,7 +184,7 @@ class VirtualBoard:
             out = bytearray(int(self._vb.call("rtc.n")))
             for off in range(0, len(out), 128):
                 out[off:off + 128] = binascii.unhexlify(self._vb.call("rtc.r %d 128" % off))
-            return out  # one buffer of its length, as an ESP32's RTC().memory() allocates (bytes there)
+            return bytes(out)  # bytes, as an ESP32's RTC().memory() gives: code that writes into it fails here too
         if len(data) > RTC_MEMORY_BYTES:
             raise ValueError("RTC memory holds 2048 bytes")
         self._vb.call_hex("rtc.w", data)  # in pieces: no 4 KB line in a small heap
