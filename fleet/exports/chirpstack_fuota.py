@@ -15,12 +15,21 @@ from __future__ import annotations
 import base64
 import math
 
+from ..errors import UsageError
+
 ID_PLACEHOLDER = "<id from CreateDeployment>"
 
 
 def redundancy_percentage(nb_frag: int, redundancy: int) -> int:
     """fragmentation_redundancy_percentage (0-100): at least the plan's coded fragments."""
-    return min(100, math.ceil(100 * redundancy / nb_frag))
+    pct = math.ceil(100 * redundancy / nb_frag)
+    if pct > 100:
+        raise UsageError(f"the plan wants {redundancy} coded fragments for {nb_frag} data ones ({pct} %); "
+                         "ChirpStack's fragmentation_redundancy_percentage goes up to 100 %",
+                         hint="TS004's code needs more in proportion for few fragments (its annex advises 20 or "
+                              "more): a lower --dr (more, smaller fragments), a lower --loss, or this route's own "
+                              "folder without ChirpStack")
+    return pct
 
 
 def deployment(plan, *, application_id: str, device_profile_id: str, name: str,

@@ -12,7 +12,9 @@ Pure: no network, no printing. The payload is fleet.fuota.payload.build()'s.
 
 from __future__ import annotations
 
+import bisect
 import math
+import random
 import secrets
 from dataclasses import dataclass, field
 
@@ -20,6 +22,7 @@ from ..airtime import time_on_air_s
 from ..errors import UsageError
 from . import multicast as mc
 from .fragments import Session, encode, session_for
+from .spec import SPEC
 
 # EU868 (RP002-1.0.x, LoRaMac-node RegionEU868): DR -> spreading factor (125 kHz) and the largest
 # application payload N (FRMPayload, no FOpts). DR4-5: 242 (LMN's table); 222 where repeaters must fit.
@@ -34,6 +37,7 @@ SUB_BANDS = ((863_000_000, 865_000_000, 0.001), (865_000_000, 868_000_000, 0.01)
 RX2_FREQ_HZ = 869_525_000   # EU868 RX2 and class C default: the 10 % sub-band
 FAIL_TARGET = 1e-3          # per device: the chance it is left short of rank after the session
 MARGIN = 2                  # coded fragments on top of what the loss formula asks for
+TRIALS = 20000             # loss patterns the redundancy is judged over
 GUARD_S = 10                # the class C window opens this long before the first fragment, closes after the last
 
 
@@ -71,53 +75,68 @@ def duty_cycle(freq_hz: int) -> float:
     raise UsageError(f"{freq_hz} Hz is in no EU868 sub-band", hint=f"class C sessions use {RX2_FREQ_HZ} Hz (10 %)")
 
 
-def _pmf(n: int, p: float) -> list[float]:
-    """Binomial(n, p) probabilities 0..n (in log space, so large n does not underflow)."""
-    if p <= 0:
-        return [1.0] + [0.0] * n
-    if p >= 1:
-        return [0.0] * n + [1.0]
-    lp, lq = math.log(p), math.log1p(-p)
-    return [math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq)
-            for k in range(n + 1)]
+def _coded_row(k: int, m: int) -> int:
+    row = 0
+    for c in SPEC.matrix_line(k, m):
+        row |= 1 << c
+    return row
 
 
-def rank_short(extra: int) -> float:
-    """The chance that c coded rows, restricted to the L data rows a device lost, leave it short of rank
-    when extra = c − L: for uniformly random GF(2) rows 1 − ∏_{i > extra} (1 − 2^−i); 1 when extra < 0."""
-    if extra < 0:
-        return 1.0
-    prod = 1.0
-    for i in range(extra + 1, extra + 64):
-        prod *= 1.0 - 2.0 ** -i
-    return 1.0 - prod
+class Needs:
+    """Over `trials` seeded loss patterns (each fragment lost with probability `loss`, independently), how
+    many fragments must be sent, in send order (the M uncoded, then coded ones with TS004's own parity rows),
+    before a device has full rank. A coded row only matters on the data rows the device lost: it is taken
+    as `row & lost` and reduced against the coded rows kept so far."""
+
+    def __init__(self, m: int, loss: float, trials: int = TRIALS):
+        rnd = random.Random(f"bysans-fuota:{m}:{loss}")
+        rows: dict[int, int] = {}
+        self.trials, self.needs = trials, []
+        cap = min(SPEC.N_MASK, 4 * m + 256)  # sent beyond this: counted as never (a hopeless pattern)
+        for _ in range(trials):
+            lost = 0
+            for i in range(m):
+                if rnd.random() < loss:
+                    lost |= 1 << i
+            want, piv, n = bin(lost).count("1"), {}, m
+            while len(piv) < want and n < cap:
+                n += 1
+                if rnd.random() < loss:
+                    continue
+                row = rows.get(n)
+                if row is None:
+                    row = rows[n] = _coded_row(n - m, m)
+                row &= lost
+                while row:
+                    top = row.bit_length() - 1
+                    if top not in piv:
+                        piv[top] = row
+                        break
+                    row ^= piv[top]
+            self.needs.append(n if len(piv) == want else SPEC.N_MASK + 1)
+        self.needs.sort()
+
+    def short(self, sent: int) -> float:
+        """The share of the trials still short of rank after `sent` fragments."""
+        return (self.trials - bisect.bisect_right(self.needs, sent)) / self.trials
 
 
-def short_probability(nb_frag: int, redundancy: int, loss: float) -> float:
-    """P(a device cannot rebuild) when the M = nb_frag uncoded and R = redundancy coded fragments are
-    sent and each is lost with probability p = `loss`: with L ~ Binomial(M, p) uncoded lost and
-    C ~ Binomial(R, 1 − p) coded received, Σ_{L≥1} Σ_C P(L) P(C) rank_short(C − L)."""
-    lost = _pmf(nb_frag, loss)
-    coded = _pmf(redundancy, 1.0 - loss)
-    total = 0.0
-    for n_lost, pl in enumerate(lost):
-        if n_lost == 0 or pl < 1e-15:
-            continue
-        total += pl * sum(pc * rank_short(c - n_lost) for c, pc in enumerate(coded) if pc >= 1e-15)
-    return min(1.0, total)
-
-
-def redundancy_for(nb_frag: int, loss: float, *, target: float = FAIL_TARGET, margin: int = MARGIN) -> int:
-    """The smallest R with short_probability(M, R, loss) <= target, plus `margin`."""
+def redundancy_for(nb_frag: int, loss: float, *, target: float = FAIL_TARGET, margin: int = MARGIN,
+                   needs: Needs | None = None) -> int:
+    """The smallest R with Needs(M, loss).short(M + R) <= target, plus `margin`."""
     if not 0 <= loss < 0.9:
         raise UsageError(f"loss rate {loss} is not between 0 and 0.9", hint="e.g. --loss 10%")
-    r = 0
-    while short_probability(nb_frag, r, loss) > target:
-        r += 1 if r < 64 else max(1, r // 16)
-        if nb_frag + r > 16383:
-            raise UsageError(f"a loss rate of {loss:.0%} asks for more than the 16383 fragments of a session",
-                             hint="a higher data rate (larger fragments) or a smaller payload")
-    return r + margin
+    needs = needs or Needs(nb_frag, loss)
+    k = min(needs.trials - 1, int(needs.trials * (1 - target)))
+    sent = needs.needs[k]  # the needs are sorted: at most `target` of the trials need more than this
+    while needs.short(sent) > target:
+        sent += 1
+    if sent > SPEC.N_MASK:
+        raise UsageError(f"a loss rate of {loss:.0%} asks for more coded fragments than a session of {nb_frag} "
+                         "fragments can usefully carry",
+                         hint="a lower data rate (more, smaller fragments: TS004's coding needs a few dozen) or "
+                              "a lower --loss")
+    return max(0, sent - nb_frag) + margin
 
 
 @dataclass
@@ -135,6 +154,7 @@ class Plan:
     mc_key: bytes
     targets: list = field(default_factory=list)
     guard_s: int = GUARD_S
+    short: float = 0.0          # share of the sampled loss patterns that leave a device short of rank
 
     @property
     def fragment_size(self) -> int:
@@ -197,7 +217,7 @@ class Plan:
         return {"payload_bytes": len(self.payload), "dr": self.dr, "loss": self.loss,
                 "fragment_size": self.fragment_size, "nb_frag": self.nb_frag, "padding": self.session.padding,
                 "redundancy": self.redundancy, "fragments": self.fragments,
-                "short_probability": float(f"{short_probability(self.nb_frag, self.redundancy, self.loss):.2g}"),
+                "short_probability": self.short, "trials": TRIALS,
                 "group": {"id": self.group_id, "mc_addr": f"{self.mc_addr:08x}"},
                 "freq_hz": self.freq_hz, "duty_cycle": self.duty, "frame_toa_ms": round(self.toa_s * 1000, 1),
                 "interval_s": round(self.interval_s, 2), "session_s": round(self.session_s),
@@ -215,8 +235,14 @@ def plan(payload: bytes, targets, *, dr: int = 5, loss: float = 0.10, freq_hz: i
     session = session_for(len(payload), size, frag_index=frag_index)
     duty = duty_cycle(freq_hz)
     mc.class_c_session_req(group_id, 0, 0, freq_hz, dr)  # checks the group id and the frequency grid
-    p = Plan(payload=bytes(payload), dr=dr, loss=loss, session=session,
-                redundancy=redundancy_for(session.nb_frag, loss, target=target), freq_hz=freq_hz, duty=duty,
+    shortest = ((session.nb_frag + MARGIN - 1) * frame_toa_s(size, dr) / duty + frame_toa_s(size, dr) + 2 * GUARD_S)
+    if shortest > 2 ** 15:
+        raise UsageError(f"the session needs more than {shortest / 3600:.1f} h of class C, more than 2^15 s",
+                         hint="a higher data rate, a lower loss rate or a smaller payload")
+    needs = Needs(session.nb_frag, loss) if 0 <= loss < 0.9 else None
+    redundancy = redundancy_for(session.nb_frag, loss, target=target, needs=needs)
+    p = Plan(payload=bytes(payload), dr=dr, loss=loss, session=session, redundancy=redundancy,
+             short=needs.short(session.nb_frag + redundancy), freq_hz=freq_hz, duty=duty,
                 toa_s=frame_toa_s(size, dr), group_id=group_id,
                 mc_addr=(0xFE000000 | secrets.randbits(24)) if mc_addr is None else mc_addr,
                 mc_key=secrets.token_bytes(16) if mc_key is None else bytes(mc_key), targets=list(targets))
