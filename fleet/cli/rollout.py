@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import UsageError
 from ..release.metadata import parse_duration
 from ..rollout import DEVICE_STATES, OtaStore, parse_percent, parse_waves
 from .common import echo_json
@@ -141,8 +142,16 @@ def start(version, kommune, waves, halt_at, wave_timeout, soak, seed, board, rep
             loss=parse_percent(loss, "--loss") / 1000, session_in_s=parse_duration(session_in), out_dir=out_dir,
             devices=devices, chirpstack_app=chirpstack_application_id,
             chirpstack_profile=chirpstack_device_profile_id, operator=operator_name(operator), db_url=db_url)
-        echo_json(summary) if as_json else L.show(summary)
+        if as_json:
+            echo_json(summary)
+        else:
+            L.show(summary)
         return
+    given = [n for n, v in (("--release-dir", release_dir), ("--from", from_version),
+                            ("--base-manifest", base_manifest), ("--device", devices), ("--out", out_dir),
+                            ("--chirpstack-application-id", chirpstack_application_id)) if v]
+    if given:
+        raise UsageError(f"{given[0]} is for --via lorawan", hint="add --via lorawan, or leave it out for HTTP")
     timeout_s = parse_duration(wave_timeout) if wave_timeout else None
     store = OtaStore.open(db_url)
     try:

@@ -81,7 +81,8 @@ class LorawanRollout:
         try:
             if fport == fclock.PORT:
                 # an AppTimeReq without AnsRequired: the device holds itself synced
-                if any(c.get("name") == "AppTimeReq" and not c.get("ans_required") for c in fclock.parse_uplink(payload)):
+                cmds = fclock.parse_uplink(payload)
+                if any(c["name"] == "AppTimeReq" and not c["ans_required"] for c in cmds):
                     self._move(d, "clock_synced")
             elif fport == fmc.PORT:
                 for c in fmc.parse_uplink(payload):
