@@ -4,7 +4,7 @@ from a stated loss rate, the multicast group (McAddr, McKey, McKey encrypted per
 session's timing under the gateway's duty cycle on its sub-band.
 
     p = plan(payload, devices, dr=5, loss=0.10)      # devices: [Target(dev_eui, app_key, ...)]
-    p.fragment_size, p.redundancy, p.session_s, p.timeout   # and p.setup_req(dev_eui) per device
+    p.fragment_size, p.redundancy, p.session_s, p.timeout   # and p.setup_req(target) per device
     times = p.schedule()                               # send times of the fragments (s from session start)
 
 Pure: no network, no printing. The payload is fleet.fuota.payload.build()'s.
@@ -36,8 +36,8 @@ SUB_BANDS = ((863_000_000, 865_000_000, 0.001), (865_000_000, 868_000_000, 0.01)
              (869_400_000, 869_650_000, 0.10), (869_700_000, 870_000_000, 0.01))
 RX2_FREQ_HZ = 869_525_000   # EU868 RX2 and class C default: the 10 % sub-band
 FAIL_TARGET = 1e-3          # per device: the chance it is left short of rank after the session
-MARGIN = 2                  # coded fragments on top of what the loss formula asks for
-TRIALS = 20000             # loss patterns the redundancy is judged over
+MARGIN = 2                  # coded fragments on top of what the sampled loss patterns ask for
+TRIALS = 20000              # loss patterns the redundancy is judged over
 GUARD_S = 10                # the class C window opens this long before the first fragment, closes after the last
 
 
