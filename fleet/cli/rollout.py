@@ -1,7 +1,10 @@
 """`fleet rollout`: staged rollouts of a published release to one kommune's devices."""
 
+from pathlib import Path
+
 import click
 
+from ..errors import UsageError
 from ..release.metadata import parse_duration
 from ..rollout import DEVICE_STATES, OtaStore, parse_percent, parse_waves
 from .common import echo_json
@@ -86,10 +89,32 @@ def command():
 @click.option("--board", help="Only devices of this board (default: every board the release is built for).")
 @click.option("--repo", "repo_dir", envvar="FLEET_REPO", type=click.Path(file_okay=False, exists=True),
               help="The update repository the release was published to (FLEET_REPO).")
+@click.option("--via", type=click.Choice(["http", "lorawan"]), default="http", show_default=True,
+              help="http: devices take the release at their check-ins. lorawan: a FUOTA deployment (multicast "
+                   "class C session) for LoRaWAN-only devices; writes its folder (-o) and changes no database.")
+@click.option("--release-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="lorawan: the signed release folder the payload is built from.")
+@click.option("--from", "from_version", help="lorawan: the version the devices run now (its manifest from --repo).")
+@click.option("--base-manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="lorawan: the manifest the devices run now, instead of --from.")
+@click.option("--dr", type=click.IntRange(0, 5), default=5, show_default=True,
+              help="lorawan: the multicast data rate (EU868 DR0-DR5); sets the fragment size.")
+@click.option("--loss", default="10%", show_default=True, help="lorawan: the expected share of fragments lost; "
+                                                                 "sets the redundancy.")
+@click.option("--session-in", default="24h", show_default=True, metavar="DURATION",
+              help="lorawan: the class C session starts this long from now (time for the set-up, class A).")
+@click.option("--device", "devices", multiple=True, help="lorawan: only these DevEUIs (repeatable).")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="lorawan: the deployment folder to write.")
+@click.option("--chirpstack-application-id", help="lorawan: also write chirpstack.json (ChirpStack v4.12+ "
+                                                   "FuotaService bodies) for this application ...")
+@click.option("--chirpstack-device-profile-id", help="lorawan: ... and this device profile.")
 @operator_option
 @db_option
 @json_option
-def start(version, kommune, waves, halt_at, wave_timeout, soak, seed, board, repo_dir, operator, db_url, as_json):
+def start(version, kommune, waves, halt_at, wave_timeout, soak, seed, board, repo_dir, via, release_dir, from_version,
+          base_manifest, dr, loss, session_in, devices, out_dir, chirpstack_application_id,
+          chirpstack_device_profile_id, operator, db_url, as_json):
     """Start a rollout: the first wave's devices are told to take the release at their next check-in.
 
     Each rollout shuffles the devices by its own seed, so the canaries differ from one rollout to the next.
@@ -104,8 +129,29 @@ def start(version, kommune, waves, halt_at, wave_timeout, soak, seed, board, rep
       fleet rollout start --release 1.4.0 --kommune 751 --waves 5%,25%,100% --halt-at 10% --repo ./updates
       fleet rollout start --release 1.4.0 --kommune 751 --wave-timeout 24h --repo ./updates
       fleet rollout start --release 1.4.0 --kommune 751 --soak 24 --repo ./updates
+      fleet rollout start --via lorawan --release 1.4.0 --release-dir rel-1.4.0 --from 1.3.0 --repo ./updates \\
+          --kommune 751 --board virtual --dr 5 --loss 10% -o fuota-1.4.0
     """
     w, h = parse_waves(waves), parse_percent(halt_at, "--halt-at")
+    if via == "lorawan":
+        from . import rollout_lorawan as L
+
+        _, _, summary = L.start(
+            version=version, kommune=kommune, waves=w, halt_at=h, seed=seed, board=board, repo_dir=repo_dir,
+            release_dir=release_dir, from_version=from_version, base_manifest=base_manifest, dr=dr,
+            loss=parse_percent(loss, "--loss") / 1000, session_in_s=parse_duration(session_in), out_dir=out_dir,
+            devices=devices, chirpstack_app=chirpstack_application_id,
+            chirpstack_profile=chirpstack_device_profile_id, operator=operator_name(operator), db_url=db_url)
+        if as_json:
+            echo_json(summary)
+        else:
+            L.show(summary)
+        return
+    given = [n for n, v in (("--release-dir", release_dir), ("--from", from_version),
+                            ("--base-manifest", base_manifest), ("--device", devices), ("--out", out_dir),
+                            ("--chirpstack-application-id", chirpstack_application_id)) if v]
+    if given:
+        raise UsageError(f"{given[0]} is for --via lorawan", hint="add --via lorawan, or leave it out for HTTP")
     timeout_s = parse_duration(wave_timeout) if wave_timeout else None
     store = OtaStore.open(db_url)
     try:

@@ -19,6 +19,13 @@ the HTTP route downloads for the same update on a virtual board (check-in answer
 delta, the objects; status lines and headers included), counted as scripts/benches/ota.py counts them. Also in
 the line: the fragments it makes at EU868 DR0 (48-byte fragments) and DR5 (239), before redundancy.
 
+fuota.session_minutes: 100 nodes (decoder instances, lab/fuota_session.py) in one multicast group, 10 % of the
+fragments lost at random per node, the session planned by fleet.fuota.deploy (fragment size from the data
+rate, redundancy from the loss): simulated minutes from the class C window's opening to the last node
+rebuilt, at DR5 (`value`) and DR0 (`dr0`), with the gateway's duty-cycle violations on its sub-band (10 %,
+869.525 MHz) counted by a checker apart from the scheduler (must be 0). Baseline: the same payload by unicast
+class A, one RX2 downlink per uplink per device, same sub-band and DR.
+
 fuota.bricked: boards left unable to boot (must be 0) over power cuts at random moments while virtual boards
 take releases back and forth over FUOTA (lab/fuota_powercut.py): the fragments of a payload (10 % lost) fed to
 the board's decoder, then the installer, the switch, the reset and the first boot, the cut anywhere in that
@@ -184,5 +191,52 @@ def bricked():
              "rolled_back": stats["rolled_back"], "problems": stats["problems"][:3]}]
 
 
+
+
+def session_minutes():
+    """fuota.session_minutes: see lab/fuota_session.py. The payload is fuota.payload_bytes' (a release of
+    the whole app changing its largest module)."""
+    from fleet.fuota import deploy
+    from fleet.fuota.payload import build
+    from lab import fuota_session as fs
+
+    ota = _ota_bench()
+    lab = ota._lab()
+    try:
+        src = max((p for p in (firmware_dir() / "bysans").glob("*.py") if p.name != "version.py"),
+                  key=lambda p: p.stat().st_size)
+        mod = src.relative_to(firmware_dir()).as_posix()[:-3] + ".mpy"
+        r2 = lab.derive(lab.r1, "2.0.0", files={mod: src.read_bytes() + b"\n_CHANGED_FOR_THE_BENCH = 1\n"})
+        payload = build(r2, board="virtual", kommune="751", base_body=(lab.r1 / "release.json").read_bytes()).data
+    finally:
+        lab.stop()
+    nodes, loss, out = 100, 0.10, {}
+    for dr in (5, 0):
+        plan = deploy.plan(payload, [], dr=dr, loss=loss, mc_addr=0xFE000001, mc_key=bytes(range(16)))
+        mc = fs.multicast(plan, nodes=nodes, loss=loss, seed=1400 + dr)
+        uc = fs.unicast(plan, nodes=nodes, loss=loss, seed=1400 + dr)
+        out[dr] = (plan, mc, uc)
+    plan, mc, uc = out[5]
+    p0, mc0, uc0 = out[0]
+
+    def mins(s):
+        return None if s is None else round(s / 60, 1)
+
+    return [{"bench": "fuota.session_minutes", "value": mins(mc["all_rebuilt_s"]), "unit": "min",
+             "baseline": mins(uc["all_done_s"]),
+             "baseline_what": "unicast class A: one RX2 downlink per uplink per device, same DR and sub-band",
+             "dr": 5, "nodes": nodes, "loss": loss, "payload_bytes": len(payload),
+             "nodes_are": "decoder instances (GF(2) rank per node, block rebuilt by fleet.fuota.rebuild)",
+             "rebuilt": mc["rebuilt"], "duty_violations": mc["violations"] + uc["violations"],
+             "duty_cycle": plan.duty, "fragment_size": plan.fragment_size, "nb_frag": plan.nb_frag,
+             "redundancy": plan.redundancy, "frames": mc["frames"], "baseline_frames": uc["frames"],
+             "class_c_window_s": mc["window_s"],
+             "dr0": {"value": mins(mc0["all_rebuilt_s"]), "baseline": mins(uc0["all_done_s"]),
+                     "rebuilt": mc0["rebuilt"], "duty_violations": mc0["violations"] + uc0["violations"],
+                     "fragment_size": p0.fragment_size, "nb_frag": p0.nb_frag, "redundancy": p0.redundancy,
+                     "frames": mc0["frames"], "baseline_frames": uc0["frames"],
+                     "class_c_window_s": mc0["window_s"]}}]
+
+
 BENCHES = [(("fuota.decode_ms_per_fragment",), _run), (("fuota.payload_bytes",), payload_bytes),
-           (("fuota.bricked",), bricked)]
+           (("fuota.bricked",), bricked), (("fuota.session_minutes",), session_minutes)]

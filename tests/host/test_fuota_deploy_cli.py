@@ -1,0 +1,112 @@
+"""`fleet rollout start --via lorawan` (docs/formats/fuota.md, "Deployment"): the folder it writes is what a
+device can use. With each device's AppKey (read back from the registry) and `cryptography`'s AES only — the
+TS005 and LoRaWAN formulas written out here — McKey is opened from each device's McGroupSetupReq, the
+group's session keys derived from it, every multicast frame's MIC checked and its FRMPayload decrypted into
+the DataFragments of fragments.txt, which rebuild payload.bin. No key is in the folder or the output."""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import pytest
+from cryptography.hazmat.primitives import cmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from fleet.fuota.rebuild import rebuild
+from fleet.registry import Operator, Registry
+
+SECRET = "11" * 32
+
+
+def aes(key, block, decrypt=False):
+    c = Cipher(algorithms.AES(key), modes.ECB())
+    x = c.decryptor() if decrypt else c.encryptor()
+    return x.update(block) + x.finalize()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("fuotadeploy")
+    env = dict(os.environ, FLEET_DB=f"sqlite:///{tmp_path / 'reg.db'}", FLEET_KEYS_DIR=str(tmp_path / "keys"),
+               FLEET_KEY_PASSPHRASE="correct horse battery staple", FLEET_OPERATOR="test", FLEET_KOMMUNE="751",
+               FLEET_SECRET_KEY=SECRET, XDG_DATA_HOME=str(tmp_path / "data"), BYSANS_SIM_DIR=str(tmp_path / "sim"))
+
+    def fleet(*args, ok=True):
+        p = subprocess.run([sys.executable, "-c", "from fleet.cli import main; main()", *map(str, args)],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+        assert (p.returncode == 0) == ok, p.stderr
+        return p
+
+    fleet("keys", "init-root")
+    fleet("keys", "add-release", "--kommune", "751")
+    for v in ("1.0.0", "1.1.0"):
+        fleet("release", "build", "--board", "virtual", "--version", v, "-o", f"rel-{v}")
+        fleet("release", "sign", f"rel-{v}", "--kommune", "751")
+    fleet("release", "publish", "rel-1.0.0", "--repo", "updates")
+    for mac in ("24:0a:c4:00:31:01", "24:0a:c4:00:31:02"):
+        fleet("enroll", "--site", "Testvej 1", "--kind", "waste", "--board", "virtual", "--no-board", "--mac", mac)
+    return tmp_path, fleet, env
+
+
+def test_the_folder_opens_with_each_devices_own_key(sandbox):
+    tmp, fleet, env = sandbox
+    p = fleet("rollout", "start", "--via", "lorawan", "--release", "1.1.0", "--release-dir", "rel-1.1.0",
+              "--from", "1.0.0", "--repo", "updates", "--kommune", "751", "--board", "virtual", "--dr", "3",
+              "--loss", "10%", "-o", "dep", "--json")
+    summary = json.loads(p.stdout)
+    out = tmp / "dep"
+    payload = (out / "payload.bin").read_bytes()
+    plan = summary["plan"]
+    assert plan["payload_bytes"] == len(payload) == summary["payload"]["bytes"]
+    assert plan["fragment_size"] == 112 and plan["devices"] == 2
+
+    reg = Registry.open(env["FLEET_DB"], key=bytes.fromhex(SECRET))
+    try:
+        keys = {k.lower(): v for k, v in reg.app_keys(Operator("test", kommune="0751"),
+                                                      ["240AC4FFFE003101", "240AC4FFFE003102"], purpose="test").items()}
+    finally:
+        reg.close()
+    text = "".join(f.read_text() for f in out.iterdir() if f.suffix in (".txt", ".json")) + p.stdout + p.stderr
+    assert not any(k.hex() in text for k in keys.values())
+
+    uni = [line.split() for line in (out / "unicast.txt").read_text().splitlines() if not line.startswith("#")]
+    setups = {d: bytes.fromhex(h) for d, port, h in uni if port == "200" and h.startswith("02")}
+    assert set(setups) == set(keys)
+    mc_keys = set()
+    for dev, req in setups.items():
+        kek = aes(aes(keys[dev], bytes(16)), bytes(16))               # McKEKey from GenAppKey = AppKey
+        mc_keys.add(aes(kek, req[6:22]))                              # the node: McKey = AES(McKEKey, enc)
+        mc_addr = struct.unpack_from("<I", req, 2)[0]
+    [mc_key] = mc_keys                                                # one group key, reached by both
+    addr = struct.pack("<I", mc_addr)
+    app_s, nwk_s = aes(mc_key, b"\x01" + addr + bytes(11)), aes(mc_key, b"\x02" + addr + bytes(11))
+
+    frags = []
+    for line in (out / "frames.txt").read_text().splitlines()[1:]:
+        _, fcnt, phy = line.split()
+        phy, fcnt = bytes.fromhex(phy), int(fcnt)
+        assert phy[0] == 0x60 and phy[1:5] == addr and phy[5] == 0 and phy[8] == 201
+        c = cmac.CMAC(algorithms.AES(nwk_s))
+        c.update(struct.pack("<BIBIIBB", 0x49, 0, 1, mc_addr, fcnt, 0, len(phy) - 4) + phy[:-4])
+        assert c.finalize()[:4] == phy[-4:]
+        enc = phy[9:-4]
+        ks = b"".join(aes(app_s, struct.pack("<BIBIIBB", 1, 0, 1, mc_addr, fcnt, 0, i + 1))
+                      for i in range((len(enc) + 15) // 16))
+        frags.append(bytes(a ^ b for a, b in zip(enc, ks)))
+    assert [f.hex() for f in frags] == (out / "fragments.txt").read_text().split()
+    assert len(frags) == plan["nb_frag"] + plan["redundancy"]
+    lost = frags[1:2] + frags[4:5]                                    # two data fragments lost
+    kept = [f for f in frags if f not in lost]
+    assert rebuild(kept, nb_frag=plan["nb_frag"], padding=plan["padding"]) == payload
+
+
+def test_lorawan_needs_its_folder_and_release(sandbox):
+    tmp, fleet, _ = sandbox
+    p = fleet("rollout", "start", "--via", "lorawan", "--release", "1.1.0", "--kommune", "751", "--board", "virtual",
+              "-o", "x", ok=False)
+    assert "--release-dir" in p.stderr and not (tmp / "x").exists()
+    p = fleet("rollout", "start", "--via", "lorawan", "--release", "1.2.0", "--release-dir", "rel-1.1.0",
+              "--kommune", "751", "--board", "virtual", "-o", "x", ok=False)
+    assert "holds release 1.1.0" in p.stderr and not (tmp / "x").exists()
