@@ -32,7 +32,7 @@ class _Commands(click.Group):
         return cmd
 
 
-_HELPERS = frozenset({"common", "output", "ports"})  # modules of the CLI that are no command
+_HELPERS = frozenset({"common", "output", "ports", "rollout_lorawan"})  # modules of the CLI that are no command
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
