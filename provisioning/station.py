@@ -153,5 +153,30 @@ def provision_all(targets: list[Target], *, board: str | None = None, firmware=N
 
     if not targets:
         return []
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(targets))) as pool:
-        return list(pool.map(one, targets))
+    pool = ThreadPoolExecutor(max_workers=min(max_workers, len(targets)))
+    futures = [pool.submit(one, t) for t in targets]
+    try:
+        results = [f.result() for f in futures]
+    except KeyboardInterrupt as e:
+        # Ctrl-C: boards not yet begun are not begun; those on their way finish their pass (a board cut off
+        # in the middle of a write would need it again), then the interrupt goes on with what each holds.
+        # A second Ctrl-C stops at once (fleet.cli.common).
+        started = [not f.cancel() for f in futures]
+        pool.shutdown(wait=True, cancel_futures=True)
+        e.station_state = interrupted_state(targets, futures, started)
+        raise
+    pool.shutdown()
+    return results
+
+
+def interrupted_state(targets, futures, started) -> dict:
+    """What a station stopped by Ctrl-C leaves: {"done": [Result...], "not_started": [port...]}."""
+    done, not_started = [], []
+    for t, f, began in zip(targets, futures, started):
+        if not began:
+            not_started.append(t.key)
+        elif f.done() and not f.cancelled() and f.exception() is None:
+            done.append(f.result())
+        else:
+            not_started.append(t.key)
+    return {"done": done, "not_started": not_started}

@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from ..errors import FleetError, UsageError
+from ..errors import FleetError, Interrupted, UsageError
 from .common import echo_json
 from .devices import print_table, registry_options
 
@@ -59,7 +59,7 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
     if not targets:
         raise UsageError("no boards found: no known USB-UART and no running virtual board",
                          hint="plug the boards in (or 'fleet sim start --count 3'), then run it again")
-    enroll = None
+    enroll = enroll_files = None
     reg = None
     if do_enroll:
         if not (kind and site):
@@ -98,16 +98,13 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
     if bars:
         bars.start()
     try:
-        if reg is not None:
-            with reg:
-                if via == "image":
-                    results = provision_all(targets, board=board, firmware=firmware, enroll_files=enroll_files,
-                                            progress=progress)
-                else:
-                    results = provision_all(targets, board=board, firmware=firmware, enroll=enroll,
-                                            progress=progress, via=via)
-        else:
-            results = provision_all(targets, board=board, firmware=firmware, progress=progress, via=via)
+        results = _run(reg, via, targets, board, firmware, progress, enroll, enroll_files)
+    except KeyboardInterrupt as e:
+        if bars:
+            bars.stop()
+            bars = None
+        message, hint = interrupted_message(getattr(e, "station_state", None))
+        raise Interrupted(message, hint=hint) from None
     finally:
         if bars:
             bars.stop()
@@ -127,3 +124,35 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
         raise e
     click.echo(f"{len(results)} board{'s' if len(results) != 1 else ''} ok", err=True)
     sys.stdout.flush()
+
+
+def _run(reg, via, targets, board, firmware, progress, enroll, enroll_files):
+    from provisioning.station import provision_all
+
+    if reg is None:
+        return provision_all(targets, board=board, firmware=firmware, progress=progress, via=via)
+    with reg:
+        if via == "image":
+            return provision_all(targets, board=board, firmware=firmware, enroll_files=enroll_files,
+                                 progress=progress)
+        return provision_all(targets, board=board, firmware=firmware, enroll=enroll, progress=progress, via=via)
+
+
+def interrupted_message(state: dict | None) -> tuple[str, str]:
+    """(message, hint) for a station stopped by Ctrl-C: which boards were done, which were not begun."""
+    again = ("run 'fleet station' again: boards that already run this release are left alone, the others "
+             "are flashed (by image: put them in download mode first)")
+    if not state:
+        return "interrupted before any board was begun", again
+    done, left = state["done"], state["not_started"]
+    parts = []
+    ok = [r.key for r in done if r.ok]
+    bad = [f"{r.key} ({r.message})" for r in done if not r.ok]
+    if ok:
+        parts.append(f"done: {', '.join(ok)}")
+    if bad:
+        parts.append(f"failed: {'; '.join(bad)}")
+    if left:
+        parts.append(f"not begun: {', '.join(left)}")
+    return ("interrupted; the boards on their way finished their pass (none was cut off in the middle of a "
+            "write). " + ". ".join(parts), again)
