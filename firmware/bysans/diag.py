@@ -19,10 +19,7 @@ except ImportError:  # CPython: the airtime benchmark runs this module as it is
 
 from bysans import diag_spec as S
 
-try:
-    from binascii import crc32
-except ImportError:
-    crc32 = None
+from binascii import crc32  # MicroPython's ESP32 and unix ports and CPython all have it
 
 OFFSET = const(480)
 SIZE = const(32)
@@ -37,14 +34,7 @@ _state = None  # this boot's record: [cause, boots, wdt, heap_min, exc, last_s, 
 
 
 def _crc(data):
-    if crc32 is not None:
-        return crc32(data) & 0xFFFFFFFF
-    c = 0xFFFFFFFF
-    for b in data:
-        c ^= b
-        for _ in range(8):
-            c = (c >> 1) ^ (0xEDB88320 & -(c & 1))
-    return c ^ 0xFFFFFFFF
+    return crc32(data) & 0xFFFFFFFF
 
 
 def _cause_code(cause):

@@ -122,22 +122,15 @@ def _ingest_sqlite():
 
 
 def _ingest_postgres():
-    base = os.environ.get("BYSANS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    schema = "bench_" + uuid.uuid4().hex[:12]
-    admin = create_engine(base)
-    with admin.begin() as c:
-        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url, drop = _pg_schema()
     try:
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
         return [_run_ingest(url, "postgres")]
     finally:
-        with admin.begin() as c:
-            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+        drop()
 
 
 def _pg_schema():
+    """(URL of a PostgreSQL schema of its own, drop() that removes it)."""
     base = os.environ.get("BYSANS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     schema = "bench_" + uuid.uuid4().hex[:12]
     admin = create_engine(base)
