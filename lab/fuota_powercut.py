@@ -13,7 +13,7 @@ from fleet.fuota.fragments import encode
 from fleet.fuota.payload import build
 from fleet.release import metadata
 
-from .ota import boot_into_slots, provision
+from .ota import boot_into_slots, count_cut, provision
 
 SIZE = 48  # EU868 DR0's largest fragment
 # A session and its install in one script need more than lab.ota.HEAP (256K) on the 64-bit unix port, whose
@@ -132,23 +132,9 @@ def campaign(lab, *, name, boards=4, cuts_per_board=25, seed=1, loss=0.1):
                 b.powercut(0)
                 with lock:
                     stats["cuts"] += 1
-                try:
-                    r.c.buf = r.c.buf[-20000:]
-                    r.reconnect(timeout=60)
-                    st = r.state()
-                    ok = st["trial"] is None and st["path"] == "/" + st["slot"] and st["app"] == st["version"]
-                    ok = ok and r.files_ok()
-                except Exception as e:  # noqa: BLE001 - a board that does not come back is what we count
-                    ok, st = False, {"error": repr(e)[:300]}
-                with lock:
-                    if not ok:
-                        stats["bricked"] += 1
-                        stats["problems"].append({"board": i, "cut": k, "state": st})
-                        return
-                    now = "A" if st["version"] == "1.0.0" else "B"
-                    stats["new" if now == want else "old"] += 1
-                    if (st.get("last") or {}).get("state") == "rolled_back":
-                        stats["rolled_back"] += 1
+                st = count_cut(r, stats, lock, board=i, cut=k, want=want, timeout=60)
+                if st is None:
+                    return
         except Exception as e:  # noqa: BLE001 - reported in the line, not a crash of the bench
             with lock:
                 stats["problems"].append({"board": i, "error": repr(e)[:300]})

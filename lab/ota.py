@@ -343,6 +343,31 @@ def write_channel(repo: Path, data: bytes, kommune="0751", board="virtual"):
         except (OSError, ReleaseError):
             p.unlink()
 
+def count_cut(r: "Repl", stats: dict, lock, *, board, cut, want: str, timeout=30.0) -> dict | None:
+    """After a power cut: the board must come back running a confirmed slot whose every file matches its
+    manifest (release A is 1.0.0, B the other). Counts the outcome in `stats` ("old"/"new" against `want`,
+    "rolled_back", or "bricked" with the problem) and returns the board's state, None when it did not come
+    back whole."""
+    try:
+        r.c.buf = r.c.buf[-20000:]
+        r.reconnect(timeout=timeout)
+        st = r.state()
+        ok = st["trial"] is None and st["path"] == "/" + st["slot"] and r.files_ok()
+        ok = ok and st["app"] == st["version"]
+    except Exception as e:  # noqa: BLE001 - a board that does not come back is what we count
+        ok, st = False, {"error": repr(e)[:300]}
+    with lock:
+        if not ok:
+            stats["bricked"] += 1
+            stats["problems"].append({"board": board, "cut": cut, "state": st})
+            return None
+        now = "A" if st["version"] == "1.0.0" else "B"
+        stats["new" if now == want else "old"] += 1
+        if (st.get("last") or {}).get("state") == "rolled_back":
+            stats["rolled_back"] += 1
+    return st
+
+
 def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_s=None):
     """Power cuts at random moments while boards update back and forth between two releases (A: the
     built release; B: one module changed and a 24 KiB data file added), new counters each time.
@@ -397,25 +422,10 @@ def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_
                 b.powercut(0)
                 with lock:
                     stats["cuts"] += 1
-                try:
-                    r.c.buf = r.c.buf[-20000:]
-                    r.reconnect(timeout=30)
-                    st = r.state()
-                    ok = st["trial"] is None and st["path"] == "/" + st["slot"] and r.files_ok()
-                    ok = ok and st["app"] == st["version"]
-                except Exception as e:  # noqa: BLE001 - a board that does not come back is what we count
-                    ok = False
-                    st = {"error": repr(e)[:300]}
-                with lock:
-                    if not ok:
-                        stats["bricked"] += 1
-                        stats["problems"].append({"board": i, "cut": k, "state": st})
-                        return
-                    now = "A" if st["version"] == "1.0.0" else "B"
-                    stats["new" if now == want else "old"] += 1
-                    if (st.get("last") or {}).get("state") == "rolled_back":
-                        stats["rolled_back"] += 1
-                cur = now
+                st = count_cut(r, stats, lock, board=i, cut=k, want=want)
+                if st is None:
+                    return
+                cur = "A" if st["version"] == "1.0.0" else "B"
         finally:
             try:
                 b.stop()
