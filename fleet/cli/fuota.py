@@ -83,7 +83,8 @@ def rebuild_cmd(lines, output, size, nb_frag, padding, as_json):
     payloads = parse_lines(lines)
     if size is not None:
         if not payloads:
-            raise FragmentsError("no fragment lines were given")
+            raise FragmentsError("no fragment lines were given",
+                                 hint="give the file 'fleet fuota fragments' wrote, or pipe it in: ... | fleet fuota rebuild ...")
         frag_size = len(payloads[0]) - 3
         if size < 1 or frag_size < 1:
             raise FragmentsError(f"--size {size} with {frag_size}-byte fragments describes no block")
@@ -127,7 +128,8 @@ def payload_cmd(release_dir, from_version, repo, base_manifest, kommune, board, 
     from .common import echo_json
 
     if from_version and base_manifest:
-        raise UsageError("give --from VERSION (with --repo) or --base-manifest FILE, not both")
+        raise UsageError("give --from VERSION (with --repo) or --base-manifest FILE, not both",
+                         hint="--from 1.0.0 --repo updates takes the base from the repository")
     if from_version and not repo:
         raise UsageError("--from needs --repo: the update repository holding that version's manifest",
                          hint="or give the manifest itself: --base-manifest FILE")

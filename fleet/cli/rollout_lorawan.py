@@ -61,14 +61,17 @@ def start(*, version, kommune, waves, halt_at, seed, board, repo_dir, release_di
         raise UsageError("--via lorawan needs --release-dir: the signed release folder (fleet release build + sign)",
                          hint="the payload is built from it as fleet fuota payload does")
     if not board:
-        raise UsageError("--via lorawan needs --board: one payload is for one board")
+        raise UsageError("--via lorawan needs --board: one payload is for one board",
+                         hint="e.g. --board ttgo_lora32_v21 (fleet boards list shows them)")
     if out_dir is None:
-        raise UsageError("--via lorawan needs -o/--out DIR: the deployment folder to write")
+        raise UsageError("--via lorawan needs -o/--out DIR: the deployment folder to write",
+                         hint="e.g. -o fuota-1.1.0 (a new or empty folder)")
     kode = metadata.kommunekode(kommune)
     base = None
     if from_version:
         if not repo_dir:
-            raise UsageError("--from needs --repo: the update repository holding that version's manifest")
+            raise UsageError("--from needs --repo: the update repository holding that version's manifest",
+                             hint="e.g. --from 1.0.0 --repo updates")
         base = base_from_repo(repo_dir, from_version, board, kode)
     elif base_manifest:
         base = Path(base_manifest).read_bytes()
@@ -87,7 +90,8 @@ def start(*, version, kommune, waves, halt_at, seed, board, repo_dir, release_di
         from ..exports import chirpstack_fuota as cs
 
         if not chirpstack_profile:
-            raise UsageError("--chirpstack-application-id needs --chirpstack-device-profile-id as well")
+            raise UsageError("--chirpstack-application-id needs --chirpstack-device-profile-id as well",
+                             hint="both are UUIDs from ChirpStack's web interface (application, device profile)")
         bodies = cs.requests(plan, [t.dev_eui for t in targets], application_id=chirpstack_app,
                              device_profile_id=chirpstack_profile, name=f"bysans {version} {kode} {board}")
     out = Path(out_dir)

@@ -57,7 +57,8 @@ def set_(ctx_reg, devices, site, note, as_json, assignments):
     with reg:
         if devices:
             if site:
-                raise UsageError("--site narrows a kommune's devices: give --kommune, not --device")
+                raise UsageError("--site narrows a kommune's devices: give --kommune, not --device",
+                                 hint='e.g. fleet settings set --kommune 751 --site "Park Allé" interval_s=600')
             targets = [reg.get_device(op, e) for e in dict.fromkeys(devices)]
         elif kfilter:
             targets = [d for d in reg.list_devices(op, kommune=kfilter) if d.state != "retired"
@@ -66,7 +67,8 @@ def set_(ctx_reg, devices, site, note, as_json, assignments):
                 raise UsageError(f"no devices in kommune {kfilter}" + (f" at a site starting '{site}'" if site else ""),
                                  hint="'fleet devices list' shows what you may see")
         else:
-            raise UsageError("which devices? give --device DEVEUI or --kommune K (with --site to narrow it)")
+            raise UsageError("which devices? give --device DEVEUI or --kommune K (with --site to narrow it)",
+                             hint="e.g. fleet settings set --device 70B3D57ED0000001 interval_s=600")
         cmds = SettingsStore(reg).queue(op, targets, values, note=note)
     for c in cmds:
         c["chirpstack"] = chirpstack_queue(c)
