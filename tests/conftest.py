@@ -91,13 +91,13 @@ def _skip_reasons(terminalreporter) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter):
-    import re
-
     import mp32support
 
     reasons = _skip_reasons(terminalreporter)
     services = set(_missing_services)
-    services.update(m.group(1) for r in reasons if SERVICE_SKIP in r for m in [re.search(r"\[([^\]]+)\]$", r)] if m)
+    for r in reasons:
+        if SERVICE_SKIP in r and r.endswith("]"):  # "... [note]": _missing's skip reason
+            services.add(r[r.rindex("[") + 1:-1])
     mp32 = list(mp32support.missing) + [r.split(MP32_SKIP, 1)[1] for r in reasons if MP32_SKIP in r]
     if mp32:
         terminalreporter.write_line(
