@@ -315,9 +315,7 @@ class OtaStore:
             return _channel(repo_dir, r["kommune"], r["board"])
         member = s.scalars(select(RolloutDevice).where(RolloutDevice.rollout_id == ro.id,
                                                        RolloutDevice.device == r["device"])).first()
-        before = None if member is None else (member.state, member.reason)
-        diag_before = None if member is None else (member.resets, member.watchdog_resets,
-                                                   D.soaking(member.state, member.diag_checkins, ro.soak))
+        before = None if member is None else self._moves(member, ro)
         if member is None:
             if ro.state in ("aborted", "completed"):
                 return _manifest_path(ro) if ro.state == "completed" else None
@@ -334,9 +332,7 @@ class OtaStore:
         D.count_member(member, diff, was=was, manifest=ro.manifest, release=r["release"])
         s.flush()
         expired = self._expire(s, ro, now)
-        diag_moved = diag_before is not None and diag_before != (
-            member.resets, member.watchdog_resets, D.soaking(member.state, member.diag_checkins, ro.soak))
-        if expired or diag_moved and ro.state == "running" or self._may_move(s, ro, before, member):
+        if expired or self._may_move(s, ro, before, member):
             self._step(s, ro, now, expired=True)
         if member.state == "confirmed":
             return None if r["release"] == ro.manifest else _manifest_path(ro)
@@ -374,14 +370,25 @@ class OtaStore:
             s.flush()
         return n
 
+    @staticmethod
+    def _moves(member: RolloutDevice, ro: Rollout) -> tuple:
+        """What of a member can move its rollout: its state and reason, its resets and watchdog resets (the
+        diagnostics rule), and whether it is still soaking."""
+        return (member.state, member.reason, member.resets, member.watchdog_resets,
+                D.soaking(member.state, member.diag_checkins, ro.soak))
+
     def _may_move(self, s, ro: Rollout, before, member: RolloutDevice) -> bool:
-        """Whether one member's change from `before` ((state, reason), None: it just joined) can move the
-        rollout, which was settled before it (every change is followed by a step). Only a running rollout
-        moves; it halts only when failures grow, and opens the next wave only when a member becomes
-        terminal and none of the open waves is still on its way (an index seek, not a read of every member).
-        A check-in that changes nothing, or moves a device along its way, costs no step."""
-        if ro.state != "running" or (member.state, member.reason) == before:
+        """Whether one member's change from `before` (_moves(); None: it just joined) can move the rollout,
+        which was settled before it (every change is followed by a step). Only a running rollout moves; it
+        halts when failures grow or the diagnostics rule says so (a member's resets changed), a soak that
+        ends may open the next wave, and otherwise the next wave opens only when a member becomes terminal
+        and none of the open waves is still on its way (an index seek, not a read of every member). A
+        check-in that changes nothing, or moves a device along its way, costs no step."""
+        now = self._moves(member, ro)
+        if ro.state != "running" or now == before:
             return False
+        if before is not None and now[2:] != before[2:]:  # resets, watchdog resets or the soak changed
+            return True
         if W.is_failure(member.state, member.reason):
             return True
         if member.state not in W.TERMINAL:
