@@ -343,7 +343,7 @@ def write_channel(repo: Path, data: bytes, kommune="0751", board="virtual"):
         except (OSError, ReleaseError):
             p.unlink()
 
-def count_cut(r: "Repl", stats: dict, lock, *, board, cut, want: str, timeout=30.0) -> dict | None:
+def count_cut(r: "Repl", stats: dict, lock, *, board, cut, want: str, timeout=90.0) -> dict | None:
     """After a power cut: the board must come back running a confirmed slot whose every file matches its
     manifest (release A is 1.0.0, B the other). Counts the outcome in `stats` ("old"/"new" against `want`,
     "rolled_back", or "bricked" with the problem) and returns the board's state, None when it did not come
@@ -394,6 +394,13 @@ def powercut_campaign(lab, *, name, boards=4, cuts_per_board=10, seed=1, window_
         return metadata.sign(body, [signer])
 
     def run(i):
+        try:
+            campaign(i)
+        except Exception as e:  # noqa: BLE001 - a thread's failure is reported, not lost with the thread
+            with lock:
+                stats["problems"].append({"board": i, "error": f"{type(e).__name__}: {e}"[:500]})
+
+    def campaign(i):
         repo = lab.base / f"cut-repo-{i}"
         for rel in (ra, rb):
             repository.publish(rel, repo, lab.store)
