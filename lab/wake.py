@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from fleet import device_spec
 from fleet.registry import Operator, Registry
 from fleet.sim import manager
 
@@ -82,7 +83,7 @@ class WakeLab:
                 provision(s, self.lab.rel, root=self.lab.root1, config=self.lab.config(self.rec["dev_eui"]),
                           wifi=LAB_WIFI)  # the check-in joins the lab's WLAN first, as a board does
                 node = NODE if self.ota else {**NODE, "ota_every_s": 0}
-                deploy(s, {"/config/node.json": json.dumps(node).encode()})
+                deploy(s, {device_spec.NODE_CONFIG: json.dumps(node).encode()})
         finally:
             b.stop()
         reg = Registry.open(self.lab.db_url)

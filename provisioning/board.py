@@ -10,12 +10,13 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from fleet import device_spec
 from fleet.boards import Board
 from fleet.errors import WrongBoard
 
 from .session import Session, literal
 
-_IDENTIFY = """import sys,binascii
+_IDENTIFY = f"""import sys,binascii
 try:
  import _vboard as v
  r=('virtual',v.board['name'],v.board.get('mac'))
@@ -24,7 +25,7 @@ except ImportError:
  r=(sys.implementation._machine,None,binascii.hexlify(machine.unique_id()).decode())
 try:
  import json
- f=open('/board.json');n=json.load(f).get('name');f.close()
+ f=open({device_spec.BOARD_FILE!r});n=json.load(f).get('name');f.close()
 except Exception:
  n=None
 print(repr(r+(n,)))

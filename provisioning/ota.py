@@ -177,8 +177,10 @@ def enrolled_identity(session) -> dict:
     """The DevEUI and kommune `fleet enroll --port` wrote to the board ({} for what it lacks): the defaults
     of an OTA config. Only those two values cross the line (lorawan.json also holds the AppKey)."""
     code = ("import json\nd = {}\n"
-            "try:\n d['device'] = json.load(open('/config/lorawan.json'))['dev_eui']\nexcept Exception:\n pass\n"
-            "try:\n d['kommune'] = json.load(open('/config/device.json'))['kommune']\nexcept Exception:\n pass\n"
+            f"try:\n d['device'] = json.load(open({device_spec.LORAWAN_CONFIG!r}))['dev_eui']\n"
+            "except Exception:\n pass\n"
+            f"try:\n d['kommune'] = json.load(open({device_spec.DEVICE_CONFIG!r}))['kommune']\n"
+            "except Exception:\n pass\n"
             "print(json.dumps(d))\n")
     out = session.exec(code).strip().splitlines()
     return json.loads(out[-1]) if out else {}
@@ -188,9 +190,9 @@ def enrolled_identity(session) -> dict:
 # check-in's answer, caught on its way back), the outcome. poll(reboot=False): the board does not reset
 # itself in the middle of the exec -- a reset ends the raw REPL's program without its end marker, which is
 # what left `mpremote exec "client.Client().poll()"` waiting for ever after an update.
-_SLOT_PATH = """import sys
+_SLOT_PATH = f"""import sys
 try:
-    _p = '/' + open('/ota/confirmed').read().strip()
+    _p = '/' + open({device_spec.OTA_CONFIRMED!r}).read().strip()
     if sys.path[0] != _p:
         sys.path.insert(0, _p)
 except OSError:

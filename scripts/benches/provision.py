@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from fleet import boards
+from fleet import boards, device_spec
 from fleet.sim import manager
 
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
@@ -96,8 +96,8 @@ def board_seconds():
         with reg:
             enroll_on_board(reg, op, NewDevice(kommune="751", site="Bench", kind="env", board="virtual"), ours.port)
         ours_s = time.perf_counter() - t0
-        config = {"/config/lorawan.json": b'{"app_key":"' + base64.b16encode(os.urandom(16)) + b'"}',
-                  "/config/device.json": b'{"site":"Bench"}'}
+        config = {device_spec.LORAWAN_CONFIG: b'{"app_key":"' + base64.b16encode(os.urandom(16)) + b'"}',
+                  device_spec.DEVICE_CONFIG: b'{"site":"Bench"}'}
         t0 = time.perf_counter()
         _mpremote_cp(base.port, {**bundle[0], **config}, d)
         base_s = time.perf_counter() - t0
@@ -144,9 +144,9 @@ def base_image_seconds():
              "flash_timing": "W25Q32JV typical erase/program times simulated"}]
 
 
-CONFIG = {"/config/lorawan.json": b'{"activation":"otaa","app_key":"00112233445566778899AABBCCDDEEFF",'
+CONFIG = {device_spec.LORAWAN_CONFIG: b'{"activation":"otaa","app_key":"00112233445566778899AABBCCDDEEFF",'
                                    b'"dev_eui":"70B3D57ED0000001","join_eui":"0000000000000000","version":"1.0.3"}',
-          "/config/device.json": b'{"board":"virtual","kind":"env","kommune":"0751","name":"bench-1",'
+          device_spec.DEVICE_CONFIG: b'{"board":"virtual","kind":"env","kommune":"0751","name":"bench-1",'
                                  b'"sensors":["bme280"],"site":"Bench"}'}
 
 

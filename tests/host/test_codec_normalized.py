@@ -5,7 +5,6 @@ TheThingsNetwork/lorawan-devices lib/payload.json), in the schema's units, from 
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -37,9 +36,8 @@ readline.createInterface({input: process.stdin}).on('line', (line) => {
 
 
 @pytest.fixture(scope="module")
-def tts_js(tmp_path_factory):
-    if not Path(NODE).exists():
-        pytest.skip("node is not installed")
+def tts_js(tmp_path_factory, program):
+    program(NODE, "nodejs")  # skipped without node; failed under BYSANS_REQUIRE_SERVICES=1 (CI)
     path = tmp_path_factory.mktemp("tts") / "tts.js"
     path.write_text(render("tts"))
     proc = subprocess.Popen([NODE, "-e", _RUNNER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -64,6 +64,10 @@ def test_the_folder_opens_with_each_devices_own_key(sandbox):
 
     reg = Registry.open(env["FLEET_DB"], key=bytes.fromhex(SECRET))
     try:
+        # the start names its operator in the audit log: each AppKey it read, with what for
+        reads = [(a.operator, a.dev_eui, a.note) for a in reg.audit_log(Operator("test", kommune="0751"))
+                 if a.action == "device.keys_read"]
+        assert sorted(reads) == [("test", d, "fuota deployment") for d in ("240AC4FFFE003101", "240AC4FFFE003102")]
         keys = {k.lower(): v for k, v in reg.app_keys(Operator("test", kommune="0751"),
                                                       ["240AC4FFFE003101", "240AC4FFFE003102"], purpose="test").items()}
     finally:
