@@ -54,7 +54,7 @@ def test_the_folder_opens_with_each_devices_own_key(sandbox):
     tmp, fleet, env = sandbox
     p = fleet("rollout", "start", "--via", "lorawan", "--release", "1.1.0", "--release-dir", "rel-1.1.0",
               "--from", "1.0.0", "--repo", "updates", "--kommune", "751", "--board", "virtual", "--dr", "3",
-              "--loss", "10%", "-o", "dep", "--json")
+              "--loss", "10%", "--waves", "100%", "-o", "dep", "--json")
     summary = json.loads(p.stdout)
     out = tmp / "dep"
     payload = (out / "payload.bin").read_bytes()
