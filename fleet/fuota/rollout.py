@@ -162,15 +162,16 @@ class LorawanRollout:
         docs/ota.md). It runs the release: confirmed. Otherwise only a device that had the whole block moves:
         installed, failed (its installer refused the block) or rolled back (it came back on another version)."""
         d = self._dev(dev_eui)
+        was = d.reason[4:] if d.state == "silent" and d.reason else d.state  # silent: what it was doing
         if version == self.version and state not in ("downloading", "installed"):
             self._move(d, "confirmed")
-        elif d.state not in ("rebuilt", "installed"):
+        elif was not in ("rebuilt", "installed"):
             return
         elif state == "installed":
             self._move(d, "installed")
         elif state in ("failed", "rolled_back"):
             self._move(d, state, f"{reason or state} (running {version or '?'})")
-        elif d.state == "installed" and version and version != self.version:
+        elif was == "installed" and version and version != self.version:
             self._move(d, "rolled_back", f"runs {version}")
 
     def confirmed(self, dev_eui, version: str):

@@ -324,9 +324,10 @@ class FuotaStore:
                     hint = ("fleet rollout resume --via lorawan --kommune KODE, after looking at the failures"
                             if row.state in ("halted", "paused") else "nothing is left to send")
                 else:
-                    busy = [d for d in ro.wave_devices()]
+                    busy = ro.wave_devices()
+                    sessions = sorted({ro.devices[d].session for d in busy if ro.devices[d].session})
                     why = (f"wave {ro.open_waves} is open and its {len(busy)} devices not done are in session "
-                           f"{max(ro.devices[d].session for d in busy)}")
+                           + ", ".join(map(str, sessions)))
                     hint = ("the next wave opens when they are confirmed, failed or rolled back, or when the wave "
                             "timeout passes (fleet rollout status --via lorawan --devices)")
                 raise RolloutError(f"LoRaWAN rollout {row.id}: no device waits for a session: {why}", hint=hint)
