@@ -430,6 +430,9 @@ class SettingsCommand(Base):
     __table_args__ = (UniqueConstraint("dev_eui", "seq", name="uq_settings_commands_seq"),)
 
 
+# ---- LoRaWAN (FUOTA) rollouts (migration 0012_fuota_rollouts): fleet/fuota/store.py ----
+
+
 class FuotaRollout(Base):
     """A FUOTA deployment run as a rollout (`fleet rollout start --via lorawan`, fleet.fuota.store): its waves,
     halt threshold and state, what its sessions are planned from (never a key: McKey is not kept), and one
