@@ -1,10 +1,13 @@
-"""`fleet rollout start --via lorawan`: a release as a FUOTA deployment (docs/formats/fuota.md, "Deployment").
+"""`fleet rollout start|next|status --via lorawan`: a release as a FUOTA deployment (docs/formats/fuota.md,
+"Deployment").
 
-Plans the multicast session (fleet.fuota.deploy) for the kommune's devices of one board, puts them in waves
-(fleet.fuota.rollout), says the payload's size and the session's timing before anything is sent, and writes
-the deployment folder a network server needs: the payload, its DataFragments, the multicast frames ready
-for a gateway, each device's unicast set-up requests, ChirpStack v4's FuotaService bodies and the rollout's
-per-device states. No key is written: McKey only leaves in the frames and, encrypted, in McGroupSetupReq.
+start: plans the multicast session (fleet.fuota.deploy) for the kommune's devices of one board, puts them in
+waves (fleet.fuota.rollout), says the payload's size and the session's timing before anything is sent,
+writes the deployment folder a network server needs with the first wave's session (the payload, its
+DataFragments, the multicast frames ready for a gateway, each device's unicast set-up requests, ChirpStack
+v4's FuotaService bodies) and keeps the rollout (fleet.fuota.store), which ingest then moves.
+next: the next wave's session, for exactly its devices, in FOLDER/session-N. No key is written: McKey only
+leaves in the frames and, encrypted, in McGroupSetupReq.
 """
 
 from __future__ import annotations
