@@ -63,17 +63,22 @@ def os2iot_(ctx_reg, device_profile_id, device_model_id, out, as_json):
 
 @command.command("chirpstack")
 @registry_options
-@click.option("--url", required=True, help="ChirpStack's REST API, e.g. http://chirpstack:8090.")
+@click.option("--url", help="ChirpStack's REST API, e.g. http://chirpstack:8090.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Instead of --url: write the REST requests (with the keys) to this file, mode 0600.")
 @click.option("--api-key-env", default="CHIRPSTACK_API_KEY", show_default=True, metavar="VAR",
               help="Environment variable that holds the API token (never give a token on the command line).")
 @click.option("--application-id", required=True, metavar="UUID", help="ChirpStack application id.")
 @click.option("--device-profile-id", required=True, metavar="UUID", help="ChirpStack device profile id.")
 @click.option("--dev-eui", "dev_euis", multiple=True, metavar="DEVEUI", help="Only these devices (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def chirpstack_(ctx_reg, url, api_key_env, application_id, device_profile_id, dev_euis, as_json):
+def chirpstack_(ctx_reg, url, out, api_key_env, application_id, device_profile_id, dev_euis, as_json):
     """Create devices and their OTAA keys in ChirpStack v4 through its REST API.
 
-    Devices that exist in ChirpStack already are reported as 'exists' and left unchanged.
+    Devices that exist in ChirpStack already are reported as 'exists' and left unchanged. The keys are
+    ChirpStack v4.12+'s device keys: the AppKey as nwkKey (LoRaWAN 1.0.x), appKey, and genAppKey, the key
+    ChirpStack's FUOTA derives the multicast key-encryption key from (docs/formats/fuota.md, "ChirpStack v4").
+    --out FILE writes the same requests to a file (mode 0600) instead, for a ChirpStack this host cannot reach.
 
     \b
     Example:
@@ -81,7 +86,24 @@ def chirpstack_(ctx_reg, url, api_key_env, application_id, device_profile_id, de
       fleet export chirpstack --url http://chirpstack:8090 --kommune 751 \\
           --application-id 9a1c1f9e-2a7c-4c39-9d0e-5d7d5f3a0001 \\
           --device-profile-id 2c8cd1d4-3b7e-4c8e-9f1a-6d5e4b3a2f10
+      fleet export chirpstack --out chirpstack-devices.jsonl --kommune 751 \\
+          --application-id 9a1c1f9e-2a7c-4c39-9d0e-5d7d5f3a0001 \\
+          --device-profile-id 2c8cd1d4-3b7e-4c8e-9f1a-6d5e4b3a2f10
     """
+    if bool(url) == bool(out):
+        raise UsageError("give either --url (ChirpStack's REST API) or --out FILE (the requests in a file)",
+                         hint="e.g. --url http://chirpstack:8090, or --out chirpstack-devices.jsonl")
+    if out:
+        reg, op, kfilter = ctx_reg()
+        with reg:
+            path, n = chirpstack.write(reg, op, out, application_id=application_id,
+                                       device_profile_id=device_profile_id, kommune=kfilter, dev_euis=dev_euis)
+        if as_json:
+            echo_json({"files": [str(path)], "devices": n, "warnings": []})
+            return
+        click.echo(str(path))
+        click.echo(f"{n} devices; the file holds AppKeys: send its requests to ChirpStack, then delete it", err=True)
+        return
     api_key = os.environ.get(api_key_env, "")
     if not api_key:
         raise UsageError(f"the environment variable {api_key_env} holds no ChirpStack API token",

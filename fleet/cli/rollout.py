@@ -15,7 +15,9 @@ db_option = click.option("--db", "db_url", envvar="FLEET_DB",
                          help="Registry database URL (default: the local SQLite file; FLEET_DB).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 which_options = [click.option("--kommune", help="Kommunekode (its newest rollout), e.g. 751."),
-                 click.option("--id", "rollout_id", type=int, help="Rollout id (see status).")]
+                 click.option("--id", "rollout_id", type=int, help="Rollout id (see status)."),
+                 click.option("--via", type=click.Choice(["http", "lorawan"]), default="http", show_default=True,
+                              help="Which rollouts: HTTP check-ins, or LoRaWAN (FUOTA) deployments.")]
 
 
 def _which(f):
@@ -67,6 +69,8 @@ def command():
       fleet rollout resume --kommune 751
       fleet rollout abort --kommune 751
       fleet rollout checkin-key --port /dev/ttyUSB0
+      fleet rollout status --via lorawan --kommune 751 --devices
+      fleet rollout next --via lorawan --kommune 751
     """
 
 
@@ -90,8 +94,9 @@ def command():
 @click.option("--repo", "repo_dir", envvar="FLEET_REPO", type=click.Path(file_okay=False, exists=True),
               help="The update repository the release was published to (FLEET_REPO).")
 @click.option("--via", type=click.Choice(["http", "lorawan"]), default="http", show_default=True,
-              help="http: devices take the release at their check-ins. lorawan: a FUOTA deployment (multicast "
-                   "class C session) for LoRaWAN-only devices; writes its folder (-o) and changes no database.")
+              help="http: devices take the release at their check-ins. lorawan: a FUOTA deployment (one multicast "
+                   "class C session per wave) for LoRaWAN-only devices; writes its folder (-o) with the first "
+                   "wave's session and keeps the rollout, moved by the answers ingest hears.")
 @click.option("--release-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="lorawan: the signed release folder the payload is built from.")
 @click.option("--from", "from_version", help="lorawan: the version the devices run now (its manifest from --repo).")
@@ -141,7 +146,8 @@ def start(version, kommune, waves, halt_at, wave_timeout, soak, seed, board, rep
             release_dir=release_dir, from_version=from_version, base_manifest=base_manifest, dr=dr,
             loss=parse_percent(loss, "--loss") / 1000, session_in_s=parse_duration(session_in), out_dir=out_dir,
             devices=devices, chirpstack_app=chirpstack_application_id,
-            chirpstack_profile=chirpstack_device_profile_id, operator=operator_name(operator), db_url=db_url)
+            chirpstack_profile=chirpstack_device_profile_id, operator=operator_name(operator), db_url=db_url,
+            wave_timeout_s=parse_duration(wave_timeout) if wave_timeout else None)
         if as_json:
             echo_json(summary)
         else:
@@ -169,7 +175,7 @@ def start(version, kommune, waves, halt_at, wave_timeout, soak, seed, board, rep
 @click.option("--devices", is_flag=True, help="List each device's wave and state.")
 @db_option
 @json_option
-def status(kommune, rollout_id, show_all, devices, db_url, as_json):
+def status(kommune, rollout_id, via, show_all, devices, db_url, as_json):
     """Show a rollout: its state, open waves and how many devices are where.
 
     --devices lists them in rollout order (the seed's), with wave, state and reason; "silent" means not
@@ -179,7 +185,11 @@ def status(kommune, rollout_id, show_all, devices, db_url, as_json):
     Example:
       fleet rollout status --kommune 751 --devices
       fleet rollout status --all --json
+      fleet rollout status --via lorawan --kommune 751 --devices --json
     """
+    if via == "lorawan":
+        _status_lorawan(kommune, rollout_id, show_all, devices, db_url, as_json)
+        return
     store = OtaStore.open(db_url)
     try:
         if show_all:
@@ -201,6 +211,29 @@ def status(kommune, rollout_id, show_all, devices, db_url, as_json):
                        f"{d['reason'] or ''}{key}".rstrip())
 
 
+def _status_lorawan(kommune, rollout_id, show_all, devices, db_url, as_json):
+    from ..fuota.store import FuotaStore
+    from . import rollout_lorawan as L
+
+    store = FuotaStore.open(db_url)
+    try:
+        if show_all:
+            views = store.list(kommune=kommune)
+            if as_json:
+                echo_json(views)
+            else:
+                for v in views:
+                    L.show_status(v)
+            return
+        view = store.status(kommune=kommune, rollout_id=rollout_id)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(view if devices else {k: v for k, v in view.items() if k != "devices"})
+    else:
+        L.show_status(view, devices)
+
+
 def _changer(name, verb, doc):
     @command.command(name, help=doc)
     @_which
@@ -208,7 +241,22 @@ def _changer(name, verb, doc):
     @operator_option
     @db_option
     @json_option
-    def change(kommune, rollout_id, note, operator, db_url, as_json):
+    def change(kommune, rollout_id, via, note, operator, db_url, as_json):
+        if via == "lorawan":
+            from ..fuota.store import FuotaStore
+            from . import rollout_lorawan as L
+
+            fstore = FuotaStore.open(db_url)
+            try:
+                view = getattr(fstore, verb)(kommune=kommune, rollout_id=rollout_id, note=note,
+                                             operator=operator_name(operator))
+            finally:
+                fstore.close()
+            if as_json:
+                echo_json(view)
+            else:
+                L.show_status(view)
+            return
         store = OtaStore.open(db_url)
         try:
             view = getattr(store, verb)(kommune=kommune, rollout_id=rollout_id, note=note,
@@ -226,6 +274,47 @@ _changer("resume", "resume", "Resume a paused or halted rollout (failures so far
          "\b\nExample:\n  fleet rollout resume --kommune 751")
 _changer("abort", "abort", "Abort a rollout: devices that have not updated stay on what they run.\n\n"
          "\b\nExample:\n  fleet rollout abort --kommune 751 --note 'replaced by 1.4.1'")
+
+
+@command.command("next")
+@click.option("--kommune", help="Kommunekode (its newest LoRaWAN rollout), e.g. 751.")
+@click.option("--id", "rollout_id", type=int, help="LoRaWAN rollout id (fleet rollout status --via lorawan).")
+@click.option("--via", type=click.Choice(["lorawan"]), default="lorawan", show_default=True,
+              help="Only LoRaWAN rollouts have sessions (an HTTP rollout's devices ask at their check-ins).")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The deployment folder (default: the one the rollout was started with).")
+@click.option("--session-in", default="24h", show_default=True, metavar="DURATION",
+              help="The class C session starts this long from now (time for the class A set-up).")
+@click.option("--chirpstack-application-id", help="Also write the session's ChirpStack v4.12+ FuotaService "
+                                                   "bodies (chirpstack.json) for this application ...")
+@click.option("--chirpstack-device-profile-id", help="... and this device profile.")
+@operator_option
+@db_option
+@json_option
+def next_session(kommune, rollout_id, via, out_dir, session_in, chirpstack_application_id,
+                 chirpstack_device_profile_id, operator, db_url, as_json):
+    """Prepare the next wave's multicast session of a LoRaWAN rollout.
+
+    Once a wave's devices are confirmed, failed or rolled back (or its --wave-timeout passed) and the
+    failures stay under the halt threshold, the next wave opens; this writes the session for exactly its
+    devices (a fresh multicast group) into the deployment folder's session-N/: unicast.txt, frames.txt,
+    fragments.txt (and chirpstack.json). Refused, saying why, while no device waits for one. Audited.
+
+    \b
+    Example:
+      fleet rollout next --via lorawan --kommune 751
+      fleet rollout next --via lorawan --kommune 751 -o fuota-1.1.0 --session-in 2h --json
+    """
+    from . import rollout_lorawan as L
+
+    summary = L.next_session(kommune=kommune, rollout_id=rollout_id, folder=out_dir,
+                             session_in_s=parse_duration(session_in), chirpstack_app=chirpstack_application_id,
+                             chirpstack_profile=chirpstack_device_profile_id, operator=operator_name(operator),
+                             db_url=db_url)
+    if as_json:
+        echo_json(summary)
+    else:
+        L.show_next(summary)
 
 
 @command.command("checkin-key")

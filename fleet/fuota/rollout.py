@@ -3,10 +3,12 @@
 FUOTA state, moved on by what the network server hears from it:
 
     pending -> clock_synced -> group_set_up -> session_set_up -> fragments -> rebuilt -> installed -> confirmed
-    (and failed / rolled_back from anywhere)
+    (and failed / rolled_back from anywhere; silent: not done within the wave timeout)
 
-`observe(dev_eui, fport, payload)` reads an uplink's FUOTA answers (FPorts 200-202); `installed()` and
-`confirmed()` take what the device reports once it runs the new release. Pure: no network, no printing.
+`observe(dev_eui, fport, payload)` reads an uplink's FUOTA answers (FPorts 200-202); `installed()`,
+`confirmed()` and `report()` take what the device reports once it runs the new release; `expire()` applies
+the wave timeout. Each wave gets its own multicast session: `session_devices()` are the devices of the open
+waves that have none yet (fleet.fuota.store prepares it). Pure: no network, no printing, no clock.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ from . import multicast as fmc
 from .spec import SPEC as FRAG
 
 STATES = ("pending", "clock_synced", "group_set_up", "session_set_up", "fragments", "rebuilt", "installed",
-          "confirmed", "failed", "rolled_back")
+          "confirmed", "failed", "rolled_back", "silent")
 _RANK = {s: i for i, s in enumerate(STATES[:8])}
-DONE = ("confirmed", "failed", "rolled_back")
+DONE = ("confirmed", "failed", "rolled_back", "silent")
+ROLLOUT_STATES = ("running", "paused", "halted", "done", "aborted")
+# a device silent after it had the whole block counts against the halt threshold (as the HTTP route's
+# "was installed"): what a release that breaks a device's uplink looks like; one silent earlier missed the
+# session (out of reach, asleep too long) and does not
+SILENT_FAILED = ("was rebuilt", "was installed")
+
+
+def is_failure(state: str, reason: str | None = None) -> bool:
+    return state in ("failed", "rolled_back") or (state == "silent" and reason in SILENT_FAILED)
 
 
 @dataclass
@@ -34,6 +45,7 @@ class DeviceState:
     received: int = 0          # fragments counted by its last FragSessionStatusAns
     missing: int | None = None
     reason: str | None = None
+    session: int | None = None  # the multicast session (1, 2, ...) prepared for it; None: none yet
 
 
 @dataclass
@@ -47,6 +59,8 @@ class LorawanRollout:
     state: str = "running"      # running | halted | done
     group_id: int = 0
     frag_index: int = 0
+    forgiven: int = 0           # failures an operator saw before resuming a halted rollout
+    note: str | None = None
 
     @classmethod
     def start(cls, *, version: str, kommune: str, dev_euis, waves: list[int], halt_at: int, seed: str,
@@ -68,6 +82,8 @@ class LorawanRollout:
         return self.devices[key]
 
     def _move(self, d: DeviceState, state: str, reason: str | None = None):
+        if d.state == "silent":  # heard again: on its way, from where it was
+            d.state, d.reason = (d.reason or "was pending")[4:], None
         if d.state in DONE:
             return
         if state in ("failed", "rolled_back") or _RANK[state] > _RANK.get(d.state, -1):
@@ -141,6 +157,23 @@ class LorawanRollout:
         else:
             self._move(d, "failed", f"{outcome.get('reason') or outcome.get('state')}: {outcome.get('detail', '')}")
 
+    def report(self, dev_eui, *, version: str | None, state: str | None = None, reason: str | None = None):
+        """What the device says of itself after an update (an OTA check-in's version, state and reason,
+        docs/ota.md). It runs the release: confirmed. Otherwise only a device that had the whole block moves:
+        installed, failed (its installer refused the block) or rolled back (it came back on another version)."""
+        d = self._dev(dev_eui)
+        was = d.reason[4:] if d.state == "silent" and d.reason else d.state  # silent: what it was doing
+        if version == self.version and state not in ("downloading", "installed"):
+            self._move(d, "confirmed")
+        elif was not in ("rebuilt", "installed"):
+            return
+        elif state == "installed":
+            self._move(d, "installed")
+        elif state in ("failed", "rolled_back"):
+            self._move(d, state, f"{reason or state} (running {version or '?'})")
+        elif was == "installed" and version and version != self.version:
+            self._move(d, "rolled_back", f"runs {version}")
+
     def confirmed(self, dev_eui, version: str):
         """The device runs `version` after its first boot: confirmed, or rolled back to the old one."""
         d = self._dev(dev_eui)
@@ -151,13 +184,28 @@ class LorawanRollout:
     def in_open_waves(self) -> list[DeviceState]:
         return [d for d in self.devices.values() if d.wave < self.open_waves]
 
+    def expire(self):
+        """The open waves' timeout has passed: their devices not done are silent ("was <state>")."""
+        if self.state != "running":
+            return 0
+        late = [d for d in self.in_open_waves() if d.state not in DONE]
+        for d in late:
+            d.state, d.reason = "silent", f"was {d.state}"
+        self._step()
+        return len(late)
+
+    def failures(self) -> int:
+        return sum(is_failure(d.state, d.reason) for d in self.in_open_waves())
+
     def _step(self):
         if self.state != "running":
             return
         open_ = self.in_open_waves()
-        failed = sum(d.state in ("failed", "rolled_back") for d in open_)
-        if failed and failed * 1000 > self.halt_at * len(open_):
+        failed = self.failures() - self.forgiven
+        if failed > 0 and failed * 1000 > self.halt_at * len(open_):
             self.state = "halted"
+            self.note = (f"halted by itself: {failed + self.forgiven} of {len(open_)} devices failed "
+                         f"(threshold {self.halt_at / 10:g}%)")
             return
         while all(d.state in DONE for d in self.in_open_waves()):
             if self.open_waves >= len(self.waves):
@@ -169,6 +217,17 @@ class LorawanRollout:
         """The devices of the open waves that are not done: the ones the next session is for."""
         return [d.dev_eui for d in self.in_open_waves() if d.state not in DONE] if self.state == "running" else []
 
+    def session_devices(self) -> list[str]:
+        """The devices of the open waves that are not done and have no session yet: the next session's."""
+        return [d for d in self.wave_devices() if self.devices[d].session is None]
+
+    def resume(self):
+        """A paused or halted rollout runs again; the failures so far are forgiven (the operator saw them)."""
+        if self.state == "halted":
+            self.forgiven = self.failures()
+        self.state, self.note = "running", None
+        self._step()
+
     def progress(self) -> dict:
         counts = {s: 0 for s in STATES}
         for d in self.devices.values():
@@ -176,6 +235,6 @@ class LorawanRollout:
         total = len(self.devices)
         return {"version": self.version, "kommune": self.kommune, "state": self.state,
                 "open_waves": self.open_waves, "waves": [f"{w / 10:g}%" for w in self.waves],
-                "halt_at": f"{self.halt_at / 10:g}%", "counts": counts, "total": total,
+                "halt_at": f"{self.halt_at / 10:g}%", "counts": counts, "total": total, "note": self.note,
                 "done_pct": math.floor(100 * sum(counts[s] for s in DONE) / total) if total else 100,
                 "devices": [vars(d) for d in self.devices.values()]}

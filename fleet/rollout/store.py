@@ -306,6 +306,9 @@ class OtaStore:
                                                                                     r["version"]]},
                                  note="reported in a check-in"))
                 reg.firmware_version = r["version"]
+        from ..fuota.store import checkin as fuota_checkin  # here: fleet.fuota imports fleet.rollout.waves
+
+        fuota_checkin(s, r, now)  # a device in a LoRaWAN rollout: what it runs after the FUOTA update
         ro = s.scalars(select(Rollout).where(Rollout.kommune_kode == r["kommune"])
                        .order_by(Rollout.id.desc())).first()
         while ro is not None and r["board"] not in ro.boards:

@@ -428,3 +428,65 @@ class SettingsCommand(Base):
     acked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("dev_eui", "seq", name="uq_settings_commands_seq"),)
+
+
+# ---- LoRaWAN (FUOTA) rollouts (migration 0012_fuota_rollouts): fleet/fuota/store.py ----
+
+
+class FuotaRollout(Base):
+    """A FUOTA deployment run as a rollout (`fleet rollout start --via lorawan`, fleet.fuota.store): its waves,
+    halt threshold and state, what its sessions are planned from (never a key: McKey is not kept), and one
+    entry per multicast session prepared (`sessions`: [{"n", "wave", "devices", "session_gps", "timeout",
+    "nb_frag", "fragments", "mc_addr", "dir"}])."""
+
+    __tablename__ = "fuota_rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kommune_kode: Mapped[str] = mapped_column(String(4))
+    board: Mapped[str] = mapped_column(String(40))
+    version: Mapped[str] = mapped_column(String(40))
+    from_version: Mapped[str | None] = mapped_column(String(40))
+    waves: Mapped[list] = mapped_column(JSON)                               # cumulative shares, per mille
+    halt_at: Mapped[int] = mapped_column(Integer)                           # per mille
+    state: Mapped[str] = mapped_column(String(10))                          # running|paused|halted|done|aborted
+    open_waves: Mapped[int] = mapped_column(Integer)
+    forgiven: Mapped[int] = mapped_column(Integer, default=0)
+    seed: Mapped[str] = mapped_column(String(32))
+    wave_timeout_s: Mapped[int | None] = mapped_column(Integer)
+    wave_opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    payload_bytes: Mapped[int] = mapped_column(Integer)
+    dr: Mapped[int] = mapped_column(SmallInteger)
+    loss: Mapped[float] = mapped_column(Float)
+    freq_hz: Mapped[int] = mapped_column(Integer)
+    folder: Mapped[str] = mapped_column(Text)                               # the deployment folder, as given
+    sessions: Mapped[list] = mapped_column(JSON, default=list)
+    operator: Mapped[str] = mapped_column(String(80))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_fuota_rollouts_kommune_state", "kommune_kode", "state"),)
+
+
+class FuotaRolloutDevice(Base):
+    """One device of a FUOTA rollout: its wave, session and FUOTA state (fleet.fuota.rollout.STATES), with
+    what its last FragSessionStatusAns counted."""
+
+    __tablename__ = "fuota_rollout_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("fuota_rollouts.id", ondelete="CASCADE"))
+    dev_eui: Mapped[str] = mapped_column(String(16))                        # 16 lower-case hex digits
+    position: Mapped[int] = mapped_column(Integer)
+    wave: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(14))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    missing: Mapped[int | None] = mapped_column(Integer)
+    session: Mapped[int | None] = mapped_column(Integer)
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("rollout_id", "dev_eui", name="uq_fuota_rollout_devices_dev"),
+                      Index("ix_fuota_rollout_devices_dev_eui", "dev_eui"))

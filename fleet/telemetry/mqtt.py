@@ -101,11 +101,13 @@ class IngestStats:
     behind: int = 0        # times it fell behind (lag_alert_s, backlog_alert)
     malformed: Counter = field(default_factory=Counter)
     ignored: Counter = field(default_factory=Counter)   # simulated, mac_only, other_fport: no readings
+    fuota: Counter = field(default_factory=Counter)     # FUOTA answers: moved, heard, not_in_rollout
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["malformed"] = dict(self.malformed)
         d["ignored"] = dict(self.ignored)
+        d["fuota"] = dict(self.fuota)
         d["malformed_total"] = sum(self.malformed.values())
         return d
 
@@ -354,6 +356,7 @@ class MqttIngester:
         self.stats.readings += result.readings
         self.stats.duplicates += result.duplicates
         self.stats.ignored.update(result.ignored)
+        self.stats.fuota.update(result.fuota)
         self.stats.alerts += len(result.alerts)
         self.stats.batches += 1
         client, gen_now = self._client, self._gen

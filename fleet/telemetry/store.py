@@ -30,6 +30,8 @@ from sqlalchemy.exc import IntegrityError
 from ..codec import decode_columns, spec_tables
 from ..codec.diag import decode_diag, diag_tables
 from ..errors import MalformedUplink, NotFound, PayloadDecodeError
+from ..fuota.store import PORTS as FUOTA_PORTS
+from ..fuota.store import FuotaStore
 from ..registry.access import SYSTEM, Operator
 from ..rollout.diagnostics import record_uplinks
 from ..store import aware
@@ -71,6 +73,7 @@ class IngestResult:
     alerts: list = field(default_factory=list)     # alerts opened by this batch (dicts)
     resolved: int = 0
     ignored: Counter = field(default_factory=Counter)  # not the node's readings: simulated, mac_only, other_fport
+    fuota: Counter = field(default_factory=Counter)    # FUOTA answers (FPorts 200-202): moved, heard, not_in_rollout
 
     def merge(self, other: "IngestResult") -> None:
         self.stored += other.stored
@@ -80,6 +83,7 @@ class IngestResult:
         self.alerts += other.alerts
         self.resolved += other.resolved
         self.ignored.update(other.ignored)
+        self.fuota.update(other.fuota)
 
 
 @dataclass
@@ -247,6 +251,10 @@ class TelemetryStore:
         acks = [up for up in uplinks if up.f_port == SETTINGS_FPORT and up.payload and not up.simulated]
         if acks:  # the nodes' answers to settings commands (fleet.settings); no readings
             SettingsStore(self.registry).record_acks(acks, operator=operator)
+        answers = [up for up in uplinks if up.f_port in FUOTA_PORTS and up.payload and not up.simulated]
+        if answers:  # FUOTA answers move the open LoRaWAN rollout of the device's kommune (fleet.fuota.store);
+            #          still counted as another application's FPort below: they are no readings
+            result.fuota.update(FuotaStore(self.db).observe(answers, operator.visible_kommuner()))
         for up in uplinks:
             if up.f_port == DIAG_FPORT and up.payload and not up.simulated:
                 try:

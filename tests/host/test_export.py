@@ -3,6 +3,7 @@ requests' shape and auth header."""
 
 import csv
 import json
+import re
 import stat
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -144,8 +145,50 @@ def test_chirpstack_gets_devices_and_keys_in_its_shape(registry, chirp):
         assert {"devEui", "name", "applicationId", "deviceProfileId", "joinEui"} <= set(dev)
         assert (dev["applicationId"], dev["deviceProfileId"], dev["joinEui"]) == (APP_ID, PROFILE_ID, rec.join_eui.lower())
         assert dev["name"] == rec.name and dev["tags"]["kommune"] == "0751"
-        # LoRaWAN 1.0.x: the AppKey is the nwkKey
-        assert chirp.keys[rec.dev_eui.lower()] == {"nwkKey": ident.app_key.hex(), "appKey": ident.app_key.hex()}
+        # LoRaWAN 1.0.x: the AppKey is the nwkKey; and the GenAppKey ChirpStack's FUOTA derives McKEKey from
+        # (TS005 §4.3 for 1.0.x) is the AppKey as well, as the firmware derives it (bysans.fuota.dispatch.kek)
+        k = ident.app_key.hex()
+        assert chirp.keys[rec.dev_eui.lower()] == {"nwkKey": k, "appKey": k, "genAppKey": k}
+
+
+def _device_keys_json_names():
+    # api.DeviceKeys as ChirpStack v4.12+ declares it (api/proto/api/device.proto: dev_eui 1, nwk_key 2,
+    # app_key 3, gen_app_key 4), in proto3's JSON mapping (lowerCamelCase): what the REST gateway takes
+    names = "dev_eui nwk_key app_key gen_app_key".split()
+    return {re.sub(r"_(\w)", lambda m: m.group(1).upper(), n) for n in names}
+
+
+def test_chirpstack_device_keys_are_devicekeys_fields_and_set_the_gen_app_key(registry, chirp):
+    [(rec, ident)] = enroll(registry, 1)
+    chirpstack.export(registry, AARHUS, url=chirp.url, api_key=TOKEN, application_id=APP_ID,
+                      device_profile_id=PROFILE_ID)
+    [body] = [b for p, _, b in chirp.requests if p.endswith("/keys")]
+    assert set(body) == {"deviceKeys"}                               # CreateDeviceKeysRequest.device_keys
+    assert set(body["deviceKeys"]) <= _device_keys_json_names()
+    assert body["deviceKeys"]["genAppKey"] == ident.app_key.hex()
+
+
+def test_chirpstack_file_holds_the_requests_with_mode_0600_and_keys_nowhere_else(registry, db_url, key_env,
+                                                                                 tmp_path, capsys):
+    devices = enroll(registry, 2)
+    out = tmp_path / "cs" / "devices.jsonl"
+    code, stdout, stderr = run(["export", "chirpstack", "--db", db_url, "--operator", "anna", "--kommune", "751",
+                                "--out", str(out), "--application-id", APP_ID, "--device-profile-id", PROFILE_ID],
+                               capsys)
+    assert code == 0, stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    for rec, ident in devices:
+        eui = rec.dev_eui.lower()
+        dev = next(x["body"]["device"] for x in lines if x["path"] == "/api/devices" and x["body"]["device"]["devEui"] == eui)
+        assert (dev["applicationId"], dev["deviceProfileId"]) == (APP_ID, PROFILE_ID)
+        [keys] = [x["body"]["deviceKeys"] for x in lines if x["path"] == f"/api/devices/{eui}/keys"]
+        assert keys == {"nwkKey": ident.app_key.hex(), "appKey": ident.app_key.hex(), "genAppKey": ident.app_key.hex()}
+        assert ident.app_key.hex() not in stdout + stderr and ident.app_key.hex().upper() not in stdout + stderr
+    # --url and --out together, or neither: refused
+    code, _, stderr = run(["export", "chirpstack", "--db", db_url, "--operator", "anna", "--kommune", "751",
+                           "--application-id", APP_ID, "--device-profile-id", PROFILE_ID], capsys)
+    assert code != 0 and "--url" in stderr and "--out" in stderr
 
 
 def test_chirpstack_existing_devices_are_left_alone(registry, key):

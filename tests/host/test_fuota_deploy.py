@@ -193,3 +193,28 @@ def test_session_simulator_rebuilds_every_node_without_breaking_the_duty_cycle()
     assert uc["violations"] == 0 and uc["all_done_s"] > mc["all_rebuilt_s"]
     assert fclock.gps_time(0) < 0  # GPS epoch after Unix's
     assert (firmware_dir() / "bysans/fuota/frag_spec.py").exists()
+
+
+def test_a_check_in_confirms_or_marks_a_rollback_only_after_the_block_was_whole():
+    devs = [_dev(i) for i in range(3)]
+    ro = LorawanRollout.start(version="1.1.0", kommune="0751", dev_euis=devs, waves=[1000], halt_at=1000, seed="r")
+    a, b, c = devs
+    ro.report(a, version="1.0.0", state="idle")                   # a check-in before the update: nothing
+    assert ro.devices[a].state == "pending"
+    ro.report(a, version="1.0.0", state="failed", reason="NO_SERVER")  # an HTTP failure, not this rollout's
+    assert ro.devices[a].state == "pending"
+    for d in (a, b):
+        ro.observe(d, FRAG.FPORT, _status(0))
+    ro.report(a, version="1.0.0", state="installed")
+    assert ro.devices[a].state == "installed"
+    ro.report(a, version="1.0.0", state="idle")                   # came back on the old one
+    assert ro.devices[a].state == "rolled_back" and ro.devices[a].reason == "runs 1.0.0"
+    ro.expire()                                                   # b and c not done within the wave timeout
+    assert (ro.devices[b].state, ro.devices[b].reason) == ("silent", "was rebuilt")
+    assert (ro.devices[c].state, ro.devices[c].reason) == ("silent", "was pending")
+    assert ro.failures() == 2 and ro.state == "done"              # a silent rebuilt device counts; c does not
+    ro2 = LorawanRollout.start(version="1.1.0", kommune="0751", dev_euis=devs, waves=[1000], halt_at=1000, seed="r")
+    ro2.observe(b, FRAG.FPORT, _status(0))
+    ro2.expire()
+    ro2.report(b, version="1.1.0", state="confirmed")           # heard again after all: confirmed
+    assert ro2.devices[b].state == "confirmed"

@@ -36,7 +36,8 @@ def sandbox(tmp_path_factory):
     def fleet(*args, ok=True):
         p = subprocess.run([sys.executable, "-c", "from fleet.cli import main; main()", *map(str, args)],
                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
-        assert (p.returncode == 0) == ok, p.stderr
+        if ok is not None:
+            assert (p.returncode == 0) == ok, p.stderr
         return p
 
     fleet("keys", "init-root")
@@ -54,7 +55,7 @@ def test_the_folder_opens_with_each_devices_own_key(sandbox):
     tmp, fleet, env = sandbox
     p = fleet("rollout", "start", "--via", "lorawan", "--release", "1.1.0", "--release-dir", "rel-1.1.0",
               "--from", "1.0.0", "--repo", "updates", "--kommune", "751", "--board", "virtual", "--dr", "3",
-              "--loss", "10%", "-o", "dep", "--json")
+              "--loss", "10%", "--waves", "100%", "-o", "dep", "--json")
     summary = json.loads(p.stdout)
     out = tmp / "dep"
     payload = (out / "payload.bin").read_bytes()
@@ -114,3 +115,72 @@ def test_lorawan_needs_its_folder_and_release(sandbox):
     p = fleet("rollout", "start", "--via", "lorawan", "--release", "1.2.0", "--release-dir", "rel-1.1.0",
               "--kommune", "751", "--board", "virtual", "-o", "x", ok=False)
     assert "holds release 1.1.0" in p.stderr and not (tmp / "x").exists()
+
+
+def test_status_shows_waves_states_and_fragments_and_next_prepares_the_next_waves_session(sandbox):
+    from datetime import datetime, timezone
+
+    from fleet.fuota.spec import SPEC as FRAG
+    from fleet.telemetry import TelemetryStore, parse_event
+    from lab import telemetry_samples as S
+
+    tmp, fleet, env = sandbox
+    if fleet("rollout", "status", "--via", "lorawan", "--kommune", "751", "--json", ok=None).returncode == 0:
+        fleet("rollout", "abort", "--via", "lorawan", "--kommune", "751", "--note", "the next test's turn", ok=None)
+    p = fleet("rollout", "start", "--via", "lorawan", "--release", "1.1.0", "--release-dir", "rel-1.1.0",
+              "--from", "1.0.0", "--repo", "updates", "--kommune", "751", "--board", "virtual", "--dr", "3",
+              "--waves", "50%,100%", "--halt-at", "100%", "-o", "waves", "--json")
+    started = json.loads(p.stdout)
+    assert started["session"]["n"] == 1 and started["session"]["devices"] == 1
+    [canary] = {line.split()[0] for line in (tmp / "waves" / "unicast.txt").read_text().splitlines()[1:]}
+    view = json.loads(fleet("rollout", "status", "--via", "lorawan", "--kommune", "751", "--devices", "--json").stdout)
+    assert view["id"] == started["id"] and view["via"] == "lorawan" and view["state"] == "running"
+    assert [(w["devices"], w["open"], w["sessions"]) for w in view["per_wave"]] == [(1, True, [1]), (1, False, [])]
+    assert view["counts"]["pending"] == 2 and view["counts"]["total"] == 2
+    [other] = [d["device"] for d in view["devices"] if d["device"] != canary]
+    # nothing to prepare while wave 1 is in its session
+    p = fleet("rollout", "next", "--via", "lorawan", "--kommune", "751", ok=False)
+    assert p.returncode == 60 and "no device waits for a session" in p.stderr and "hint:" in p.stderr
+
+    # the network server forwards the canary's answers: a status with fragments missing, then a refused
+    # group set-up (IDerror): failed; 1 of 1 failed is not above 100 %, so wave 2 opens
+    nb = started["plan"]["nb_frag"]
+    reg = Registry.open(env["FLEET_DB"], key=bytes.fromhex(SECRET))
+    try:
+        now = datetime.now(timezone.utc)
+        ups = [parse_event(json.dumps(S.chirpstack_event(canary, payload, f_cnt=n, at=now, f_port=port)), "chirpstack")
+               for n, (port, payload) in enumerate(((201, FRAG.pack_status_ans(0, 2, nb - 2, 0)),), 1)]
+        assert TelemetryStore(reg).ingest(ups).fuota["moved"] == 1
+        view = json.loads(fleet("rollout", "status", "--via", "lorawan", "--kommune", "751", "--devices",
+                                "--json").stdout)
+        [d] = [d for d in view["devices"] if d["device"] == canary]
+        assert (d["state"], d["received"], d["missing"], d["nb_frag"], d["session"]) == ("fragments", 2, nb - 2, nb, 1)
+        text = fleet("rollout", "status", "--via", "lorawan", "--kommune", "751", "--devices").stdout
+        assert f"fragments 2/{nb}, {nb - 2} missing" in text and "wave 1 (50%, open)" in text
+        ups = [parse_event(json.dumps(S.chirpstack_event(canary, bytes([0x02, 0x04]), f_cnt=2, at=now, f_port=200)),
+                           "chirpstack")]
+        TelemetryStore(reg).ingest(ups)
+    finally:
+        reg.close()
+    view = json.loads(fleet("rollout", "status", "--via", "lorawan", "--kommune", "751", "--json").stdout)
+    assert (view["state"], view["open_waves"], view["waiting_for_session"]) == ("running", 2, 1)
+    assert view["per_wave"][0]["counts"] == {"failed": 1} and "devices" not in view
+    p = fleet("rollout", "next", "--via", "lorawan", "--kommune", "751", "--session-in", "2h", "--json")
+    nxt = json.loads(p.stdout)
+    assert nxt["session"]["n"] == 2 and nxt["devices"] == [other]
+    uni = (tmp / "waves" / "session-2" / "unicast.txt").read_text().splitlines()[1:]
+    assert {line.split()[0] for line in uni} == {other} and len(uni) == 3
+    assert (tmp / "waves" / "session-2" / "frames.txt").is_file()
+    view = json.loads(fleet("rollout", "status", "--via", "lorawan", "--kommune", "751", "--json").stdout)
+    assert [w["sessions"] for w in view["per_wave"]] == [[1], [2]] and view["waiting_for_session"] == 0
+    fleet("rollout", "abort", "--via", "lorawan", "--kommune", "751", "--note", "done testing")
+    reg = Registry.open(env["FLEET_DB"], key=bytes.fromhex(SECRET))
+    try:
+        entries = [(e.action, e.operator) for e in reg.audit_log(Operator("test", kommune="0751"), limit=200)
+                   if e.action.startswith("rollout.")]
+        keys = reg.app_keys(Operator("test", kommune="0751"), [canary.upper(), other.upper()], purpose="test")
+    finally:
+        reg.close()
+    assert entries[:3] == [("rollout.abort", "test"), ("rollout.session", "test"), ("rollout.start", "test")]
+    shown = p.stdout + p.stderr + text + (tmp / "waves" / "session-2" / "unicast.txt").read_text()
+    assert not any(k.hex() in shown or k.hex().upper() in shown for k in keys.values())

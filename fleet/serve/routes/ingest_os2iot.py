@@ -53,7 +53,7 @@ def routes(ctx):
         for reason, message, _ in rejected:
             log.warning("os2iot push from %s: %s (%s)", op.name, message, reason)
         out = {"stored": result.stored, "readings": result.readings, "duplicates": result.duplicates,
-               "ignored": dict(result.ignored),
+               "ignored": dict(result.ignored), "fuota": dict(result.fuota),
                "rejected": [{"reason": r, "message": m} for r, m, _ in rejected],
                "alerts": [{"id": a["id"], "kind": a["kind"], "dev_eui": a["dev_eui"]} for a in result.alerts]}
         return json_response(out, 200)
