@@ -123,3 +123,28 @@ def test_the_pager_gets_its_first_screen_before_the_rest_is_read(monkeypatch):
     assert seen["header"].startswith("dev_eui") and seen["first"].startswith("\n70B3D57ED0000000  0751 Aarhus")
     assert seen["read_then"] <= 1001  # the first screen went out after at most the rows its widths need
     assert (seen["first"] + "".join(seen["rest"])).count("\n") == 50_000
+
+
+def test_a_flash_bar_counts_bytes_and_its_self_test_says_where_it_is():
+    """The self-test, a step and no transfer, showed as a '1/1 bytes' bar."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from fleet.cli.flash import STEP_STAGES, bar_columns
+
+    console = Console(record=True, width=100)
+    bars = Progress(*bar_columns(), console=console)
+    tasks = {stage: bars.add_task(f"virtual {stage}", total=total, step=stage in STEP_STAGES)
+             for stage, total in (("app", 2345), ("self-test", 1))}
+    bars.update(tasks["app"], completed=2345)
+
+    def shown():
+        console.print(bars.make_tasks_table(bars.tasks))
+        return console.export_text().splitlines()
+
+    app, test = shown()
+    assert app.startswith("virtual app") and app.endswith("2.3/2.3 kB")
+    assert test.startswith("virtual self-test") and test.rstrip().endswith("running") and "bytes" not in test
+    bars.update(tasks["self-test"], completed=1)
+    _, test = shown()
+    assert test.rstrip().endswith("done") and "1/1" not in test
