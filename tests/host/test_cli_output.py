@@ -148,3 +148,23 @@ def test_a_flash_bar_counts_bytes_and_its_self_test_says_where_it_is():
     bars.update(tasks["self-test"], completed=1)
     _, test = shown()
     assert test.rstrip().endswith("done") and "1/1" not in test
+
+
+def test_terminal_alerts_never_cut_a_dev_eui(enrolled, capsys, monkeypatch):
+    """DevEUIs were cut at 80 columns in `fleet alerts` as in `devices list`."""
+    from fleet.registry import Registry
+    from fleet.telemetry import TelemetryStore, parse_event
+    from telemetry_support import waste_event
+
+    reg = Registry.open()
+    try:
+        events = [waste_event(eui, 1, fill_bp=9500) for eui in enrolled]
+        assert TelemetryStore(reg).ingest([parse_event(e, "chirpstack") for e in events]).stored == len(events)
+    finally:
+        reg.close()
+    monkeypatch.setattr("fleet.cli.output.is_terminal", lambda: True)
+    code, out, err = run(["alerts"], capsys)
+    assert code == 0, err
+    assert "full" in out
+    for eui in enrolled:
+        assert eui in out, out
