@@ -61,14 +61,16 @@ def test_a_damaged_registry_says_so_where_and_how_to_restore_it(env, fleet, tmp_
     assert e["kind"] == "RegistryDamaged" and e["exit_code"] == RegistryDamaged.exit_code
 
 
-def test_a_read_only_registry_says_read_only(env, fleet, tmp_path):
+def test_a_read_only_registry_says_read_only(env, fleet, tmp_path, monkeypatch):
     assert fleet(env, *ENROLL).returncode == 0
+    monkeypatch.chdir(tmp_path)
     ro = dict(env, FLEET_DB=f"sqlite:///file:{tmp_path / 'registry.sqlite'}?mode=ro&uri=true")
     p = fleet(ro, *ENROLL)
     assert p.returncode == RegistryReadOnly.exit_code, p.stderr
     err, hint = _short_error(p)
     assert "cannot be written" in err and "database server is running" not in p.stderr
     assert "writable" in hint
+    assert not (tmp_path / "file:").exists()  # a URI filename is SQLite's to read, no folder to make
 
 
 def test_backup_then_damage_then_restore_brings_every_device_back(env, fleet, tmp_path):
