@@ -216,6 +216,7 @@ class AccessDenied(FleetError):
     """The operator may not act in that kommune."""
 
     exit_code = 32
+    http_status = 403  # a token asking for another kommune by name (?kommune=K)
     default_hint = ("act for the device's kommune (--kommune / FLEET_KOMMUNE), or ask a fleet admin for the "
                     "cross-kommune role (FLEET_ROLE=cross-kommune)")
 
