@@ -139,3 +139,24 @@ def test_fleet_serve_answers_403_with_the_reason_and_each_kommune_sees_only_its_
             with pytest.raises(urllib.error.HTTPError) as e:
                 _get(srv.url + f"/api/ota/devices/{kbh}", token)
             assert e.value.code == 404
+
+
+def test_an_uplink_naming_another_kommune_counts_for_the_registrys(world):
+    """Ingest takes a device's word too: its network server's event may name a tenant, an application or tags
+    of another kommune (these samples say 'Aarhus Kommune'). The reading is the registry's device's, in its
+    kommune: København's status and alerts show it, Aarhus' do not, by MQTT or by OS2iot's push."""
+    from fleet.telemetry import fleet_status, parse_event
+    from telemetry_support import waste_event
+
+    reg, store, repo = world
+    kbh = enroll(reg, "101", lat=55.68, lon=12.57).dev_eui
+    tele = TelemetryStore(reg)
+    for n, fmt in ((1, "chirpstack"), (2, "os2iot")):
+        event = waste_event(kbh, n, fill_bp=9300, tags={"kommune": "0751"})
+        assert event["deviceInfo"]["tenantName"] == "Aarhus Kommune"
+        assert tele.ingest([parse_event(json.dumps(event), fmt)]).stored == 1
+    mine, theirs = fleet_status(reg, KBH, with_devices=True), fleet_status(reg, AARHUS, with_devices=True)
+    assert [d["dev_eui"] for d in mine["full"]] == [kbh] and mine["totals"]["active"] == 1
+    assert kbh not in json.dumps(theirs) and theirs["totals"]["devices"] == 0
+    assert [a["kind"] for a in tele.alerts(KBH)] == ["full"] and tele.alerts(AARHUS) == []
+    assert reg.get_device(KBH, kbh).kommune_kode == "0101"
