@@ -192,6 +192,7 @@ class RegistryUnavailable(FleetError):
     """The registry's database cannot be opened or did not answer."""
 
     exit_code = 31
+    http_status = 503  # fleet serve's own database: not the client's fault
     default_hint = ("check --db / FLEET_DB (e.g. sqlite:///fleet.sqlite or postgresql+psycopg://user@host/db) "
                     "and that the database server is running")
 
