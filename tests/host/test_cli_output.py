@@ -168,3 +168,28 @@ def test_terminal_alerts_never_cut_a_dev_eui(enrolled, capsys, monkeypatch):
     assert "full" in out
     for eui in enrolled:
         assert eui in out, out
+
+
+def test_a_forecast_whose_moment_passed_reads_as_overdue_not_as_a_forecast(enrolled, capsys, monkeypatch):
+    """A bin last heard two days ago, filling at 3 %/h from 60 %: its "full at" is a day and a half gone."""
+    from datetime import datetime, timedelta, timezone
+
+    from fleet.registry import Registry
+    from fleet.telemetry import TelemetryStore, parse_event
+    from telemetry_support import waste_event
+
+    two_days_ago = datetime.now(timezone.utc) - timedelta(days=2)
+    reg = Registry.open()
+    try:
+        event = waste_event(enrolled[0], 1, fill_bp=6000, rate=300, at=two_days_ago)
+        assert TelemetryStore(reg).ingest([parse_event(event, "chirpstack")]).stored == 1
+    finally:
+        reg.close()
+    code, out, err = run(["status"], capsys)
+    assert code == 0, err
+    [line] = [ln for ln in out.splitlines() if enrolled[0] in ln and "full" in ln]
+    assert "expected full since" in line and "(no reading since)" in line and "full at" not in line
+    code, out, err = run(["alerts", "--check"], capsys)  # the sweep finds it silent; its alert says the same
+    assert code == 0, err
+    [line] = [ln for ln in out.splitlines() if enrolled[0] in ln]
+    assert "silent" in line and "expected full since" in line and "(full at" not in line
