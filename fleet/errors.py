@@ -192,6 +192,7 @@ class RegistryUnavailable(FleetError):
     """The registry's database cannot be opened or did not answer."""
 
     exit_code = 31
+    http_status = 503  # fleet serve's own database: not the client's fault
     default_hint = ("check --db / FLEET_DB (e.g. sqlite:///fleet.sqlite or postgresql+psycopg://user@host/db) "
                     "and that the database server is running")
 
@@ -216,6 +217,7 @@ class AccessDenied(FleetError):
     """The operator may not act in that kommune."""
 
     exit_code = 32
+    http_status = 403  # a token asking for another kommune by name (?kommune=K)
     default_hint = ("act for the device's kommune (--kommune / FLEET_KOMMUNE), or ask a fleet admin for the "
                     "cross-kommune role (FLEET_ROLE=cross-kommune)")
 

@@ -126,6 +126,13 @@ def _install_logger():
             pass
 
     log.set_logger(_Logger())
+    # esptool's reset strategies keep the logger method they found on import (PrintOnce(log.warn)), so their
+    # one warning -- a port without RTS/DTR: "Chip was NOT reset" -- went to stderr past the silenced logger
+    from esptool import reset
+
+    once = getattr(getattr(reset, "ResetStrategy", None), "print_once", None)
+    if once is not None and hasattr(once, "print_callback"):
+        once.print_callback = lambda text: log.warn(text)
     _logger_installed.append(True)
 
 

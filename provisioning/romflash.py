@@ -66,26 +66,49 @@ def probe(port: str) -> str | None:
     """"rom" when a ROM loader answers a SYNC on the port, "repl" when MicroPython answers a Ctrl-C with
     its prompt (the board runs its app), None when nothing answers. Quick: esptool's own connect takes
     seconds to give up on a board that is not in download mode."""
+    return probe_seen(port)[0]
+
+
+def probe_seen(port: str) -> tuple[str | None, bytes]:
+    """probe()'s answer and the bytes the port sent meanwhile (what answered when it was neither)."""
     import serial
 
+    got = b""
     try:
         with serial.Serial(port, ROM_BAUD, timeout=0.1) as s:
             s.reset_input_buffer()
             s.write(SYNC_FRAME)
-            got, deadline = b"", time.monotonic() + 0.4
+            deadline = time.monotonic() + 0.4
             while time.monotonic() < deadline:
                 got += s.read(256)
                 if b"\xc0\x01\x08" in got:
-                    return "rom"
+                    return "rom", got
             s.write(b"\r\x03\x03")
             deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline:
                 got += s.read(256)
                 if b">>>" in got or b"raw REPL" in got:
-                    return "repl"
-            return None
+                    return "repl", got
+            return None, got
     except (OSError, serial.SerialException):
-        return None
+        return None, got
+
+
+def no_rom_loader(port: str, seen: bytes, why) -> FlashToolError:
+    """What answered on `port` instead of a ROM loader in download mode, and what to do."""
+    from .session import ROM_NO_FIRMWARE_SIGNS, _sample
+
+    download = ("put the board in download mode: hold BOOT, press and release RESET, release BOOT ('fleet sim "
+                "bootloader NAME' on a virtual board)")
+    if not seen:
+        return FlashToolError(f"no ROM loader answers on {port}: nothing came back ({why})",
+                              hint=f"{download}; check the cable and that this is the board's port")
+    if any(m in seen for m in ROM_NO_FIRMWARE_SIGNS):
+        return FlashToolError(f"no ROM loader answers on {port}: an ESP32 not in download mode answered (its ROM "
+                              f"printed {_sample(seen, ROM_NO_FIRMWARE_SIGNS)}: no firmware to run)", hint=download)
+    return FlashToolError(f"no ROM loader answers on {port}: another device or firmware answered ({len(seen)} bytes, "
+                          f"e.g. {_sample(seen)}), not an ESP32's ROM loader",
+                          hint=f"if this is the board, {download}; otherwise pick the board's port")
 
 
 def in_download_mode(port: str) -> bool:
@@ -138,12 +161,10 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
             esp = session.track(detect_chip(port, connect_mode="no-reset" if rom_only else "default-reset",
                                             connect_attempts=2 if rom_only else 4))
         except FatalError as e:
-            if probe(port) == "repl":
+            mode, seen = probe_seen(port)
+            if mode == "repl":
                 raise not_in_download_mode(port, name) from None
-            raise FlashToolError(f"no ROM loader answers on {port}: {e}",
-                                 hint="put the board in download mode: hold BOOT, press and release RESET, "
-                                      "release BOOT ('fleet sim bootloader NAME' on a virtual board); check "
-                                      "the cable") from None
+            raise no_rom_loader(port, seen, str(e).splitlines()[0]) from None
         want = esptool_chip(board)
         if esp.CHIP_NAME != want:
             raise WrongBoard(f"the chip on {port} is an {esp.CHIP_NAME}, not {board.name}'s {want}; "

@@ -94,7 +94,8 @@ def command(ctx_reg, csv_file, board, site, kind, lat, lon, mac, sensors, no_boa
     elif len(records) > TABLE_MAX and is_terminal():
         kommuner = sorted({r.kommune_kode for r in records})
         click.echo(f"{len(records)} devices enrolled in kommune {', '.join(kommuner)} (too many to list here): "
-                   f"'fleet devices list --kommune {kommuner[0]}' lists them, '| less' pages them")
+                   f"'fleet devices list --kommune {kommuner[0]}' lists them, '| less' pages them"
+                   + (f"; labels in {labels} ({2 * len(written)} files)" if labels else ""))
     else:
         print_table([[r.dev_eui, f"{r.kommune_kode} {r.kommune_navn}", r.site, r.kind, r.board] for r in records],
                     ("dev_eui", "kommune", "site", "kind", "board"))

@@ -9,15 +9,34 @@ from .common import echo_json
 from .devices import registry_options
 
 
+# stages that are a step, not bytes on their way: their bar says where the step is (a "1/1 bytes" said nothing)
+STEP_STAGES = frozenset({"self-test"})
+
+
 def progress_bars(enabled: bool):
-    """A rich Progress on stderr when it is a terminal (else None): one task per (board, stage)."""
+    """A rich Progress on stderr when it is a terminal (else None): one task per (board, stage). A task made
+    with step=True (a stage in STEP_STAGES) shows 'running' or 'done' where a transfer shows its bytes."""
     if not enabled or not sys.stderr.isatty():
         return None
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+    from rich.progress import Progress
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    console=Console(stderr=True), transient=False)
+    return Progress(*bar_columns(), console=Console(stderr=True), transient=False)
+
+
+def bar_columns():
+    from rich.progress import BarColumn, DownloadColumn, ProgressColumn, TextColumn
+    from rich.text import Text
+
+    class Amount(ProgressColumn):
+        bytes_column = DownloadColumn()
+
+        def render(self, task):
+            if task.fields.get("step"):
+                return Text("done" if task.finished else "running", style="progress.download")
+            return self.bytes_column.render(task)
+
+    return TextColumn("{task.description}"), BarColumn(), Amount()
 
 
 def show_report(rep: dict):
@@ -123,7 +142,7 @@ def command(port, board, firmware, via, retries, do_enroll, kind, site, as_json,
         if bars is None:
             return
         if stage not in tasks:
-            tasks[stage] = bars.add_task(f"{board} {stage}", total=total)
+            tasks[stage] = bars.add_task(f"{board} {stage}", total=total, step=stage in STEP_STAGES)
         bars.update(tasks[stage], completed=done, total=total)
 
     enroll_files, reg = None, None

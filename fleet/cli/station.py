@@ -53,7 +53,7 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
     """
     from provisioning.station import provision_all, usb_targets
 
-    from .flash import progress_bars
+    from .flash import STEP_STAGES, progress_bars
 
     targets = (usb_targets() if not no_usb else []) + (virtual_targets() if not no_virtual else [])
     if not targets:
@@ -93,7 +93,8 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
             return
         if key not in tasks:
             tasks[key] = bars.add_task(key, total=total)
-        bars.update(tasks[key], completed=done, total=total, description=f"{key} {stage}")
+        bars.update(tasks[key], completed=done, total=total, description=f"{key} {stage}",
+                    step=stage in STEP_STAGES)
 
     if bars:
         bars.start()

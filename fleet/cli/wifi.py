@@ -1,5 +1,7 @@
 """`fleet wifi`: a board's WiFi credentials over USB (the networks its OTA check-ins join)."""
 
+import contextlib
+
 import click
 
 from ..errors import UsageError
@@ -67,14 +69,18 @@ def set_(port, ssids, password_env, as_json):
         click.echo(f"{port}: WiFi {', '.join(names)}")
 
 
+@contextlib.contextmanager
 def _port_session(port):
+    """An open Session on port; a missing port's hint names the ports that exist (the port is opened on
+    entering the Session, so the error is caught there, not where the Session is made)."""
     from provisioning.session import Session
 
     from ..errors import PortNotFound
     from .ports import port_path, with_ports_hint
 
     try:
-        return Session(port_path(port))
+        with Session(port_path(port)) as s:
+            yield s
     except PortNotFound as e:
         raise with_ports_hint(e) from None
 

@@ -85,6 +85,8 @@ async def fleet_error(request: Request, e: FleetError) -> Response:
     body = {"error": e.message}
     if e.hint:
         body["hint"] = e.hint
+    if isinstance(getattr(e, "reason", None), str):  # a refused check-in's reason (wrong_kommune, bad_mac, ...)
+        body["reason"] = e.reason
     return json_response(body, status)
 
 

@@ -59,7 +59,8 @@ def make_engine(url: str) -> Engine:
     except ArgumentError:
         raise RegistryUnavailable(f"'{describe(url)}' is not a database URL") from None
     if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
+        # a URI filename (sqlite:///file:PATH?mode=ro&uri=true) is SQLite's to read: no folder named 'file:'
+        if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(u, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_setup(engine)

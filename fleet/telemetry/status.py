@@ -103,10 +103,10 @@ def fleet_status(registry, operator: Operator, *, kommune=None, rules: AlertRule
         if with_devices:
             q = scoped(select(D.c.dev_eui, D.c.name, D.c.site, D.c.kommune_kode, D.c.kind, D.c.state, D.c.latitude,
                               D.c.longitude, H.c.fill_bp, H.c.full_at, H.c.battery_mv, H.c.last_seen, H.c.rssi,
-                              H.c.snr, H.c.lost_uplinks, H.c.uplinks, H.c.firmware_version)
+                              H.c.snr, H.c.lost_uplinks, H.c.uplinks, H.c.firmware_version, H.c.interval_s)
                        .select_from(D.outerjoin(H, H.c.device_id == D.c.id)).where(D.c.state != "retired")
                        .order_by(D.c.kommune_kode, D.c.id))
-            out["devices"] = [_brief(r) for r in s.execute(q)]
+            out["devices"] = [_device_now(r, now, rules) for r in s.execute(q)]
     out["totals"] = {k: sum(x[k] for x in kommuner) for k in ("devices", "active", "silent", "never_heard", "full",
                                                              "low_battery", "no_network")}
     out["totals"]["open_alerts"] = sum(out["alerts"].values())
@@ -126,6 +126,18 @@ def _silent_now(out: dict, list_limit: int) -> None:
     merged = sorted(out["silent"] + [{k: v for k, v in d.items() if k != "interval_s"} for d in quiet],
                     key=lambda d: (d["last_seen"] or "", d["dev_eui"]))
     out["silent"] = merged[:list_limit]
+
+
+def _device_now(r, now: datetime, rules: AlertRules) -> dict:
+    """A device row as it stands at `now`: an active device past its silence is 'silent' (the rule of
+    TelemetryStore.sweep, before a sweep has marked it), and its forecast 'overdue' once the moment passed."""
+    d = _brief(r)
+    interval = d.pop("interval_s", None) or rules.default_interval_s
+    if (d["state"] == "active" and r.last_seen is not None
+            and aware(r.last_seen) < now - timedelta(seconds=rules.silent_intervals * interval)):
+        d["state"] = "silent"
+    d["overdue"] = d["full_at"] is not None and datetime.fromisoformat(d["full_at"]) <= now
+    return d
 
 
 def _brief(r) -> dict:

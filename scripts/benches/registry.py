@@ -12,6 +12,9 @@ registry.cli_list_100k_ms: `fleet devices list -k 751` as a process, piped (stdo
     (Aarhus, in a warm process) in the same run; also reported: `fleet devices list -k 751 --json` as a
     process, `fleet status -k 751` as a process (status_process_ms, status_cpu_ms), and a bare
     `python -c pass` (the interpreter's own start).
+registry.label_ms: one device's QR labels (PNG and SVG, fleet enroll --labels) written, the median ms over
+    300 devices of a pallet. Baseline: the same labels with segno choosing the QR mask by its penalty score
+    (its default, and the labels' code before the mask was fixed: 22 ms a label when issue 11 was filed).
 """
 
 import base64
@@ -180,8 +183,40 @@ def cli_list_100k():
              "listed": len(got), "devices": n, "kommuner": 20, "db": "sqlite", "piped": True}]
 
 
+def labels():
+    from unittest import mock
+
+    import segno
+
+    from provisioning import labels as L
+
+    n = 300
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        csv_path = tmp / "pallet.csv"
+        _pallet(csv_path, n)
+        reg = _open(tmp, "labels.sqlite")
+        records = [r for r, _ in enroll_csv(reg, AARHUS, csv_path)]
+        reg.close()
+
+        def per_label(out):
+            times = []
+            for r in records:
+                t0 = time.perf_counter()
+                L.write_label(r, out)
+                times.append((time.perf_counter() - t0) * 1000)
+            return statistics.median(times)
+
+        ms = per_label(tmp / "fixed")
+        with mock.patch.object(L, "make_qr", lambda rec: segno.make(L.label_text(rec), error="m", micro=False)):
+            base = per_label(tmp / "chosen")
+    return [{"bench": "registry.label_ms", "value": round(ms, 2), "unit": "ms", "baseline": round(base, 2),
+             "baseline_is": "segno choosing the mask (its default)", "labels": n, "files_per_label": 2}]
+
+
 BENCHES = [
     (("registry.enroll_10k_csv_seconds",), enroll_10k),
+    (("registry.label_ms",), labels),
     (("registry.list_100k_ms",), list_100k),
     (("registry.cli_list_100k_ms",), cli_list_100k),
 ]

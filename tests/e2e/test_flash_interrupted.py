@@ -32,10 +32,10 @@ class Flashing:
     """`fleet flash` as a subprocess whose stderr is a terminal (a pty), so that it draws its progress bars:
     they tell when the app is on its way."""
 
-    def __init__(self, port):
+    def __init__(self, port, via="repl"):
         master, slave = os.openpty()
         self.proc = subprocess.Popen([str(BIN / "fleet"), "flash", "--port", port, "--board", "virtual",
-                                      "--via", "repl"],
+                                      "--via", via],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
         os.close(slave)
         self.master, self.err = master, b""
@@ -105,6 +105,24 @@ def test_ctrl_c_mid_transfer_says_the_state_and_the_same_command_repairs_it(make
     assert rep["transfer"]["unchanged"], "the second run should not have written every file again"
     assert_identical(board.port, files)
     assert not [p for p in board_files(board.port) if p.endswith(".tmp")]
+
+
+def test_ctrl_c_during_the_image_write_says_so_and_the_same_command_repairs_it(make_board, bundle):
+    """The default route: Ctrl-C while esptool writes the filesystem image."""
+    board = make_board()
+    board.bootloader()
+    run = Flashing(f"sim:{board.name}", via="image")
+    run.wait_for("virtual filesystem")
+    run.proc.send_signal(signal.SIGINT)
+    rc, err = run.finish(timeout=20)
+    assert rc == 130 and "Traceback" not in err, err
+    assert ("error: interrupted while esptool was writing to the board's flash (the base image or the filesystem "
+            "image): the flash holds part of it") in err
+    assert "hint: run the same command again" in err and "it writes the whole image again" in err
+    again = run_fleet("flash", "--port", f"sim:{board.name}", "--board", "virtual", "--json", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["self_test"]["ok"] is True
+    assert_identical(board.port, bundle[0])
 
 
 def test_second_ctrl_c_stops_at_once(make_board, bundle):

@@ -5,6 +5,7 @@ The look-alikes are ptys of the test's own (fakeports.py): silence, an ESP32 ROM
 an erased chip, another firmware, a MicroPython board that ignores Ctrl-C."""
 
 import base64
+import json
 import os
 import time
 
@@ -12,8 +13,8 @@ import pytest
 
 from conftest import run_fleet
 from fakeports import FakePort
-from fleet.errors import (BoardInDownloadMode, BoardNotAnswering, BoardSilent, NotMicroPython, PortNotFound,
-                          SerialPortError)
+from fleet.errors import (BoardInDownloadMode, BoardNotAnswering, BoardSilent, FlashToolError, NotMicroPython,
+                          PortNotFound, SerialPortError)
 from provisioning import session as session_mod
 from provisioning.session import Session
 from provisioning.transfer import write_files
@@ -44,11 +45,18 @@ COMMANDS = {
     "enroll": lambda port, db: ("enroll", "-k", "751", "--port", port, "--site", "x", "--kind", "waste"),
     "checkin-key": lambda port, db: ("rollout", "checkin-key", "--port", port, "--db", db),
 }
+# every other command that opens a --port: a missing one is said the same way
+MISSING_PORT = {**COMMANDS,
+                "flash-image": lambda port, db: ("flash", "--port", port, "--board", "virtual"),
+                "ota-check-in": lambda port, db: ("ota", "check-in", "--port", port),
+                "wifi-push": lambda port, db: ("wifi", "push", "-k", "751", "--port", port),
+                "wifi-set": lambda port, db: ("wifi", "set", "--port", port, "--ssid", "skole-iot")}
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_missing_port_is_reported_at_once_with_the_ports_that_exist(command, vboard, registry_env):
-    proc, took = timed(*COMMANDS[command]("/dev/ttyUSB-not-here", registry_env))
+@pytest.mark.parametrize("command", sorted(MISSING_PORT))
+def test_missing_port_is_reported_at_once_with_the_ports_that_exist(command, vboard, registry_env, monkeypatch):
+    monkeypatch.setenv("FLEET_WIFI_PASSWORD", "not-shown")
+    proc, took = timed(*MISSING_PORT[command]("/dev/ttyUSB-not-here", registry_env))
     assert proc.returncode == PortNotFound.exit_code == SerialPortError.exit_code == 6, proc.stderr
     assert took < STARTUP_S, f"{command} took {took:.0f} s to say the port is missing"
     assert "cannot open serial port /dev/ttyUSB-not-here: there is no such port" in proc.stderr
@@ -135,3 +143,23 @@ def test_commands_report_what_answered_with_exit_7_and_no_retries(command, kind,
     assert message in proc.stderr and hint in proc.stderr.split("hint: ", 1)[1]
     assert "gave up after" not in proc.stderr and "resume" not in proc.stderr
     assert took < STARTUP_S + ANSWER_S, f"{command} on a {kind} port took {took:.0f} s"
+
+
+IMAGE_ROUTE = {  # fleet flash's default route wants the ROM loader in download mode: what came instead
+    "silent": "nothing came back",
+    "other": "another device or firmware answered (",
+    "erased": "an ESP32 not in download mode answered (its ROM printed 'invalid header: 0xffffffff'",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGE_ROUTE))
+def test_the_image_route_says_what_answered_instead_of_the_rom_loader(kind, registry_env):
+    with FakePort(kind) as port:
+        proc, took = timed("flash", "--port", port, "--board", "virtual", "--json")
+    assert proc.returncode == FlashToolError.exit_code == 54, proc.stderr
+    e = json.loads(proc.stderr)  # nothing but the error: esptool's own warnings stay out of it
+    assert e["error"].startswith(f"no ROM loader answers on {port}: {IMAGE_ROUTE[kind]}")
+    assert "download mode" in e["hint"]
+    if kind == "other":
+        assert "'$GPGGA,123519" in e["error"] and "pick the board's port" in e["hint"]
+    assert took < STARTUP_S + ANSWER_S, f"fleet flash on a {kind} port took {took:.0f} s"

@@ -123,3 +123,73 @@ def test_the_pager_gets_its_first_screen_before_the_rest_is_read(monkeypatch):
     assert seen["header"].startswith("dev_eui") and seen["first"].startswith("\n70B3D57ED0000000  0751 Aarhus")
     assert seen["read_then"] <= 1001  # the first screen went out after at most the rows its widths need
     assert (seen["first"] + "".join(seen["rest"])).count("\n") == 50_000
+
+
+def test_a_flash_bar_counts_bytes_and_its_self_test_says_where_it_is():
+    """The self-test, a step and no transfer, showed as a '1/1 bytes' bar."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from fleet.cli.flash import STEP_STAGES, bar_columns
+
+    console = Console(record=True, width=100)
+    bars = Progress(*bar_columns(), console=console)
+    tasks = {stage: bars.add_task(f"virtual {stage}", total=total, step=stage in STEP_STAGES)
+             for stage, total in (("app", 2345), ("self-test", 1))}
+    bars.update(tasks["app"], completed=2345)
+
+    def shown():
+        console.print(bars.make_tasks_table(bars.tasks))
+        return console.export_text().splitlines()
+
+    app, test = shown()
+    assert app.startswith("virtual app") and app.endswith("2.3/2.3 kB")
+    assert test.startswith("virtual self-test") and test.rstrip().endswith("running") and "bytes" not in test
+    bars.update(tasks["self-test"], completed=1)
+    _, test = shown()
+    assert test.rstrip().endswith("done") and "1/1" not in test
+
+
+def test_terminal_alerts_never_cut_a_dev_eui(enrolled, capsys, monkeypatch):
+    """DevEUIs were cut at 80 columns in `fleet alerts` as in `devices list`."""
+    from fleet.registry import Registry
+    from fleet.telemetry import TelemetryStore, parse_event
+    from telemetry_support import waste_event
+
+    reg = Registry.open()
+    try:
+        events = [waste_event(eui, 1, fill_bp=9500) for eui in enrolled]
+        assert TelemetryStore(reg).ingest([parse_event(e, "chirpstack") for e in events]).stored == len(events)
+    finally:
+        reg.close()
+    monkeypatch.setattr("fleet.cli.output.is_terminal", lambda: True)
+    code, out, err = run(["alerts"], capsys)
+    assert code == 0, err
+    assert "full" in out
+    for eui in enrolled:
+        assert eui in out, out
+
+
+def test_a_forecast_whose_moment_passed_reads_as_overdue_not_as_a_forecast(enrolled, capsys, monkeypatch):
+    """A bin last heard two days ago, filling at 3 %/h from 60 %: its "full at" is a day and a half gone."""
+    from datetime import datetime, timedelta, timezone
+
+    from fleet.registry import Registry
+    from fleet.telemetry import TelemetryStore, parse_event
+    from telemetry_support import waste_event
+
+    two_days_ago = datetime.now(timezone.utc) - timedelta(days=2)
+    reg = Registry.open()
+    try:
+        event = waste_event(enrolled[0], 1, fill_bp=6000, rate=300, at=two_days_ago)
+        assert TelemetryStore(reg).ingest([parse_event(event, "chirpstack")]).stored == 1
+    finally:
+        reg.close()
+    code, out, err = run(["status"], capsys)
+    assert code == 0, err
+    [line] = [ln for ln in out.splitlines() if enrolled[0] in ln and "full" in ln]
+    assert "expected full since" in line and "(no reading since)" in line and "full at" not in line
+    code, out, err = run(["alerts", "--check"], capsys)  # the sweep finds it silent; its alert says the same
+    assert code == 0, err
+    [line] = [ln for ln in out.splitlines() if enrolled[0] in ln]
+    assert "silent" in line and "expected full since" in line and "(full at" not in line

@@ -183,9 +183,12 @@ def test_a_pallet_on_a_terminal_is_summed_up_not_drawn(db_url, key_env, tmp_path
     monkeypatch.setattr("fleet.cli.enroll.is_terminal", lambda: True)
     rows = "".join(f"751,Vej {i},waste\n" for i in range(250))
     code, out, err = run(["enroll", "--db", db_url, "--kommune", "751", "--csv",
-                          str(write(tmp_path, "kommune,site,kind\n" + rows)), "--board", "virtual"], capsys)
+                          str(write(tmp_path, "kommune,site,kind\n" + rows)), "--board", "virtual",
+                          "--labels", str(tmp_path / "labels")], capsys)
     assert code == 0, err
     assert "250 devices enrolled" in out and "fleet devices list --kommune 0751" in out
+    assert f"labels in {tmp_path / 'labels'} (500 files)" in out  # the summary says where the labels went
+    assert len(list((tmp_path / "labels").iterdir())) == 500
     assert len(out.splitlines()) < 5
 
 

@@ -4,6 +4,7 @@ Aarhus' rollout and installed its release)."""
 
 import base64
 import os
+import urllib.error
 
 import pytest
 
@@ -111,3 +112,51 @@ def test_rollout_times_carry_their_time_zone(world):
     for t in (d["created_at"], d["updated_at"], store.device(dev)["last_seen"]):
         assert t.endswith("+00:00"), t
     json.dumps(d)  # and plain JSON: nothing left for a default= to guess at
+
+
+def test_fleet_serve_answers_403_with_the_reason_and_each_kommune_sees_only_its_own(world, tmp_path):
+    """The same refusal through fleet serve's check-in route, as a board meets it: 403 and why, counted for
+    the server's operator; the owning kommune's token sees the alert, the claimed kommune's token nothing."""
+    from fleet.registry.tokens import create_token
+    from fleet.serve.app import ServeContext, build_app
+    from fleet.serve.server import Server
+    from test_checkin_auth import Board, _get
+
+    reg, store, repo = world
+    kbh = enroll(reg, "101", lat=55.68, lon=12.57).dev_eui
+    key = store.issue_checkin_key(kbh)
+    kbh_token, _ = create_token(reg, ADMIN, kommune="101")
+    aarhus_token, _ = create_token(reg, ADMIN, kommune="751")
+    with Server(build_app(ServeContext(repo_dir=repo, db_url=str(reg.engine.url)))) as srv:
+        status, body = Board(srv.url, kbh, key, seq=10).checkin()  # its config says 0751
+        assert status == 403 and body["reason"] == "wrong_kommune" and kbh in body["error"] and body["hint"]
+        assert "take" not in body
+        assert _get(srv.url + "/api/ota/checkins", kbh_token)["rejected"]["wrong_kommune"] == 1
+        [alert] = _get(srv.url + "/api/alerts", kbh_token)["alerts"]
+        assert alert["kind"] == "wrong_kommune" and alert["dev_eui"] == kbh
+        assert _get(srv.url + "/api/alerts", aarhus_token)["alerts"] == []
+        for token in (aarhus_token, kbh_token):  # Aarhus: not its device; København: it never checked in
+            with pytest.raises(urllib.error.HTTPError) as e:
+                _get(srv.url + f"/api/ota/devices/{kbh}", token)
+            assert e.value.code == 404
+
+
+def test_an_uplink_naming_another_kommune_counts_for_the_registrys(world):
+    """Ingest takes a device's word too: its network server's event may name a tenant, an application or tags
+    of another kommune (these samples say 'Aarhus Kommune'). The reading is the registry's device's, in its
+    kommune: København's status and alerts show it, Aarhus' do not, by MQTT or by OS2iot's push."""
+    from fleet.telemetry import fleet_status, parse_event
+    from telemetry_support import waste_event
+
+    reg, store, repo = world
+    kbh = enroll(reg, "101", lat=55.68, lon=12.57).dev_eui
+    tele = TelemetryStore(reg)
+    for n, fmt in ((1, "chirpstack"), (2, "os2iot")):
+        event = waste_event(kbh, n, fill_bp=9300, tags={"kommune": "0751"})
+        assert event["deviceInfo"]["tenantName"] == "Aarhus Kommune"
+        assert tele.ingest([parse_event(json.dumps(event), fmt)]).stored == 1
+    mine, theirs = fleet_status(reg, KBH, with_devices=True), fleet_status(reg, AARHUS, with_devices=True)
+    assert [d["dev_eui"] for d in mine["full"]] == [kbh] and mine["totals"]["active"] == 1
+    assert kbh not in json.dumps(theirs) and theirs["totals"]["devices"] == 0
+    assert [a["kind"] for a in tele.alerts(KBH)] == ["full"] and tele.alerts(AARHUS) == []
+    assert reg.get_device(KBH, kbh).kommune_kode == "0101"

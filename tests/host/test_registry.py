@@ -74,6 +74,7 @@ def test_a_malformed_app_key_is_not_echoed():
     with pytest.raises(BadIdentifier) as e:
         new_identity(app_key=secret)
     assert secret not in str(e.value)
+    assert str(e.value).startswith("the value is not an AppKey (32 hex digits)")  # once 'not a AppKey'
 
 
 def test_mac_and_dev_eui_must_agree():

@@ -61,14 +61,35 @@ def test_a_damaged_registry_says_so_where_and_how_to_restore_it(env, fleet, tmp_
     assert e["kind"] == "RegistryDamaged" and e["exit_code"] == RegistryDamaged.exit_code
 
 
-def test_a_read_only_registry_says_read_only(env, fleet, tmp_path):
+def test_fleet_serve_on_a_damaged_registry_answers_503_and_says_so(env, tmp_path):
+    """The server's own database is no fault of the board or the kommune asking: 503, not 400."""
+    import urllib.error
+    import urllib.request
+
+    from fleet.serve.app import ServeContext, build_app
+    from fleet.serve.server import Server
+
+    (tmp_path / "registry.sqlite").write_bytes(b"overwritten by accident\n" * 100)
+    with Server(build_app(ServeContext(db_url=f"sqlite:///{tmp_path / 'registry.sqlite'}"))) as srv:
+        for path, body in (("/api/devices", None), ("/api/checkin", b'{"device": "70B3D57ED0000001"}')):
+            req = urllib.request.Request(srv.url + path, body, {"Authorization": "Bearer bys_00000000_" + "A" * 43})
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=10)
+            answer = json.loads(e.value.read())
+            assert e.value.code == 503 and "damaged" in answer["error"], (path, answer)
+            assert "fleet registry restore" in answer["hint"]
+
+
+def test_a_read_only_registry_says_read_only(env, fleet, tmp_path, monkeypatch):
     assert fleet(env, *ENROLL).returncode == 0
+    monkeypatch.chdir(tmp_path)
     ro = dict(env, FLEET_DB=f"sqlite:///file:{tmp_path / 'registry.sqlite'}?mode=ro&uri=true")
     p = fleet(ro, *ENROLL)
     assert p.returncode == RegistryReadOnly.exit_code, p.stderr
     err, hint = _short_error(p)
     assert "cannot be written" in err and "database server is running" not in p.stderr
     assert "writable" in hint
+    assert not (tmp_path / "file:").exists()  # a URI filename is SQLite's to read, no folder to make
 
 
 def test_backup_then_damage_then_restore_brings_every_device_back(env, fleet, tmp_path):

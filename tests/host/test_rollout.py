@@ -296,6 +296,7 @@ def test_cli_start_status_and_exit_codes(tmp_path):
     db = ["--db", f"sqlite:///{tmp_path / 'cli.sqlite'}"]
     p = _fleet("rollout", "status", "--kommune", "751", *db)
     assert p.returncode == 61 and "hint:" in p.stderr
+    assert p.stderr.startswith("error: no rollout for kommune 0751\n"), p.stderr  # once 'no a rollout'
     p = _fleet("rollout", "start", "--release", "9.9", "--kommune", "751", "--repo", repo, *db)
     assert p.returncode == 63
     p = _fleet("rollout", "start", "--release", "2.0.0", "--kommune", "751", "--waves", "50%,10%", "--repo", repo, *db)

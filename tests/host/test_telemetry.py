@@ -280,3 +280,9 @@ def test_status_is_computed_for_the_moment_it_is_read(registry):
     assert later["totals"]["silent"] == 1 and [d["dev_eui"] for d in later["silent"]] == [dev.dev_eui]
     assert later["filling_up"][0]["overdue"] is True
     assert registry.get_device(AARHUS, dev.dev_eui).state == "active"  # reading the status changed nothing
+    # the per-device rows (the API's /api/devices, the dashboard) say the same
+    [row] = fleet_status(registry, AARHUS, with_devices=True)["devices"]
+    assert (row["state"], row["overdue"]) == ("active", False) and "interval_s" not in row
+    in_14_days = datetime.now(timezone.utc) + timedelta(days=14)
+    [row] = fleet_status(registry, AARHUS, with_devices=True, now=in_14_days)["devices"]
+    assert (row["state"], row["overdue"]) == ("silent", True)

@@ -80,6 +80,10 @@ def test_a_kommune_token_sees_and_changes_only_its_own_devices(registry, served)
     texts.append(body)
     their_alert = json.loads(call(served, "GET", "/api/alerts", odense)[1])["alerts"][0]["id"]
     assert call(served, "POST", f"/api/alerts/{their_alert}/ack", aarhus)[0] == 404
+    # asking for another kommune by name is refused, 403 with what to do, and shows nothing of it
+    for path in ("/api/devices", "/api/status", "/api/alerts", "/api/dashboard"):
+        st, body = call(served, "GET", path + "?kommune=461", aarhus)
+        assert st == 403 and theirs.dev_eui not in body and json.loads(body)["hint"], (path, st, body)
     # no token, a bad token: 401, and the bad token is not echoed
     assert call(served, "GET", "/api/devices")[0] == 401
     st, body = call(served, "GET", "/api/devices", "bys_00000000_" + "A" * 43)

@@ -150,7 +150,7 @@ function render(s) {
     const tr = el("tr", {class: "bin"}); tr.appendChild(el("td", {}, d.site));
     const td = el("td"), bar = el("span", {class: "bar"}), fill = el("i", {style: `width:${Math.min(100, d.fill_bp / 100)}%;background:${fillColor(d)}`});
     bar.appendChild(fill); td.appendChild(bar); td.appendChild(document.createTextNode(" " + (d.fill_bp / 100).toFixed(0) + " %")); tr.appendChild(td);
-    tr.appendChild(el("td", {}, d.full_at ? "full at " + when(d.full_at) : "")); ft.appendChild(tr);
+    tr.appendChild(el("td", {}, d.full_at ? (d.overdue ? "expected full since " : "full at ") + when(d.full_at) : "")); ft.appendChild(tr);
   }
   const ro = document.getElementById("rollouts"); ro.textContent = "";
   if (s.rollouts === null) ro.appendChild(el("p", {}, "not tracked in this registry"));

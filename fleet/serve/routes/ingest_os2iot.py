@@ -15,7 +15,8 @@ retries a push either way):
   device, an undecodable payload, an event without a DevEUI): those are the counts in the answer and in
   the log here, not the sender's fault.
 - 400 when the body is not JSON, or not an event (a JSON object) or a list of them: a malformed request.
-- 401 without a valid token, 413 past MAX_EVENTS events or the body size limit.
+- 401 without a valid token, 413 past MAX_EVENTS events or the body size limit; 503 when the registry
+  itself cannot be used (damaged, read-only, its database down).
 """
 
 import logging
