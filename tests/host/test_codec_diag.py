@@ -129,7 +129,7 @@ def test_the_fport_and_length_are_the_firmwares():
 
 def _doc_example():
     text = (project_root() / "docs" / "formats" / "diagnostics.md").read_text()
-    m = re.search(r"fleet codec decode ([0-9a-f]+) --fport 221 --json\n```\n\n```json\n(.*?)\n```", text, re.S)
+    m = re.search(r"\$ fleet codec decode ([0-9a-f]+) --fport 221 --json\n(\{.*?\n\})\n```", text, re.S)
     assert m, "docs/formats/diagnostics.md has no worked example"
     return bytes.fromhex(m.group(1)), json.loads(m.group(2))
 
