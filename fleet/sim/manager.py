@@ -291,7 +291,7 @@ def interpreter_for(definition: dict, interpreter: str | None = None) -> str:
         if interpreter is None:
             raise SimUnavailable(
                 f"board '{definition['name']}' runs on a 32-bit MicroPython, and this machine has none",
-                hint=f"build it with ../shared/tools/build-micropython32 and set {MP32_ENV} to the path it "
+                hint=f"build it with scripts/build-micropython32-rom and set {MP32_ENV} to the path it "
                      f"prints, or give --interpreter PATH")
     interpreter = interpreter or micropython_path()
     runs = interpreter_arch(interpreter)
