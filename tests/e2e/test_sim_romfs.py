@@ -82,14 +82,3 @@ def test_without_a_romfs_partition_there_is_no_rom(mp32rom):
         assert out.strip().splitlines()[-1] == "0 -22 ['/'] ['', '.frozen', '/lib']"
     finally:
         run_fleet("sim", "stop", "rom2")
-
-
-def test_a_board_with_a_romfs_partition_needs_an_interpreter_that_maps_it(mp32):
-    from fleet.sim.vrom import runs_rom
-
-    if runs_rom(mp32):
-        import pytest
-
-        pytest.skip("this machine's 32-bit MicroPython maps the romfs partition")
-    r = run_fleet("sim", "start", "--name", "rom3", "--board", "virtual_ttgo_rom", "--interpreter", mp32)
-    assert r.returncode == 2 and "build-micropython32-rom" in r.stderr, r.stderr
