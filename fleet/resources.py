@@ -45,21 +45,25 @@ def micropython_path() -> str:
 
 
 MP32_ENV = "BYSANS_MICROPYTHON32"
-# Where ../shared/tools/build-micropython32 puts its binary when given no OUT_DIR (keep the two in step).
-_MP32_BUILT = Path("micropython32") / "micropython-1.28.0" / "ports" / "unix" / "build-standard" / "micropython"
+# Where scripts/build-micropython32-rom (the virtual board's own build: the same, plus vfs.rom_ioctl) and
+# ../shared/tools/build-micropython32 put their binaries when given no OUT_DIR (keep them in step); the
+# first found is used.
+_MP32_BUILT = (Path("micropython32-rom") / "micropython-1.28.0" / "ports" / "unix" / "build-bysans" / "micropython",
+               Path("micropython32") / "micropython-1.28.0" / "ports" / "unix" / "build-standard" / "micropython")
 # sys.implementation._mpy >> 10: the native code a MicroPython runs (py/persistentcode.h MP_NATIVE_ARCH_*)
 _NATIVE_ARCHS = {0: None, 1: "x86", 2: "x64", 9: "xtensawin"}
 
 
 def micropython32_path() -> str | None:
     """The 32-bit unix port (objects and pointers of 4 bytes, as on an ESP32), or None when this machine has
-    none: BYSANS_MICROPYTHON32, else what build-micropython32 built into its default place."""
+    none: BYSANS_MICROPYTHON32, else what build-micropython32-rom or build-micropython32 built into its
+    default place."""
     env = os.environ.get(MP32_ENV)
     if env:
         return env
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    built = cache / _MP32_BUILT
-    return str(built) if os.access(built, os.X_OK) else None
+    built = [cache / b for b in _MP32_BUILT if os.access(cache / b, os.X_OK)]
+    return str(built[0]) if built else None
 
 
 def interpreter_arch(path: str) -> str | None:

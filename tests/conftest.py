@@ -79,6 +79,14 @@ def mp32():
     return mp32support.require()
 
 
+@pytest.fixture(scope="session")
+def mp32rom():
+    """Path of the 32-bit MicroPython with the virtual board's ROM (scripts/build-micropython32-rom)."""
+    import mp32support
+
+    return mp32support.require_rom()
+
+
 def _skip_reasons(terminalreporter) -> list[str]:
     """The reasons of the run's skipped tests, also those run by pytest-xdist's workers (whose module state
     the controller does not share)."""
@@ -102,7 +110,7 @@ def pytest_terminal_summary(terminalreporter):
     if mp32:
         terminalreporter.write_line(
             "note: skipped the tests that measure heap on the 32-bit MicroPython (as on an ESP32): "
-            f"{mp32[0]}; build it with ../shared/tools/build-micropython32 and set "
+            f"{mp32[0]}; build it with scripts/build-micropython32-rom and set "
             "BYSANS_MICROPYTHON32 to the path it prints (CI requires it)", yellow=True)
     if services:
         terminalreporter.write_line(

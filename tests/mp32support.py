@@ -17,7 +17,8 @@ def _find():
     if "path" not in _found:
         path, problem = micropython32_path(), None
         if path is None:
-            problem = f"no 32-bit MicroPython ({MP32_ENV} unset, none built by ../shared/tools/build-micropython32)"
+            problem = (f"no 32-bit MicroPython ({MP32_ENV} unset, none built by scripts/build-micropython32-rom "
+                       "or ../shared/tools/build-micropython32)")
         else:
             try:
                 if interpreter_arch(path) != "x86":
@@ -46,3 +47,18 @@ def smallest_board_heap() -> str:
 
 def heap_bytes(heap: str) -> int:
     return int(heap[:-1]) * {"K": 1024, "M": 1 << 20}[heap[-1]] if heap[-1] in "KM" else int(heap)
+
+
+def require_rom() -> str:
+    """The 32-bit MicroPython with the virtual board's ROM (vfs.rom_ioctl over the flash: built by
+    scripts/build-micropython32-rom), or the calling test is skipped (failed where CI requires it)."""
+    from fleet.sim.vrom import runs_rom
+
+    path = require()
+    if runs_rom(path):
+        return path
+    problem = f"{path} has no vfs.rom_ioctl (not built by scripts/build-micropython32-rom)"
+    if os.environ.get("BYSANS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{problem}, and this run requires it (BYSANS_REQUIRE_SERVICES=1)")
+    missing.append(problem)
+    pytest.skip(f"needs the 32-bit MicroPython: {problem}")

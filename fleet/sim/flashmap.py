@@ -55,6 +55,15 @@ LAYOUTS = {
              ("phy_init", TYPE_DATA, SUBTYPE_PHY, 0xF000, 0x1000),
              ("factory", TYPE_APP, SUBTYPE_FACTORY, 0x10000, 0x160000)],
 }
+LAYOUTS["4MiB-romfs"] = [("nvs", TYPE_DATA, SUBTYPE_NVS, 0x9000, 0x6000),
+                         ("phy_init", TYPE_DATA, SUBTYPE_PHY, 0xF000, 0x1000),
+                         ("factory", TYPE_APP, SUBTYPE_FACTORY, 0x10000, 0x1D0000),
+                         ("romfs", TYPE_DATA, 0x8F, 0x1E0000, 0x20000)]
+# Not one of MicroPython's tables: 4MiB-ota with a 192 KiB `romfs` partition after the app slots (a whole
+# release as .mpy, a ROMFS image of about 150 KiB, fits). A board with it needs a MicroPython built with MICROPY_VFS_ROM
+# (stock ESP32_GENERIC has no ROMFS): docs/virtual-board.md, "ROMFS".
+LAYOUTS["4MiB-ota-romfs"] = LAYOUTS["4MiB-ota"] + [("romfs", TYPE_DATA, 0x8F, 0x310000, 0x30000)]
+ROMFS_LABEL = "romfs"  # MicroPython 1.28's ESP32 port maps the data partition of this label (any subtype) at /rom
 DEFAULT_LAYOUT = "4MiBplus"  # MicroPython's boards/sdkconfig.base, ESP32_GENERIC and ESP32_GENERIC_S3 alike
 FLASH_SIZE_CODES = {0x100000: 0, 0x200000: 1, 0x400000: 2, 0x800000: 3, 0x1000000: 4}  # header byte 3, high nibble
 
@@ -174,6 +183,7 @@ class Boot:
     app: Partition | None
     lines: list
     writes: list = ()
+    romfs: Partition | None = None  # the table's data partition labelled "romfs" (MicroPython maps it at /rom)
 
 
 def select_boot(chip: Chip, read) -> Boot:
@@ -190,6 +200,7 @@ def select_boot(chip: Chip, read) -> Boot:
     except TableError as e:
         return Boot(None, [f"E (41) flash_parts: {e}", "E (42) boot: Failed to verify partition table",
                            "E (43) boot: load partition table error!"])
+    romfs = next((p for p in parts if p.type == TYPE_DATA and p.label == ROMFS_LABEL), None)
     apps = [p for p in parts if p.type == TYPE_APP]
     otas = sorted((p for p in apps if SUBTYPE_OTA_0 <= p.subtype < SUBTYPE_OTA_0 + 16), key=lambda p: p.subtype)
     factory = next((p for p in apps if p.subtype == SUBTYPE_FACTORY), None)
@@ -217,7 +228,7 @@ def select_boot(chip: Chip, read) -> Boot:
         problem = check_image(chip, read(p.offset, p.size))
         if problem is None:
             lines.append(f"I (60) boot: Loaded app from partition at offset 0x{p.offset:x}")
-            return Boot(p, lines, writes=writes)
+            return Boot(p, lines, writes=writes, romfs=romfs)
         lines.append(f"E (61) esp_image: image at 0x{p.offset:x} {problem}")
     lines.append("E (70) boot: No bootable app partitions in the partition table")
-    return Boot(None, lines, writes=writes)
+    return Boot(None, lines, writes=writes, romfs=romfs)

@@ -25,7 +25,8 @@ from .. import boards
 from ..errors import Conflict, NotFound, SimError, SimUnavailable, UsageError
 from ..resources import MP32_ENV, interpreter_arch, micropython32_path, micropython_path
 from .control import ControlClient
-from .flashmap import LAYOUTS
+from .flashmap import LAYOUTS, ROMFS_LABEL
+from .vrom import runs_rom
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 _children = {}  # pid -> Popen of daemons this process started (so they are reaped, never zombies)
@@ -290,7 +291,7 @@ def interpreter_for(definition: dict, interpreter: str | None = None) -> str:
         if interpreter is None:
             raise SimUnavailable(
                 f"board '{definition['name']}' runs on a 32-bit MicroPython, and this machine has none",
-                hint=f"build it with ../shared/tools/build-micropython32 and set {MP32_ENV} to the path it "
+                hint=f"build it with scripts/build-micropython32-rom and set {MP32_ENV} to the path it "
                      f"prints, or give --interpreter PATH")
     interpreter = interpreter or micropython_path()
     runs = interpreter_arch(interpreter)
@@ -301,6 +302,12 @@ def interpreter_for(definition: dict, interpreter: str | None = None) -> str:
                          f"'{definition['name']}' is built for {arch}",
                          hint=(f"use --board {others[0]} with it" if others else
                                "give an interpreter for the board's mpy_arch"))
+    layout = definition["flash"].get("partitions")
+    if layout and any(row[0] == ROMFS_LABEL for row in LAYOUTS[layout]) and not runs_rom(interpreter):
+        raise UsageError(f"board '{definition['name']}' has a romfs partition, and the interpreter {interpreter} "
+                         f"cannot map it (no vfs.rom_ioctl)",
+                         hint="build the virtual board's interpreter with scripts/build-micropython32-rom and "
+                              f"set {MP32_ENV} to the path it prints, or give --interpreter PATH")
     return interpreter
 
 

@@ -23,7 +23,7 @@ import time
 import tty
 
 from .. import resources
-from . import chips, flashmap
+from . import chips, flashmap, vrom
 from .clock import SimClock
 from .devices import build_buses
 from .hwbus import HardwareBus
@@ -86,6 +86,7 @@ class Supervisor:
         # The chip whose ROM and bootloader this board imitates (a virtual board file's "imitates").
         self.chip = chips.get(board["chip"] if board["chip"] in chips.CHIPS else board.get("imitates", "esp32"))
         self.app = None  # the app partition that booted last
+        self._romfs = None  # the table's `romfs` partition at the last boot
         self.rom = None  # the ROM loader while in download mode
         self._no_app = None  # the task that prints a boot loop's complaints
         self.world = World(self.clock)
@@ -311,14 +312,28 @@ class Supervisor:
         self.state = "booting_raw" if raw else "booting"
         self._boot_buf = b""
         self._out_tail = b""  # a new interpreter: the last boot's prompt is not this one's
-        env = dict(os.environ, BYSANS_HW="hw.sock", BYSANS_IMG=self.image_path(), BYSANS_RAW="1" if raw else "0")
-        cmd = [self.interpreter or resources.micropython_path(), "-X", f"heapsize={self.heap}", "-i",
-               str(resources.rom_dir() / "vboot.py")]
+        interpreter = self.interpreter or resources.micropython_path()
+        env = dict(os.environ, BYSANS_HW="hw.sock", BYSANS_IMG=self.image_path(), BYSANS_RAW="1" if raw else "0",
+                   **self._rom_env(interpreter, boot))
+        cmd = [interpreter, "-X", f"heapsize={self.heap}", "-i", str(resources.rom_dir() / "vboot.py")]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=self.int_s, stdout=self.int_s, stderr=self.int_s, env=env, cwd=self.dir,
             preexec_fn=_child_setup)
         self._event("boot", cause=self.reset_cause, raw=raw, pid=self.proc.pid)
         asyncio.ensure_future(self._watch_exit(self.proc, gen))
+
+    def _rom_env(self, interpreter, boot):
+        """On the board's own interpreter (scripts/build-micropython32-rom): the stand-ins' ROM segment, and
+        the flash's `romfs` partition (the range vfs.rom_ioctl maps, as an ESP32 maps it; none: no /rom)."""
+        env = {"BYSANS_VROM": "", "BYSANS_ROMFS": ""}
+        if not vrom.runs_rom(interpreter):
+            return env
+        env["BYSANS_VROM"] = vrom.ensure_standins(self.dir, self.board["mpy_arch"])
+        if boot is not None:
+            self._romfs = boot.romfs
+        if self._romfs is not None:
+            env["BYSANS_ROMFS"] = f"{os.path.abspath(self.image_path())}:{self._romfs.offset}:{self._romfs.size}"
+        return env
 
     async def _watch_exit(self, proc, gen):
         rc = await proc.wait()

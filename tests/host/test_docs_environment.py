@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Set by the virtual board's supervisor for its own child process, never by a user.
-INTERNAL = {"BYSANS_HW", "BYSANS_IMG", "BYSANS_RAW"}
+INTERNAL = {"BYSANS_HW", "BYSANS_IMG", "BYSANS_RAW", "BYSANS_ROMFS", "BYSANS_VROM"}
 NAME = re.compile(r"\b((?:FLEET|BYSANS)_[A-Z_]+[A-Z])\b")
 
 

@@ -116,3 +116,21 @@ def test_ota_boot_order_and_rollback():
     flash[at:at + 32] = entry
     boot = flashmap.select_boot(chips.ESP32, reader(flash))  # never confirmed: back to ota_0
     assert boot.app.label == "ota_0" and boot.writes == [(0xE000, flashmap.ota_entry(2, flashmap.OTA_ABORTED))]
+
+
+def test_a_board_with_a_romfs_partition_needs_an_interpreter_that_maps_it(monkeypatch):
+    """virtual_ttgo_rom on a 32-bit MicroPython without vfs.rom_ioctl is refused, saying which build has it."""
+    from fleet import boards
+    from fleet.errors import UsageError
+    from fleet.sim import manager
+
+    monkeypatch.setattr(manager, "interpreter_arch", lambda path: "x86")
+    monkeypatch.setattr(manager, "runs_rom", lambda path: False)
+    with pytest.raises(UsageError) as e:
+        manager.interpreter_for(boards.load("virtual_ttgo_rom"), "/opt/mp32/micropython")
+    assert "romfs partition" in str(e.value) and "build-micropython32-rom" in e.value.hint
+    manager.interpreter_for(boards.load("virtual_ttgo"), "/opt/mp32/micropython")  # no romfs partition: fine
+    table = flashmap.parse_table(flashmap.build_table("4MiB-ota-romfs"))
+    [rom] = [p for p in table if p.label == flashmap.ROMFS_LABEL]
+    assert (rom.offset, rom.size) == (0x310000, 0x30000)
+    assert flashmap.vfs_partition(table, 0x400000).offset == 0x340000

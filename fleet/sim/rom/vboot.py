@@ -1,57 +1,25 @@
-# The virtual board's boot ROM: mounts the board's own littlefs filesystem (the flash's `vfs` partition) at
-# /, as an ESP32's firmware does, so nothing on the board reaches the host's files; then runs boot.py and
-# main.py like a board. The supervisor has already checked the flash as an ESP32's bootloader does.
-# Run as: micropython -X heapsize=N -i vboot.py  (environment: BYSANS_HW, BYSANS_IMG, BYSANS_RAW)
+# The virtual board's boot ROM, as the interpreter's main script: on the board's own interpreter
+# (scripts/build-micropython32-rom) the ROM's stand-ins run in place from their ROMFS segment, memory-mapped
+# outside the heap as an ESP32's C modules are (fleet/sim/vrom.py); elsewhere they load from this folder.
+# _vboot does the rest. Run as: micropython -X heapsize=N -i vboot.py
+# (environment: BYSANS_HW, BYSANS_IMG, BYSANS_RAW; BYSANS_VROM, BYSANS_ROMFS on the board's own interpreter)
 import sys
-import os
-import vfs
-import _vboard
-import esp32
-import _netgate
-
-_netgate.install(_vboard.wlan_gate)  # network, and a socket that needs it (fleet/sim/rom/_netgate.py)
-del _netgate
 
 try:
-    import cryptolib
-except ImportError:  # an interpreter built without it (the 32-bit unix port): the ROM's stand-in, as an
-    import _cryptolib as cryptolib  # ESP32 has cryptolib built in (_cryptolib.py says what it costs)
+    import _vrom
 
-    sys.modules["cryptolib"] = cryptolib
+    _seg = _vrom.standins()
+    del _vrom
+except ImportError:
+    _seg = None
+if _seg:
+    import vfs
 
+    vfs.mount(vfs.VfsRom(_seg), "/_vrom")
+    sys.path[0] = "/_vrom"
+    del vfs
+del _seg
+import _vboot
 
-def _mount():
-    # as MicroPython's flashbdev.py: the `vfs` partition of the flash (esp32.py: the table's, else the runtime one)
-    bdev = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="vfs")[0]
-    vfs.umount("/")
-    try:
-        vfs.mount(vfs.VfsLfs2(bdev), "/")
-    except OSError:
-        print("Performing initial setup")
-        vfs.VfsLfs2.mkfs(bdev)
-        vfs.mount(vfs.VfsLfs2(bdev), "/")
-    sys.path[:] = ["", ".frozen", "/lib"]
-    os.chdir("/")
-
-
-def _run(name):
-    try:
-        os.stat(name)
-    except OSError:
-        return
-    _vboard.call("running")  # the supervisor passes serial input on from here
-    try:
-        exec(open(name).read(), globals())
-    except SystemExit:  # machine.soft_reset(), sys.exit(): a board soft-resets (no REPL in between)
-        _vboard.send("soft")
-    except BaseException as e:  # noqa: B036 - a board prints the traceback and goes on to the REPL
-        sys.print_exception(e)
-
-
-_mount()
-sys.modules["vboot"] = None  # not importable from the board
-_vboard.call("booted")  # from here on the board reads its serial input (and Ctrl-C interrupts)
-if os.getenv("BYSANS_RAW") != "1":
-    _run("boot.py")
-    _run("main.py")
-del _mount, _run, sys, os, vfs, esp32, cryptolib
+_vboot.start(globals())
+del _vboot, sys
