@@ -4,7 +4,8 @@ server. The board's clock starts an hour wrong; AppTimeReq/AppTimeAns (TS003, FP
 gateway's time. The server sets up a multicast group (TS005, FPort 200: McKey encrypted under the board's
 McKEKey), reads its status and announces a class C session; the board listens at the announced time,
 frequency and data rate for 2^TimeOut s and gets the multicast frame sent inside that window, not those sent
-just before it opens or just after it closes. The frame is checked with `cryptography` (not the frame
+just before it opens or just after it closes; and a train of full-size frames at a FUOTA plan's spacing,
+every one of them (the radio stays in RX for the whole session, as a class C chip does). The frame is checked with `cryptography` (not the frame
 library) under keys derived here from the spec's formulas."""
 
 import json
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from fleet.fuota import clock as fclock
+from fleet.fuota import deploy as plan
 from fleet.fuota import multicast as fmc
 from fleet.resources import firmware_dir, mpy_cross_path
 from lab.netserver import NetworkServer
@@ -33,7 +35,8 @@ SKEW_S = -3600                 # the board's clock is an hour behind the network
 SPEED = 10
 FREQ_HZ = 869_525_000
 DR = 5
-TIMEOUT = 3                    # the session lasts 2^3 = 8 s
+TIMEOUT = 5                    # the session lasts 2^5 = 32 s
+TRAIN = 6                      # full-size frames at a FUOTA plan's spacing (DR5, the sub-band's duty cycle)
 
 NODE = f"""
 import json
@@ -206,7 +209,7 @@ def test_clock_sync_group_setup_and_a_class_c_window(make_board, ns, tmp_path):
         c.read_until(b"OK")
         line = c.read_until(b"\n").decode()
         sess = json.loads(line[line.index("@@") + 2:])
-        assert sess["ev"] == "session" and sess["s"] == [1, start, start + 8, FREQ_HZ, DR]
+        assert sess["ev"] == "session" and sess["s"] == [1, start, start + (1 << TIMEOUT), FREQ_HZ, DR]
         end = start + (1 << TIMEOUT)
 
         def send_at(gps, payload):
@@ -217,19 +220,25 @@ def test_clock_sync_group_setup_and_a_class_c_window(make_board, ns, tmp_path):
 
         before = send_at(start - 3, b"early")
         inside = send_at(start + 3, b"inside")
+        # then full-size frames as a FUOTA session sends them: one per time on air / duty cycle (~4 s)
+        size = plan.fragment_size(DR) + 3
+        spacing = plan.frame_toa_s(size - 3, DR) / plan.duty_cycle(FREQ_HZ)
+        train = [bytes([k]) * size for k in range(TRAIN)]
+        sent = [send_at(start + 3 + (k + 1) * spacing, p) for k, p in enumerate(train)]
+        assert start + 3 + TRAIN * spacing + 1 < end
         after = send_at(end + 2, b"late")
         out = c.read_until(b"\x04", 60)[:-1].decode()
         err = c.read_until(b"\x04", 10)[:-1]
         assert not err, err.decode()
         ev = events(out)
-        tokens = {r[0]["token"] for r in (before, inside, after)}
+        tokens = {r[0]["token"] for r in (before, inside, after, *sent)}
         ns.wait_for(lambda: tokens <= {a["token"] for a in ns.tx_acks}, 5, "the gateway's TX_ACKs")
-        assert {a["error"] for a in ns.tx_acks if a["token"] in tokens} == {"NONE"}  # all three went on air
+        assert {a["error"] for a in ns.tx_acks if a["token"] in tokens} == {"NONE"}  # all went on air
         frames = ev[0]
-        assert frames["ev"] == "frames" and frames["n"] == 1 and frames["next"] is None
-        assert [g[:2] for g in frames["got"]] == [[2, b"inside".hex()]]
-        assert start <= frames["got"][0][2] <= end
-        assert before[0]["fcnt"] == 40 and inside[0]["fcnt"] == 41 and after[0]["fcnt"] == 42
+        assert frames["ev"] == "frames" and frames["n"] == 1 + TRAIN and frames["next"] is None
+        assert [g[:2] for g in frames["got"]] == [[2, b"inside".hex()]] + [[2, p.hex()] for p in train]
+        assert all(start <= g[2] <= end for g in frames["got"])
+        assert before[0]["fcnt"] == 40 and inside[0]["fcnt"] == 41 and after[0]["fcnt"] == 42 + TRAIN
         # the frame the board got, opened with keys derived here: McAppSKey and McNwkSKey from McKey, McAddr
         import base64
 
