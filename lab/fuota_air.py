@@ -55,8 +55,16 @@ def send(port, payload):
     out(ev="up", port=port, payload=payload.hex(), dl=None if dl is None else [dl.port, dl.payload.hex()])
 
 
-def join():
-    _free(m.join)
+def join(tries=3):
+    # a join-accept missed (a loaded host, as a field node's bad luck): the node tries again, as nodes do
+    from bysans.lorawan.errors import JoinFailed
+    for k in range(tries):
+        try:
+            _free(m.join)
+            break
+        except JoinFailed:
+            if k == tries - 1:
+                raise
     out(ev="joined", addr=m.dev_addr)
 
 
