@@ -270,7 +270,7 @@ def install_and_reset(r, timeout=120) -> dict | None:
 
 
 def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_loss: float = 0.25, speed: int = 10,
-               dr: int = 5, seed: str = "14") -> dict:
+               dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py") -> dict:
     """`boards` virtual boards (start_board(**kw) starts one) provisioned with a signed release 1.0.0 take
     2.0.0 (one module changed) as a signed delta payload through the air: each board joins and syncs its
     clock, gets the multicast group (McKey under its own McKEKey) and the fragmentation session, then the
@@ -278,7 +278,8 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     of them not sent to each board; each board rebuilds the block, answers FragSessionStatusReq, installs it
     (reset first: the install runs in a whole heap), resets into the new slot and confirms it in its first
     boot's self-test. The rollout (fleet.fuota.rollout) follows every step. Returns a summary: per board
-    the fragments sent and received, the rollout state and the version it runs; the plan; wall times."""
+    the fragments sent and received, the rollout state and the version it runs; the plan; wall times.
+    `change`: the firmware module (source path) that 2.0.0 changes."""
     from fleet.fuota import deploy
     from fleet.fuota import multicast as fmc
     from fleet.fuota.payload import build
@@ -292,8 +293,8 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     t_start = time.monotonic()
     lab = Lab(base / "lab")
     r1 = lab.build("1.0.0")
-    src = (firmware_dir() / "bysans" / "sampler.py").read_bytes()
-    r2 = lab.derive(r1, "2.0.0", files={"bysans/sampler.mpy": src + b"\n_FUOTA_AIR = 2\n"})
+    src = (firmware_dir() / change).read_bytes()
+    r2 = lab.derive(r1, "2.0.0", files={change[:-3] + ".mpy": src + b"\n_FUOTA_AIR = 2\n"})
     payload = build(r2, board="virtual", kommune="751", base_body=(r1 / "release.json").read_bytes())
     targets = [deploy.Target(dev_eui(i).hex(), app_key(i)) for i in range(boards)]
     plan = deploy.plan(payload.data, targets, dr=dr, loss=plan_loss, mc_addr=0x01FF0B01)
