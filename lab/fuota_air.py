@@ -143,7 +143,7 @@ class Node:
 
         return fclock.gps_time(self.board.status()["sim_ms"] / 1000)
 
-    def join_and_sync(self, tries: int = 3) -> dict:
+    def join_and_sync(self, tries: int = 5) -> dict:
         """Joins and syncs the clock (TS003). A loaded host can make the board miss an RX1, as a field node
         can: the server then forces a resync, TS003's own way, and the board asks again."""
         from fleet.fuota import clock as fclock
@@ -157,7 +157,7 @@ class Node:
         self.observe()
         return ev[-1]
 
-    def exchange(self, port: int, payload: bytes, name: str, tries: int = 3) -> bytes:
+    def exchange(self, port: int, payload: bytes, name: str, tries: int = 5) -> bytes:
         """A request in the RX1 of an uplink; its answer (same FPort, same command) rides the next one
         (again if RX1 was missed). Returns the answer's payload."""
         for _ in range(tries):
