@@ -22,10 +22,11 @@ SIZE = 48  # EU868 DR0's largest fragment
 # board's heap (112K), in tests/host/test_fuota_payload.py.
 HEAP = "320K"
 
-# One session and its install, as the board runs them: the fragments that reached it (frags.bin), the setup.
-SESSION_AND_INSTALL = """
+# One session as the board runs it: the fragments that reached it (frags.bin, `rec` bytes each) fed to its
+# decoder after the setup; the rebuilt block is /fuota/frag.bin. Also tests/e2e/test_fuota_install.py's.
+FEED = """
 import binascii, os
-from bysans.fuota import frag, install
+from bysans.fuota import frag
 class Store:
     root = '/fuota'
     timeout_s = 10000000
@@ -36,18 +37,24 @@ try:
     os.mkdir(st.root)
 except OSError:
     pass
-frag.handle(binascii.unhexlify(%(setup)r), st)
+print('SETUP', frag.handle(binascii.unhexlify(%(setup)r), st))
 with open('frags.bin', 'rb') as f:
     while frag.block_path(st) is None:
         p = f.read(%(rec)d)
         if not p:
             break
         frag.handle(p, st)
+print('BLOCK', frag.block_path(st), frag.session(st))
+"""
+# ... and its install in the same script
+SESSION_AND_INSTALL = FEED + """
+from bysans.fuota import install
 print('OUTCOME', install.install('/fuota/frag.bin'))
 """
 
 
-def _put(r, path, data: bytes):
+def put_file(r, path, data: bytes):
+    """Writes `data` to `path` on a board through its raw REPL (lab.ota.Repl), 1 KiB per exec."""
     r.run(f"f = open({path!r}, 'wb')")
     for i in range(0, len(data), 1024):
         r.run(f"f.write({data[i:i + 1024]!r})")
@@ -104,7 +111,7 @@ def campaign(lab, *, name, boards=4, cuts_per_board=25, seed=1, loss=0.1):
         p = build(release(which), board="virtual", kommune="751", base_body=base)
         session, frags = encode(p.data, SIZE, -(-p.size // SIZE) // 3 + 4)
         kept = [f for f in frags if rng.random() >= loss]
-        _put(r, "frags.bin", b"".join(kept))
+        put_file(r, "frags.bin", b"".join(kept))
         return (SESSION_AND_INSTALL % {"setup": session.setup_req().hex(), "rec": 3 + SIZE}).encode() + b"\x04"
 
     def run(i):

@@ -32,6 +32,14 @@ the board's decoder, then the installer, the switch, the reset and the first boo
 window (measured on each board with one uncut update). After each cut the board must run a confirmed slot
 whose every file matches its manifest. 4 boards in parallel, 26 cuts each (`cuts` in the line;
 BYSANS_FUOTA_BENCH_CUTS sets the cuts per board). Baseline: 0, what it must be.
+
+fuota.air_boards_installed: boards that run the new release, confirmed, after a FUOTA deployment through the
+simulated air (lab/fuota_air.py: ten virtual boards provisioned with a signed release, lab network server,
+simulated gateways, clock sync, multicast group and fragmentation set-up, class C at DR5 with 20 % of the
+fragments not sent to each board, rebuild, install, first boot), for a release that changes the app's largest
+module. Baseline: the boards deployed (10; BYSANS_FUOTA_AIR_BOARDS). In the line: wall times per phase, the
+frames sent and received (`frames_lost_on_air`: what the simulated air lost of what was sent: 0 unless the
+host stalls a board longer than a fragment interval), boards whose files do not match a manifest (`bricked`).
 """
 
 import json
@@ -238,5 +246,43 @@ def session_minutes():
                      "class_c_window_s": mc0["window_s"]}}]
 
 
+def air_boards_installed():
+    """fuota.air_boards_installed: lab/fuota_air.deployment at full size (the release changes the app's largest
+    module, as fuota.payload_bytes)."""
+    import itertools
+    import os
+
+    from fleet.sim import manager
+    from lab.fuota_air import deployment
+
+    boards = int(os.environ.get("BYSANS_FUOTA_AIR_BOARDS", "10"))
+    src = max((p for p in (firmware_dir() / "bysans").glob("*.py") if p.name != "version.py"),
+              key=lambda p: p.stat().st_size)
+    names, started = itertools.count(1), []
+
+    def start_board(**kw):
+        [b] = manager.start(names=[f"fuotaair{next(names)}"], erase=True, **kw)
+        started.append(b)
+        return b
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            out = deployment(start_board, Path(tmp), boards=boards, loss=0.20,
+                             change=src.relative_to(firmware_dir()).as_posix())
+        finally:
+            for b in started:
+                b.stop()
+    bs = out["boards"]
+    sent = sum(b.get("sent", 0) for b in bs)
+    received = sum(b.get("received", 0) for b in bs)
+    return [{"bench": "fuota.air_boards_installed", "value": out["progress"]["confirmed"], "unit": "boards",
+             "baseline": boards, "bricked": sum(not b.get("files_ok", False) for b in bs),
+             "wall_s": out["wall_s"], "payload_bytes": out["payload_bytes"], "dr": out["plan"]["dr"],
+             "nb_frag": out["plan"]["nb_frag"], "fragments": out["plan"]["fragments"], "loss_sent": 0.20,
+             "frames_sent": sent, "frames_received": received, "frames_lost_on_air": sent - received,
+             "states": {k: v for k, v in out["progress"].items() if v}}]
+
+
 BENCHES = [(("fuota.decode_ms_per_fragment",), _run), (("fuota.payload_bytes",), payload_bytes),
-           (("fuota.bricked",), bricked), (("fuota.session_minutes",), session_minutes)]
+           (("fuota.bricked",), bricked), (("fuota.session_minutes",), session_minutes),
+           (("fuota.air_boards_installed",), air_boards_installed)]

@@ -16,52 +16,19 @@ import time
 from fleet.fuota.fragments import encode
 from fleet.fuota.payload import build
 from fleet.resources import firmware_dir
+from lab.fuota_air import INSTALL, install_and_reset
+from lab.fuota_powercut import FEED, put_file
 from lab.ota import HEAP, Lab, Repl, provision
 
 CUTS = int(os.environ.get("BYSANS_FUOTA_INSTALL_CUTS", "2"))
 SIZE = 48  # EU868 DR0's largest fragment
 LOSS = 0.20
 
-# The air, as far as the board sees it: the fragments that got through, one record each, fed to the decoder.
-FEED = """
-import binascii
-from bysans.fuota import frag
-class Store:
-    root = '/fuota'
-    timeout_s = 10000000
-    def now(self):
-        return 1000
-st = Store()
-try:
-    import os
-    os.mkdir(st.root)
-except OSError:
-    pass
-print('SETUP', frag.handle(binascii.unhexlify(%(setup)r), st))
-with open('frags.bin', 'rb') as f:
-    while frag.block_path(st) is None:
-        p = f.read(%(rec)d)
-        if not p:
-            break
-        frag.handle(p, st)
-print('BLOCK', frag.block_path(st), frag.session(st))
-"""
-INSTALL = ("from bysans.fuota import install\nimport json\n"
-           "print('OUTCOME', json.dumps(install.install('/fuota/frag.bin')))\n")
-
-
 def _fleet(*args):
     p = subprocess.run([sys.executable, "-c", "from fleet.cli import main; main()", *map(str, args)],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     return p
-
-
-def _put(r, path, data: bytes):
-    r.run(f"f = open({path!r}, 'wb')")
-    for i in range(0, len(data), 1024):
-        r.run(f"f.write({data[i:i + 1024]!r})")
-    r.run("f.close()")
 
 
 def _session(lab, tmp, name, rel, base, rng, *, loss=LOSS, tamper=False, cli=False):
@@ -96,34 +63,13 @@ def _session(lab, tmp, name, rel, base, rng, *, loss=LOSS, tamper=False, cli=Fal
 def _feed(r, b, setup, kept):
     """Feeds the fragments, then resets the board: the install runs in the next boot, in a heap in one piece
     (docs/formats/fuota.md, "On the node"); the rebuilt block is in flash."""
-    _put(r, "frags.bin", b"".join(kept))
+    put_file(r, "frags.bin", b"".join(kept))
     out = r.run(FEED % {"setup": setup, "rec": 3 + SIZE}, timeout=120)
     assert "BLOCK /fuota/frag.bin" in out, out
     r.c.write(b"\x02")
     b.reset()
     r.reconnect()
     return out
-
-
-def _install_and_reset(r, timeout=120):
-    """Runs the installer; returns its outcome when it printed one (a refusal: no reset), or None when the
-    board reset itself into the new slot (the console has taken the raw REPL again after the boot)."""
-    c = r.c
-    c.write(INSTALL.encode() + b"\x04")
-    c.read_until(b"OK", timeout)
-    deadline = time.monotonic() + timeout
-    while b"\x04" not in c.buf and b"rst:" not in c.buf:
-        assert time.monotonic() < deadline, c.buf[-300:]
-        c.buf += c.ser.read(4096)
-    if b"rst:" in c.buf and (b"\x04" not in c.buf or c.buf.index(b"rst:") < c.buf.index(b"\x04")):
-        c.buf = c.buf[c.buf.index(b"rst:"):]
-        r.reconnect()
-        return None
-    out = c.read_until(b"\x04", timeout)[:-1]
-    err = c.read_until(b"\x04", timeout)[:-1]
-    c.read_until(b">", timeout)
-    assert not err, err
-    return json.loads(out.decode().split("OUTCOME ", 1)[1].splitlines()[0])
 
 
 def test_a_release_over_fuota_with_lost_fragments_a_tampered_one_and_power_cuts(make_board, tmp_path):
@@ -147,7 +93,7 @@ def test_a_release_over_fuota_with_lost_fragments_a_tampered_one_and_power_cuts(
         # a tampered fragment: the block is rebuilt with it, and refused before anything is written
         _, setup, kept = _session(lab, tmp_path, "tampered", r2, r1, rng, tamper=True)
         _feed(r, b, setup, kept)
-        out = _install_and_reset(r)
+        out = install_and_reset(r)
         assert out is not None and (out["state"], out["reason"]) == ("failed", "MALFORMED"), out
         assert "CRC-32" in out["detail"]
         st = r.state()
@@ -160,7 +106,7 @@ def test_a_release_over_fuota_with_lost_fragments_a_tampered_one_and_power_cuts(
         assert len(kept) <= 0.85 * info["sent"]  # fragments were lost on the way
         _feed(r, b, setup, kept)
         t0 = time.monotonic()
-        assert _install_and_reset(r) is None, "the installer did not switch and reset"
+        assert install_and_reset(r) is None, "the installer did not switch and reset"
         took = time.monotonic() - t0
         st = r.state()
         assert (st["version"], st["app"], st["trial"], st["release"]) == ("2.0.0", "2.0.0", None, info["release"])
@@ -184,7 +130,7 @@ def test_a_release_over_fuota_with_lost_fragments_a_tampered_one_and_power_cuts(
             if st["version"] == "3.0.0":
                 break
         if seen[-1] != "3.0.0":
-            assert _install_and_reset(r) is None
+            assert install_and_reset(r) is None
         st = r.state()
         assert (st["version"], st["trial"], st["release"]) == ("3.0.0", None, info3["release"]) and r.files_ok()
     finally:

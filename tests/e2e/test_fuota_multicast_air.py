@@ -4,12 +4,13 @@ server. The board's clock starts an hour wrong; AppTimeReq/AppTimeAns (TS003, FP
 gateway's time. The server sets up a multicast group (TS005, FPort 200: McKey encrypted under the board's
 McKEKey), reads its status and announces a class C session; the board listens at the announced time,
 frequency and data rate for 2^TimeOut s and gets the multicast frame sent inside that window, not those sent
-just before it opens or just after it closes. The frame is checked with `cryptography` (not the frame
-library) under keys derived here from the spec's formulas."""
+just before it opens or just after it closes; and a train of full-size frames at a FUOTA plan's spacing,
+every one of them (the radio stays in RX for the whole session, as a class C chip does). The frame is
+checked with `cryptography` (not the frame library) under keys derived here from the spec's formulas. The
+node script and its exchanges with the server: lab/fuota_air.py."""
 
 import json
 import struct
-import subprocess
 import time
 
 import pytest
@@ -17,104 +18,23 @@ from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from fleet.fuota import clock as fclock
+from fleet.fuota import deploy as plan
 from fleet.fuota import multicast as fmc
-from fleet.resources import firmware_dir, mpy_cross_path
+from lab.fuota_air import JOIN_EUI, Node, mpy_files, node_source
 from lab.netserver import NetworkServer
-from lab.serialconsole import Console
-from provisioning.deploy import bundle, deploy
+from provisioning.deploy import deploy
 from provisioning.session import Session
 
 APP_KEY = bytes.fromhex("2b9c47d0e51f836a0c7e94b1d3a85f62")
 DEV_EUI = bytes.fromhex("70b3d57ed005f014")
-JOIN_EUI = bytes.fromhex("70b3d57ed00000b1")
 MC_KEY = bytes.fromhex("01b3c5d7e9f10213243546576879a8b9")
 MC_ADDR = 0x01FF0A17
 SKEW_S = -3600                 # the board's clock is an hour behind the network's
 SPEED = 10
 FREQ_HZ = 869_525_000
 DR = 5
-TIMEOUT = 3                    # the session lasts 2^3 = 8 s
-
-NODE = f"""
-import json
-from bysans.hal import board
-from bysans.radio import from_board
-from bysans.lorawan import mac
-from bysans.lorawan.errors import DutyCycleBlocked
-from bysans.lorawan.store import PersistentStore
-from bysans.fuota.dispatch import Fuota, PORTS, kek
-
-b = board()
-m = mac.ClassA(from_board(b), b, PersistentStore(b), dev_eui={DEV_EUI!r}, join_eui={JOIN_EUI!r},
-               app_key={APP_KEY!r})
-f = Fuota(b, ke_key=kek({APP_KEY!r}), now_s=lambda: b.epoch_s() + {SKEW_S})
-
-
-def out(**kw):
-    print("@@" + json.dumps(kw))
-
-
-def _free(fn):
-    while True:
-        try:
-            return fn()
-        except DutyCycleBlocked as e:
-            b.sleep_ms(e.wait_ms + 1)
-
-
-def send(port, payload):
-    dl = _free(lambda: m.send(port, payload))
-    if dl is not None and dl.port in PORTS:
-        f.handle(dl.port, dl.payload)
-    out(ev="up", port=port, payload=payload.hex(), dl=None if dl is None else [dl.port, dl.payload.hex()])
-
-
-def join():
-    _free(m.join)
-    out(ev="joined", addr=m.dev_addr)
-
-
-def flush():
-    # what FUOTA owes (answers, an AppTimeReq when due), one uplink each
-    for port, payload in f.take():
-        send(port, payload)
-    out(ev="clock", gps=f.clock.gps_now(), synced=f.clock.synced, queued=len(f.queue))
-
-
-def session():
-    s = f.next_session()
-    out(ev="session", s=s, gps=f.clock.gps_now())
-    w = f.ms_to_session()
-    if w > 0:
-        b.sleep_ms(w)
-    got = []
-    n = f.run_session(m, on_app=lambda port, p: got.append([port, p.hex(), f.clock.gps_now()]))
-    out(ev="frames", n=n, got=got, gps=f.clock.gps_now(), rx=m.stats.get("mc_rx", 0),
-        next=f.next_session())
-    b.sleep_ms(6000)  # the radio stays off: a frame sent now is not heard
-    out(ev="done", gps=f.clock.gps_now())
-"""
-
-
-def events(text):
-    return [json.loads(line[2:]) for line in text.splitlines() if line.startswith("@@")]
-
-
-def mpy_files(tmp):
-    files = {}
-    for path in bundle(firmware_dir()):
-        if path in ("/bysans/__init__.py", "/bysans/device_spec.py") or path.split("/")[2:3] in (
-                ["hal"], ["lorawan"], ["radio"], ["fuota"]):
-            out = tmp / path.lstrip("/").replace("/", "_")
-            subprocess.run([mpy_cross_path(), "-march=x64", "-s", path[1:], "-o", str(out),
-                            str(firmware_dir() / path[1:])], check=True, capture_output=True)
-            files[path[:-3] + ".mpy"] = out.read_bytes()
-    files["/fuotatest.py"] = NODE.encode()
-    return files
-
-
-def run(c, code, timeout=60):
-    return events(c.exec("import fuotatest as t\n" + code, timeout=timeout))
+TIMEOUT = 5                    # the session lasts 2^5 = 32 s
+TRAIN = 6                      # full-size frames at a FUOTA plan's spacing (DR5, the sub-band's duty cycle)
 
 
 def aes(key, block, decrypt=False):
@@ -154,25 +74,17 @@ def ns():
 def test_clock_sync_group_setup_and_a_class_c_window(make_board, ns, tmp_path):
     board = make_board(board="virtual", speed=SPEED, forwarder=ns.address)
     with Session(board.port) as s:
-        deploy(s, mpy_files(tmp_path))
+        deploy(s, {**mpy_files(tmp_path), "/fuotatest.py": node_source(DEV_EUI, APP_KEY, skew_s=SKEW_S).encode()})
     group = ns.add_group(1, mc_addr=MC_ADDR, mc_key=MC_KEY, fcnt=40)
-    c = Console(board.port, timeout=60)
+    node = Node(board, ns, DEV_EUI)
+    c = node.c
     try:
-        c.raw_repl()
-        # --- clock sync: the first AppTimeReq asks for an answer; the correction comes back in RX1. (A loaded
-        # host can make the board miss an RX1, as a field node can: the server then forces a resync, TS003's
-        # own way, and the board asks again with the same token.)
-        ev = run(c, "t.join()\nt.flush()")
-        for _ in range(3):
-            if ev[-1]["synced"]:
-                break
-            ns.queue(DEV_EUI, fport=fclock.PORT, payload=fclock.force_resync_req(1))
-            ev = run(c, "t.send(2, b'\\x09')\nt.flush()")
-        clk = ev[-1]
+        # --- clock sync: the first AppTimeReq asks for an answer; the correction comes back in RX1
+        clk = node.join_and_sync()
         assert clk["synced"] is True
         sync = ns.clock_syncs[-1]
         assert sync["token"] == 0 and abs(sync["correction"] - (-SKEW_S)) <= 2
-        true_gps = fclock.gps_time(board.status()["sim_ms"] / 1000)
+        true_gps = node.gps_now()
         assert abs(clk["gps"] - true_gps) <= 3, (clk, true_gps)
         up = [u for u in ns.uplinks if u.fport == fclock.PORT]
         assert all(fclock.parse_uplink(u.payload)[0]["ans_required"] for u in up)  # not synced yet, or forced
@@ -183,14 +95,8 @@ def test_clock_sync_group_setup_and_a_class_c_window(make_board, ns, tmp_path):
         assert setup[6:22] == aes(kek, MC_KEY, decrypt=True)
 
         def exchange(payload, name):
-            # the request goes in the RX1 of an uplink; the answer rides the next one (again if RX1 was missed)
-            for _ in range(3):
-                ns.queue(DEV_EUI, fport=fmc.PORT, payload=payload)
-                run(c, "t.send(2, b'\\x01')\nt.flush()")
-                got = [a for a in ns.mc_answers if a["name"] == name]
-                if got:
-                    return got[-1]
-            raise AssertionError(f"no {name} in three tries")
+            node.exchange(fmc.PORT, payload, name)
+            return [a for a in ns.mc_answers if a["name"] == name][-1]
 
         ans = exchange(setup, "McGroupSetupAns")
         assert (ans["gid"], ans["id_error"]) == (1, False)
@@ -198,42 +104,44 @@ def test_clock_sync_group_setup_and_a_class_c_window(make_board, ns, tmp_path):
         assert ans["groups"] == {1: MC_ADDR} and ans["total"] == 1
 
         # --- a class C session announced 30 s (simulated) ahead
-        start = fclock.gps_time(board.status()["sim_ms"] / 1000) + 30
+        start = int(node.gps_now()) + 30
         ans = exchange(fmc.class_c_session_req(1, start, TIMEOUT, FREQ_HZ, DR), "McClassCSessionAns")
         assert ans["errors"] == [] and 0 < ans["time_to_start"] <= 30
 
-        c.write(b"t.session()\x04")
-        c.read_until(b"OK")
+        node.start_session()
         line = c.read_until(b"\n").decode()
         sess = json.loads(line[line.index("@@") + 2:])
-        assert sess["ev"] == "session" and sess["s"] == [1, start, start + 8, FREQ_HZ, DR]
+        assert sess["ev"] == "session" and sess["s"] == [1, start, start + (1 << TIMEOUT), FREQ_HZ, DR]
         end = start + (1 << TIMEOUT)
 
         def send_at(gps, payload):
             # handed to the gateway about 8 s (simulated) ahead: it takes frames at most 30 s ahead
-            while fclock.gps_time(board.status()["sim_ms"] / 1000) < gps - 8:
+            while node.gps_now() < gps - 8:
                 time.sleep(0.05)
             return ns.send_multicast(group, 2, payload, at_gps=gps, freq_hz=FREQ_HZ, dr=DR)
 
         before = send_at(start - 3, b"early")
         inside = send_at(start + 3, b"inside")
+        # then full-size frames as a FUOTA session sends them: one per time on air / duty cycle (~4 s)
+        size = plan.fragment_size(DR) + 3
+        spacing = plan.frame_toa_s(size - 3, DR) / plan.duty_cycle(FREQ_HZ)
+        train = [bytes([k]) * size for k in range(TRAIN)]
+        sent = [send_at(start + 3 + (k + 1) * spacing, p) for k, p in enumerate(train)]
+        assert start + 3 + TRAIN * spacing + 1 < end
         after = send_at(end + 2, b"late")
-        out = c.read_until(b"\x04", 60)[:-1].decode()
-        err = c.read_until(b"\x04", 10)[:-1]
-        assert not err, err.decode()
-        ev = events(out)
-        tokens = {r[0]["token"] for r in (before, inside, after)}
+        ev = node.session_events(60)
+        tokens = {r[0]["token"] for r in (before, inside, after, *sent)}
         ns.wait_for(lambda: tokens <= {a["token"] for a in ns.tx_acks}, 5, "the gateway's TX_ACKs")
-        assert {a["error"] for a in ns.tx_acks if a["token"] in tokens} == {"NONE"}  # all three went on air
+        assert {a["error"] for a in ns.tx_acks if a["token"] in tokens} == {"NONE"}  # all went on air
         frames = ev[0]
-        assert frames["ev"] == "frames" and frames["n"] == 1 and frames["next"] is None
-        assert [g[:2] for g in frames["got"]] == [[2, b"inside".hex()]]
-        assert start <= frames["got"][0][2] <= end
-        assert before[0]["fcnt"] == 40 and inside[0]["fcnt"] == 41 and after[0]["fcnt"] == 42
+        assert frames["ev"] == "frames" and frames["n"] == 1 + TRAIN and frames["next"] is None
+        assert [g[:2] for g in frames["got"]] == [[2, b"inside".hex()]] + [[2, p.hex()] for p in train]
+        assert all(start <= g[2] <= end for g in frames["got"])
+        assert before[0]["fcnt"] == 40 and inside[0]["fcnt"] == 41 and after[0]["fcnt"] == 42 + TRAIN
         # the frame the board got, opened with keys derived here: McAppSKey and McNwkSKey from McKey, McAddr
         import base64
 
         phy = base64.b64decode(inside[0]["txpk"]["data"])
         assert open_frame(phy, app_s, nwk_s) == (2, b"inside")
     finally:
-        c.close()
+        node.close()

@@ -4,19 +4,17 @@ UDP) to the test network server (lab.netserver), and back. Checked with the host
 independently, with `cryptography`'s AES-CMAC. Counters persist in RTC memory and flash
 (bysans.lorawan.store) through deep sleeps and power cuts, and no value is ever used twice."""
 
-import json
 import struct
-import subprocess
 import time
 
 import pytest
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
-from fleet.resources import firmware_dir, mpy_cross_path
+from lab.fuota_air import events, mpy_files
 from lab.netserver import NetworkServer
 from lab.serialconsole import Console
-from provisioning.deploy import bundle, deploy
+from provisioning.deploy import deploy
 from provisioning.session import Session
 
 APP_KEY = bytes.fromhex("8f1c4ad2e6b0937c5a2e41d0b7c3f619")
@@ -82,27 +80,9 @@ def sleep(ms):
 """
 
 
-def events(text):
-    return [json.loads(line[2:]) for line in text.splitlines() if line.startswith("@@")]
-
-
-def mpy_files(tmp):
-    """The modules the test needs, as .mpy for the virtual board's arch (as a release ships them: compiling
-    the MAC from source on the board would not fit its heap)."""
-    files = {}
-    for path in bundle(firmware_dir()):
-        if path == "/bysans/__init__.py" or path.split("/")[2:3] in (["hal"], ["lorawan"], ["radio"]):
-            out = tmp / path.lstrip("/").replace("/", "_")
-            subprocess.run([mpy_cross_path(), "-march=x64", "-s", path[1:], "-o", str(out),
-                            str(firmware_dir() / path[1:])], check=True, capture_output=True)
-            files[path[:-3] + ".mpy"] = out.read_bytes()
-    files["/lwtest.py"] = NODE.encode()
-    return files
-
-
 def deployed(make_board, ns, board_name, tmp):
     board = make_board(board=board_name, speed=SPEED, forwarder=ns.address)
-    files = mpy_files(tmp)
+    files = {**mpy_files(tmp, ("hal", "lorawan", "radio")), "/lwtest.py": NODE.encode()}
     with Session(board.port) as s:
         deploy(s, files)
     return board

@@ -33,7 +33,8 @@ def toa_ms_float(pl, sf, bw_khz=125, crc=1):
 
 class FakeRadio:
     # Downlinks are queued by the network server as (start_ms, freq, sf, bw, frame). receive() delivers
-    # one whose start falls inside [now, now + timeout_ms] on the same freq/sf/bw.
+    # one whose start falls inside [now, now + timeout_ms] on the same freq/sf/bw; after listen(), take()
+    # delivers the next one whose start came after listen() (class C: the radio never left RX).
     def __init__(self, clock):
         self.clock = clock
         self.sent = []        # (start_ms, end_ms, frame bytes, freq, sf, bw, power)
@@ -42,6 +43,7 @@ class FakeRadio:
         self.on_send = None   # callback(radio, record) -> the network server reacts
         self.last_snr = 7
         self.last_rssi = -80
+        self._rx = None       # (since, freq, sf, bw) while listen()ing
 
     def send(self, frame, freq, sf, bw, power):
         start = self.clock.t
@@ -51,6 +53,28 @@ class FakeRadio:
         self.sent.append(rec)
         if self.on_send:
             self.on_send(self, rec)
+
+    def listen(self, freq, sf, bw):
+        self._rx = (self.clock.t, freq, sf, bw)
+
+    def take(self, buf, timeout_ms):
+        since, freq, sf, bw = self._rx
+        now = self.clock.t
+        self.listens.append((now, freq, sf, bw, timeout_ms))
+        for i in range(len(self.air)):
+            t, f, s, b, frame = self.air[i]
+            if f == freq and s == sf and b == bw and since <= t <= now + timeout_ms:
+                self.air.pop(i)
+                n = len(frame)
+                buf[:n] = frame
+                end = t + int(math.ceil(toa_ms_float(n, sf, bw, 0)))
+                self.clock.t = max(now, end)
+                return n
+        self.clock.t = now + timeout_ms
+        return 0
+
+    def sleep(self):
+        self._rx = None
 
     def receive(self, freq, sf, bw, timeout_ms, buf):
         now = self.clock.t

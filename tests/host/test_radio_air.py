@@ -269,3 +269,87 @@ def test_sleep_after_a_class_c_session_and_the_next_frame_wakes_the_chip(board_n
     assert ns.joins[0]["dev_nonce"] == 3
     if board_name == "virtual":
         assert m.errors["unknown_opcode"] == 0 and m.errors["busy"] == 1  # the wake-up edge, ignored
+
+
+# ---- class C: continuous RX (radio.listen / radio.take) ----------------------------------------------------
+
+def _on_air(model, clock, start_ms, data, *, freq=869_525_000, sf=7):
+    from fleet.sim.devices.air import Downlink
+
+    model.air.pending.append(Downlink(start_ms=int(start_ms), freq_hz=freq, sf=sf, bw_khz=125, ipol=True,
+                                      data=bytes(data), power_dbm=14, received_ms=clock.t))
+
+
+def _frames(n, size):
+    return [bytes([k]) * size for k in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("board_name", ["virtual", "virtual_sx1276"])
+def test_class_c_hears_every_frame_at_the_plans_spacing_while_the_caller_is_busy(board_name):
+    """The plan's DataFragments (DR5, full size) at its spacing, the caller busy between takes for most of an
+    interval (decoding, flash writes), on a clock as fast as the e2e tests' (the air's tolerance grows with
+    it): the radio never leaves RX, so every frame is received, in order, and none is missed on the air."""
+    from fleet.fuota.deploy import frame_toa_s, fragment_size
+
+    clock = ManualClock()
+    clock.speed = 10
+    hb = HostBoard(boards.load(board_name), None, clock)
+    from bysans.radio import from_board
+
+    radio, model = from_board(hb), hb.radio_model
+    size = 13 + 3 + fragment_size(5)
+    toa = frame_toa_s(fragment_size(5), 5) * 1000
+    interval = toa / 0.10
+    sent = _frames(12, size)
+    t0 = clock.t + 2000
+    for k, data in enumerate(sent):
+        _on_air(model, clock, t0 + k * interval, data)
+    radio.listen(869_525_000, 7, 125)
+    buf = bytearray(255)
+    got = []
+    while clock.t < t0 + len(sent) * interval:
+        n = radio.take(buf, 1000)
+        if n:
+            got.append(bytes(buf[:n]))
+            clock.sleep_ms(int(interval - toa) - 50)  # the caller works on it; the chip keeps listening
+    radio.sleep()
+    assert got == sent
+    assert model.air.stats["missed"] == 0 and model.receiver.stats["overwritten"] == 0
+
+
+@pytest.mark.parametrize("board_name", ["virtual", "virtual_sx1276"])
+def test_class_c_is_never_kinder_than_the_chip(board_name):
+    """The chip holds one received frame: a second one that ends before the first is read replaces it. A
+    frame whose preamble passed before the radio listened, or while it transmitted, is not heard; a frame
+    under way when the radio leaves RX is lost."""
+    clock = ManualClock()
+    hb = HostBoard(boards.load(board_name), None, clock)
+    from bysans.radio import from_board
+
+    radio, model = from_board(hb), hb.radio_model
+    buf = bytearray(255)
+    b, c, d, e = _frames(4, 40)
+    toa = 120  # a 40-byte frame at SF7 is under 100 ms
+    _on_air(model, clock, clock.t - 150, bytes(200))  # on air when the radio starts listening (over 300 ms)
+    radio.listen(869_525_000, 7, 125)
+    _on_air(model, clock, clock.t + 100, b)
+    _on_air(model, clock, clock.t + 300, c)
+    clock.sleep_ms(1000)  # busy: both b and c end before anyone looks
+    assert radio.take(buf, 10) == 40 and bytes(buf[:40]) == c  # only the last one is still in the chip
+    assert model.receiver.stats["overwritten"] == 1
+    assert radio.take(buf, 200) == 0  # the long frame's preamble came before listen(): never heard
+    # while the radio transmits (a class A uplink in the session), class C hears nothing
+    _on_air(model, clock, clock.t + 5, d)
+    radio.send(b"\x40" + bytes(40), 868_100_000, 7, 125, 14)
+    radio.listen(869_525_000, 7, 125)
+    assert radio.take(buf, 2 * toa) == 0
+    # a frame under way when the radio is put to sleep is lost
+    _on_air(model, clock, clock.t + 10, e * 5)  # 200 bytes: over 300 ms on air
+    clock.sleep_ms(30)
+    model.tick()
+    assert model.receiver.current is not None  # its preamble is caught
+    radio.sleep()
+    clock.sleep_ms(400)
+    radio.listen(869_525_000, 7, 125)
+    assert radio.take(buf, 2 * toa) == 0
+    assert model.receiver.stats["lost_rx_left"] == 1

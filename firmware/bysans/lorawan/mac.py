@@ -423,11 +423,13 @@ class ClassA:
     # --- class C multicast sessions (TS005) --------------------------------------------------------------
     def listen_multicast(self, freq, dr, duration_ms, groups, on_frame, feed=None, chunk_ms=1000):
         # Class C for one multicast session: the radio listens continuously on freq at dr for duration_ms
-        # (on this clock), then is put to sleep. groups: receivers with .framer (frames.Framer on the group's
-        # McAddr and keys), .last_fcnt and .accept(fcnt) (a frame's counter in the group's range: kept, True).
-        # A frame that passes a group's MIC and counter checks goes to on_frame(group, Downlink); multicast
-        # frames are unconfirmed, carry no MAC commands and no FPort 0 (LoRaWAN 1.0.4 §11.2): others are
-        # dropped. Returns the number of frames handed on. feed: called between listening stretches.
+        # (on this clock), then is put to sleep. It is put in RX once and stays there (radio.listen): a frame
+        # that ends while the last one is handled waits in the chip for the next radio.take().
+        # groups: receivers with .framer (frames.Framer on the group's McAddr and keys), .last_fcnt and
+        # .accept(fcnt) (a frame's counter in the group's range: kept, True). A frame that passes a group's MIC
+        # and counter checks goes to on_frame(group, Downlink); multicast frames are unconfirmed, carry no MAC
+        # commands and no FPort 0 (LoRaWAN 1.0.4 §11.2): others are dropped. Returns the number of frames
+        # handed on. feed: called between listening stretches.
         if dr > region.DR_MAX or dr < 0:
             raise ChannelError("no DR%d in the EU868 plan" % dr)
         if region.sub_band(freq) < 0:
@@ -437,12 +439,14 @@ class ClassA:
         t0 = c.ticks_ms()
         got = 0
         st = self.stats
+        radio = self._radio
         try:
+            radio.listen(freq, sf, bw)
             while True:
                 left = duration_ms - c.ticks_diff(c.ticks_ms(), t0)
                 if left <= 0:
                     break
-                n = self._radio.receive(freq, sf, bw, chunk_ms if left > chunk_ms else left, self._rxbuf)
+                n = radio.take(self._rxbuf, chunk_ms if left > chunk_ms else left)
                 if feed is not None:
                     feed()
                 if not n:
@@ -467,9 +471,7 @@ class ClassA:
                 payload = bytes(fr.rx[fr.payload_off:fr.payload_off + fr.payload_len])
                 on_frame(g, Downlink(fr.port, payload, False, False, False, fr.fcnt))
         finally:
-            sleep = getattr(self._radio, "sleep", None)
-            if sleep is not None:
-                sleep()
+            radio.sleep()
         return got
 
     # --- downlinks -------------------------------------------------------------------------------------

@@ -10,6 +10,15 @@
 #       Listens with IQ inverted and no payload CRC (LoRaWAN downlinks). Returns the number of bytes
 #       written to `buf` (a bytearray of 255) if a frame's preamble arrived within timeout_ms of the call,
 #       0 if none did. Sets `last_rssi` (dBm) and `last_snr` (dB, int) for that frame.
+#   listen(freq_hz, sf, bw_khz)
+#       Class C: puts the radio in continuous RX with receive()'s settings and leaves it there (until
+#       sleep(), send() or receive()); the chip keeps receiving while the caller works.
+#   take(buf, timeout_ms) -> int
+#       After listen(): the next frame the radio received (the chip holds the last one ended: one not taken
+#       before the next one ends is lost, as on the chips), its length written to `buf`; 0 if none ended
+#       within timeout_ms. Sets last_rssi/last_snr. The radio stays in RX.
+#   sleep()
+#       The radio's sleep, its configuration kept; the next send()/receive()/listen() wakes it.
 #
 # Clock (the board object is one): ticks_ms(), ticks_diff(a, b), sleep_ms(ms).
 #

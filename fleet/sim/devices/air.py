@@ -224,28 +224,112 @@ class PacketForwarder:
 
     # ---- what a listening radio hears -----------------------------------------------------------------
     def take(self, *, freq_hz: int, sf: int, bw_khz: int, iq_inverted: bool, rx_since_ms: float,
-             now_ms: float) -> Downlink | None:
-        """The downlink a receiver on these settings, listening since `rx_since_ms`, hears by `now_ms`:
-        one whose preamble starts (within the tolerance) while it listens."""
+             now_ms: float, not_before_ms: float | None = None) -> list[Downlink]:
+        """The downlinks a receiver on these settings, in RX from `rx_since_ms` until at least `now_ms`
+        (the chip model asks before any change of its mode), has caught: those whose preamble began while it
+        listened (within the tolerance before its start, but never before `not_before_ms`: the end of the
+        chip's own transmission), oldest first; they leave the air. A frame is never
+        caught before its preamble starts, and one whose preamble passed while nobody listened is dropped
+        once it is over (`stats["missed"]`). Whether the chip then keeps a caught frame (it is busy with
+        another, it leaves RX before the frame ends) is the chip model's business."""
         self.poll()
         tol = self.tolerance_ms()
-        keep = []
-        found = None
+        keep, found = [], []
+        first = rx_since_ms - tol if not_before_ms is None else max(rx_since_ms - tol, not_before_ms)
         for dl in self.pending:
-            if dl.start_ms + dl.toa_ms + tol < now_ms:
+            if (abs(dl.freq_hz - freq_hz) <= self.freq_tolerance_hz and dl.sf == sf and dl.bw_khz == bw_khz
+                    and dl.ipol == iq_inverted and first <= dl.start_ms <= now_ms):
+                found.append(dl)
+            elif dl.start_ms + dl.toa_ms + tol < now_ms:
                 self.stats["missed"] += 1
                 log.info("packet forwarder: downlink at %d on %d SF%d missed (nobody listening)",
                          dl.start_ms, dl.freq_hz, dl.sf)
-                continue
-            if (found is None and abs(dl.freq_hz - freq_hz) <= self.freq_tolerance_hz and dl.sf == sf
-                    and dl.bw_khz == bw_khz and dl.ipol == iq_inverted
-                    and dl.start_ms - tol <= now_ms and rx_since_ms <= dl.start_ms + tol):
-                found = dl
-                continue
-            keep.append(dl)
+            else:
+                keep.append(dl)
         self.pending = keep
-        if found is not None:
+        found.sort(key=lambda d: d.start_ms)
+        for dl in found:
             self.stats["delivered"] += 1
-            self.delivered.append({"start_ms": found.start_ms, "freq_hz": found.freq_hz, "sf": found.sf,
-                                   "size": len(found.data)})
+            self.delivered.append({"start_ms": dl.start_ms, "freq_hz": dl.freq_hz, "sf": dl.sf,
+                                   "size": len(dl.data)})
         return found
+
+
+class Receiver:
+    """A LoRa receiver's demodulator, shared by the chip models: from the moment the chip enters RX until
+    it leaves, it locks onto the first frame whose preamble it catches (PacketForwarder.take) and holds it
+    until the frame's end; a frame whose preamble starts while it is locked onto another is lost (the chip
+    demodulates one frame at a time); leaving RX loses the frame in progress. Frames are worked through in
+    the order of their times, so a chip model that is asked late (the host was busy) sees what the chip
+    would have done meanwhile: every frame that ended, in order. The chip model stores each one (its FIFO or
+    buffer holds the last: an earlier one not read by then is overwritten, as on the chips, whose status
+    registers describe only the last packet)."""
+
+    def __init__(self, air: PacketForwarder):
+        self.air = air
+        self.since = None        # simulated ms the chip entered RX, None when not in RX
+        self.until = None        # RX single: simulated ms it stops looking for a preamble
+        self.single = False      # RX ends with the first frame (RX single), else it stays (RX continuous)
+        self.tx_end = None       # simulated ms the chip's last transmission ended: nothing before is heard
+        self.current = None      # (downlink, end ms) being demodulated
+        self.waiting: list[Downlink] = []
+        self.stats = {"received": 0, "lost_busy": 0, "lost_rx_left": 0, "overwritten": 0}
+
+    def start(self, now_ms: float, until_ms: float | None = None, *, single: bool | None = None):
+        """The chip enters RX: continuous, or single (ends with a frame; `until_ms`: its timeout)."""
+        self.stop()
+        self.since, self.until = now_ms, until_ms
+        self.single = until_ms is not None if single is None else single
+
+    def stop(self):
+        if self.current is not None:
+            self.stats["lost_rx_left"] += 1
+        self.stats["lost_rx_left"] += len(self.waiting)
+        self.since = self.until = self.current = None
+        self.waiting = []
+
+    @property
+    def listening(self) -> bool:
+        return self.since is not None
+
+    def run(self, now_ms: float, *, freq_hz: int, sf: int, bw_khz: int, iq_inverted: bool, on_header, on_done,
+            deaf: bool = False) -> bool:
+        """Works through the air until `now_ms`: on_header(dl) when a preamble is caught, on_done(dl) when a
+        frame ends (`deaf`: the chip's sync word is not LoRaWAN's, it catches nothing). Returns False when RX
+        ended by itself (RX single: after a frame, or its timeout with no
+        preamble caught); the caller then leaves RX."""
+        if self.since is None:
+            return True
+        horizon = now_ms if self.until is None or self.current is not None else min(now_ms, self.until)
+        if not deaf:
+            self.waiting += self.air.take(freq_hz=freq_hz, sf=sf, bw_khz=bw_khz, iq_inverted=iq_inverted,
+                                          rx_since_ms=self.since, now_ms=horizon, not_before_ms=self.tx_end)
+        self.waiting.sort(key=lambda d: d.start_ms)
+        while True:
+            nxt = self.waiting[0] if self.waiting else None
+            if self.current is not None and (nxt is None or nxt.start_ms >= self.current[1]):
+                dl, end = self.current
+                if end > now_ms:
+                    break
+                self.current = None
+                self.stats["received"] += 1
+                on_done(dl)
+                if self.single:
+                    self.stats["lost_rx_left"] += len(self.waiting)
+                    self.waiting = []
+                    self.since = None
+                    return False
+                continue
+            if nxt is None:
+                break
+            self.waiting.pop(0)
+            if self.current is not None:
+                self.stats["lost_busy"] += 1  # its preamble came while another frame was demodulated
+                log.info("radio: downlink at %d lost: the receiver was busy with another", nxt.start_ms)
+                continue
+            self.current = (nxt, max(nxt.start_ms, self.since) + nxt.toa_ms)
+            on_header(nxt)
+        if self.current is None and self.until is not None and now_ms >= self.until:
+            self.since = None
+            return False
+        return True

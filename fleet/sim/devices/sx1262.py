@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from .air import PacketForwarder, toa_ms
+from .air import PacketForwarder, Receiver, toa_ms
 from .base import SpiDevice
 
 SET_SLEEP, SET_STANDBY, SET_FS, SET_TX, SET_RX = 0x84, 0x80, 0xC1, 0x83, 0x82
@@ -50,6 +50,7 @@ class SX1262(SpiDevice):
         if rst is not None:
             self.pins.watch(rst, lambda level: self.reset() if not level else None)
         self.errors = {"busy": 0, "unknown_opcode": 0, "not_lora": 0}
+        self.receiver = Receiver(self.air)
         self.reset()
 
     # ---- state --------------------------------------------------------------------------------------
@@ -78,9 +79,8 @@ class SX1262(SpiDevice):
         self._ignored = False
         self._tx_end = None
         self._tx_frame = b""
-        self._rx_since = None
-        self._rx_timeout_at = None
-        self._rx = None  # (downlink, done_at_ms)
+        if hasattr(self, "receiver"):
+            self.receiver.stop()
 
     @property
     def sync_word(self) -> int:
@@ -111,6 +111,7 @@ class SX1262(SpiDevice):
         now = self.clock.now_ms()
         if self.mode == "tx" and self._tx_end is not None and now >= self._tx_end:
             self.mode = "stdby"
+            self.receiver.tx_end = self._tx_end
             self._raise(IRQ_TX_DONE)
             if self.sync_word == 0x3444 and not self.invert_iq:  # what a LoRaWAN gateway demodulates
                 self.air.uplink(self._tx_frame, freq_hz=self.freq_hz, sf=self.sf, bw_khz=self.bw_khz,
@@ -118,26 +119,27 @@ class SX1262(SpiDevice):
             self._tx_end = None
         if self.mode != "rx":
             return
-        if self._rx is None and self.sync_word == 0x3444:
-            dl = self.air.take(freq_hz=self.freq_hz, sf=self.sf, bw_khz=self.bw_khz,
-                               iq_inverted=self.invert_iq, rx_since_ms=self._rx_since, now_ms=now)
-            if dl is not None:
-                self._rx = (dl, max(dl.start_ms, self._rx_since) + dl.toa_ms)
-                self._raise(IRQ_PREAMBLE | IRQ_SYNC | IRQ_HEADER_VALID)
-        if self._rx is not None and now >= self._rx[1]:
-            dl = self._rx[0]
-            self._rx = None
-            n = min(len(dl.data), 255)
-            for i in range(n):
-                self.buffer[(self.rx_base + i) & 0xFF] = dl.data[i]
-            self.rx_len, self.rx_start = n, self.rx_base
-            self.pkt_rssi, self.pkt_snr = self.air.rssi_dbm, self.air.snr_db
-            self._raise(IRQ_RX_DONE)
-            if self._rx_timeout_at is not None:
-                self.mode = "stdby"  # single mode ends with the packet
-        elif self._rx is None and self._rx_timeout_at is not None and now >= self._rx_timeout_at:
+        # RX continuous (SetRx 0xFFFFFF) stays in RX after each packet; RX with a timeout ends with its packet
+        # or the timeout. A private sync word catches no LoRaWAN downlink.
+        if not self.receiver.run(now, freq_hz=self.freq_hz, sf=self.sf, bw_khz=self.bw_khz,
+                                 iq_inverted=self.invert_iq, on_header=self._header, on_done=self._done,
+                                 deaf=self.sync_word != 0x3444):
             self.mode = "stdby"
-            self._raise(IRQ_TIMEOUT)
+            if not self.irq & IRQ_RX_DONE:
+                self._raise(IRQ_TIMEOUT)
+
+    def _header(self, dl):
+        self._raise(IRQ_PREAMBLE | IRQ_SYNC | IRQ_HEADER_VALID)
+
+    def _done(self, dl):
+        if self.irq & IRQ_RX_DONE:
+            self.receiver.stats["overwritten"] += 1  # the last packet was not read (or not cleared) in time
+        n = min(len(dl.data), 255)
+        for i in range(n):
+            self.buffer[(self.rx_base + i) & 0xFF] = dl.data[i]
+        self.rx_len, self.rx_start = n, self.rx_base
+        self.pkt_rssi, self.pkt_snr = self.air.rssi_dbm, self.air.snr_db
+        self._raise(IRQ_RX_DONE)
 
     # ---- SPI ----------------------------------------------------------------------------------------
     def select(self):
@@ -188,12 +190,16 @@ class SX1262(SpiDevice):
     def _execute(self, m: bytes):
         op, a = m[0], m[1:]
         now = self.clock.now_ms()
+        if op in (SET_STANDBY, SET_SLEEP, SET_FS, SET_TX, SET_RX):
+            self.receiver.stop()  # any change of mode ends a reception (SetRx restarts it)
+            if self.mode == "tx":  # a transmission cut short
+                self.receiver.tx_end = now
         if op == SET_STANDBY:
             self.mode = "stdby"
-            self._tx_end = self._rx = self._rx_timeout_at = None
+            self._tx_end = None
         elif op == SET_SLEEP:
             self.mode = "sleep"
-            self._tx_end = self._rx = None
+            self._tx_end = None
         elif op == SET_FS:
             self.mode = "fs"
         elif op == WRITE_REGISTER and len(a) >= 3:
@@ -254,9 +260,8 @@ class SX1262(SpiDevice):
                 return
             t = a[0] << 16 | a[1] << 8 | a[2]
             self.mode = "rx"
-            self._rx_since = now
-            self._rx = None
-            self._rx_timeout_at = None if t in (0, 0xFFFFFF) else now + t * 15.625 / 1000
+            # 0: RX single with no timeout; 0xFFFFFF: RX continuous (§13.1.4)
+            self.receiver.start(now, None if t in (0, 0xFFFFFF) else now + t * 15.625 / 1000, single=t != 0xFFFFFF)
             log.debug("sx1262: RX on %d SF%d BW%d at %d", self.freq_hz, self.sf, self.bw_khz, now)
         elif op in (READ_REGISTER, READ_BUFFER, GET_IRQ_STATUS, GET_RX_BUFFER_STATUS, GET_PACKET_STATUS,
                     GET_STATUS, GET_DEVICE_ERRORS, GET_PACKET_TYPE, 0x15, 0x10, 0x00):

@@ -9,7 +9,7 @@ except at RegFifo, which reads or writes the FIFO at RegFifoAddrPtr and advances
 
 from __future__ import annotations
 
-from .air import PacketForwarder, toa_ms
+from .air import PacketForwarder, Receiver, toa_ms
 from .base import SpiDevice
 
 FIFO, OP_MODE, FRF_MSB, FIFO_ADDR_PTR, FIFO_TX_BASE, FIFO_RX_BASE = 0x00, 0x01, 0x06, 0x0D, 0x0E, 0x0F
@@ -40,6 +40,7 @@ class SX1276(SpiDevice):
         if rst is not None:
             self.pins.watch(rst, lambda level: self.reset() if not level else None)
         self.errors = {"lora_bit_outside_sleep": 0, "not_lora": 0}
+        self.receiver = Receiver(self.air)
         self.reset()
 
     def reset(self):
@@ -64,9 +65,9 @@ class SX1276(SpiDevice):
         self._tx_end = None
         self._tx_frame = b""
         self._tx_settings = None
-        self._rx_since = None
-        self._rx_timeout_at = None
-        self._rx = None
+        self._rx_ptr = 0
+        if hasattr(self, "receiver"):
+            self.receiver.stop()
 
     # ---- decoded settings ----------------------------------------------------------------------------
     @property
@@ -124,9 +125,11 @@ class SX1276(SpiDevice):
         self.regs[OP_MODE] = value
         mode = value & 0x07
         now = self.clock.now_ms()
+        if old & 0x07 == MODE_TX and self._tx_end is not None:  # a transmission cut short
+            self.receiver.tx_end = now
         self._tx_end = None if mode != MODE_TX else self._tx_end
-        if mode not in (MODE_RX_CONTINUOUS, MODE_RX_SINGLE):
-            self._rx = self._rx_since = self._rx_timeout_at = None
+        if mode not in (MODE_RX_CONTINUOUS, MODE_RX_SINGLE) or not self.lora:
+            self.receiver.stop()
         if not self.lora:
             if mode in (MODE_TX, MODE_RX_CONTINUOUS, MODE_RX_SINGLE):
                 self.errors["not_lora"] += 1
@@ -137,12 +140,15 @@ class SX1276(SpiDevice):
             self._tx_frame = bytes(self.fifo[(base + i) & 0xFF] for i in range(n))
             self._tx_settings = (self.freq_hz, self.sf, self.bw_khz, self.crc)
             self._tx_end = now + toa_ms(n, self.sf, self.bw_khz, crc=self.crc)
-        elif mode in (MODE_RX_CONTINUOUS, MODE_RX_SINGLE):
-            self._rx_since = now
-            self._rx = None
+        elif mode in (MODE_RX_CONTINUOUS, MODE_RX_SINGLE) and (old & 0x07) != mode:
+            # entering RX (a write of the same RX mode changes nothing): each packet is written on from
+            # RegFifoRxBaseAddr, one after the other in RXCONT (the datasheet: status describes the last one)
+            self._rx_ptr = self.regs[FIFO_RX_BASE]
+            until = None
             if mode == MODE_RX_SINGLE:
                 symbols = (self.regs[MODEM_CONFIG2] & 3) << 8 | self.regs[SYMB_TIMEOUT_LSB]
-                self._rx_timeout_at = now + symbols * (1 << self.sf) / self.bw_khz
+                until = now + symbols * (1 << self.sf) / self.bw_khz
+            self.receiver.start(now, until, single=mode == MODE_RX_SINGLE)
 
     # ---- time and the air ------------------------------------------------------------------------------
     def tick(self):
@@ -150,6 +156,7 @@ class SX1276(SpiDevice):
         mode = self.mode
         if mode == MODE_TX and self._tx_end is not None and now >= self._tx_end:
             self.regs[OP_MODE] = (self.regs[OP_MODE] & 0xF8) | MODE_STDBY
+            self.receiver.tx_end = self._tx_end
             self._raise(IRQ_TX_DONE)
             freq, sf, bw, crc = self._tx_settings
             if self.regs[SYNC_WORD] == 0x34 and self.tx_iq_normal:
@@ -158,30 +165,30 @@ class SX1276(SpiDevice):
             return
         if mode not in (MODE_RX_CONTINUOUS, MODE_RX_SINGLE) or not self.lora:
             return
-        if self._rx is None and self.regs[SYNC_WORD] == 0x34:
-            dl = self.air.take(freq_hz=self.freq_hz, sf=self.sf, bw_khz=self.bw_khz,
-                               iq_inverted=self.rx_iq_inverted, rx_since_ms=self._rx_since, now_ms=now)
-            if dl is not None:
-                self._rx = (dl, max(dl.start_ms, self._rx_since) + dl.toa_ms)
-                self._raise(IRQ_VALID_HEADER)
-        if self._rx is not None and now >= self._rx[1]:
-            dl = self._rx[0]
-            self._rx = None
-            n = min(len(dl.data), 255)
-            base = self.regs[FIFO_RX_BASE]
-            for i in range(n):
-                self.fifo[(base + i) & 0xFF] = dl.data[i]
-            self.regs[FIFO_RX_CURRENT] = base
-            self.regs[RX_NB_BYTES] = n
-            self.regs[PKT_SNR] = int(self.air.snr_db * 4) & 0xFF
-            self.regs[PKT_RSSI] = max(0, min(255, int(self.air.rssi_dbm) + 157))
-            self._raise(IRQ_RX_DONE)
-            if mode == MODE_RX_SINGLE:
-                self.regs[OP_MODE] = (self.regs[OP_MODE] & 0xF8) | MODE_STDBY
-        elif self._rx is None and self._rx_timeout_at is not None and now >= self._rx_timeout_at:
+        # a private sync word hears no LoRaWAN downlink (deaf: only RX single's timeout runs)
+        if not self.receiver.run(now, freq_hz=self.freq_hz, sf=self.sf, bw_khz=self.bw_khz,
+                                 iq_inverted=self.rx_iq_inverted, on_header=self._header, on_done=self._done,
+                                 deaf=self.regs[SYNC_WORD] != 0x34):
             self.regs[OP_MODE] = (self.regs[OP_MODE] & 0xF8) | MODE_STDBY
-            self._rx_timeout_at = None
-            self._raise(IRQ_RX_TIMEOUT)
+            if not self.regs[IRQ_FLAGS] & IRQ_RX_DONE:
+                self._raise(IRQ_RX_TIMEOUT)
+
+    def _header(self, dl):
+        self._raise(IRQ_VALID_HEADER)
+
+    def _done(self, dl):
+        if self.regs[IRQ_FLAGS] & IRQ_RX_DONE:
+            self.receiver.stats["overwritten"] += 1  # the last packet was not read (or not cleared) in time
+        n = min(len(dl.data), 255)
+        base = self._rx_ptr
+        for i in range(n):
+            self.fifo[(base + i) & 0xFF] = dl.data[i]
+        self._rx_ptr = (base + n) & 0xFF
+        self.regs[FIFO_RX_CURRENT] = base
+        self.regs[RX_NB_BYTES] = n
+        self.regs[PKT_SNR] = int(self.air.snr_db * 4) & 0xFF
+        self.regs[PKT_RSSI] = max(0, min(255, int(self.air.rssi_dbm) + 157))
+        self._raise(IRQ_RX_DONE)
 
     # ---- SPI ----------------------------------------------------------------------------------------
     def select(self):

