@@ -11,6 +11,7 @@ import time
 import zlib
 from datetime import datetime, timedelta, timezone
 
+import mp32support
 import pytest
 
 from fleet.cli.rollout_lorawan import _session_entry
@@ -33,15 +34,10 @@ from test_registry_support import ADMIN, ODENSE, db_url, key, registry  # noqa: 
 
 AT = datetime.now(timezone.utc) - timedelta(seconds=600)
 
-# Each board tree: the installer on its rebuilt block (as in the boot after the rebuild), then what boot.py
-# does at the next boot (confirm after a passed self-test, or roll back), then four wakes of the app's
-# report sending. Prints per board: the installer's outcome and the frames sent.
-_MP = """
-import json, binascii
+# The installer on a board tree's rebuilt block, in a boot of its own (as in the boot after the rebuild)
+_INSTALL = """
+import json
 from bysans.fuota import install
-from bysans.ota import slots
-from bysans import update_report
-from bysans.uplink import ListSink
 class Board:
     name = 'virtual'
     definition = {}
@@ -49,16 +45,23 @@ class Board:
         return NOW
     def reset(self):
         raise AssertionError('reset with reboot=False')
-for root, verdict in CASES:
-    out = install.install(root + '/fuota/frag.bin', Board(), root + '/', reboot=False)
-    if verdict == 'confirm':
-        slots.confirm(root + '/', '2.0.0')
-    elif verdict == 'rollback':
-        slots.rollback(root + '/', 'SELFTEST: ImportError')
-    sink = ListSink()
-    for _ in range(4):
-        update_report.send_due(sink, root + '/')
-    print(json.dumps({'outcome': out, 'frames': [[p, binascii.hexlify(b).decode()] for p, b in sink.frames]}))
+print(json.dumps(install.install(ROOT + '/fuota/frag.bin', Board(), ROOT + '/', reboot=False)))
+"""
+# The next boots: what boot.py does (confirm after a passed self-test, or roll back), then four wakes of the
+# app's report sending; prints the frames sent.
+_WAKES = """
+import json, binascii
+from bysans.ota import slots
+from bysans import update_report
+from bysans.uplink import ListSink
+if VERDICT == 'confirm':
+    slots.confirm(ROOT + '/', '2.0.0')
+elif VERDICT == 'rollback':
+    slots.rollback(ROOT + '/', 'SELFTEST: ImportError')
+sink = ListSink()
+for _ in range(4):
+    update_report.send_due(sink, ROOT + '/')
+print(json.dumps([[p, binascii.hexlify(b).decode()] for p, b in sink.frames]))
 """
 
 
@@ -78,11 +81,9 @@ def _board(root, rel_dir, lab, payload):
     return root
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    """What four boards sent after their install: {case: (outcome, [(fport, payload)])}, and the release's
-    counter."""
-    base = tmp_path_factory.mktemp("update_report")
+def _run(base, only=None, interpreter=None, heap="256K"):
+    """What four boards (or those in `only`) sent after their install: {case: (outcome, [(fport, payload)])},
+    and the release's counter."""
     lab = Lab(base / "lab")
     r1 = lab.build("1.0.0")
     src = (firmware_dir() / "bysans" / "sampler.py").read_bytes()
@@ -96,12 +97,31 @@ def reports(tmp_path_factory):
     damaged[8] ^= 0x01
     cases = {"confirm": (p.data, "confirm"), "rollback": (p.data, "rollback"), "forged": (bytes(forged), None),
              "damaged": (bytes(damaged), None)}
+    cases = {k: v for k, v in cases.items() if only is None or k in only}
     roots = {k: _board(base / k, r1, lab, data) for k, (data, _) in cases.items()}
-    script = (_MP.replace("NOW", str(int(time.time())))
-              .replace("CASES", repr([(str(roots[k]), v) for k, (_, v) in cases.items()])))
-    out = [json.loads(line) for line in run_mp(script, heap="256K", timeout=600).strip().splitlines()]
-    got = {k: (o["outcome"], [(port, bytes.fromhex(h)) for port, h in o["frames"]]) for k, o in zip(cases, out)}
+    got = {}
+    for k, (_, verdict) in cases.items():  # each boot in an interpreter of its own, as after a reset
+        root = repr(str(roots[k]))
+        outcome = run_mp(_INSTALL.replace("NOW", str(int(time.time()))).replace("ROOT", root), heap=heap,
+                         interpreter=interpreter, timeout=600)
+        frames = run_mp(_WAKES.replace("VERDICT", repr(verdict)).replace("ROOT", root), heap=heap,
+                        interpreter=interpreter)
+        got[k] = (json.loads(outcome), [(port, bytes.fromhex(h)) for port, h in json.loads(frames)])
     return got, p.counter
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("update_report"))
+
+
+def test_the_report_is_noted_in_the_smallest_boards_heap(tmp_path):
+    """On the 32-bit port (objects as on an ESP32) at the TTGO LoRa32's heap, the installer's note of its
+    outcome fits beside the install (it would be given up rather than fail the update)."""
+    got, counter = _run(tmp_path, only=("confirm", "forged"), interpreter=mp32support.require(),
+                        heap=mp32support.smallest_board_heap())
+    assert [decode_report(got[k][1][0][1])["event"] for k in ("confirm", "forged")] == ["confirmed", "refused"]
+    assert all(len(got[k][1]) == 3 for k in got)
 
 
 def test_the_firmware_reports_each_outcome_of_an_install_on_three_wakes(reports):
