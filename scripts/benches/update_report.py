@@ -10,6 +10,7 @@ carrying the release's version as three more bytes (major, minor, patch), the fo
 import sys
 import tempfile
 
+from fleet import device_spec
 from fleet.airtime import uplink_time_on_air_s
 from fleet.resources import firmware_dir
 
@@ -35,7 +36,7 @@ def _run():
 
     sink = _Sink()
     with tempfile.TemporaryDirectory() as root:
-        os.mkdir(root + "/ota")
+        os.mkdir(root + device_spec.OTA_DIR)
         os.mkdir(root + "/b")
         slots.save(slots._default(), root)
         update_report.note("installed", None, 42, "ab" * 32, root)
