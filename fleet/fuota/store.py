@@ -430,7 +430,8 @@ class FuotaStore:
         counts["total"] = len(ro.devices)
         open_ = ro.in_open_waves()
         return {"id": row.id, "via": "lorawan", "kommune": row.kommune_kode, "board": row.board,
-                "version": row.version, "counter": row.counter, "from": row.from_version, "state": row.state, "note": row.note,
+                "version": row.version, "counter": row.counter, "from": row.from_version, "state": row.state,
+                "note": row.note,
                 "open_waves": row.open_waves, "waves": [f"{w / 10:g}%" for w in row.waves],
                 "halt_at": f"{row.halt_at / 10:g}%", "failed_in_open_waves": sum(is_failure(d.state, d.reason)
                                                                                    for d in open_),
