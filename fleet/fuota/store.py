@@ -134,7 +134,8 @@ def _reported(s, row: FuotaRollout, ro: LorawanRollout, dev: str, payload: bytes
     """An update report (docs/formats/update-report.md) of a device of this rollout: it moves the device only
     when it names the rollout's release counter (a report of another release is heard, nothing more). What the
     device runs then goes into the registry, as a check-in's version does: the release once it confirmed it,
-    the version the payload was built against (the rollout's --from) after it rolled back or refused it."""
+    the version the payload was built against (the rollout's --from: a delta installs only on it) after it
+    rolled back."""
     try:
         rep = decode_report(payload)
     except PayloadDecodeError:
@@ -142,7 +143,8 @@ def _reported(s, row: FuotaRollout, ro: LorawanRollout, dev: str, payload: bytes
     if row.counter is None or rep["counter"] != row.counter:
         return
     ro.reported(dev, rep["event"], rep["reason"])
-    runs = {"confirmed": row.version, "rolled_back": row.from_version, "refused": row.from_version}.get(rep["event"])
+    # a refusal says nothing of what runs (a DOWNGRADE refusal: something newer than the payload's base)
+    runs = {"confirmed": row.version, "rolled_back": row.from_version}.get(rep["event"])
     reg = s.scalars(select(Device).where(Device.dev_eui == dev.upper())).first() if runs else None
     if reg is not None and reg.firmware_version != runs:
         s.add(AuditEntry(at=now, operator="system", action="device.firmware", kommune_kode=reg.kommune_kode,
