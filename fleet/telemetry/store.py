@@ -268,7 +268,7 @@ class TelemetryStore:
                 except PayloadDecodeError as e:
                     result.rejected.append(("bad_payload", f"uplink from {up.dev_eui}: {e.message}", up.dev_eui))
         if answers:  # FUOTA answers and update reports move the open LoRaWAN rollout of the device's kommune
-            #          (fleet.fuota.store); no readings: counted apart below
+            #          (fleet.fuota.store); no readings: the answers still count as another FPort below
             result.fuota.update(FuotaStore(self.db).observe(answers, operator.visible_kommuner()))
         for up in uplinks:
             if up.f_port == REPORT_PORT and up.payload and not up.simulated:
