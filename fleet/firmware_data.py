@@ -9,6 +9,7 @@ CPython its `const` comes from its own `try: from micropython import const` fall
     firmware/bysans/fuota/frag_spec.py  FUOTA fragmentation messages, parity matrix (fleet.fuota.spec)
     firmware/bysans/settings_spec.py  the settings downlink, its ack (fleet.settings.spec)
     firmware/bysans/fuota/payload_spec.py  the FUOTA update payload  (fleet.fuota.payload)
+    firmware/bysans/update_report_spec.py  the update report, FPort 222 (fleet.codec.update_report)
 """
 
 import importlib.util

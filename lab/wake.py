@@ -30,9 +30,11 @@ class WakeLab:
     """`with WakeLab(dir, board) as w: ok, lines = w.wake("112K")`."""
 
     def __init__(self, base: Path, board: str, *, interpreter: str | None = None, name: str = "wake",
-                 ota: bool = True):
+                 ota: bool = True, files: dict | None = None):
         self.base, self.board, self.interpreter, self.name = Path(base), board, interpreter, name
         self.ota = ota  # False: the cycle alone (node.json's ota_every_s 0), to see what each part needs
+        self.files = files or {}  # {board path: bytes} written with the node's config (e.g. a pending report)
+        self.last_uplinks = []  # what the network server accepted in the last wake (lab.netserver.Uplink)
         self.base.mkdir(parents=True, exist_ok=True)
         self._env = {}
 
@@ -83,7 +85,7 @@ class WakeLab:
                 provision(s, self.lab.rel, root=self.lab.root1, config=self.lab.config(self.rec["dev_eui"]),
                           wifi=LAB_WIFI)  # the check-in joins the lab's WLAN first, as a board does
                 node = NODE if self.ota else {**NODE, "ota_every_s": 0}
-                deploy(s, {device_spec.NODE_CONFIG: json.dumps(node).encode()})
+                deploy(s, {device_spec.NODE_CONFIG: json.dumps(node).encode(), **self.files})
         finally:
             b.stop()
         reg = Registry.open(self.lab.db_url)
@@ -129,6 +131,7 @@ class WakeLab:
                 b.stop()
             uplinks, problems = list(ns.uplinks), list(ns.problems)
         self.last_text = text
+        self.last_uplinks = uplinks
         lines = [ln.strip() for ln in text.splitlines() if ln.startswith("bysans") or "Error" in ln]
         ok = (asleep and "MemoryError" not in text and not problems and len(uplinks) >= 1
               and any("joined" in ln for ln in lines)

@@ -45,6 +45,29 @@ def _checkin(b):
     return True
 
 
+def _update_report(sink):
+    """Sends the update report still owed after a FUOTA install (bysans.update_report); its module is loaded
+    only while one is pending (OTA_REPORT exists), and dropped after."""
+    import os
+
+    from bysans.device_spec import OTA_REPORT
+
+    try:
+        os.stat(OTA_REPORT)
+    except OSError:
+        return
+    from bysans import update_report
+    from bysans.modules import drop
+
+    try:
+        update_report.send_due(sink)
+    except OSError as e:  # flash full: tried again at the next wake
+        print("bysans update report:", e)
+    update_report = None
+    drop("bysans.update_report")
+    drop("bysans.ota.")
+
+
 def main():
     b = board()
     cause = b.reset_cause()
@@ -94,6 +117,7 @@ def main():
         sleep_ms = node.wake()
         diag.heap(gc.mem_free())
         diag.send_due(b, sink, b.epoch_s())
+        _update_report(sink)
         line = node.summary()
         ota_due = node.ota_due
         node = None

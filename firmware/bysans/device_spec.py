@@ -18,6 +18,7 @@ OTA_CONFIG = "/ota/config.json"         # server, device, kommune, check-in key 
 OTA_ROOT = "/ota/root.json"             # the trusted root metadata the update chain starts from
 OTA_BOOT = "/ota/boot.json"             # the boot state (bysans.ota.slots)
 OTA_CONFIRMED = "/ota/confirmed"        # the confirmed slot's name; boot.py reads it (before any import)
+OTA_REPORT = "/ota/report"              # an update report still to send over LoRaWAN (bysans.update_report)
 
 # Sensor types of a board file's "sensors" entries: one driver each (bysans.drivers.open_sensor)
 SENSOR_TYPES = ("bme280", "scd4x", "sps30", "vl53l1x", "jsn_sr04t", "lis3dh")

@@ -10,6 +10,7 @@ import click
 from ..codec import decode
 from ..codec.diag import decode_diag, diag_tables
 from ..codec.javascript import TARGETS, render
+from ..codec.update_report import decode_report, report_tables
 from ..errors import UsageError
 from .common import echo_json
 
@@ -54,7 +55,8 @@ def export(target, output):
 @click.option("--base64", "is_b64", is_flag=True, help="PAYLOAD is base64 (as in MQTT events) instead of hex.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the default is a short summary).")
 @click.option("--fport", type=click.IntRange(1, 223), default=None,
-              help="The uplink's FPort: 221 is the diagnostics record (docs/formats/diagnostics.md).")
+              help="The uplink's FPort: 221 is the diagnostics record (docs/formats/diagnostics.md), 222 the "
+                   "update report (docs/formats/update-report.md).")
 def decode_cmd(payload, is_b64, as_json, fport):
     """Decode one uplink payload (hex, or base64 with --base64).
 
@@ -63,6 +65,7 @@ def decode_cmd(payload, is_b64, as_json, fport):
       fleet codec decode 0120 --json
       fleet codec decode --base64 ASA= --json
       fleet codec decode 0103000700021117a1b2c3d4 --fport 221
+      fleet codec decode 01020000000007 --fport 222
     """
     try:
         data = base64.b64decode(payload, validate=True) if is_b64 else bytes.fromhex(payload)
@@ -78,6 +81,15 @@ def decode_cmd(payload, is_b64, as_json, fport):
             click.echo(f"diagnostics v{rec['diag']}: reset {rec['reset_cause']}, boots {rec['boots']}, watchdog "
                        f"resets {rec['watchdog_resets']}, lowest free heap {heap}, exception "
                        f"{rec['exception'] or '-'}")
+        return
+    if fport is not None and fport == report_tables()["fport"]:
+        rec = decode_report(data)
+        if as_json:
+            echo_json(rec)
+        else:
+            click.echo(f"update report v{rec['update_report']}: {rec['event']}"
+                       + (f" ({rec['reason']})" if rec["reason"] else "")
+                       + f", release counter {rec['counter'] if rec['counter'] is not None else 'not known'}")
         return
     frame = decode(data)
     if as_json:

@@ -157,7 +157,7 @@ def start(*, version, kommune, waves, halt_at, seed, board, repo_dir, release_di
         view = store.start(ro, board=board, from_version=from_version, seed=seed,
                            payload_sha256=hashlib.sha256(plan.payload).hexdigest(), payload_bytes=len(plan.payload),
                            dr=plan.dr, loss=plan.loss, freq_hz=plan.freq_hz, folder=str(out), session=entry,
-                           operator=operator, wave_timeout_s=wave_timeout_s)
+                           operator=operator, wave_timeout_s=wave_timeout_s, counter=payload.counter)
     finally:
         store.close()
     (out / "rollout.json").write_text(json.dumps(ro.progress(), indent=1) + "\n")

@@ -13,7 +13,8 @@ warning (The Things Stack drops a normalized payload that fails the schema). The
 carry no receive time, so only the newest reading is normalized: all of them are in the decoded payload.
 
 An uplink on the settings FPort (3) is a node's acknowledgement of settings commands
-(docs/formats/settings.md): every target decodes it as {"settings_ack": [{"seq", "result"}]}.
+(docs/formats/settings.md): every target decodes it as {"settings_ack": [{"seq", "result"}]}. FPort 221 is the
+diagnostics record (docs/formats/diagnostics.md), FPort 222 the update report (docs/formats/update-report.md).
 """
 
 import json
@@ -22,6 +23,7 @@ from .. import firmware_data
 from ..errors import UsageError
 from .diag import diag_tables
 from .spec import spec_tables
+from .update_report import report_tables
 
 TARGETS = ("chirpstack", "tts", "os2iot")
 
@@ -167,6 +169,27 @@ function bysansDiagDecode(bytes) {
   return out;
 }
 
+// The update report (docs/formats/update-report.md), on its own FPort.
+var BYSANS_REPORT = __REPORT__;
+
+function bysansReportDecode(bytes) {
+  var t = BYSANS_REPORT, n = bytes.length;
+  if (n === 0) { throw new BysansError("an empty update report", 0); }
+  if (bytes[0] !== t.version) {
+    throw new BysansError("unknown update report version " + bytes[0] + " (this decoder reads " + t.version + ")", 0);
+  }
+  if (n !== t.length) {
+    throw new BysansError("an update report has " + t.length + " bytes, got " + n, Math.min(n, t.length));
+  }
+  var event = bytes[1], reason = bytes[2];
+  if (event < 1 || event >= t.events.length) { throw new BysansError("unknown update report event " + event, 1); }
+  var name = t.events[event], table = null, why = null;
+  if (name === "refused") { table = t.refusals; } else if (name === "rolled_back") { table = t.rollback_reasons; }
+  if (table !== null && reason !== 0) { why = reason < table.length ? table[reason] : "unknown"; }
+  var counter = ((bytes[3] * 256 + bytes[4]) * 256 + bytes[5]) * 256 + bytes[6];
+  return {update_report: bytes[0], event: name, reason: why, counter: counter === 0 ? null : counter};
+}
+
 var BYSANS_SETTINGS = __SETTINGS__;
 
 // A node's acknowledgement of settings commands, on FPort BYSANS_SETTINGS.fport (docs/formats/settings.md).
@@ -186,6 +209,7 @@ function bysansSettingsAck(bytes) {
 
 function bysansDecodePort(bytes, fPort) {
   if (fPort === BYSANS_DIAG.fport) { return bysansDiagDecode(bytes); }
+  if (fPort === BYSANS_REPORT.fport) { return bysansReportDecode(bytes); }
   if (fPort === BYSANS_SETTINGS.fport) { return bysansSettingsAck(bytes); }
   return bysansDecode(bytes);
 }
@@ -299,6 +323,7 @@ def render(target: str) -> str:
     settings = firmware_data.load("bysans/settings_spec.py")  # (not fleet.settings: no registry to load)
     body = (_CORE.replace("__SPEC__", json.dumps(tables, sort_keys=True))
             .replace("__DIAG__", json.dumps(diag_tables(), sort_keys=True))
+            .replace("__REPORT__", json.dumps(report_tables(), sort_keys=True))
             .replace("__SETTINGS__", json.dumps({"fport": settings.FPORT, "version": settings.VERSION,
                                                  "results": list(settings.RESULT_NAMES)})))
     if target == "os2iot":

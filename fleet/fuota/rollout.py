@@ -6,7 +6,8 @@ FUOTA state, moved on by what the network server hears from it:
     (and failed / rolled_back from anywhere; silent: not done within the wave timeout)
 
 `observe(dev_eui, fport, payload)` reads an uplink's FUOTA answers (FPorts 200-202); `installed()`,
-`confirmed()` and `report()` take what the device reports once it runs the new release; `expire()` applies
+`confirmed()`, `report()` (an OTA check-in) and `reported()` (a LoRaWAN update report, FPort 222) take what
+the device reports once it runs the new release; `expire()` applies
 the wave timeout. Each wave gets its own multicast session: `session_devices()` are the devices of the open
 waves that have none yet (fleet.fuota.store prepares it). Pure: no network, no printing, no clock.
 """
@@ -173,6 +174,19 @@ class LorawanRollout:
             self._move(d, state, f"{reason or state} (running {version or '?'})")
         elif was == "installed" and version and version != self.version:
             self._move(d, "rolled_back", f"runs {version}")
+
+    def reported(self, dev_eui, event: str, reason: str | None = None):
+        """An update report of this rollout's release (FPort 222, docs/formats/update-report.md; the caller
+        checked its counter): the node installed it (its new slot on trial), confirmed it, rolled it back or
+        refused it. From any earlier state: a node that installed the release had the whole block, even when
+        its last status answer was lost."""
+        d = self._dev(dev_eui)
+        if event in ("installed", "confirmed"):
+            self._move(d, event)
+        elif event == "rolled_back":
+            self._move(d, "rolled_back", f"rolled back: {reason or 'reason not stated'} (update report)")
+        elif event == "refused":
+            self._move(d, "failed", f"refused: {reason or 'reason not stated'} (update report)")
 
     def confirmed(self, dev_eui, version: str):
         """The device runs `version` after its first boot: confirmed, or rolled back to the old one."""

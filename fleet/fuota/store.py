@@ -4,7 +4,8 @@ migration 0012_fuota_rollouts), moved by what the network server forwards.
     store = FuotaStore(db)                                   # a fleet.store.Database, shared with the registry
     store = FuotaStore.open(db_url)                          # or its own
     view = store.start(ro, plan=..., session=..., ...)       # fleet rollout start --via lorawan
-    store.observe(uplinks, scope)                            # ingest: FPort 200-202 answers (fleet.telemetry)
+    store.observe(uplinks, scope)                            # ingest: FPort 200-202 answers and FPort 222
+                                                             # update reports (fleet.telemetry)
     checkin(s, report, now)                                  # an OTA check-in's version and state (OtaStore)
     store.status(kommune="751"); store.pause(...); store.resume(...); store.abort(...)
     devs = store.session_due(kommune="751"); store.record_session(rid, info, devs, operator=...)
@@ -24,7 +25,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from ..errors import RolloutConflict, RolloutError, RolloutNotFound, UsageError
+from ..codec.update_report import decode_report, report_tables
+from ..errors import PayloadDecodeError, RolloutConflict, RolloutError, RolloutNotFound, UsageError
 from ..registry.kommuner import lookup
 from ..store import Database
 from ..store import aware as _aware
@@ -34,6 +36,7 @@ from .rollout import DONE, STATES, DeviceState, LorawanRollout, is_failure
 
 OPEN = ("running", "paused", "halted")
 PORTS = (200, 201, 202)  # TS005, TS004, TS003 (docs/formats/fuota.md)
+REPORT_PORT = report_tables()["fport"]  # the node's update report (docs/formats/update-report.md)
 log = logging.getLogger("fleet.fuota")
 
 
@@ -127,6 +130,29 @@ def checkin(s, report: dict, now: datetime) -> int:
                                             reason=report.get("reason")))
 
 
+def _reported(s, row: FuotaRollout, ro: LorawanRollout, dev: str, payload: bytes, now: datetime) -> None:
+    """An update report (docs/formats/update-report.md) of a device of this rollout: it moves the device only
+    when it names the rollout's release counter (a report of another release is heard, nothing more). What the
+    device runs then goes into the registry, as a check-in's version does: the release once it confirmed it,
+    the version the payload was built against (the rollout's --from: a delta installs only on it) after it
+    rolled back."""
+    try:
+        rep = decode_report(payload)
+    except PayloadDecodeError:
+        return  # heard (ingest rejects it as a bad payload)
+    if row.counter is None or rep["counter"] != row.counter:
+        return
+    ro.reported(dev, rep["event"], rep["reason"])
+    # a refusal says nothing of what runs (a DOWNGRADE refusal: something newer than the payload's base)
+    runs = {"confirmed": row.version, "rolled_back": row.from_version}.get(rep["event"])
+    reg = s.scalars(select(Device).where(Device.dev_eui == dev.upper())).first() if runs else None
+    if reg is not None and reg.firmware_version != runs:
+        s.add(AuditEntry(at=now, operator="system", action="device.firmware", kommune_kode=reg.kommune_kode,
+                         dev_eui=reg.dev_eui, changes={"firmware_version": [reg.firmware_version, runs]},
+                         note=f"update report: {rep['event']} (LoRaWAN rollout {row.id})"))
+        reg.firmware_version = runs
+
+
 def _apply(s, kode, dev, now, fn) -> int:
     moved = 0
     q = (select(FuotaRollout).join(FuotaRolloutDevice, FuotaRolloutDevice.rollout_id == FuotaRollout.id)
@@ -163,11 +189,13 @@ class FuotaStore:
     # ---- what the network server forwards ------------------------------------------------------------------
 
     def observe(self, uplinks, scope=None) -> Counter:
-        """FUOTA answers (fleet.telemetry.Uplink on FPorts 200-202), in their order, into the open rollouts
-        of each device's registry kommune; `scope`: the kommune codes the writer may move (None: all).
-        Returns counts: moved (a device's state or reason changed), heard (read, nothing moved),
+        """FUOTA answers (fleet.telemetry.Uplink on FPorts 200-202) and update reports (FPort 222), in their
+        order, into the open rollouts of each device's registry kommune; `scope`: the kommune codes the writer
+        may move (None: all). An update report moves its device only when it names the rollout's release
+        counter. Returns counts: moved (a device's state or reason changed), heard (read, nothing moved),
         not_in_rollout (no open rollout of its kommune holds it, or another kommune's writer)."""
-        ups = [u for u in uplinks if u.f_port in PORTS and u.payload and not u.simulated]
+        ups = [u for u in uplinks if (u.f_port in PORTS or u.f_port == REPORT_PORT) and u.payload
+               and not u.simulated]
         counts = Counter()
         if not ups:
             return counts
@@ -202,8 +230,11 @@ class FuotaStore:
                         dev = u.dev_eui.lower()
                         d = ro.devices[dev]
                         before = (d.state, d.reason, d.received, d.missing)
-                        ro.observe(dev, u.f_port, u.payload, session_over=_session_over(row, d.session,
-                                                                                        u.received_at))
+                        if u.f_port == REPORT_PORT:
+                            _reported(s, row, ro, dev, u.payload, now)
+                        else:
+                            ro.observe(dev, u.f_port, u.payload, session_over=_session_over(row, d.session,
+                                                                                            u.received_at))
                         counts["moved" if (d.state, d.reason, d.received, d.missing) != before else "heard"] += 1
                     _expire(row, ro, now)
                     _save(row, ro, members, now, seen={u.dev_eui.lower() for u in mine})
@@ -228,16 +259,18 @@ class FuotaStore:
 
     def start(self, ro: LorawanRollout, *, board: str, from_version: str | None, seed: str, payload_sha256: str,
               payload_bytes: int, dr: int, loss: float, freq_hz: int, folder: str, session: dict | None,
-              operator: str, wave_timeout_s: int | None = None) -> dict:
+              operator: str, wave_timeout_s: int | None = None, counter: int | None = None) -> dict:
         """Keeps a planned rollout (fleet rollout start --via lorawan) with its first session (`session`: the
-        session's entry, its devices already marked in `ro`), audited."""
+        session's entry, its devices already marked in `ro`), audited. `counter`: the release's signed
+        manifest counter, which the devices' update reports name."""
         operator = _operator(operator)
         if wave_timeout_s is not None and wave_timeout_s <= 0:
             raise UsageError("a wave timeout is a positive duration", hint="e.g. --wave-timeout 24h")
         now = self._clock()
         with self.db.write() as s:
             self._conflict(s, ro.kommune, board)
-            row = FuotaRollout(kommune_kode=ro.kommune, board=board, version=ro.version, from_version=from_version,
+            row = FuotaRollout(kommune_kode=ro.kommune, board=board, version=ro.version, counter=counter,
+                               from_version=from_version,
                                waves=list(ro.waves), halt_at=ro.halt_at, state=ro.state, open_waves=ro.open_waves,
                                forgiven=0, seed=seed, wave_timeout_s=wave_timeout_s, wave_opened_at=now,
                                payload_sha256=payload_sha256, payload_bytes=payload_bytes, dr=dr, loss=loss,
@@ -399,7 +432,8 @@ class FuotaStore:
         counts["total"] = len(ro.devices)
         open_ = ro.in_open_waves()
         return {"id": row.id, "via": "lorawan", "kommune": row.kommune_kode, "board": row.board,
-                "version": row.version, "from": row.from_version, "state": row.state, "note": row.note,
+                "version": row.version, "counter": row.counter, "from": row.from_version, "state": row.state,
+                "note": row.note,
                 "open_waves": row.open_waves, "waves": [f"{w / 10:g}%" for w in row.waves],
                 "halt_at": f"{row.halt_at / 10:g}%", "failed_in_open_waves": sum(is_failure(d.state, d.reason)
                                                                                    for d in open_),

@@ -445,6 +445,7 @@ class FuotaRollout(Base):
     kommune_kode: Mapped[str] = mapped_column(String(4))
     board: Mapped[str] = mapped_column(String(40))
     version: Mapped[str] = mapped_column(String(40))
+    counter: Mapped[int | None] = mapped_column(BigInteger)                 # its signed manifest's counter (0013)
     from_version: Mapped[str | None] = mapped_column(String(40))
     waves: Mapped[list] = mapped_column(JSON)                               # cumulative shares, per mille
     halt_at: Mapped[int] = mapped_column(Integer)                           # per mille

@@ -29,8 +29,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ..codec import decode_columns, spec_tables
 from ..codec.diag import decode_diag, diag_tables
+from ..codec.update_report import decode_report
 from ..errors import MalformedUplink, NotFound, PayloadDecodeError
 from ..fuota.store import PORTS as FUOTA_PORTS
+from ..fuota.store import REPORT_PORT
 from ..fuota.store import FuotaStore
 from ..registry.access import SYSTEM, Operator
 from ..rollout.diagnostics import record_uplinks
@@ -73,7 +75,8 @@ class IngestResult:
     alerts: list = field(default_factory=list)     # alerts opened by this batch (dicts)
     resolved: int = 0
     ignored: Counter = field(default_factory=Counter)  # not the node's readings: simulated, mac_only, other_fport
-    fuota: Counter = field(default_factory=Counter)    # FUOTA answers (FPorts 200-202): moved, heard, not_in_rollout
+    fuota: Counter = field(default_factory=Counter)    # FUOTA answers (FPorts 200-202) and update reports (222):
+    #                                                    moved, heard, not_in_rollout
 
     def merge(self, other: "IngestResult") -> None:
         self.stored += other.stored
@@ -251,11 +254,25 @@ class TelemetryStore:
         acks = [up for up in uplinks if up.f_port == SETTINGS_FPORT and up.payload and not up.simulated]
         if acks:  # the nodes' answers to settings commands (fleet.settings); no readings
             SettingsStore(self.registry).record_acks(acks, operator=operator)
-        answers = [up for up in uplinks if up.f_port in FUOTA_PORTS and up.payload and not up.simulated]
-        if answers:  # FUOTA answers move the open LoRaWAN rollout of the device's kommune (fleet.fuota.store);
-            #          still counted as another application's FPort below: they are no readings
+        answers = []
+        for up in uplinks:
+            if not up.payload or up.simulated:
+                continue
+            if up.f_port in FUOTA_PORTS:
+                answers.append(up)
+            elif up.f_port == REPORT_PORT:  # update reports (docs/formats/update-report.md)
+                try:
+                    decode_report(up.payload)
+                    answers.append(up)
+                    result.ignored["update_report"] += 1  # no reading
+                except PayloadDecodeError as e:
+                    result.rejected.append(("bad_payload", f"uplink from {up.dev_eui}: {e.message}", up.dev_eui))
+        if answers:  # FUOTA answers and update reports move the open LoRaWAN rollout of the device's kommune
+            #          (fleet.fuota.store); no readings: the answers still count as another FPort below
             result.fuota.update(FuotaStore(self.db).observe(answers, operator.visible_kommuner()))
         for up in uplinks:
+            if up.f_port == REPORT_PORT and up.payload and not up.simulated:
+                continue  # taken above
             if up.f_port == DIAG_FPORT and up.payload and not up.simulated:
                 try:
                     diag.append((up.dev_eui, decode_diag(up.payload), up.received_at))

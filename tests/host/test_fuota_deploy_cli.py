@@ -135,6 +135,7 @@ def test_status_shows_waves_states_and_fragments_and_next_prepares_the_next_wave
     [canary] = {line.split()[0] for line in (tmp / "waves" / "unicast.txt").read_text().splitlines()[1:]}
     view = json.loads(fleet("rollout", "status", "--via", "lorawan", "--kommune", "751", "--devices", "--json").stdout)
     assert view["id"] == started["id"] and view["via"] == "lorawan" and view["state"] == "running"
+    assert view["counter"] == started["payload"]["counter"] > 0  # what the devices' update reports must name
     assert [(w["devices"], w["open"], w["sessions"]) for w in view["per_wave"]] == [(1, True, [1]), (1, False, [])]
     assert view["counts"]["pending"] == 2 and view["counts"]["total"] == 2
     [other] = [d["device"] for d in view["devices"] if d["device"] != canary]

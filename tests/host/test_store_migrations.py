@@ -26,7 +26,7 @@ from fleet.telemetry import TelemetryStore, parse_event
 from telemetry_support import waste_event
 from test_registry_support import AARHUS, ADMIN, db_url, key, new_device  # noqa: F401 (fixtures)
 
-HEAD = "0012_fuota_rollouts"
+HEAD = "0013_fuota_counter"
 MERGE = "0006_one_history"  # where the two branches joined; linear from there
 RELEASED = ["0001", "0002_rollouts", "0003_telemetry", "0004_checkin_auth", "0005_readings_by_uplink"]
 # What `upgrade heads` left behind at each release (both branches), and each revision on its own.

@@ -44,6 +44,7 @@ class BlockClient(_client.Client):
         self.block = block_path
         self._index = None
         self._kind = self._mlen = 0
+        self._counter = 0  # the payload's release counter, once its manifest was read (the update report)
 
     # ---- what to take: the payload, once it is whole and parses --------------------------------------
     # poll() asks the route with `self._net_up(); take = self._checkin()`: here the first checks the block
@@ -131,7 +132,23 @@ class BlockClient(_client.Client):
 
         sigs = self._new_sigs()
         with open(base + ".json", "rb") as f:
-            return read_release(f, self._buf, sigs)
+            r = read_release(f, self._buf, sigs)
+        self._counter = r[0]["counter"]
+        return r
+
+    def _record(self, state, reason=None, detail="", target=None, fails=None, delay_s=None):
+        # Each outcome also becomes an update report for the next wakes (bysans.update_report): a LoRaWAN-only
+        # node has no check-in to carry it. "installed" is noted before the switch; best effort, never in the
+        # way of the update.
+        last = _client.Client._record(self, state, reason, detail, target, fails, delay_s)
+        if state in ("installed", "confirmed", "failed", "rolled_back"):
+            try:
+                from bysans import update_report
+
+                update_report.note(state, reason, self._counter, target, self.root)
+            except (ImportError, MemoryError, OSError):
+                pass
+        return last
 
     def _fetch_new(self, path, limit, missing_ok=False):
         # Asked only for the next root step: a LoRaWAN-only node has no repository; it keeps its root.
