@@ -101,7 +101,7 @@ MP_CLIENT = """
 sys.path.insert(0, sys.argv[2])  # the compiled modules, as a release installs them
 import gc
 import time
-from bysans.ota import client, slots
+from bysans.ota import client, http, slots
 root = "/tmp/bysans-mp-checkin-%d" % time.ticks_us()
 slots.ensure_dir(root + "/ota")
 
@@ -126,7 +126,7 @@ def request(url, method, path, body=None, timeout_s=10, content_type="applicatio
     sent.append((path, bytes(body)))
     return Answer()
 
-client.request = request
+http.request = request  # the client takes it from bysans.ota.http when it sends
 cfg = {"server": "http://127.0.0.1:9", "device": "70B3D57ED0000060", "kommune": "0751", "checkin_key": sys.argv[1]}
 c = client.Client(Board(), root=root + "/", config=cfg)
 gc.collect()

@@ -87,11 +87,12 @@ def publish_fast(port, items, pace_every=0, pace_s=0.0):
         c.loop_stop()
 
 
-def settle(get, quiet_s=3.0, timeout=90.0):
-    """Waits until get() stops changing for quiet_s; returns its value."""
+def settle(get, quiet_s=8.0, timeout=120.0, whole=BURST):
+    """Waits until get() reaches the whole burst, or stops changing for quiet_s (a loaded 2-core machine can
+    stall the ingester for seconds: a short quiet spell is not the end); returns its value."""
     end = time.monotonic() + timeout
     last, since = get(), time.monotonic()
-    while time.monotonic() < end:
+    while time.monotonic() < end and last != whole:
         time.sleep(0.2)
         now = get()
         if now != last:

@@ -21,6 +21,7 @@ from . import payload_spec as ps
 
 _ENTRY = "<32sII"  # the index kept per object: SHA-256, offset of its zlib stream, its length
 _ENTRY_SIZE = 40
+_PER_CHUNK = 8
 
 
 def _bad(detail):
@@ -87,7 +88,9 @@ class BlockClient(_client.Client):
                 raise _bad(str(e.args[0]) if e.args else "not a FUOTA payload")
             if self._mlen > _client.MAX_MANIFEST_BYTES:
                 raise Refused(TOO_LONG, "payload manifest of %d bytes" % self._mlen)
-            index = bytearray(_ENTRY_SIZE * n)
+            # 40 bytes an object, _PER_CHUNK objects to a bytearray: no block of more than 320 bytes to find in
+            # a fragmented heap (a whole release's 85 objects in one block did not fit a TTGO's, 44K free)
+            index = [bytearray(_ENTRY_SIZE * min(_PER_CHUNK, n - k)) for k in range(0, n, _PER_CHUNK)]
             pos = ps.HEADER_SIZE + self._mlen
             for i in range(n):
                 f.seek(pos)
@@ -95,7 +98,7 @@ class BlockClient(_client.Client):
                     raise _bad("FUOTA payload ends inside object %d of %d" % (i + 1, n))
                 digest, clen = ps.unpack_object(bytes(mv[:ps.OBJECT_SIZE]))
                 pos += ps.OBJECT_SIZE
-                struct.pack_into(_ENTRY, index, i * _ENTRY_SIZE, digest, pos, clen)
+                struct.pack_into(_ENTRY, index[i // _PER_CHUNK], (i % _PER_CHUNK) * _ENTRY_SIZE, digest, pos, clen)
                 pos += clen
             if pos != size - ps.CRC_SIZE:
                 raise _bad("FUOTA payload: its parts add up to %d bytes, not %d" % (pos + ps.CRC_SIZE, size))
@@ -104,10 +107,10 @@ class BlockClient(_client.Client):
     def _find(self, sha_hex):
         """(offset, length) of the object whose file has this SHA-256, or None."""
         want = binascii.unhexlify(sha_hex)
-        idx = self._index
-        for i in range(0, len(idx), _ENTRY_SIZE):
-            if idx[i:i + 32] == want:
-                return struct.unpack_from("<II", idx, i + 32)
+        for idx in self._index:
+            for i in range(0, len(idx), _ENTRY_SIZE):
+                if idx[i:i + 32] == want:
+                    return struct.unpack_from("<II", idx, i + 32)
         return None
 
     # ---- the manifest: the signed file, or a delta against the running release ------------------------

@@ -20,7 +20,7 @@ import os
 from bysans.device_spec import OTA_CONFIG, OTA_DIR, OTA_ROOT
 
 from . import slots, stream
-from .http import NetError, request
+from .neterror import NetError
 from .reasons import BAD_HASH, MALFORMED, NAMES, TOO_LONG, TOO_SHORT, Refused
 
 try:
@@ -305,6 +305,8 @@ class Client:
             else:
                 body = json.dumps(st).encode()
                 st = None
+            from .http import request
+
             r = request(self.server, "POST", path, body, self.timeout_s)
         except ValueError:
             if quiet:
@@ -365,6 +367,8 @@ class Client:
         False when the repository has no such delta."""
         from .delta import apply
 
+        from .http import request
+
         r = request(self.repo, "GET", "/%s.delta/%s.bin" % (path[:-5], base_digest), None, self.timeout_s)
         try:
             if r.status == 404:
@@ -398,6 +402,8 @@ class Client:
     def _fetch_new(self, path, limit, missing_ok=False):
         """Streams a signed metadata file from the repository to ota/new.json (line 1) and ota/new.sig
         (line 2); False for a missing file when `missing_ok`."""
+        from .http import request
+
         r = request(self.repo, "GET", "/" + path, None, self.timeout_s)
         try:
             if r.status == 404 and missing_ok:
@@ -533,6 +539,8 @@ class Client:
         stream.copy_checked(src, e, dst, self._buf)
 
     def _download(self, e, dst):
+        from .http import request
+
         r = request(self.repo, "GET", "/objects/%s.z" % e["sha256"], None, self.timeout_s)
         try:
             if r.status == 404:

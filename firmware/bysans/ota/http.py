@@ -5,6 +5,8 @@
 import gc
 import socket
 
+from .neterror import NetError  # noqa: F401 (raised here; callers catch it from here too)
+
 try:
     from micropython import const
 except ImportError:
@@ -13,18 +15,6 @@ except ImportError:
 
 MAX_HEADER_LINE = const(512)
 MAX_HEADERS = const(32)
-
-
-class NetError(Exception):
-    """reason: UNREACHABLE | TIMEOUT | HTTP_ERROR | TRUNCATED | GARBAGE | TOO_LONG"""
-
-    def __init__(self, reason, detail=""):
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
-
-    def __str__(self):
-        return self.reason + (": " + self.detail if self.detail else "")
 
 
 def _is_timeout(e):

@@ -32,7 +32,6 @@ except ImportError:
 MAX_TRIES = const(3)
 BAD_KEEP = const(4)  # rolled-back releases remembered (never installed again)
 SLOTS = ("a", "b")
-ROM = "rom"  # where MicroPython mounts a `romfs` partition (/rom)
 
 
 def _p(root, rel):
@@ -193,52 +192,11 @@ def choose(root="/"):
     return st["confirmed"], False
 
 
-def same_file(x, y):
-    """Whether files x and y hold the same bytes (read 256 at a time; False when either is missing)."""
-    try:
-        fx = open(x, "rb")
-    except OSError:
-        return False
-    try:
-        fy = open(y, "rb")
-    except OSError:
-        fx.close()
-        return False
-    with fx, fy:
-        while True:
-            a, b = fx.read(256), fy.read(256)
-            if a != b:
-                return False
-            if not a:
-                return True
-
-
-def run_dir(slot, root="/"):
-    """Where `slot`'s code runs from: the ROM (a `romfs` partition, mounted at /rom by MicroPython) when
-    it holds that very release (the slot's signed manifest, byte for byte), since code there runs in place
-    and takes little heap; else the slot's directory. An updated release runs from its slot until the ROM
-    holds it too (docs/ota.md, "ROMFS")."""
-    d = slot_dir(slot, root)
-    rom = _p(root, ROM)
-    if slot and same_file(_p(d, "manifest.json"), _p(rom, "manifest.json")):
-        return rom
-    return d
-
-
-def _follow(slot, root):
-    # on a board with ROMFS, the ROM holds the slot that runs (bysans.ota.romfs)
-    if slot and root == "/" and run_dir(slot, root) != _p(root, ROM):
-        try:
-            from bysans.ota import romfs
-
-            romfs.follow(slot_dir(slot, root), _p(root, ROM))
-        except Exception as e:  # noqa: BLE001 - the slot still runs, from the filesystem
-            sys.print_exception(e)
-
-
 def activate(slot, root="/"):
     """Puts `slot` first on sys.path (instead of the top of the filesystem) and forgets loaded bysans
     modules, so that everything imported from now on comes from that slot only — never a mix."""
+    from bysans.ota.rundir import run_dir  # not in this module: the OTA client imports it at its peak heap
+
     d = run_dir(slot, root)
     path = [p for p in sys.path if p not in ("", "/", "/a", "/b", d, _p(root, "a"), _p(root, "b"))]
     sys.path[:] = [d] + path
@@ -250,8 +208,10 @@ def activate(slot, root="/"):
 def boot(board=None, root="/"):
     """What boot.py runs: choose the slot, and on a trial boot run the new release's self-test, then
     confirm (or roll back and reset). Returns the slot that runs."""
+    from bysans.ota.rundir import follow
+
     slot, trial = choose(root)
-    _follow(slot, root)
+    follow(slot, root)
     activate(slot, root)
     if not trial:
         return slot
@@ -264,7 +224,7 @@ def boot(board=None, root="/"):
     if board is not None:
         board.reset()  # does not return on a board
     st = load(root)
-    _follow(st["confirmed"], root)
+    follow(st["confirmed"], root)
     activate(st["confirmed"], root)
     return st["confirmed"]
 
