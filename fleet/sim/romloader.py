@@ -78,35 +78,55 @@ class SlipDecoder:
 
     def feed(self, data: bytes) -> list[bytes]:
         frames = []
-        for b in data:
+        data, i, n = bytes(data), 0, len(data)
+        while i < n:
             if self._buf is None:
-                if b == END:
-                    self._buf, self._esc, self._bad = bytearray(), False, False
+                j = data.find(b"\xc0", i)
+                if j < 0:
+                    break
+                self._buf, self._esc, self._bad, i = bytearray(), False, False, j + 1
                 continue
-            if b == END:
-                if self._buf and not self._bad:
-                    frames.append(bytes(self._buf))
-                # C0 C0 is one frame's end and the next one's start; after a frame, wait for a C0
-                self._buf = bytearray() if not self._buf else None
-                self._esc, self._bad = False, False
-                continue
-            if self._esc:
-                self._esc = False
-                if b == ESC_END:
-                    b = END
-                elif b == ESC_ESC:
-                    b = ESC
-                else:
-                    self._bad = True
-                    continue
-            elif b == ESC:
-                self._esc = True
-                continue
-            if len(self._buf) >= MAX_FRAME:
-                self._bad = True
-                continue
-            self._buf.append(b)
+            j = data.find(b"\xc0", i)
+            self._take(data[i:j if j >= 0 else n])
+            if j < 0:
+                break
+            if self._buf and not self._bad:
+                frames.append(bytes(self._buf))
+            # C0 C0 is one frame's end and the next one's start; after a frame, wait for a C0
+            self._buf = bytearray() if not self._buf else None
+            self._esc, self._bad, i = False, False, j + 1
         return frames
+
+    def _take(self, chunk: bytes):
+        """Bytes inside a frame, no C0 among them: escapes undone (one may straddle two reads)."""
+        if self._esc and chunk:
+            self._esc = False
+            self._unescape(chunk[0])
+            chunk = chunk[1:]
+        parts = chunk.split(b"\xdb")
+        self._append(parts[0])
+        for k, part in enumerate(parts[1:], 1):
+            if not part:  # ESC at the end of this read: its code comes in the next
+                self._esc = k == len(parts) - 1
+                if not self._esc:
+                    self._bad = True  # ESC ESC
+                continue
+            self._unescape(part[0])
+            self._append(part[1:])
+
+    def _unescape(self, code):
+        if code == ESC_END:
+            self._append(b"\xc0")
+        elif code == ESC_ESC:
+            self._append(b"\xdb")
+        else:
+            self._bad = True
+
+    def _append(self, b: bytes):
+        if len(self._buf) + len(b) > MAX_FRAME:
+            self._bad = True
+        elif not self._bad:
+            self._buf += b
 
 
 def checksum(data: bytes) -> int:
