@@ -275,7 +275,8 @@ class Templates:
 def flash(port, board: Board | str, *, firmware=None, progress: Step | None = None, files=None, retries: int = 3,
           reconnect_timeout: float = 30.0, baudrate: int = 115200, check_self_test: bool = True,
           via: str = "image", rom_only: bool = False, reset=None, templates: Templates | None = None,
-          device_files: dict[str, bytes] | None = None, baud: int | None = None, enroll_files=None) -> FlashReport:
+          device_files: dict[str, bytes] | None = None, baud: int | None = None, enroll_files=None,
+          stub: bool = True) -> FlashReport:
     """Flashes one board (see the module's docstring); `board` is a Board (or a board name, loaded here).
     `files`: a prebuilt (files, stale) from app_bundle() to share between boards. Raises SelfTestFailed
     (after writing) when the self-test fails and check_self_test is set; the report is on the exception as
@@ -283,7 +284,7 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
 
     via="image" (the default): the board is in download mode; one esptool session writes the base image
     (with `firmware`) and the whole filesystem (app, /board.json and `device_files`) as one littlefs image
-    (romflash.write_pass: `rom_only`, `reset`, `baud` are its), then the board's REPL reports its identity
+    (romflash.write_pass: `rom_only`, `reset`, `baud`, `stub` are its), then the board's REPL reports its identity
     and every file's SHA-256. via="repl": the board runs MicroPython; files go over its REPL (transfer.py).
     `enroll_files(board_name, mac)` (via="image"; enroll_on_board.image_enrollment): called with the chip's
     MAC inside the esptool session, it returns (the device's files, finish); its files go in the image,
@@ -318,7 +319,7 @@ def flash(port, board: Board | str, *, firmware=None, progress: Step | None = No
             _flash_image(ref, board, report, image=image, progress=progress, files=files, retries=retries,
                          reconnect_timeout=reconnect_timeout, baudrate=baudrate, rom_only=rom_only, reset=reset,
                          templates=templates or Templates(), device_files=device_files, baud=baud,
-                         enroll_files=enroll_files)
+                         enroll_files=enroll_files, stub=stub)
         else:
             _flash(ref, board, image, report, progress=progress, files=files, retries=retries,
                    reconnect_timeout=reconnect_timeout, baudrate=baudrate)
@@ -383,7 +384,7 @@ def _flash(ref, board: Board, image: bytes | None, report: FlashReport, *, progr
 
 
 def _flash_image(ref, board: Board, report: FlashReport, *, image, progress, files, retries, reconnect_timeout,
-                 baudrate, rom_only, reset, templates: Templates, device_files, baud, enroll_files) -> None:
+                 baudrate, rom_only, reset, templates: Templates, device_files, baud, enroll_files, stub) -> None:
     built = [files[0]] if files is not None else []  # a whole filesystem: nothing is stale
 
     def bundle():
@@ -406,7 +407,7 @@ def _flash_image(ref, board: Board, report: FlashReport, *, image, progress, fil
     try:
         _image_pass(ref, board, report, bundle, mine, own_files, finishing, image=image, progress=progress,
                     retries=retries, reconnect_timeout=reconnect_timeout, baudrate=baudrate, rom_only=rom_only,
-                    reset=reset, templates=templates, baud=baud)
+                    reset=reset, templates=templates, baud=baud, stub=stub)
     finally:
         for finish in finishing:  # reserved, but its files were not read back: not enrolled
             try:
@@ -416,7 +417,7 @@ def _flash_image(ref, board: Board, report: FlashReport, *, image, progress, fil
 
 
 def _image_pass(ref, board, report, bundle, mine, own_files, finishing, *, image, progress, retries,
-                reconnect_timeout, baudrate, rom_only, reset, templates, baud):
+                reconnect_timeout, baudrate, rom_only, reset, templates, baud, stub):
     from .board import check_board, identify, self_test
     from .readback import board_digest, tree_digest
     from .romflash import write_pass
@@ -426,7 +427,7 @@ def _image_pass(ref, board, report, bundle, mine, own_files, finishing, *, image
     report.image = write_pass(ref.wait(reconnect_timeout), board,
                               template_for=lambda size: templates.get(board, bundle(), size),
                               device_files=own_files, firmware=image, rom_only=rom_only, reset=reset,
-                              progress=progress, baud=baud, name=ref.name if rom_only else None)
+                              progress=progress, baud=baud, name=ref.name if rom_only else None, stub=stub)
     every = {**bundle(), **mine}
 
     def run(session, attempt):

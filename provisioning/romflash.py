@@ -2,16 +2,19 @@
 littlefs image (provisioning/fsimage.py) at the `vfs` partition's offset, compressed, at the board's top
 baud, each checked by the ROM's (or stub's) MD5; then the board is reset out of download mode.
 
-    result = write_pass(port, board, template=t, device_files={...}, firmware=data, rom_only=True, reset=cb)
+    result = write_pass(port, board, template_for=t, device_files={...}, firmware=data, rom_only=True, reset=cb)
 
 The board must be in download mode (BOOT held while RESET is pressed; `fleet sim bootloader NAME` on a virtual
 board). A board that answers as MicroPython instead gets WrongMode, saying which button to hold.
 
 `rom_only`: a port without DTR/RTS wired to EN and GPIO0 (a virtual board's pty) is not reset into download
-mode by esptool (its `--before no-reset`), and a virtual board runs no flasher stub (`--no-stub`). On a
-real USB-UART esptool toggles the modem lines first (`--before default-reset`: boards with the usual
-auto-reset transistors enter download mode by themselves) and runs its stub (faster writes, same MD5
-check).
+mode by esptool (its `--before no-reset`). On a real USB-UART esptool toggles the modem lines first
+(`--before default-reset`: boards with the usual auto-reset transistors enter download mode by themselves).
+
+`stub` (the default): esptool uploads its flasher stub, as on a chip (a virtual board runs esptool's stub
+for its chip: docs/virtual-board.md): 16 KiB blocks written while the next arrives, faster MD5, and a
+base image already in flash is not written again (esptool's skip-flashed: its MD5 is asked first). `stub=False`
+is esptool's `--no-stub`: the ROM alone, 1 KiB blocks, the region erased up front.
 
 Nothing here prints; esptool's own messages are silenced (flash.py's logger) and its progress goes to the
 caller's callback.
@@ -141,7 +144,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total): "image" or "
 def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimage.Template"],
                device_files: dict[str, bytes] | Callable[[str], dict] | None = None, firmware: bytes | None = None, rom_only: bool = False,
                reset: Callable[[], None] | None = None, progress: Progress | None = None,
-               baud: int | None = None, name: str | None = None) -> dict:
+               baud: int | None = None, name: str | None = None, stub: bool = True) -> dict:
     """Writes (base image and) filesystem in one esptool session, verified by MD5, then resets the board.
     `template_for(vfs_size)` gives the shared part of the filesystem for the board's vfs partition (the
     caller caches it per release and board); `device_files` are this device's own files, in memory only (or
@@ -170,7 +173,7 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
             raise WrongBoard(f"the chip on {port} is an {esp.CHIP_NAME}, not {board.name}'s {want}; "
                              f"nothing was written")
         mac = bytes(esp.read_mac()).hex()
-        if not rom_only:
+        if stub:
             esp = session.track(run_stub(esp))
         speed = baud or top_baud(board)
         if speed != ROM_BAUD:
@@ -200,7 +203,10 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
         _progress_of_thread.cb = bar
         for i, (offset, data) in enumerate(writes):
             stage[0] = "filesystem" if offset == vfs.offset else "image"
-            write_flash(esp, [(offset, data)], compress=True)  # raises FatalError unless the MD5 matches
+            # raises FatalError unless the MD5 matches. With the stub, a base image whose MD5 the flash
+            # already has is not written again (esptool's skip-flashed: one MD5 first, ~0.4 s for 1.6 MB;
+            # not for the filesystem, whose device files make it new on every board)
+            write_flash(esp, [(offset, data)], compress=True, skip_flashed=esp.IS_STUB and offset != vfs.offset)
         result = {"chip": esp.CHIP_NAME, "mac": mac, "baud": speed, "stub": esp.IS_STUB,
                   "vfs": {"offset": vfs.offset, "size": vfs.size}, "filesystem_bytes": len(image),
                   "image_bytes": len(firmware) if firmware is not None else None,

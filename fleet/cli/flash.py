@@ -106,6 +106,9 @@ def interrupted_state(report, port: str) -> tuple[str, str]:
               help="image: the board in download mode, one esptool pass (base image and filesystem image); "
                    "repl: files over a running MicroPython's REPL (the base image is not touched).")
 @click.option("--retries", default=3, show_default=True, help="Reconnect and go on this many times when the line drops.")
+@click.option("--no-stub", is_flag=True,
+              help="With the image route: talk to the chip's ROM loader only, as esptool --no-stub (slower: 1 KiB "
+                   "blocks, the region erased first), e.g. for a chip whose stub will not start.")
 @click.option("--enroll", "do_enroll", is_flag=True,
               help="Also enroll the board: its DevEUI from the chip's MAC, its keys in the filesystem image, recorded "
                    "in the registry only once the board's files were read back (needs --kind and --site).")
@@ -113,7 +116,7 @@ def interrupted_state(report, port: str) -> tuple[str, str]:
 @click.option("--site", help='With --enroll: where the board goes, e.g. "Park Allé 1".')
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @registry_options
-def command(port, board, firmware, via, retries, do_enroll, kind, site, as_json, ctx_reg):
+def command(port, board, firmware, via, retries, no_stub, do_enroll, kind, site, as_json, ctx_reg):
     """Flash a board: base image (with --firmware), app and /board.json, verified, then a self-test.
 
     By default the board must be in download mode (hold BOOT, press and release RESET, release BOOT; a
@@ -164,7 +167,7 @@ def command(port, board, firmware, via, retries, do_enroll, kind, site, as_json,
         if bars:
             bars.start()
         try:
-            rom = rom_options(virtual_board(port)) if via == "image" else {}
+            rom = {**rom_options(virtual_board(port)), "stub": not no_stub} if via == "image" else {}
             if enroll_files is not None:
                 rom["enroll_files"] = enroll_files
             with reg if reg is not None else contextlib.nullcontext():

@@ -95,9 +95,9 @@ def ports_hint(running=None) -> str:
 
 def rom_options(board) -> dict:
     """What provisioning.flash.flash(via="image") needs to reach a board's ROM loader: a virtual board has no
-    modem lines and runs no stub (rom_only), and its RESET button is the simulator's (reset: waits until the
+    modem lines (rom_only), and its RESET button is the simulator's (reset: waits until the
     interpreter has mounted its filesystem, so the REPL that checks the files is not interrupted while it
-    starts). A real board (board None): esptool's own reset lines and stub."""
+    starts). A real board (board None): esptool's own reset lines. Both run esptool's stub."""
     if board is None:
         return {"rom_only": False, "reset": None}
 

@@ -128,12 +128,13 @@ def reset(board_id, as_json):
 def bootloader(board_id, as_json):
     """Put a board into download mode (hold BOOT, tap RESET): its chip's ROM loader waits for esptool.
 
-    'fleet sim reset' leaves it. esptool talks to the ROM itself (the virtual board runs no stub):
+    'fleet sim reset' leaves it. esptool uploads its flasher stub, which the virtual board runs as a chip
+    does (--no-stub: the ROM alone):
 
     \b
     Example:
       fleet sim bootloader vb1
-      python -m esptool --port /dev/pts/3 --before no-reset --after no-reset --no-stub flash-id
+      python -m esptool --port /dev/pts/3 --before no-reset --after no-reset flash-id
       fleet sim reset vb1
     """
     manager.get(board_id).bootloader()

@@ -20,6 +20,10 @@ class Pacer:
         self.baud = baud
         self._free_at = 0.0
 
+    def free(self):
+        """What was still to be sent is lost (the UART lost power): the line is free now."""
+        self._free_at = 0.0
+
     async def wait(self, nbytes: int, ready: float | None = None):
         if not self.baud:
             return

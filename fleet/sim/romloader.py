@@ -1,9 +1,9 @@
 """The ROM serial loader of an ESP32 / ESP32-S3 in download mode, as esptool 5.6 talks to it.
 
-Stub-less: this is the chip's ROM, not esptool's flasher stub. esptool runs with `--no-stub`; a stub
-uploaded anyway (MEM_BEGIN/MEM_DATA/MEM_END) is received as the ROM receives it, but no code runs on a
-virtual board: instead of the stub's greeting ("OHAI") the board prints that it runs no code from RAM, and
-esptool stops at once (it reads the text as an invalid packet head) instead of waiting for a greeting.
+The chip's ROM, and after it esptool's flasher stub when esptool uploads it (MEM_BEGIN/MEM_DATA/MEM_END):
+romstub.py recognises esptool's own stub for this chip, byte for byte, greets with "OHAI" and from then on
+answers as the stub. Other code sent to RAM and run is not pretended to run: the board says so on the line
+and stops answering until it is reset (FOREIGN_CODE), as a chip that ran foreign code would not answer.
 
 Protocol (REFERENCE-2.md §1; esptool `loader.py`): SLIP frames (C0 ... C0, DB DC / DB DD escapes); a
 request is `<BBHI` (0, op, size, checksum) + data; a response is `<BBHI` (1, op, size, value) + data + four
@@ -18,6 +18,7 @@ boot, as FLASH_END does).
 
 import hashlib
 import struct
+import time
 import zlib
 
 from . import chips
@@ -38,7 +39,8 @@ SPI_FLASH_MD5, GET_SECURITY_INFO = 0x13, 0x14
 INVALID_MESSAGE, FAILED_TO_ACT, INVALID_CRC = 0x05, 0x06, 0x07
 FLASH_WRITE_ERR, FLASH_READ_ERR, READ_LENGTH_ERR, DEFLATE_ERR = 0x08, 0x09, 0x0A, 0x0B
 
-NO_RAM_CODE = b"\r\nvirtual board: code loaded to RAM does not run here; use esptool --no-stub\r\n"
+FOREIGN_CODE = (b"\r\nvirtual board: the code loaded to RAM is not esptool's flasher stub for this chip; a virtual "
+                b"board runs no other code and stops here (reset it)\r\n")
 SYNC_PAYLOAD = b"\x07\x07\x12\x20" + b"\x55" * 32
 SYNC_VALUE = 0x20120707  # the ROM echoes the first word of the SYNC payload as its value
 SPIFLASH_RDID = 0x9F
@@ -47,6 +49,9 @@ SECTOR, BLOCK, PAGE = 0x1000, 0x10000, 0x100
 # Flash timing: typical values of a Winbond W25Q32JV (the 4 MB flash on ESP32 modules; datasheet AC
 # characteristics): 4 KB sector erase 45 ms, 64 KB block erase 150 ms, page (256 B) program 0.4 ms.
 SECTOR_ERASE_S, BLOCK_ERASE_S, PAGE_PROGRAM_S = 0.045, 0.150, 0.0004
+# The ROM's SPI_FLASH_MD5: software MD5 (~18 cycles per byte) on a CPU clocked from the 40 MHz crystal (the
+# ROM does not start the PLL), the flash read 4 KiB at a time at ~8 MB/s in between (docs/virtual-board.md).
+ROM_MD5_BYTES_S = 1 / (18 / 40e6 + 1 / 8e6)  # ~1.8 MB/s
 JEDEC_IDS = {0x400000: 0x1640EF, 0x800000: 0x1740EF, 0x1000000: 0x1840EF}  # Winbond W25Q32/64/128
 
 
@@ -73,35 +78,55 @@ class SlipDecoder:
 
     def feed(self, data: bytes) -> list[bytes]:
         frames = []
-        for b in data:
+        data, i, n = bytes(data), 0, len(data)
+        while i < n:
             if self._buf is None:
-                if b == END:
-                    self._buf, self._esc, self._bad = bytearray(), False, False
+                j = data.find(b"\xc0", i)
+                if j < 0:
+                    break
+                self._buf, self._esc, self._bad, i = bytearray(), False, False, j + 1
                 continue
-            if b == END:
-                if self._buf and not self._bad:
-                    frames.append(bytes(self._buf))
-                # C0 C0 is one frame's end and the next one's start; after a frame, wait for a C0
-                self._buf = bytearray() if not self._buf else None
-                self._esc, self._bad = False, False
-                continue
-            if self._esc:
-                self._esc = False
-                if b == ESC_END:
-                    b = END
-                elif b == ESC_ESC:
-                    b = ESC
-                else:
-                    self._bad = True
-                    continue
-            elif b == ESC:
-                self._esc = True
-                continue
-            if len(self._buf) >= MAX_FRAME:
-                self._bad = True
-                continue
-            self._buf.append(b)
+            j = data.find(b"\xc0", i)
+            self._take(data[i:j if j >= 0 else n])
+            if j < 0:
+                break
+            if self._buf and not self._bad:
+                frames.append(bytes(self._buf))
+            # C0 C0 is one frame's end and the next one's start; after a frame, wait for a C0
+            self._buf = bytearray() if not self._buf else None
+            self._esc, self._bad, i = False, False, j + 1
         return frames
+
+    def _take(self, chunk: bytes):
+        """Bytes inside a frame, no C0 among them: escapes undone (one may straddle two reads)."""
+        if self._esc and chunk:
+            self._esc = False
+            self._unescape(chunk[0])
+            chunk = chunk[1:]
+        parts = chunk.split(b"\xdb")
+        self._append(parts[0])
+        for k, part in enumerate(parts[1:], 1):
+            if not part:  # ESC at the end of this read: its code comes in the next
+                self._esc = k == len(parts) - 1
+                if not self._esc:
+                    self._bad = True  # ESC ESC
+                continue
+            self._unescape(part[0])
+            self._append(part[1:])
+
+    def _unescape(self, code):
+        if code == ESC_END:
+            self._append(b"\xc0")
+        elif code == ESC_ESC:
+            self._append(b"\xdb")
+        else:
+            self._bad = True
+
+    def _append(self, b: bytes):
+        if len(self._buf) + len(b) > MAX_FRAME:
+            self._bad = True
+        elif not self._bad:
+            self._buf += b
 
 
 def checksum(data: bytes) -> int:
@@ -154,8 +179,9 @@ def erase_seconds(offset, size):
 
 
 class RomLoader:
-    def __init__(self, chip: chips.Chip, flash: FlashFile, *, mac: bytes, baud: int = 115200):
+    def __init__(self, chip: chips.Chip, flash: FlashFile, *, mac: bytes, baud: int = 115200, clock=time.monotonic):
         self.chip = chip
+        self.clock = clock  # when a frame's last byte arrived (the supervisor feeds whole arrivals at once)
         self.flash = flash
         self.baud = baud
         self.regs = {**chip.registers, **chips.mac_registers(chip, mac)}
@@ -163,14 +189,19 @@ class RomLoader:
             self.regs[chips.CHIP_DETECT_MAGIC_REG_ADDR] = chip.magic_value
         self._slip = SlipDecoder()
         self._write = None  # (kind, offset, block_size, end, decompressor, written) of a FLASH(_DEFL)_BEGIN
-        self._mem = None
+        self._mem = None  # (address, bytes) of the segment a MEM_BEGIN opened
+        self._ram = {}  # segments uploaded to RAM: address -> bytes
+        self.stub = None  # romstub.Stub once esptool's stub runs
+        self.halted = False  # foreign code was run: nothing answers until a reset
 
     # ----- the wire -------------------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> list:
         actions = []
         for frame in self._slip.feed(data):
-            actions += self._packet(frame)
+            if self.halted:
+                break
+            actions += self.stub.packet(frame, self.clock()) if self.stub else self._packet(frame)
         return actions
 
     def _packet(self, frame: bytes) -> list:
@@ -206,18 +237,18 @@ class RomLoader:
             return SYNC_VALUE, b"", []
         if op == READ_REG:
             (addr,) = _words(data, 1)
-            return self._read_reg(addr), b"", []
+            return self.read_reg(addr), b"", []
         if op == WRITE_REG:
             if not data or len(data) % 16:
                 raise WireError(INVALID_MESSAGE)
             for i in range(0, len(data), 16):
                 addr, value, mask, _delay = struct.unpack_from("<IIII", data, i)
-                self._write_reg(addr, value, mask)
+                self.write_reg(addr, value, mask)
             return 0, b"", []
         if op == GET_SECURITY_INFO:
             if not self.chip.security_info or data:
                 raise WireError(INVALID_MESSAGE)
-            return 0, struct.pack("<IBBBBBBBBII", 0, 0, *([0] * 7), self.chip.image_chip_id, 0), []
+            return 0, self.security_info(), []
         if op == SPI_ATTACH:
             _words(data, 2)  # hspi_arg, then is_legacy and 3 zero bytes (ROM only)
             return 0, b"", []
@@ -236,7 +267,8 @@ class RomLoader:
         if op == SPI_FLASH_MD5:
             addr, size, _, _ = _words(data, 4)
             self._check_range(addr, size, FLASH_READ_ERR)
-            return 0, hashlib.md5(self.flash.read(addr, size)).hexdigest().encode(), []
+            md5 = hashlib.md5(self.flash.read(addr, size)).hexdigest().encode()
+            return 0, md5, [("delay", size / ROM_MD5_BYTES_S)]
         if op == READ_FLASH_SLOW:
             addr, size = _words(data, 2)
             if size > 64:
@@ -248,32 +280,49 @@ class RomLoader:
             if not 300 <= new <= 5_000_000:
                 raise WireError(FAILED_TO_ACT)
             return 0, b"", [("baud", new)]
+        if op in (MEM_BEGIN, MEM_DATA, MEM_END):
+            return 0, b"", self.mem_command(op, data, chk)
+        raise WireError(INVALID_MESSAGE)
+
+    def security_info(self):
+        return struct.pack("<IBBBBBBBBII", 0, 0, *([0] * 7), self.chip.image_chip_id, 0)
+
+    def mem_command(self, op, data, chk=None):
+        """MEM_BEGIN / MEM_DATA / MEM_END, as the ROM (and the stub: `chk` None, it checks no checksum) take
+        them: actions after the answer; WireError for a bad request. Run, esptool's stub for this chip
+        starts and greets; anything else halts the board."""
         if op == MEM_BEGIN:
-            size, blocks, block_size, addr = _words(data, 4)
+            size, _blocks, _block_size, addr = _words(data, 4)
             self._mem = (addr, size)
-            return 0, b"", []
+            self._ram[addr] = b""
+            return []
         if op == MEM_DATA:
             if len(data) < 16 or self._mem is None:
                 raise WireError(INVALID_MESSAGE if len(data) < 16 else FAILED_TO_ACT)
-            if checksum(data[16:]) != chk & 0xFF:
+            if chk is not None and checksum(data[16:]) != chk & 0xFF:
                 raise WireError(INVALID_CRC)
-            return 0, b"", []
-        if op == MEM_END:
-            run, _entry = _words(data, 2)
-            self._mem = None
-            if run != 0:  # esptool sends 1 for "load only"
-                return 0, b"", []
-            # The ROM would jump to the uploaded code. A virtual board runs no Xtensa code: it says so on
-            # the line (esptool stops at once: "Invalid head of packet") and stays in the ROM loader.
-            return 0, b"", [NO_RAM_CODE]
-        raise WireError(INVALID_MESSAGE)
+            addr, size = self._mem
+            self._ram[addr] = (self._ram[addr] + data[16:])[:size]
+            return []
+        run, entry = _words(data, 2)
+        self._mem = None
+        if run != 0:  # esptool sends 1 for "load only"
+            return []
+        from . import romstub
 
-    def _read_reg(self, addr):
-        if addr == self.chip.uart_clkdiv_reg:
-            return round(chips.CRYSTAL_HZ / self.baud) & 0xFFFFF
+        segments, self._ram = self._ram, {}
+        if self.stub is None and romstub.recognise(self.chip, segments, entry):
+            self.stub = romstub.Stub(self)
+            return [("delay", romstub.START_S), romstub.GREETING]
+        self.halted = True  # a chip would jump into it; a virtual board runs no code but the stub's model
+        return [FOREIGN_CODE]
+
+    def read_reg(self, addr):
+        if addr == self.chip.uart_clkdiv_reg:  # the stub runs the UART from the 80 MHz APB clock (PLL)
+            return round((80_000_000 if self.stub else chips.CRYSTAL_HZ) / self.baud) & 0xFFFFF
         return self.regs.get(addr, 0)
 
-    def _write_reg(self, addr, value, mask):
+    def write_reg(self, addr, value, mask):
         old = self.regs.get(addr, 0)
         self.regs[addr] = (old & ~mask) | (value & mask)
         base = self.chip.spi_reg_base

@@ -108,6 +108,7 @@ class Supervisor:
         self.events = []
         self.proc = None
         self._pending_input = []
+        self._wire_epoch = 0  # bumped by a power cut: bytes on their way to the board then are lost
         self._boot_buf = b""
         self._out_tail = b""
         self._wdt_deadline = None
@@ -165,8 +166,8 @@ class Supervisor:
         self.to_board = asyncio.Queue()
         self.to_host = asyncio.Queue()
         self._pacers = (Pacer(self.baud), Pacer(self.baud))
-        tasks = [asyncio.ensure_future(self._write_board()), asyncio.ensure_future(self._write_host()),
-                 asyncio.ensure_future(self._watchdog())]
+        self._board_writer = asyncio.ensure_future(self._write_board())
+        tasks = [asyncio.ensure_future(self._write_host()), asyncio.ensure_future(self._watchdog())]
         hw = await asyncio.start_unix_server(self._serve_hw, path="hw.sock")
         ctl = await asyncio.start_unix_server(self._serve_control, path="ctl.sock")
         self._loop.add_reader(self.int_m, self._from_board)
@@ -178,7 +179,7 @@ class Supervisor:
         finally:
             await self._kill()
             self._leave_download()
-            for t in tasks:
+            for t in tasks + [self._board_writer]:
                 t.cancel()
             hw.close()
             ctl.close()
@@ -253,6 +254,7 @@ class Supervisor:
         self._cancel_wake()
         await self._kill()
         self._leave_download()
+        self._clear_line()  # a chip's UART starts empty after its reset
         self.bus.clear_rtc()
         self.raw_repl = False
         self.state = "download"
@@ -262,7 +264,10 @@ class Supervisor:
         self._to_host(b"\r\n" + self.chip.download_banner)
 
     async def _rom_input(self, data):
-        for action in self.rom.feed(data):
+        rom = self.rom
+        for action in rom.feed(data):
+            if self.rom is not rom:
+                return  # reset or power cut while the loader was busy: the rest is never sent
             if isinstance(action, bytes):
                 self._to_host(action)
             elif action[0] == "delay":
@@ -387,6 +392,7 @@ class Supervisor:
         self.bus.clear_rtc()
         self.raw_repl = False
         self.state = "off"
+        self._clear_line()
         self._event("power_cut", off_s=off_s)
         if not restore:
             return
@@ -501,6 +507,21 @@ class Supervisor:
             self.to_board.put_nowait((now, chunk))
         self._pending_input.clear()
 
+    def _clear_line(self):
+        """A reset or a power cut: what the host had sent but the board had not yet taken (queued for the
+        line, held while it booted) never reaches the new chip (a 16 KiB flasher-stub block takes 1.4 s at
+        115200), and what the board had written but the line had not yet carried was never sent: a chip's
+        UART sends as it produces, 128 bytes of FIFO ahead at most. Its USB-UART, powered with it, is empty."""
+        self._wire_epoch += 1
+        for q in (self.to_board, self.to_host):
+            while not q.empty():
+                q.get_nowait()
+        for pacer in self._pacers:
+            pacer.free()
+        self._pending_input.clear()
+        self._board_writer.cancel()  # it may be waiting out a long chunk's wire time
+        self._board_writer = asyncio.ensure_future(self._write_board())
+
     def _to_host(self, data):
         self.to_host.put_nowait((time.monotonic(), data))
 
@@ -508,12 +529,15 @@ class Supervisor:
         pacer = self._pacers[0]
         while True:
             ready, data = await self.to_board.get()
+            epoch = self._wire_epoch
             # the interpreter reads its input as it trickles in (64 bytes at a time); the ROM loader acts
             # on whole SLIP frames, so it gets what arrived at once, when its last byte would have arrived
             step = 64 if self.baud and self.state != "download" else len(data)
             for i in range(0, len(data), step):
                 chunk = data[i:i + step]
                 await pacer.wait(len(chunk), ready)
+                if epoch != self._wire_epoch:
+                    break  # the power went while these bytes were on the wire
                 if self.state == "download":
                     await self._rom_input(chunk)
                 elif self.state == "running":

@@ -1,9 +1,10 @@
 """Provisioning benchmarks: bytes on the wire per app-bundle byte, and one board flashed and enrolled at
 115200 baud over the REPL; baseline for both: `mpremote cp` of the same files to a fresh board in the same
-run. The base image: a MicroPython-sized image written and verified by esptool through the ROM loader at
-460800 baud; baseline: the same at 115200 baud. The image route (`fleet flash`, one esptool session): a
-whole board (base image, app, config) against esptool at 460800 plus `mpremote cp` at 115200; app and config
-only against the REPL route; and a station of 8 virtual boards."""
+run. The base image: a MicroPython-sized image written and verified by esptool's own command (its flasher
+stub, compressed: its defaults) at 460800 baud; baseline: the same at 115200 baud. The image route (`fleet
+flash`, one esptool session, esptool's stub): a whole board (base image, app, config) against esptool's
+command at 460800 plus `mpremote cp` at 115200 (with the stub, and without: --no-stub, both in the same run);
+app and config only against the REPL route; and a station of 8 virtual boards."""
 
 import base64
 import os
@@ -110,13 +111,14 @@ def board_seconds():
 BASE_IMAGE_BYTES = 1_600_000  # about MicroPython v1.28's ESP32_GENERIC image
 
 
-def _esptool_write(board, image: Path, baud: int, offset: int) -> float:
-    """esptool's own command (ROM loader, --no-stub: uncompressed, its default without the stub), MD5
-    verified; the board reset after it. Seconds of the command."""
+def _esptool_write(board, image: Path, baud: int, offset: int, stub: bool = True) -> float:
+    """esptool's own command, MD5 verified; the board reset after it. With `stub` its defaults (the flasher
+    stub, compressed), else --no-stub (the ROM alone, uncompressed: its default without the stub). Seconds
+    of the command."""
     board.bootloader()
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "esptool", "--port", board.port, "--baud", str(baud),
-                        "--before", "no-reset", "--after", "no-reset", "--no-stub",
+                        "--before", "no-reset", "--after", "no-reset", *([] if stub else ["--no-stub"]),
                         "write-flash", hex(offset), str(image)], capture_output=True, text=True, timeout=900)
     seconds = time.perf_counter() - t0
     if r.returncode != 0 or "Hash of data verified" not in r.stdout:
@@ -130,18 +132,19 @@ def _esptool_write(board, image: Path, baud: int, offset: int) -> float:
 def base_image_seconds():
     from fleet.sim import chips, flashmap
 
-    # both boards' lines are throttled to a UART's speed; the ROM loader's CHANGE_BAUDRATE moves it
-    with _bench("fast", "slow", baud=115200, bundle=False) as (d, _, (fast, slow)):
+    # the boards' lines are throttled to a UART's speed; CHANGE_BAUDRATE moves it
+    with _bench("fast", "slow", "rom", baud=115200, bundle=False) as (d, _, (fast, slow, rom)):
         image = d / "micropython.bin"
         image.write_bytes(flashmap.build_image(chips.ESP32, size=BASE_IMAGE_BYTES, seed=b"bench"))
         fast_s = _esptool_write(fast, image, 460800, 0x10000)
         slow_s = _esptool_write(slow, image, 115200, 0x10000)
+        rom_s = _esptool_write(rom, image, 460800, 0x10000, stub=False)
     return [{"bench": "provision.base_image_seconds", "value": round(fast_s, 1), "unit": "s",
              "baseline": round(slow_s, 1), "baseline_is": "the same image and esptool command at 115200 baud",
-             "image_bytes": BASE_IMAGE_BYTES, "baud": 460800,
-             "esptool": "5.6.0 --no-stub (ROM loader, uncompressed: esptool's default without the stub), "
-                        "write-flash with its MD5 verification",
-             "flash_timing": "W25Q32JV typical erase/program times simulated"}]
+             "no_stub_seconds": round(rom_s, 1), "image_bytes": BASE_IMAGE_BYTES, "baud": 460800,
+             "esptool": "5.6.0 defaults (its flasher stub, compressed), write-flash with its MD5 verification; "
+                        "no_stub_seconds: --no-stub (ROM, uncompressed) at 460800",
+             "flash_timing": "W25Q32JV typical erase/program times, MD5 at the CPU's rate, simulated"}]
 
 
 CONFIG = {device_spec.LORAWAN_CONFIG: b'{"activation":"otaa","app_key":"00112233445566778899AABBCCDDEEFF",'
@@ -166,45 +169,55 @@ def _image_flash(board, bundle, **kw):
 def board_seconds_full():
     """Base image + app + config, written and verified, each board's line throttled to its UART (115200 until
     esptool's CHANGE_BAUDRATE). Ours: one `fleet flash --firmware` pass at the board's usb_baud (921600),
-    compressed, MD5, then the digest of every file on the board and the self-test. Baseline: esptool's own
-    command for the base image at 460800 (ROM, uncompressed: its default without the stub) then `mpremote
-    cp` of app and config at 115200 (no verification)."""
+    esptool's stub, compressed, MD5, then the digest of every file on the board and the self-test.
+    Baseline: esptool's own command for the base image at 460800 (its defaults: the stub, compressed) then
+    `mpremote cp` of app and config at 115200 (no verification); the same with esptool --no-stub (ROM,
+    uncompressed) as a second baseline, and our pass with --no-stub, all in the same run."""
     from fleet.sim import chips, flashmap
 
-    with _bench("ours", "base", baud=115200) as (d, bundle, (ours, base)):
+    with _bench("ours", "ours_rom", "base", "base_rom", baud=115200) as (d, bundle, (ours, ours_rom, base, base_rom)):
         base_image = flashmap.merged_image(chips.ESP32, app_size=BASE_IMAGE_BYTES, seed=b"bench")
         (d / "firmware.bin").write_bytes(base_image)
         ours_s, rep = _image_flash(ours, bundle, firmware=d / "firmware.bin")
-        t0 = time.perf_counter()
-        _esptool_write(base, d / "firmware.bin", 460800, chips.ESP32.bootloader_offset)
-        base.wait_prompt()
-        _mpremote_cp(base.port, {**bundle[0], **CONFIG}, d)
-        base_s = time.perf_counter() - t0
+        ours_rom_s, _ = _image_flash(ours_rom, bundle, firmware=d / "firmware.bin", stub=False)
+        baselines = {}
+        for board, stub in ((base, True), (base_rom, False)):
+            t0 = time.perf_counter()
+            _esptool_write(board, d / "firmware.bin", 460800, chips.ESP32.bootloader_offset, stub=stub)
+            board.wait_prompt()
+            _mpremote_cp(board.port, {**bundle[0], **CONFIG}, d)
+            baselines[stub] = time.perf_counter() - t0
+    base_s, base_rom_s = baselines[True], baselines[False]
     return [{"bench": "provision.board_seconds_full", "value": round(ours_s, 2), "unit": "s",
              "baseline": round(base_s, 2),
-             "baseline_is": "esptool write-flash of the base image at 460800 (--no-stub) + mpremote cp of app "
-                            "and config at 115200, same run",
-             "ratio": round(ours_s / base_s, 3), "goal": 0.2, "image_bytes": len(base_image),
-             "filesystem_bytes": rep.image["filesystem_bytes"], "baud": rep.image["baud"],
+             "baseline_is": "esptool write-flash of the base image at 460800 (its defaults: flasher stub, "
+                            "compressed) + mpremote cp of app and config at 115200, same run",
+             "ratio": round(ours_s / base_s, 3), "goal": 0.2,
+             "baseline_no_stub": round(base_rom_s, 2), "ratio_to_no_stub_baseline": round(ours_s / base_rom_s, 3),
+             "ours_no_stub": round(ours_rom_s, 2), "image_bytes": len(base_image),
+             "filesystem_bytes": rep.image["filesystem_bytes"], "baud": rep.image["baud"], "stub": rep.image["stub"],
              "esptool_seconds": rep.image["seconds"], "attempts": rep.attempts, "retries": rep.retries}]
 
 
 def app_seconds_image():
-    """App and config only, each on a fresh board at 115200: the image route (download mode, one esptool pass,
-    read-back, self-test) against the REPL route (fleet flash --via repl, then the config files, verified;
-    self-test)."""
+    """App and config only, each on a fresh board at 115200: the image route (download mode, one esptool pass
+    with its stub, read-back, self-test; and the same with --no-stub) against the REPL route (fleet flash
+    --via repl, then the config files, verified; self-test)."""
     from provisioning.flash import flash
     from provisioning.transfer import write_files
 
-    with _bench("ours", "base", baud=115200) as (d, bundle, (ours, base)):
+    with _bench("ours", "ours_rom", "base", baud=115200) as (d, bundle, (ours, ours_rom, base)):
         ours_s, rep = _image_flash(ours, bundle)
+        ours_rom_s, _ = _image_flash(ours_rom, bundle, stub=False)
         t0 = time.perf_counter()
         flash(base.port, "virtual", files=bundle, via="repl")
         write_files(base.port, CONFIG)
         base_s = time.perf_counter() - t0
     return [{"bench": "provision.app_seconds_image", "value": round(ours_s, 2), "unit": "s",
              "baseline": round(base_s, 2), "baseline_is": "the REPL route (fleet flash --via repl + config), same run",
-             "ratio": round(ours_s / base_s, 3), "goal": 0.3, "filesystem_bytes": rep.image["filesystem_bytes"],
+             "ratio": round(ours_s / base_s, 3), "goal": 0.3, "stub": rep.image["stub"],
+             "no_stub_seconds": round(ours_rom_s, 2), "ratio_no_stub": round(ours_rom_s / base_s, 3),
+             "filesystem_bytes": rep.image["filesystem_bytes"],
              "esptool_seconds": rep.image["seconds"], "attempts": rep.attempts, "retries": rep.retries}]
 
 
@@ -231,7 +244,7 @@ def station_boards_per_minute():
     return [{"bench": "provision.station_boards_per_minute", "value": round(8 * 60 / image_s, 1),
              "unit": "boards/min", "baseline": round(8 * 60 / repl_s, 1),
              "baseline_is": "the same 8 boards by the REPL route (fleet station --via repl), same run",
-             "boards": 8, "cpus": os.cpu_count()}]
+             "boards": 8, "cpus": os.cpu_count(), "stub": True}]
 
 
 BENCHES = [

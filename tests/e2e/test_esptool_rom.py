@@ -1,6 +1,7 @@
 """The unmodified esptool 5.6 against a virtual board in download mode, as a library and as its own command
 line: chip detection for each board file's chip, writing, verifying and reading back a base image and a
-filesystem image, a power cut during a base-image write, malformed packets."""
+filesystem image through the ROM alone (--no-stub) and through esptool's flasher stub, a power cut during a
+write (either way), malformed packets, code that is not the stub."""
 
 import struct
 import subprocess
@@ -19,10 +20,11 @@ from lab.serialconsole import Console
 ESPTOOL_NAMES = {c: CHIPS[c].esptool for c in ("esp32", "esp32s3")}  # esptool's CHIP_NAME (fleet.boards.CHIPS)
 VIRTUAL_FOR = {"esp32": "virtual", "esp32s3": "virtual_s3"}  # the virtual board imitating each chip
 ROM = ["--before", "no-reset", "--after", "no-reset", "--no-stub"]
+STUB = ["--before", "no-reset", "--after", "no-reset"]  # esptool's default: it uploads its stub
 
 
-def esptool(port, *args, check=True, timeout=120):
-    r = subprocess.run([sys.executable, "-m", "esptool", "--port", port, *ROM, *args],
+def esptool(port, *args, check=True, timeout=120, how=ROM):
+    r = subprocess.run([sys.executable, "-m", "esptool", "--port", port, *how, *args],
                        capture_output=True, text=True, timeout=timeout)
     if check:
         assert r.returncode == 0, r.stdout + r.stderr
@@ -152,16 +154,19 @@ def test_foreign_base_image_leaves_the_board_in_a_boot_loop(make_board, tmp_path
         again.stop()
 
 
-def test_power_cut_during_a_base_image_write_then_flashing_again(make_board, tmp_path):
+@pytest.mark.parametrize("how", [ROM, STUB], ids=["rom", "stub"])
+def test_power_cut_during_a_base_image_write_then_flashing_again(make_board, tmp_path, how):
     board = make_board(baud=115200)
     app = flashmap.build_image(chips.ESP32, size=40_000, seed=b"cut")
     (tmp_path / "app.bin").write_bytes(app)
     board.bootloader()
     board.counters(reset=True)
-    proc = subprocess.Popen([sys.executable, "-m", "esptool", "--port", board.port, *ROM, "write-flash",
-                             "0x10000", str(tmp_path / "app.bin")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "esptool", "--port", board.port, *how, "write-flash",
+                             "--no-compress", "0x10000", str(tmp_path / "app.bin")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
-    while board.counters()["host_to_board"] < 12_000:  # the ROM has erased and is writing (40 KB: ~4 s)
+    # writing (40 KB at 115200: ~4 s), past the stub's upload (~9 KB) when there is one
+    while board.counters()["host_to_board"] < (12_000 if how is ROM else 30_000):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()
         time.sleep(0.02)
     board.powercut(off_s=0.2)
@@ -172,7 +177,7 @@ def test_power_cut_during_a_base_image_write_then_flashing_again(make_board, tmp
         assert time.monotonic() < deadline, board.status()
         time.sleep(0.05)
     board.bootloader()
-    esptool(board.port, "write-flash", "0x10000", str(tmp_path / "app.bin"))
+    esptool(board.port, "write-flash", "0x10000", str(tmp_path / "app.bin"), how=how)
     board.reset()
     board.wait_prompt()
     assert board.status()["app"] == "factory"
@@ -284,16 +289,46 @@ def test_base_image_ota_through_esp32_partition_writes_the_real_slots(make_board
     assert board.status()["app"] == "ota_1"
 
 
-def test_esptool_without_no_stub_stops_at_once_with_the_reason(make_board):
+def test_esptool_cli_with_its_stub_writes_verifies_reads_back_and_skips_what_is_flashed(make_board, tmp_path):
+    board = make_board(board="virtual_s3", baud=115200)
+    app = flashmap.build_image(chips.ESP32S3, size=60_000, seed=b"stub")
+    (tmp_path / "app.bin").write_bytes(app)
+    board.bootloader()
+    out = esptool(board.port, "--baud", "921600", "write-flash", "0x10000", str(tmp_path / "app.bin"), how=STUB).stdout
+    assert "Stub flasher running" in out and "Hash of data verified." in out
+    assert board.status()["baud_now"] == 921600
+    out = esptool(board.port, "write-flash", "--skip-flashed", "0x10000", str(tmp_path / "app.bin"), how=STUB).stdout
+    assert "already in flash, skipping write" in out  # the stub's MD5 said so: nothing written
+    esptool(board.port, "read-flash", "0x10000", str(len(app)), str(tmp_path / "back.bin"), how=STUB)
+    assert (tmp_path / "back.bin").read_bytes() == app  # READ_FLASH frames, acked, then the stub's MD5
+    esptool(board.port, "erase-region", "0x10000", "0x10000", how=STUB)
+    bad = esptool(board.port, "verify-flash", "0x10000", str(tmp_path / "app.bin"), how=STUB, check=False)
+    assert bad.returncode != 0
+    board.reset()
+    assert board.status()["state"] == "no_app"  # its app's first 64 KB erased
+
+
+def test_code_that_is_not_esptools_stub_is_not_pretended_to_run(make_board):
+    from esptool.loader import ESPLoader
+
     board = make_board()
     board.bootloader()
-    t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "esptool", "--port", board.port, "--before", "no-reset",
-                        "--after", "no-reset", "chip-id"], capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0 and time.monotonic() - t0 < 20  # no long wait for a greeting
-    assert "Uploading stub flasher" in r.stdout and "Stub flasher running" not in r.stdout
-    assert "Failed to start stub flasher" in r.stderr
-    esptool(board.port, "chip-id")  # still the ROM loader
+    code = b"\x00" * 64  # not esptool's stub: a chip would jump into it and crash
+    with serial.Serial(board.port, 115200, timeout=0.1) as s:
+        s.read(4096)  # the banner
+        s.write(packet(0x05, struct.pack("<IIII", len(code), 1, 0x1800, 0x40080000)))
+        assert read_response(s) == (0x05, 0, 0)
+        s.write(packet(0x07, struct.pack("<IIII", len(code), 0, 0, 0) + code, ESPLoader.checksum(code)))
+        assert read_response(s) == (0x07, 0, 0)
+        s.write(packet(0x06, struct.pack("<II", 0, 0x40080000)))  # MEM_END: run it
+        text, deadline = b"", time.monotonic() + 3
+        while b"(reset it)" not in text and time.monotonic() < deadline:
+            text += s.read(256)
+    assert b"not esptool's flasher stub" in text and b"OHAI" not in text
+    r = esptool(board.port, "--connect-attempts", "1", "chip-id", check=False, timeout=60)
+    assert r.returncode != 0  # it answers nothing until it is reset
+    board.bootloader()
+    esptool(board.port, "chip-id")
 
 
 def test_baud_change_moves_the_wire_throttle_until_reset(make_board):

@@ -68,7 +68,7 @@ def test_repl_route_and_image_route_leave_the_same_files_byte_for_byte(make_boar
     write_files(virtual_port(by_repl), mine)
     by_image.bootloader()
     rep = image_flash(by_image, files=bundle, device_files=mine)
-    assert rep.self_test["ok"] and rep.image["stub"] is False and rep.image["baud"] == 921600
+    assert rep.self_test["ok"] and rep.image["stub"] is True and rep.image["baud"] == 921600
     repl_files, image_files = read_all(by_repl.port), read_all(by_image.port)
     assert set(bundle[0]) | set(mine) <= set(image_files)
     assert image_files == repl_files
@@ -231,7 +231,8 @@ def test_a_file_that_differs_after_the_reset_is_named_and_nothing_is_recorded(ma
     assert [c[0] for c in calls] == ["reserve", "finish"] and calls[-1] == ("finish", False)
 
 
-def test_base_image_and_filesystem_in_one_pass_then_the_board_boots_them(make_board, tmp_path):
+@pytest.mark.parametrize("no_stub", [False, True], ids=["stub", "rom-only"])
+def test_base_image_and_filesystem_in_one_pass_then_the_board_boots_them(make_board, tmp_path, no_stub):
     from fleet.sim import chips, flashmap
 
     chip = chips.get("esp32")
@@ -240,10 +241,11 @@ def test_base_image_and_filesystem_in_one_pass_then_the_board_boots_them(make_bo
     board = make_board()
     board.bootloader()
     proc = run_fleet("flash", "--port", f"sim:{board.name}", "--board", "virtual", "--firmware",
-                     str(tmp_path / "firmware.bin"), "--json", timeout=300)
+                     str(tmp_path / "firmware.bin"), *(["--no-stub"] if no_stub else []), "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     assert rep["image"]["image_bytes"] == len(image) and rep["self_test"]["ok"]
+    assert rep["image"]["stub"] is not no_stub
     assert board.status()["app"] == "factory"
     with open(board.dir / "flash.img", "rb") as f:
         f.seek(chip.bootloader_offset)

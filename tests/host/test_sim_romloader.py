@@ -163,10 +163,150 @@ def test_erase_time_uses_blocks_where_aligned():
     assert erase_seconds(0x1000, 0x1000) == pytest.approx(0.045)
 
 
-def test_code_uploaded_to_ram_does_not_run_and_the_board_says_so(flash):
+def upload(loader, segments, entry, run=True):
+    """esptool's _upload_segment for each (address, bytes), then MEM_END; the actions MEM_END gave."""
+    for addr, data in segments:
+        blocks = -(-len(data) // 0x1800)
+        assert answers(loader, request(0x05, struct.pack("<IIII", len(data), blocks, 0x1800, addr)))[0][4] == 0
+        for seq in range(blocks):
+            assert answers(loader, data_packet(0x07, data[seq * 0x1800:(seq + 1) * 0x1800], seq))[0][4] == 0
+    return loader.feed(request(0x06, struct.pack("<II", 0 if run else 1, entry)))
+
+
+def esptool_stub(chip):
+    """What esptool itself uploads for `chip` (its StubFlasher, the JSON it ships)."""
+    from esptool.loader import StubFlasher
+    from esptool.targets import CHIP_DEFS
+
+    s = StubFlasher(CHIP_DEFS[chip])
+    return [(s.text_start, s.text), (s.data_start, bytes(s.data))], s.entry
+
+
+def stub_answers(loader, raw):
+    """The stub's responses: (op, value, data, status code) with its two big-endian status bytes."""
+    out = []
+    for a in loader.feed(raw):
+        if isinstance(a, bytes) and a.startswith(b"\xc0\x01"):
+            [frame] = SlipDecoder().feed(a)
+            _, op, size, value = struct.unpack_from("<BBHI", frame)
+            body = frame[8:]
+            assert len(body) == size
+            out.append((op, value, body[:-2], struct.unpack(">H", body[-2:])[0]))
+    return out
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def stubbed(flash, chip=chips.ESP32, clock=None):
+    loader = RomLoader(chip, flash, mac=bytes.fromhex("02a1b2c3d4e5"), clock=clock or Clock())
+    segments, entry = esptool_stub(chip.name)
+    actions = upload(loader, segments, entry)
+    assert actions[-1] == slip_encode(b"OHAI") and loader.stub is not None
+    return loader
+
+
+@pytest.mark.parametrize("chip", [chips.ESP32, chips.ESP32S3], ids=["esp32", "esp32s3"])
+def test_esptools_stub_for_the_chip_runs_and_greets(flash, chip):
+    loader = stubbed(flash, chip)
+    got = stub_answers(loader, request(0x08, b"\x07\x07\x12\x20" + b"\x55" * 32))
+    assert len(got) == 8 and all(g == (0x08, 0, b"", 0) for g in got)  # value 0: esptool's sign of a stub
+
+
+@pytest.mark.parametrize("what", ["garbage", "other-chip", "wrong-entry", "text-only"])
+def test_code_that_is_not_the_stub_for_this_chip_is_not_pretended_to_run(flash, what):
     loader = rom(flash)
-    assert answers(loader, request(0x05, struct.pack("<IIII", 16, 1, 0x1800, 0x40080000)))[0][4] == 0
-    assert answers(loader, data_packet(0x07, b"\x00" * 16, 0))[0][4] == 0
-    actions = loader.feed(request(0x06, struct.pack("<II", 0, 0x40080000)))  # run it
-    assert isinstance(actions[0], bytes) and actions[0].startswith(b"\xc0\x01\x06")
-    assert b"use esptool --no-stub" in actions[1] and b"OHAI" not in b"".join(actions)
+    segments, entry = esptool_stub("esp32")
+    if what == "garbage":
+        segments = [(0x40080000, b"\x00" * 64)]
+    elif what == "other-chip":
+        segments, entry = esptool_stub("esp32s3")
+    elif what == "wrong-entry":
+        entry += 4
+    else:
+        segments = segments[:1]
+    actions = upload(loader, segments, entry)
+    assert actions[0].startswith(b"\xc0\x01\x06")  # the ROM answers MEM_END, then jumps
+    assert b"not esptool's flasher stub" in actions[1] and b"OHAI" not in b"".join(actions)
+    assert loader.feed(request(0x08, b"\x07\x07\x12\x20" + b"\x55" * 32)) == []  # nothing answers now
+
+
+def test_loaded_but_not_run_leaves_the_rom_answering(flash):
+    loader = rom(flash)
+    segments, entry = esptool_stub("esp32")
+    assert [a for a in upload(loader, segments, entry, run=False) if b"OHAI" in a] == []
+    assert loader.stub is None and answers(loader, request(0x08, b"\x07\x07\x12\x20" + b"\x55" * 32))
+
+
+def test_stub_writes_16k_blocks_acks_first_and_answers_the_end_when_written(flash):
+    clock = Clock()
+    loader = stubbed(flash, clock=clock)
+    image = bytes(range(256)) * 128  # 32 KiB: two stub blocks
+    comp = zlib.compress(image, 9)
+    assert stub_answers(loader, begin(0x10, len(image), 1, 0x4000, 0x10000, words=5))[0][3] == 0
+    # acknowledged at once (no delay before the answer), written after it
+    actions = loader.feed(data_packet(0x11, comp, 0))
+    assert isinstance(actions[0], bytes)
+    busy = loader.stub.busy_until - clock.t
+    assert busy >= 0.150  # the first 64 KiB block erased, then 128 pages programmed
+    end = loader.feed(request(0x12, struct.pack("<I", 1)))
+    assert end[0] == ("delay", pytest.approx(busy))  # FLASH_DEFL_END waits for the last write
+    assert flash.read(0x10000, len(image)) == image
+    [(_, _, md5, code)] = stub_answers(loader, request(0x13, struct.pack("<IIII", 0x10000, len(image), 0, 0)))
+    assert code == 0 and md5 == hashlib.md5(image).digest()  # 16 raw bytes, not the ROM's hex
+    assert loader.stub is not None  # still the stub
+
+
+def test_stub_read_flash_sends_one_acked_frame_at_a_time_then_the_md5(flash):
+    loader = stubbed(flash)
+    flash.program(0x20000, bytes(range(256)) * 40)
+    want = flash.read(0x20000, 10000)
+    frames = [a for a in loader.feed(request(0xD2, struct.pack("<IIII", 0x20000, 10000, 0x1000, 64)))
+              if isinstance(a, bytes)]
+    assert len(frames) == 2  # the answer, then the first 4 KiB only
+    got = SlipDecoder().feed(frames[1])[0]
+    while len(got) < 10000:
+        [f] = [a for a in loader.feed(slip_encode(struct.pack("<I", len(got)))) if isinstance(a, bytes)]
+        got += SlipDecoder().feed(f)[0]
+    [f] = [a for a in loader.feed(slip_encode(struct.pack("<I", len(got)))) if isinstance(a, bytes)]
+    assert got == want and SlipDecoder().feed(f)[0] == hashlib.md5(want).digest()
+
+
+@pytest.mark.parametrize("packet, code", [
+    (data_packet(0x03, b"\x01" * 16, 0, chk=0x00), 0xC600),  # FLASH_DATA without FLASH_BEGIN
+    (request(0x0E, struct.pack("<II", 0, 16)), 0xC300),  # READ_FLASH_SLOW is the ROM's
+    (request(0x77), 0xC300),
+    (request(0x0D, b"\0" * 8), 0xC000),  # the stub's SPI_ATTACH takes one word
+    (request(0xD1, struct.pack("<II", 0x1000, 0x800)), 0xC000),  # erase-region of half a sector
+    (request(0x14), 0xFF00),  # ESP32: no security info
+], ids=["data-before-begin", "read-slow", "unknown", "attach-size", "erase-unaligned", "security-info"])
+def test_stub_errors_are_its_two_byte_codes(flash, packet, code):
+    loader = stubbed(flash)
+    [(_, _, _, got)] = stub_answers(loader, packet)
+    assert got == code
+    assert stub_answers(loader, request(0x08, b"\x07\x07\x12\x20" + b"\x55" * 32))
+
+
+def test_a_failed_write_is_answered_to_the_next_command(flash):
+    loader = stubbed(flash)
+    stub_answers(loader, begin(0x10, 0x1000, 1, 0x4000, 0x10000, words=5))
+    assert stub_answers(loader, data_packet(0x11, b"not zlib at all", 0))[0][3] == 0  # acked before inflating
+    assert stub_answers(loader, request(0x12, struct.pack("<I", 1)))[0][3] == 0xC700  # inflate error
+
+
+def test_stub_erase_region_takes_the_flash_time(flash):
+    clock = Clock()
+    loader = stubbed(flash, clock=clock)
+    flash.program(0x30000, b"\x00" * 16)
+    actions = loader.feed(request(0xD1, struct.pack("<II", 0x30000, 0x10000)))
+    assert actions[0] == ("delay", pytest.approx(0.150)) and flash.read(0x30000, 16) == b"\xff" * 16
+
+
+def test_rom_md5_takes_its_time(flash):
+    actions = rom(flash).feed(request(0x13, struct.pack("<IIII", 0, 0x100000, 0, 0)))
+    assert actions[0][0] == "delay" and 0.3 < actions[0][1] < 2  # ~1.8 MB/s: a CPU on its crystal
