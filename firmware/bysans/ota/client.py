@@ -362,9 +362,7 @@ class Client:
 
     def _fetch_delta(self, path, base_path, base_digest):
         """Rebuilds `path` into ota/new.json and ota/new.sig from <path less .json>.delta/<base_digest>.bin;
-        False when the repository has no such delta."""
-        from .delta import apply
-
+        False when the repository has no such delta (bysans.ota.delta is loaded only when it has one)."""
         r = request(self.repo, "GET", "/%s.delta/%s.bin" % (path[:-5], base_digest), None, self.timeout_s)
         try:
             if r.status == 404:
@@ -375,6 +373,8 @@ class Client:
                 raise NetError("GARBAGE", "no Content-Length")
             if r.length > MAX_MANIFEST_BYTES:
                 raise Refused(TOO_LONG, "delta of %s: %d bytes" % (path, r.length))
+            from .delta import apply
+
             base = self.ota + "/new"
             with open(base + ".json", "wb") as fb, open(base + ".sig", "wb") as fs:
                 apply(r.sock, r.length, base_path, binascii.unhexlify(base_digest), fb, fs, self._buf,
