@@ -22,20 +22,20 @@ from bysans.modules import drop
 from bysans.payload import ReadingBatch, encode_fitting
 
 # Counters and times kept in RTC memory (one array('i'))
-C_WAKES = const(0)
-C_UPLINKS = const(1)
-C_SEND_FAILS = const(2)
-C_DROPPED = const(3)        # readings dropped unsent (queue full, or nothing could send them)
-C_SENSOR_FAULTS = const(4)  # faulty channels, summed over readings
-C_WDT_RESETS = const(5)
-C_ALARMS = const(6)
-C_NEXT_S = const(7)         # epoch s of the next reading's slot (0: none yet)
-C_OLDEST_S = const(8)       # epoch s of the oldest queued reading
-C_NEWEST_S = const(9)       # epoch s of the newest queued reading
-C_BATCH_N = const(10)
+_C_WAKES = const(0)
+_C_UPLINKS = const(1)
+_C_SEND_FAILS = const(2)
+_C_DROPPED = const(3)        # readings dropped unsent (queue full, or nothing could send them)
+_C_SENSOR_FAULTS = const(4)  # faulty channels, summed over readings
+_C_WDT_RESETS = const(5)
+_C_ALARMS = const(6)
+_C_NEXT_S = const(7)         # epoch s of the next reading's slot (0: none yet)
+_C_OLDEST_S = const(8)       # epoch s of the oldest queued reading
+_C_NEWEST_S = const(9)       # epoch s of the newest queued reading
+_C_BATCH_N = const(10)
 C_KIND = const(11)          # 11..14: the kind's own words (waste: pickup detector and trend)
-C_OTA_S = const(15)         # epoch s of the last OTA check-in this node started (0: not known yet)
-COUNTERS = const(16)
+_C_OTA_S = const(15)         # epoch s of the last OTA check-in this node started (0: not known yet)
+_COUNTERS = const(16)
 OTA_STAMP = "/node_ota.dat"  # the last OTA check-in's epoch s, as text: survives a power loss
 COUNTER_NAMES = ("wakes", "uplinks", "send_fails", "dropped", "sensor_faults", "watchdog_resets", "alarms")
 
@@ -121,7 +121,7 @@ class Node:
         else:
             from bysans.env_cycle import EnvCycle as cls
         self.logic = cls(board, cfg, self.sensors, self.feed, self._read_battery)
-        self.c = array("i", bytes(4 * COUNTERS))
+        self.c = array("i", bytes(4 * _COUNTERS))
         self.batch = ReadingBatch(self.logic.kind, capacity=cfg.queue_max)
         self.row = array("i", bytes(4 * self.batch.width))
         self.frame = memoryview(bytearray(cfg.max_payload_bytes))
@@ -167,12 +167,12 @@ class Node:
         self.status = self.state.restore(b)
         if self.status == rtcstate.OK:
             self.logic.from_words(c)
-            self.batch.n = min(c[C_BATCH_N], self.batch.capacity)
-        c[C_WAKES] += 1
+            self.batch.n = min(c[_C_BATCH_N], self.batch.capacity)
+        c[_C_WAKES] += 1
         if b.reset_cause() == "watchdog":
-            c[C_WDT_RESETS] += 1
+            c[_C_WDT_RESETS] += 1
         now = b.epoch_s()
-        slot = c[C_NEXT_S] or now
+        slot = c[_C_NEXT_S] or now
         if now < slot - iv // 2:  # woken early (a soft reset): back to sleep until the slot
             return self._finish(slot, b.epoch_s())  # the same slot, not the one after
         fire = self.logic.sample()
@@ -184,12 +184,12 @@ class Node:
         self._done_with_logic()
         self.faults = faults
         self.alarm = alarm or fire
-        c[C_SENSOR_FAULTS] += _bits(faults)
+        c[_C_SENSOR_FAULTS] += _bits(faults)
         self._queue(now, faults)
         if self.alarm:
-            c[C_ALARMS] += 1
+            c[_C_ALARMS] += 1
         # due: the oldest reading would be older than batch_max_age_s at the next wake (half a cycle of margin)
-        if self.alarm or self.batch.n >= self.batch.capacity or now + iv + iv // 2 - c[C_OLDEST_S] > cfg.batch_max_age_s:
+        if self.alarm or self.batch.n >= self.batch.capacity or now + iv + iv // 2 - c[_C_OLDEST_S] > cfg.batch_max_age_s:
             self._send(now)
         if self.ota and cfg.ota_every_s:
             self._ota_due(b.epoch_s())
@@ -209,19 +209,19 @@ class Node:
 
     def _ota_due(self, now):
         c = self.c
-        last = c[C_OTA_S] or _read_int(self.ota_stamp)  # RTC memory, else flash (after a power loss)
+        last = c[_C_OTA_S] or _read_int(self.ota_stamp)  # RTC memory, else flash (after a power loss)
         if not last or now - last >= self.cfg.ota_every_s or now < last:  # (now < last: the clock went back)
             last = now  # kept before the check-in runs: one that hangs or resets is not retried at once
             _write_int(self.ota_stamp, now)
             self.ota_due = True
-        c[C_OTA_S] = last
+        c[_C_OTA_S] = last
 
     def _finish(self, nxt, end_s):
         c, iv = self.c, self.cfg.interval_s
         while nxt <= end_s:  # slots missed while awake are skipped
             nxt += iv
-        c[C_NEXT_S] = nxt
-        c[C_BATCH_N] = self.batch.n
+        c[_C_NEXT_S] = nxt
+        c[_C_BATCH_N] = self.batch.n
         if self.logic is not None:  # (else its words are in c already)
             self.logic.to_words(c)
         self.state.save(self.board)
@@ -229,25 +229,25 @@ class Node:
 
     def _queue(self, now, faults):
         c, batch, iv = self.c, self.batch, self.cfg.interval_s
-        if batch.n and abs(now - c[C_NEWEST_S] - iv) > iv // 2:
+        if batch.n and abs(now - c[_C_NEWEST_S] - iv) > iv // 2:
             self._send(now)  # off the grid: what is queued goes first
             if batch.n:
-                c[C_DROPPED] += batch.n
+                c[_C_DROPPED] += batch.n
                 batch.clear()
         if batch.n >= batch.capacity:
             batch.drop(1)
-            c[C_DROPPED] += 1
-            c[C_OLDEST_S] += iv
+            c[_C_DROPPED] += 1
+            c[_C_OLDEST_S] += iv
         batch.add(self.row, faults)
         if batch.n == 1:
-            c[C_OLDEST_S] = now
-        c[C_NEWEST_S] = now
+            c[_C_OLDEST_S] = now
+        c[_C_NEWEST_S] = now
 
     def _send(self, now):
         c, batch, cfg = self.c, self.batch, self.cfg
         if self.sink is None:
             return
-        age_min = max(0, (now - c[C_NEWEST_S] + 30) // 60)
+        age_min = max(0, (now - c[_C_NEWEST_S] + 30) // 60)
         cap = getattr(self.sink, "max_payload", None)
         if self._net is None:
             self._net = self._net_code()
@@ -263,12 +263,12 @@ class Node:
                                                age_min=age_min, frame_values=self._frame_values)
                 self.sink.send(cfg.fport, frame[:length])
             except OSError:
-                c[C_SEND_FAILS] += 1
+                c[_C_SEND_FAILS] += 1
                 return
-            c[C_UPLINKS] += 1
+            c[_C_UPLINKS] += 1
             self.sent += 1
             batch.drop(n)
-            c[C_OLDEST_S] += n * cfg.interval_s
+            c[_C_OLDEST_S] += n * cfg.interval_s
             self.feed()
 
     def _net_code(self):
@@ -287,5 +287,5 @@ class Node:
         what = self._what
         miss = (", missing " + " ".join(self.sensors.missing)) if self.sensors.missing else ""
         return "wake %d rtc %s (resets %d): %s, faults 0x%02x%s; queued %d, sent %d%s" % (
-            self.c[C_WAKES], st, self.state.resets, what, self.faults, miss, self.batch.n, self.sent,
+            self.c[_C_WAKES], st, self.state.resets, what, self.faults, miss, self.batch.n, self.sent,
             ", ALARM" if self.alarm else "")

@@ -252,6 +252,12 @@ class LoRaWANSink:
         w = self.session_ms()
         return 0 <= w <= self.max_wait_ms or self._due_ms(self.fuota_clock_file) in (-1, 0)
 
+    def _has_session(self):
+        # whether the store holds a LoRaWAN session (the MAC's own test: a DevAddr, bysans.lorawan.mac K_ADDR)
+        from bysans.lorawan.store import PersistentStore
+
+        return (self.store or PersistentStore(self.board)).get("sa") is not None
+
     def fuota_start(self):
         """At the start of a wake, while the heap is whole (before the sensors): when fuota_due() and the
         node has a session (the cycle joins), hands the kept downlinks to bysans.fuota, runs a class C session that is due (waiting for it,
@@ -264,6 +270,8 @@ class LoRaWANSink:
         n = 0
         creds = self._creds  # the cycle opens the MAC again
         try:
+            if self.mac is None and not self._has_session():
+                return -1  # the cycle joins; FUOTA waits for a session (the MAC is not loaded for nothing)
             m = self._call(self._open)
             if not m.joined:
                 return -1  # the cycle joins; FUOTA waits for a session

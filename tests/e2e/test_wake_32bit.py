@@ -28,10 +28,10 @@ def _wake_at_the_ttgo_heap(tmp_path, board, interpreter):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 12 item 4, open without ROMFS: on 32 bits the wake on stock "
-                   "MicroPython needs 126-136K (scripts/bench.py firmware.wake_peak_heap_32bit), more than the "
+                   "MicroPython needs 124-136K (scripts/bench.py firmware.wake_peak_heap_32bit), more than the "
                    "TTGO's 112K: the cycle's boot loads the LoRaWAN MAC on top of the cycle's modules, the "
                    "check-in's own boot needs about as much (docs/boards.md); with ROMFS it fits (the next "
-                   "test, 86-88K). strict: remove this mark once it fits")
+                   "test, 84K). strict: remove this mark once it fits")
 def test_whole_wake_runs_at_the_ttgo_heap_on_32_bits(tmp_path, mp32):
     _wake_at_the_ttgo_heap(tmp_path, "virtual_ttgo", mp32)
 

@@ -76,18 +76,35 @@ def _diag(board, planned=False):
         return None
 
 
-def installed(slot_dir, buf=None):
+class _Drop:
+    # a sink for a manifest's "files" that keeps none of them (signed.read's hooks)
+    def start(self):
+        pass
+
+    def add(self, e):
+        pass
+
+
+def installed(slot_dir, buf=None, files=True):
     """(manifest body dict, SHA-256 hex of the signed body) of the release in `slot_dir`, or (None, None).
     A slot holds its manifest as manifest.json (the signed body, line 1) and manifest.sig (line 2). The
-    body is parsed and hashed in one pass through `buf`; its "files" is a manifest.Files (packed)."""
-    from .manifest import Files
+    body is parsed and hashed in one pass through `buf`; its "files" is a manifest.Files (packed), or None
+    when not `files` (a check-in names what runs; only an install needs its files)."""
     from .signed import body
 
+    if files:
+        from .manifest import Files
+
+        sink = Files()
+    else:
+        sink = _Drop()
     try:
         with open(slot_dir.rstrip("/") + "/manifest.json", "rb") as f:
-            doc, digest = body(f, {"files": Files()}, buf)
+            doc, digest = body(f, {"files": sink}, buf)
     except (OSError, Refused):
         return None, None
+    if not files:
+        doc["files"] = None
     return doc, _hex(digest)
 
 
@@ -154,8 +171,11 @@ class Client:
         """(slot, manifest dict or None, digest hex or None) of what runs now."""
         # The client never runs during a trial boot (the self-test does, in boot.py): what runs is the
         # confirmed slot, also right after a switch, before the reset.
+        # Its files are left out: kept through the whole check-in, their packed chunks and the holes their
+        # parse leaves between them cut up the heap the check-in's HTTP and verification need (_install
+        # reads them when an update is actually installed).
         slot = slots.load(self.root)["confirmed"]
-        doc, digest = installed(slots.slot_dir(slot, self.root), self._buf)
+        doc, digest = installed(slots.slot_dir(slot, self.root), self._buf, files=False)
         return slot, doc, digest
 
     def status(self):
@@ -364,9 +384,7 @@ class Client:
 
     def _fetch_delta(self, path, base_path, base_digest):
         """Rebuilds `path` into ota/new.json and ota/new.sig from <path less .json>.delta/<base_digest>.bin;
-        False when the repository has no such delta."""
-        from .delta import apply
-
+        False when the repository has no such delta (bysans.ota.delta is loaded only when it has one)."""
         from .http import request
 
         r = request(self.repo, "GET", "/%s.delta/%s.bin" % (path[:-5], base_digest), None, self.timeout_s)
@@ -379,6 +397,8 @@ class Client:
                 raise NetError("GARBAGE", "no Content-Length")
             if r.length > MAX_MANIFEST_BYTES:
                 raise Refused(TOO_LONG, "delta of %s: %d bytes" % (path, r.length))
+            from .delta import apply
+
             base = self.ota + "/new"
             with open(base + ".json", "wb") as fb, open(base + ".sig", "wb") as fs:
                 apply(r.sock, r.length, base_path, binascii.unhexlify(base_digest), fb, fs, self._buf,
@@ -509,8 +529,10 @@ class Client:
         slots.ensure_dir(d)
         _remove(d + "/manifest.json")  # the slot is incomplete from here until its manifest is back
         _remove(d + "/manifest.sig")
-        have = cur["files"] if cur is not None else None  # manifest.Files, both: packed, no dict of all files
         src_dir = slots.slot_dir(cur_slot, self.root)
+        if cur is not None and cur["files"] is None:  # running() left them out
+            cur = installed(src_dir, self._buf)[0]
+        have = cur["files"] if cur is not None else None  # manifest.Files, both: packed, no dict of all files
         for e in doc["files"]:
             dst = d + "/" + e["path"]
             i = dst.rfind("/")
