@@ -317,25 +317,30 @@ def test_build_refuses_a_release_over_the_boards_app_budget(w, tmp_path):
 
 
 def test_many_small_files_are_refused_though_their_bytes_fit(w, tmp_path):
-    """Each file over 128 bytes takes a whole 4 KiB block: 40 files of 200 bytes (8 KB) take 40 blocks
-    (160 KiB). On a board with MicroPython's 4MiB-ota table (a vfs of 240 blocks) the release no longer fits
-    one of two slots though its bytes are far under the budget; the refusal gives both counts."""
+    """Each file over 128 bytes takes a whole 4 KiB block: files of 200 bytes, one more than the blocks the
+    board's slot has left, are refused though their bytes are far under the budget (a board with MicroPython's
+    4MiB-ota table: a vfs of 240 blocks); the refusal and `--json` give both counts."""
     from fleet import boards
 
     budget = boards.load("virtual_4mib_ota")["app_budget"]
     src = tmp_path / "src"
     shutil.copytree(w["src"], src)
-    for i in range(40):
-        (src / "bysans" / f"table{i:02d}.dat").write_bytes(bytes([i]) * 200)
+    fits = json.loads(fleet("release", "build", "--board", "virtual_4mib_ota", "--version", "1.0.1", "--src", src,
+                            "-o", tmp_path / "fits", "--json", env=w["env"]).stdout)
+    assert fits["budget_blocks"] == budget // 4096 and 0 < fits["blocks"] <= fits["budget_blocks"]
+    extra = fits["budget_blocks"] - fits["blocks"] + 1
+    for i in range(extra):
+        (src / "bysans" / f"table{i:03d}.dat").write_bytes(bytes([i % 256]) * 200)
     proc = fleet("release", "build", "--board", "virtual_4mib_ota", "--version", "1.0.2", "--src", src, "-o",
                  tmp_path / "many", env=w["env"], ok=False)
     assert proc.returncode == 25, proc.stderr
     m = re.search(r"takes (\d+) blocks of 4096 bytes in littlefs \((\d+) bytes: (\d+) files of (\d+) bytes",
                   proc.stderr)
     assert m, proc.stderr
-    blocks, _, _, size = map(int, m.groups())
+    blocks, _, files, size = map(int, m.groups())
+    assert (blocks, files, size) == (fits["blocks"] + extra, fits["files"] + extra, fits["bytes"] + 200 * extra)
     assert size < budget < blocks * 4096
-    assert f"over board virtual_4mib_ota's app budget of {budget // 4096} blocks" in proc.stderr
+    assert f"over board virtual_4mib_ota's app budget of {budget // 4096} blocks ({budget} bytes" in proc.stderr
     assert "fewer, larger files" in proc.stderr
 
 
