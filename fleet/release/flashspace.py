@@ -16,6 +16,7 @@ BLOCK_SIZE = 4096
 CACHE_SIZE = 128                                   # VfsLfs2: min(block, 4 * max(readsize 32, progsize 32))
 INLINE_MAX = min(CACHE_SIZE, 1022, BLOCK_SIZE // 8)  # lfs2.c lfs_init; attr_max 1022 (MicroPython's build)
 PAIR = 2                                           # blocks of a directory's metadata pair
+RESERVE = 128 * 1024  # of the vfs, beside the app slots: config, OTA and LoRaWAN state, the root directory
 
 
 def _ctz(n: int) -> int:
