@@ -328,6 +328,9 @@ def test_many_small_files_are_refused_though_their_bytes_fit(w, tmp_path):
     fits = json.loads(fleet("release", "build", "--board", "virtual_4mib_ota", "--version", "1.0.1", "--src", src,
                             "-o", tmp_path / "fits", "--json", env=w["env"]).stdout)
     assert fits["budget_blocks"] == budget // 4096 and 0 < fits["blocks"] <= fits["budget_blocks"]
+    plain = fleet("release", "build", "--board", "virtual_4mib_ota", "--version", "1.0.1", "--src", src, "-o",
+                  tmp_path / "fits", env=w["env"]).stdout
+    assert f"{fits['bytes']} bytes, {fits['blocks']} littlefs blocks of the board's {budget // 4096} per slot" in plain
     extra = fits["budget_blocks"] - fits["blocks"] + 1
     for i in range(extra):
         (src / "bysans" / f"table{i:03d}.dat").write_bytes(bytes([i % 256]) * 200)
