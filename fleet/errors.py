@@ -132,18 +132,27 @@ class ReleaseError(FleetError):
 
 
 class AppTooBig(ReleaseError):
-    """A release's files take more flash than the board leaves to one release (its `app_budget`)."""
+    """A release takes more flash than the board leaves to one release (its `app_budget`), counted as littlefs
+    stores it: whole 4 KiB blocks per file and a metadata pair per directory (fleet/release/flashspace.py)."""
 
     exit_code = 25  # 10-21 are verification refusals (10 + fleet.release.Reason)
 
-    def __init__(self, board: str, size: int, budget: int, largest: list):
+    def __init__(self, board: str, size: int, budget: int, largest: list, *, blocks: int | None = None,
+                 budget_blocks: int | None = None, files: int | None = None):
         top = ", ".join(f"{p} {n}" for p, n in largest)
-        super().__init__(f"the release takes {size} bytes of flash, over board {board}'s app budget of "
-                         f"{budget} bytes by {size - budget} (largest files: {top})",
-                         hint="leave out what the board does not use (tests, docs, data for other boards), "
-                              "or shrink the largest modules; the budget is the board file's 'app_budget' "
-                              "(docs/boards.md)")
+        if blocks is None:
+            msg = (f"the release takes {size} bytes of flash, over board {board}'s app budget of "
+                   f"{budget} bytes by {size - budget} (largest files: {top})")
+        else:
+            msg = (f"the release takes {blocks} blocks of 4096 bytes in littlefs ({blocks * 4096} bytes: "
+                   f"{files} files of {size} bytes, each file over 128 bytes in whole blocks, two per "
+                   f"directory), over board {board}'s app budget of {budget_blocks} blocks ({budget} bytes, "
+                   f"one of two app slots) by {blocks - budget_blocks} (largest files: {top})")
+        super().__init__(msg, hint="ship fewer, larger files (each file takes at least one 4 KiB block), leave out "
+                                   "what the board does not use, or give the board a partition table with a "
+                                   "bigger vfs; the budget is the board file's 'app_budget' (docs/boards.md)")
         self.board, self.size, self.budget = board, size, budget
+        self.blocks, self.budget_blocks = blocks, budget_blocks
 
 
 class VerificationRefused(FleetError):

@@ -25,8 +25,9 @@ from collections.abc import Callable
 
 from fleet import partitions
 from fleet.boards import CHIPS, Board
-from fleet.errors import FlashToolError, WrongBoard, WrongMode
+from fleet.errors import FilesystemTooBig, FlashToolError, WrongBoard, WrongMode
 from fleet.partitions import TABLE_OFFSET, TYPE_APP, Partition, md5_entry_at, vfs_partition
+from fleet.release.flashspace import RESERVE
 
 from . import fsimage
 
@@ -141,6 +142,26 @@ def _read_table(esp, firmware: bytes | None, board: Board) -> bytes:
 Progress = Callable[[str, int, int], None]  # (stage, done, total): "image" or "filesystem"
 
 
+
+def _check_room_for_slots(board, vfs) -> None:
+    """The table being flashed must leave the `vfs` the board's app budget was figured for (docs/boards.md):
+    its app slots plus the reserve. A 4 MiB board flashed with MicroPython's OTA build (4MiB-ota) has 240
+    blocks where its budget needs 512: a second slot would run out of flash at the first update."""
+    budget = board.definition.get("app_budget")
+    if budget is None:
+        return
+    need = budget * board.definition.get("app_slots", 2) + RESERVE
+    if vfs.size < need:
+        layout = board.definition["flash"].get("partitions")
+        raise FilesystemTooBig(
+            f"the partition table leaves a vfs of {vfs.size} bytes ({vfs.size // 4096} blocks of 4096) at "
+            f"0x{vfs.offset:x}; board {board.name}'s app budget needs {need} ({need // 4096} blocks: "
+            f"{board.definition.get('app_slots', 2)} app slots of {budget // 4096} blocks and the reserve), "
+            f"so an update would run out of flash; nothing was written",
+            hint=(f"flash the MicroPython build with the board's table ({layout}: board file flash.partitions)"
+                  if layout else "flash a MicroPython build whose table leaves a bigger vfs") +
+                 ", or give the board a smaller app_budget (docs/boards.md, 'App budget')")
+
 def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimage.Template"],
                device_files: dict[str, bytes] | Callable[[str], dict] | None = None, firmware: bytes | None = None, rom_only: bool = False,
                reset: Callable[[], None] | None = None, progress: Progress | None = None,
@@ -190,6 +211,7 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
         else:
             parts = parse_table(table)
         vfs = vfs_partition(parts, board.flash_size)
+        _check_room_for_slots(board, vfs)
         if callable(device_files):  # e.g. enrollment: the device's keys from the chip's MAC
             device_files = device_files(mac)
         image = template_for(vfs.size).image(device_files)  # FilesystemTooBig before any byte is written

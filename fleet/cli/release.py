@@ -46,7 +46,9 @@ def build(board, version, src, counter, out, as_json):
         echo_json(res.as_dict())
     else:
         click.echo(f"{res.path}: {res.version} (counter {res.counter}) for {res.board} ({res.arch}), "
-                   f"{res.files} files, {res.bytes} bytes; next: fleet release sign {res.path} --kommune K")
+                   f"{res.files} files, {res.bytes} bytes, {res.blocks} littlefs blocks"
+                   + (f" of the board's {res.budget_blocks} per slot" if res.budget_blocks else "")
+                   + f"; next: fleet release sign {res.path} --kommune K")
 
 
 @command.command("sign")

@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import boards
 from ..errors import AppTooBig, ReleaseError, UsageError
 from ..resources import firmware_dir
-from . import compile, metadata
+from . import compile, flashspace, metadata
 
 MANIFEST = "release.json"
 FILES = "files"
@@ -39,6 +39,8 @@ class Built:
     counter: int
     files: int
     bytes: int
+    blocks: int = 0       # littlefs blocks one slot of it takes on the board (fleet/release/flashspace.py)
+    budget_blocks: int = 0  # what the board leaves to one slot (its app_budget), 0 when it declares none
 
     def as_dict(self):
         return self.__dict__.copy()
@@ -106,13 +108,16 @@ def build(board: "boards.Board | str", version: str, out, *, src=None, counter: 
         raise ReleaseError(f"{src} has no files to release")
     entries.sort(key=lambda e: e["path"])
     size = sum(e["length"] for e in entries)
+    blocks = flashspace.slot_blocks((e["path"], e["length"]) for e in entries)
     budget = spec.definition.get("app_budget")
-    if budget is not None and size > budget:  # half the board's vfs, less a reserve: docs/boards.md
+    budget_blocks = flashspace.slot_budget_blocks(budget) if budget is not None else 0
+    if budget is not None and blocks > budget_blocks:  # one of two slots, as littlefs stores it: docs/boards.md
         shutil.rmtree(files_dir, ignore_errors=True)
-        largest = sorted(entries, key=lambda e: -e["length"])[:3]
-        raise AppTooBig(spec.name, size, budget, [(e["path"], e["length"]) for e in largest])
+        by_blocks = sorted(entries, key=lambda e: (-flashspace.file_blocks(e["length"]), -e["length"]))[:3]
+        raise AppTooBig(spec.name, size, budget, [(e["path"], e["length"]) for e in by_blocks],
+                        blocks=blocks, budget_blocks=budget_blocks, files=len(entries))
     body = {"_type": metadata.RELEASE_TYPE, "format": metadata.FORMAT, "version": version, "counter": counter,
             "boards": [spec.name], "arch": arch, "kommuner": [], "created": now, "expires": 0,
             "files": entries}
     (out / MANIFEST).write_bytes(metadata.unsigned(body))
-    return Built(str(out), spec.name, arch, version, counter, len(entries), size)
+    return Built(str(out), spec.name, arch, version, counter, len(entries), size, blocks, budget_blocks)

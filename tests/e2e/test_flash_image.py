@@ -250,3 +250,23 @@ def test_base_image_and_filesystem_in_one_pass_then_the_board_boots_them(make_bo
     with open(board.dir / "flash.img", "rb") as f:
         f.seek(chip.bootloader_offset)
         assert f.read(len(image)) == image
+
+
+def test_a_base_image_whose_table_leaves_too_little_vfs_for_two_slots_is_refused_before_any_byte(make_board, tmp_path):
+    """MicroPython's OTA build (4MiB-ota: a vfs of 240 blocks) onto a board whose app budget was figured for
+    the stock table (4MiBplus: 512 blocks): two app slots would not fit, so nothing is written."""
+    from fleet.sim import chips, flashmap
+
+    image = flashmap.merged_image(chips.get("esp32"), app_size=20_000, layout="4MiB-ota", seed=b"ota build")
+    (tmp_path / "firmware.bin").write_bytes(image)
+    board = make_board()
+    board.bootloader()
+    before = (board.dir / "flash.img").read_bytes()
+    proc = run_fleet("flash", "--port", f"sim:{board.name}", "--board", "virtual", "--firmware",
+                     str(tmp_path / "firmware.bin"), timeout=120)
+    assert proc.returncode == FilesystemTooBig.exit_code, proc.stderr
+    budget = boards.load("virtual")["app_budget"]
+    assert "vfs of 983040 bytes (240 blocks of 4096)" in proc.stderr, proc.stderr
+    assert f"2 app slots of {budget // 4096} blocks" in proc.stderr and "nothing was written" in proc.stderr
+    assert "flash.partitions" in proc.stderr or "bigger vfs" in proc.stderr
+    assert (board.dir / "flash.img").read_bytes() == before

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import zlib
 from pathlib import Path
@@ -176,6 +177,7 @@ DEVICE = """
 import gc
 import json
 import os
+import re
 from bysans.ota import verify as ov
 
 
@@ -292,24 +294,57 @@ def test_a_release_says_its_own_version_on_the_board(tmp_path):
 
 
 def test_build_refuses_a_release_over_the_boards_app_budget(w, tmp_path):
-    """A release that would not fit the board's flash (docs/boards.md: half its vfs less a reserve) is refused
-    at build time, with the sizes, the largest files and what to do, and leaves no release behind."""
+    """A release that would not fit the board's flash (docs/boards.md: one of two slots of its vfs less a
+    reserve, counted in littlefs blocks) is refused at build time, with the blocks and bytes, the largest
+    files and what to do, and leaves no release behind."""
     from fleet import boards
 
     budget = boards.load("virtual")["app_budget"]
     src = tmp_path / "src"
     shutil.copytree(w["src"], src)
     small = json.loads(fleet("release", "build", "--board", "virtual", "--version", "1.0.1", "--src", src, "-o",
-                             tmp_path / "small", "--json", env=w["env"]).stdout)["bytes"]
+                             tmp_path / "small", "--json", env=w["env"]).stdout)
     (src / "bysans" / "bigdata.bin").write_bytes(os.urandom(budget))
     out = tmp_path / "big"
     proc = fleet("release", "build", "--board", "virtual", "--version", "1.0.1", "--src", src, "-o", out,
                  env=w["env"], ok=False)
     assert proc.returncode == 25, proc.stderr
-    size = budget + small
-    assert f"takes {size} bytes" in proc.stderr and f"app budget of {budget} bytes" in proc.stderr, proc.stderr
+    size = budget + small["bytes"]
+    assert f"{small['files'] + 1} files of {size} bytes" in proc.stderr, proc.stderr
+    assert f"app budget of {budget // 4096} blocks ({budget} bytes" in proc.stderr, proc.stderr
     assert f"bysans/bigdata.bin {budget}" in proc.stderr and "app_budget" in proc.stderr
     assert not (out / "release.json").exists() and not (out / "files").exists()
+
+
+def test_many_small_files_are_refused_though_their_bytes_fit(w, tmp_path):
+    """Each file over 128 bytes takes a whole 4 KiB block: files of 200 bytes, one more than the blocks the
+    board's slot has left, are refused though their bytes are far under the budget (a board with MicroPython's
+    4MiB-ota table: a vfs of 240 blocks); the refusal and `--json` give both counts."""
+    from fleet import boards
+
+    budget = boards.load("virtual_4mib_ota")["app_budget"]
+    src = tmp_path / "src"
+    shutil.copytree(w["src"], src)
+    fits = json.loads(fleet("release", "build", "--board", "virtual_4mib_ota", "--version", "1.0.1", "--src", src,
+                            "-o", tmp_path / "fits", "--json", env=w["env"]).stdout)
+    assert fits["budget_blocks"] == budget // 4096 and 0 < fits["blocks"] <= fits["budget_blocks"]
+    plain = fleet("release", "build", "--board", "virtual_4mib_ota", "--version", "1.0.1", "--src", src, "-o",
+                  tmp_path / "fits", env=w["env"]).stdout
+    assert f"{fits['bytes']} bytes, {fits['blocks']} littlefs blocks of the board's {budget // 4096} per slot" in plain
+    extra = fits["budget_blocks"] - fits["blocks"] + 1
+    for i in range(extra):
+        (src / "bysans" / f"table{i:03d}.dat").write_bytes(bytes([i % 256]) * 200)
+    proc = fleet("release", "build", "--board", "virtual_4mib_ota", "--version", "1.0.2", "--src", src, "-o",
+                 tmp_path / "many", env=w["env"], ok=False)
+    assert proc.returncode == 25, proc.stderr
+    m = re.search(r"takes (\d+) blocks of 4096 bytes in littlefs \((\d+) bytes: (\d+) files of (\d+) bytes",
+                  proc.stderr)
+    assert m, proc.stderr
+    blocks, _, files, size = map(int, m.groups())
+    assert (blocks, files, size) == (fits["blocks"] + extra, fits["files"] + extra, fits["bytes"] + 200 * extra)
+    assert size < budget < blocks * 4096
+    assert f"over board virtual_4mib_ota's app budget of {budget // 4096} blocks ({budget} bytes" in proc.stderr
+    assert "fewer, larger files" in proc.stderr
 
 
 def test_the_app_fits_the_smallest_boards_flash_budget(tmp_path):
@@ -318,4 +353,7 @@ def test_the_app_fits_the_smallest_boards_flash_budget(tmp_path):
 
     for name in ("ttgo_lora32_v21", "tbeam", "heltec_v3"):
         built = build.build(name, "1.0.0", tmp_path / name, counter=1)
-        assert 0 < built.bytes <= boards.load(name)["app_budget"], (name, built.bytes)
+        budget = boards.load(name)["app_budget"]
+        assert 0 < built.bytes and 0 < built.blocks <= built.budget_blocks == budget // 4096, (name, built)
+
+

@@ -37,6 +37,7 @@ RESERVE = const(3072)  # heap kept free for the inflater's window
 MAX_ROOT_STEPS = const(8)
 CHUNK = const(512)
 MAX_BACKOFF_S = const(86400)
+ENOSPC = const(28)  # errno: littlefs has no free block
 STATES = ("idle", "confirmed", "downloading", "installed", "failed", "rolled_back", "error")
 
 
@@ -53,6 +54,24 @@ def _read_file(path):
 def _remove(path):
     try:
         os.remove(path)
+    except OSError:
+        pass
+
+
+def _wipe(path):
+    # a whole directory tree, as far as it goes (what an update that ran out of flash had written)
+    try:
+        ents = list(os.ilistdir(path))
+    except OSError:
+        return
+    for ent in ents:
+        p = path + "/" + ent[0]
+        if ent[1] == 0x4000:
+            _wipe(p)
+        else:
+            _remove(p)
+    try:
+        os.rmdir(path)
     except OSError:
         pass
 
@@ -526,6 +545,18 @@ class Client:
         st = slots.load(self.root)
         slot = slots.inactive(st)
         d = slots.slot_dir(slot, self.root)
+        try:
+            return self._fill(doc, cur, cur_slot, slot, d)
+        except OSError as err:
+            if err.args and err.args[0] == ENOSPC:
+                # the release does not fit beside the running one: give the blocks back, or the node could
+                # not even save its state (fleet release build counts a slot as littlefs stores it)
+                _remove(self.ota + "/new.sig")
+                _remove(self.ota + "/new.json")
+                _wipe(d)
+            raise
+
+    def _fill(self, doc, cur, cur_slot, slot, d):
         slots.ensure_dir(d)
         _remove(d + "/manifest.json")  # the slot is incomplete from here until its manifest is back
         _remove(d + "/manifest.sig")
@@ -546,7 +577,10 @@ class Client:
                     with open(src_dir.rstrip("/") + "/" + src, "rb") as f:
                         self._stream(f, e, dst)
                     continue
-                except (OSError, Refused):
+                except OSError as err:
+                    if err.args and err.args[0] == ENOSPC:
+                        raise
+                except Refused:
                     pass  # a damaged local copy: fetch it instead
             self._download(e, dst)
         self._prune(d, "", doc["files"])  # keeps a path that is `in` the new release's files
@@ -573,6 +607,8 @@ class Client:
                 self._stream(lambda: self._inflater(r.sock), e, dst)
             except OSError as err:
                 code = err.args[0] if err.args else 0
+                if code == ENOSPC:
+                    raise  # the flash, not the network
                 if code in (11, 110, 116) or "timed out" in str(err):
                     raise NetError("TIMEOUT", e["path"])
                 if code in (22, 5, 84):  # EINVAL/EIO: not a zlib stream, or it fails its checksum
