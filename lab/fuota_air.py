@@ -272,6 +272,40 @@ def install_and_reset(r, timeout=120) -> dict | None:
     return json.loads(out.decode().split("OUTCOME ", 1)[1].splitlines()[0])
 
 
+# The node app's settings on the deployment's boards: a reading a minute, no HTTP check-in (LoRaWAN only)
+NODE_SETTINGS = {"kind": "waste", "interval_s": 60, "batch_max_age_s": 60, "ota_every_s": 0}
+
+
+def app_wakes(r, vb, i: int):
+    """Board i runs its node app from now on (bysans.app, reset first): its config and LoRaWAN credentials
+    written (the MAC's session is the one the node script joined), then its wakes, on their own: the one
+    that finds the rebuilt block installs it in a boot of its own, resets into the new slot, and the next
+    wakes send the update report (FPort 222). The console is left alone (take_repl takes it back)."""
+    from fleet import device_spec
+
+    lw = {"dev_eui": dev_eui(i).hex(), "join_eui": JOIN_EUI.hex(), "app_key": app_key(i).hex(), "activation": "otaa"}
+    r.run("import os\ntry:\n os.mkdir('/config')\nexcept OSError:\n pass\n"
+          + "".join("f = open(%r, 'w')\nf.write(%r)\nf.close()\n" % (path, json.dumps(doc))
+                    for path, doc in ((device_spec.NODE_CONFIG, NODE_SETTINGS), (device_spec.LORAWAN_CONFIG, lw))))
+    r.c.write(b"\x02")
+    vb.reset()
+
+
+def take_repl(r, timeout=60.0):
+    """The raw REPL of a board that runs its node app (wakes and deep sleeps): Ctrl-C until the REPL answers
+    (a sleeping board hears nothing; the next wake's app is interrupted)."""
+    c = r.c
+    deadline = time.monotonic() + timeout
+    c.buf = b""
+    while b">>> " not in c.buf:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the board's app did not stop: {c.buf[-300:]!r}")
+        c.write(b"\r\x03")
+        time.sleep(0.3)
+        c.buf += c.ser.read(65536)
+    c.raw_repl()
+
+
 def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_loss: float = 0.25, speed: int = 10,
                dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py") -> dict:
     """`boards` virtual boards (start_board(**kw) starts one) provisioned with a signed release 1.0.0 take
@@ -283,11 +317,14 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     boot's self-test. The rollout (fleet.fuota.rollout) follows every step. Returns a summary: per board
     the fragments sent and received, the rollout state and the version it runs; the plan; wall times.
     `change`: the firmware module (source path) that 2.0.0 changes."""
+    from fleet.codec.update_report import decode_report
     from fleet.fuota import deploy
     from fleet.fuota import multicast as fmc
     from fleet.fuota.payload import build
     from fleet.fuota.rollout import LorawanRollout
     from fleet.fuota.spec import SPEC as FRAG
+    from fleet.release import metadata
+    from fleet.release.build import MANIFEST
     from fleet.resources import firmware_dir
 
     from .netserver import NetworkServer
@@ -299,6 +336,7 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     src = (firmware_dir() / change).read_bytes()
     r2 = lab.derive(r1, "2.0.0", files={change[:-3] + ".mpy": src + b"\n_FUOTA_AIR = 2\n"})
     payload = build(r2, board="virtual", kommune="751", base_body=(r1 / "release.json").read_bytes())
+    counter = metadata.body_of((r2 / MANIFEST).read_bytes())["counter"]  # what the update reports name
     targets = [deploy.Target(dev_eui(i).hex(), app_key(i)) for i in range(boards)]
     plan = deploy.plan(payload.data, targets, dr=dr, loss=plan_loss, mc_addr=0x01FF0B01)
     ro = LorawanRollout.start(version="2.0.0", kommune="0751", dev_euis=[t.dev_eui for t in targets],
@@ -365,29 +403,47 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
         def finish(i, n):
             n.exchange(FRAG.FPORT, FRAG.pack_status_req(0, True), "FragSessionStatusAns")
             observe(session_over=True)
-            r = repls[i]
-            if ro.devices[targets[i].dev_eui].state != "rebuilt":
-                return
-            r.c.write(b"\x02")  # the install runs in the next boot, in a whole heap
-            vbs[i].reset()
-            r.reconnect(timeout=60)
-            outcome = install_and_reset(r)
-            with lock:
-                ro.installed(targets[i].dev_eui, outcome or {"state": "installed"})
-            st = r.state()
-            out["boards"][i].update(version=st["version"], last=(st["last"] or {}).get("state"),
-                                    files_ok=r.files_ok(), outcome=outcome)
-            if st["last"] and st["last"].get("state") == "confirmed":
-                with lock:
-                    ro.confirmed(targets[i].dev_eui, st["version"])
+            if ro.devices[targets[i].dev_eui].state == "rebuilt":
+                app_wakes(repls[i], vbs[i], i)  # the node app from here on: it installs the block by itself
+
+        def report(i):
+            return [decode_report(u.payload) for u in ns.uplinks if u.dev_eui == dev_eui(i).hex() and u.fport == 222]
+
+        logs = [b""] * boards
+
+        def settled(i):  # an update report that is an outcome (not "installed": its slot still on trial)
+            ser = repls[i].c.ser
+            if ser.in_waiting:  # the app's log lines, read as they come (a full console would stall the board)
+                logs[i] += ser.read(ser.in_waiting)
+            return any(x["event"] != "installed" for x in report(i))
 
         try:
             parallel(finish, nodes)
+            waiting = [i for i in range(boards) if ro.devices[targets[i].dev_eui].state == "rebuilt"]
+            ns.wait_for(lambda: all(settled(i) for i in waiting), 60 + 10 * boards, "the boards' update reports")
+            out["wall_s"]["install"] = round(time.monotonic() - t0, 1)
+            for i in waiting:  # the reports into the rollout, as ingest does (fleet.fuota.store: by counter)
+                reps = report(i)
+                out["boards"][i]["reports"] = [x["event"] for x in reps]
+                out["boards"][i]["log"] = [ln for ln in logs[i].decode(errors="replace").splitlines()
+                                           if ln.startswith("bysans") or "Error" in ln]
+                for x in reps:
+                    if x["counter"] == counter:
+                        with lock:
+                            ro.reported(targets[i].dev_eui, x["event"], x["reason"])
+
+            def inspect(i, r):
+                if i in waiting:
+                    take_repl(r)
+                    st = r.state()
+                    out["boards"][i].update(version=st["version"], last=(st["last"] or {}).get("state"),
+                                            files_ok=r.files_ok(), app=st["app"])
+
+            parallel(inspect, repls)
         finally:
             for r in repls:
                 if r is not None:
                     r.close()
-        out["wall_s"]["install"] = round(time.monotonic() - t0, 1)
     for i, t in enumerate(targets):
         d = ro.devices[t.dev_eui]
         out["boards"][i].update(state=d.state, missing=d.missing)
