@@ -6,12 +6,8 @@
 # boot of its own (bysans.otapoll: one more line), then deep-sleeps until the reading the cycle planned:
 # the cycle's modules, and the names they interned, are then not in the heap beside the OTA client's
 # (an ESP32 keeps interned names until a reset). /checkin.due carries the plan across the soft reset.
-# A FUOTA session's rebuilt block (FUOTA_BLOCK) is installed the same way: a wake that ends with one writes
-# FUOTA_INSTALL and soft-resets; that boot runs the installer (bysans.fuota.install: the OTA client's
-# verification, slot, switch) before anything else, then resets into the new slot (its first boot self-tests
-# and confirms or rolls back; the update report goes out on the next wakes). A block that is refused, or whose
-# release already runs here or failed here before, is removed; one whose install fails otherwise (flash,
-# heap, a power cut) is tried again at the end of a later wake, INSTALL_TRIES times in all, then removed too.
+# A FUOTA session's rebuilt block is installed the same way, in a boot of its own (bysans.fuota.autoinstall:
+# FUOTA_INSTALL carries the plan and the tries), before a check-in that is due too.
 # A board without /config/node.json (or an enrolled /config/device.json) is not configured yet: it says so
 # and stays at the REPL.
 import gc
@@ -22,8 +18,6 @@ from bysans.hal import board
 from bysans.device_spec import FUOTA_BLOCK, FUOTA_INSTALL
 
 CHECKIN_PATH = "/checkin.due"  # "<epoch s of the next reading> <watchdog ms>": a check-in runs at the next boot
-INSTALL_TRIES = 3  # boots that start a FUOTA install of one block (power cuts included) before it is given up
-INSTALL_WATCHDOG_MS = 120000  # as otapoll.WATCHDOG_MS: the install writes a whole slot
 
 
 def _exists(path):
@@ -36,82 +30,13 @@ def _exists(path):
         return False
 
 
-def _remove(path):
-    import os
-
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
-def _plan(path, text):
-    # writes a boot's plan (flash full: OSError, the caller's to handle)
-    with open(path, "w") as f:
-        f.write(text)
-
-
 def _install(b):
-    """The FUOTA install's own boot: runs the installer when FUOTA_INSTALL holds a plan, then resets into the
-    new slot, or removes the block when the installer is done with it, or leaves it for a later try; then
-    sleeps until the reading the cycle planned (via the check-in's boot when one is due too). The tries are
-    counted before the installer starts, so a power cut during it counts. False: not this boot."""
-    try:
-        with open(FUOTA_INSTALL) as f:
-            wake_s, wdt_ms, tries = [int(x) for x in f.read().split()]
-    except (OSError, ValueError):
+    # the FUOTA install's own boot (bysans.fuota.autoinstall), when FUOTA_INSTALL exists; False: not this boot
+    if not _exists(FUOTA_INSTALL):
         return False
-    if not wake_s:
-        return False  # counted; the end of a wake plans the next try
-    from bysans import diag
+    from bysans.fuota import autoinstall
 
-    try:
-        _plan(FUOTA_INSTALL, "0 0 %d" % (tries + 1))
-    except OSError:
-        return False  # flash full: not counted, so not tried (the cycle runs)
-    wdt = b.watchdog(max(wdt_ms, INSTALL_WATCHDOG_MS))
-    r = {"state": "error", "reason": "TRIES", "detail": "%d tries" % tries}
-    if tries < INSTALL_TRIES:
-        try:
-            from bysans.fuota import install
-
-            r = install.install(FUOTA_BLOCK, b, reboot=False)
-        except Exception as e:  # noqa: BLE001 - a bug or the heap costs this try, never the board
-            sys.print_exception(e)
-            r = {"state": "error", "reason": type(e).__name__, "detail": str(e)}
-        install = None
-        from bysans.modules import drop
-
-        drop("bysans.fuota")
-        drop("bysans.ota.")
-        gc.collect()
-    state = r.get("state")
-    print("bysans", VERSION, "fuota install:", " ".join(str(x) for x in (state, r.get("reason"), r.get("detail"))
-                                                    if x))
-    if state != "error" or tries + 1 >= INSTALL_TRIES:
-        if state == "error":  # given up: the update report says refused, reason and counter unknown
-            try:
-                from bysans import update_report
-
-                update_report.note("failed")
-            except (ImportError, MemoryError, OSError):
-                pass
-        from bysans.fuota import frag
-
-        frag.delete(None)  # the session and its block (frag's default ROOT: FUOTA_BLOCK's folder)
-        _remove(FUOTA_INSTALL)
-    diag.heap(gc.mem_free())
-    if state == "installed":  # switched: the new slot's first boot self-tests (bysans.ota.slots)
-        diag.planned(b)
-        wdt.feed()
-        b.reset()
-    diag.save(b)
-    wdt.feed()
-    if _exists(CHECKIN_PATH):
-        diag.planned(b)
-        b.soft_reset()  # the check-in's boot sleeps until the next reading
-    b.deepsleep(max(wake_s - b.epoch_s(), 1) * 1000)
-    return True
+    return autoinstall.run(b, CHECKIN_PATH)
 
 
 def _checkin(b):
@@ -237,22 +162,15 @@ def main():
     sink = node = Node = sinks = config = st = None
     plan = "%d %d" % (b.epoch_s() + (sleep_ms + 999) // 1000, cfg.watchdog_ms)
     boot = False
-    if _exists(FUOTA_BLOCK):  # a rebuilt FUOTA block: installed in a boot of its own (above)
-        try:
-            with open(FUOTA_INSTALL) as f:
-                tries = int(f.read().split()[2])
-        except (OSError, ValueError, IndexError):
-            tries = 0
-        try:
-            _plan(FUOTA_INSTALL, "%s %d" % (plan, tries))
-            boot = True
-        except OSError as e:  # flash full: tried at a later wake
-            sys.print_exception(e)
-    else:  # no block (any more: a new session was set up): a later one starts counting anew
-        _remove(FUOTA_INSTALL)
+    if _exists(FUOTA_BLOCK) or _exists(FUOTA_INSTALL):  # a rebuilt FUOTA block: installed in a boot of its own
+        from bysans.fuota import autoinstall
+
+        boot = autoinstall.plan(plan)
+        autoinstall = None
     if ota_due:
         try:
-            _plan(CHECKIN_PATH, plan)
+            with open(CHECKIN_PATH, "w") as f:
+                f.write(plan)
             boot = True
         except OSError as e:  # flash full: no check-in this time, the cycle is saved all the same
             sys.print_exception(e)
