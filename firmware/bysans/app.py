@@ -15,9 +15,10 @@ import sys
 
 from bysans.version import VERSION
 from bysans.hal import board
-from bysans.device_spec import FUOTA_BLOCK, FUOTA_INSTALL
 
 CHECKIN_PATH = "/checkin.due"  # "<epoch s of the next reading> <watchdog ms>": a check-in runs at the next boot
+FUOTA_BLOCK = "/fuota/frag.bin"  # a FUOTA session's rebuilt block (bysans.fuota.frag's ROOT and OUT)
+FUOTA_INSTALL = "/fuota.due"  # "<epoch s> <watchdog ms> <tries>": its install (bysans.fuota.autoinstall)
 
 
 def _exists(path):
@@ -36,7 +37,7 @@ def _install(b):
         return False
     from bysans.fuota import autoinstall
 
-    return autoinstall.run(b, CHECKIN_PATH)
+    return autoinstall.run(b, FUOTA_BLOCK, FUOTA_INSTALL, CHECKIN_PATH)
 
 
 def _checkin(b):
@@ -165,7 +166,7 @@ def main():
     if _exists(FUOTA_BLOCK) or _exists(FUOTA_INSTALL):  # a rebuilt FUOTA block: installed in a boot of its own
         from bysans.fuota import autoinstall
 
-        boot = autoinstall.plan(plan)
+        boot = autoinstall.plan(plan, FUOTA_BLOCK, FUOTA_INSTALL)
         autoinstall = None
     if ota_due:
         try:

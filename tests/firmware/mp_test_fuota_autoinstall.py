@@ -93,8 +93,11 @@ def _world():
     for p in ("/fuota/frag.bin", "/fuota/frag.ses"):
         with open(TMP + p, "wb") as f:
             f.write(b"x" * 40)
-    A.BLOCK, A.MARK, A.ROOT = TMP + "/fuota/frag.bin", TMP + "/fuota.due", TMP + "/"
+    A.ROOT = TMP + "/"
     return Board()
+
+
+BLOCK, MARK = TMP + "/fuota/frag.bin", TMP + "/fuota.due"
 
 
 def _exists(path):
@@ -106,34 +109,34 @@ def _exists(path):
 
 
 def _mark():
-    with open(A.MARK) as f:
+    with open(MARK) as f:
         return f.read()
 
 
 def _boot(b, inst, checkin=None):
     inst.arm()
     b.calls = []
-    return A.run(b, checkin)
+    return A.run(b, BLOCK, MARK, checkin)
 
 
 def test_a_wake_that_finds_no_block_plans_nothing():
     b = _world()
-    _rm(A.BLOCK)
-    with open(A.MARK, "w") as f:
+    _rm(BLOCK)
+    with open(MARK, "w") as f:
         f.write("0 0 2")  # a block of earlier that is gone: its count goes with it
-    assert A.plan("1060 30000") is False and not _exists(A.MARK)
-    assert A.run(b) is False and b.calls == []
+    assert A.plan("1060 30000", BLOCK, MARK) is False and not _exists(MARK)
+    assert A.run(b, BLOCK, MARK) is False and b.calls == []
 
 
 def test_an_installed_block_goes_and_the_board_resets_into_the_new_slot():
     b = _world()
-    assert A.plan("1060 30000") is True and _mark() == "1060 30000 0"
+    assert A.plan("1060 30000", BLOCK, MARK) is True and _mark() == "1060 30000 0"
     inst = Installer({"state": "installed", "target": "ab" * 32})
     assert _boot(b, inst) is True
-    assert inst.runs == [(A.BLOCK, A.ROOT, False)]
+    assert inst.runs == [(BLOCK, A.ROOT, False)]
     assert ("reset",) in b.calls and not any(c[0] == "deepsleep" for c in b.calls), b.calls
     assert b.calls[0] == ("watchdog", A.WATCHDOG_MS)  # the install writes a whole slot: longer than a cycle
-    assert not _exists(A.BLOCK) and not _exists(TMP + "/fuota/frag.ses") and not _exists(A.MARK)
+    assert not _exists(BLOCK) and not _exists(TMP + "/fuota/frag.ses") and not _exists(MARK)
     assert "bysans.fuota.install" not in sys.modules  # dropped before the reset's work
 
 
@@ -143,47 +146,47 @@ def test_a_refused_block_is_removed_never_tried_again():
                     {"state": "confirmed"},  # its release already runs here
                     {"state": "rolled_back", "reason": "ROLLED_BACK"}):  # it failed here before
         b = _world()
-        A.plan("1060 30000")
+        A.plan("1060 30000", BLOCK, MARK)
         b.t = 1010
         assert _boot(b, Installer(outcome)) is True
         assert b.calls[-1] == ("deepsleep", 50000), b.calls  # until the reading the wake planned
         assert ("reset",) not in b.calls
-        assert not _exists(A.BLOCK) and not _exists(A.MARK), outcome
-        assert A.plan("1120 30000") is False  # the next wake: nothing to install
+        assert not _exists(BLOCK) and not _exists(MARK), outcome
+        assert A.plan("1120 30000", BLOCK, MARK) is False  # the next wake: nothing to install
 
 
 def test_a_failing_install_is_tried_at_later_wakes_then_given_up_and_reported():
     b = _world()
     inst = Installer(MemoryError(), {"state": "error", "reason": "FLASH", "detail": "28"}, MemoryError())
     for k in range(A.TRIES):
-        assert A.plan("1060 30000") is True
+        assert A.plan("1060 30000", BLOCK, MARK) is True
         assert _mark() == "1060 30000 %d" % k
         assert _boot(b, inst) is True
         assert b.calls[-1][0] == "deepsleep"
-        assert A.run(b) is False  # the next boot is a wake: the try waits for the end of one
+        assert A.run(b, BLOCK, MARK) is False  # the next boot is a wake: the try waits for the end of one
         if k < A.TRIES - 1:
-            assert _exists(A.BLOCK) and _mark() == "0 0 %d" % (k + 1)
+            assert _exists(BLOCK) and _mark() == "0 0 %d" % (k + 1)
     assert len(inst.runs) == A.TRIES
-    assert not _exists(A.BLOCK) and not _exists(A.MARK)
+    assert not _exists(BLOCK) and not _exists(MARK)
     assert U.load(A.ROOT)[:3] == [4, 0, 0]  # refused, reason and counter unknown
-    assert A.plan("1060 30000") is False
+    assert A.plan("1060 30000", BLOCK, MARK) is False
 
 
 def test_power_cuts_during_the_install_count_as_tries():
     b = _world()
     inst = Installer(*[PowerCut() for _ in range(A.TRIES)])
     for k in range(A.TRIES):
-        assert A.plan("1060 30000") is True
+        assert A.plan("1060 30000", BLOCK, MARK) is True
         try:
             _boot(b, inst)
             raise AssertionError("the power cut did not stop the boot")
         except PowerCut:
             pass
         assert _mark() == "0 0 %d" % (k + 1)  # counted before the installer started
-        assert _exists(A.BLOCK)
-    A.plan("1060 30000")
+        assert _exists(BLOCK)
+    A.plan("1060 30000", BLOCK, MARK)
     assert _boot(b, inst) is True  # given up without starting the installer again
-    assert len(inst.runs) == A.TRIES and not _exists(A.BLOCK) and not _exists(A.MARK)
+    assert len(inst.runs) == A.TRIES and not _exists(BLOCK) and not _exists(MARK)
     assert U.load(A.ROOT)[0] == 4
 
 
@@ -191,13 +194,13 @@ def test_a_check_in_due_as_well_gets_its_boot_after_the_install():
     b = _world()
     with open(TMP + "/checkin.due", "w") as f:
         f.write("1060 30000")
-    A.plan("1060 30000")
+    A.plan("1060 30000", BLOCK, MARK)
     assert _boot(b, Installer({"state": "failed", "reason": "BAD_SIGNATURE"}), TMP + "/checkin.due") is True
     assert b.calls[-1] == ("soft_reset",), b.calls
 
 
-def test_the_block_it_looks_for_is_the_one_the_fragmentation_package_rebuilds():
-    from bysans.device_spec import FUOTA_BLOCK
+def test_the_block_the_app_looks_for_is_the_one_the_fragmentation_package_rebuilds():
+    from bysans import app
     from bysans.fuota import frag
 
-    assert frag.ROOT + "/" + frag.OUT == FUOTA_BLOCK
+    assert frag.ROOT + "/" + frag.OUT == app.FUOTA_BLOCK

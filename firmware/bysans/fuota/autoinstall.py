@@ -1,8 +1,10 @@
 # The node installs a FUOTA session's rebuilt block by itself (bysans.app), in a boot of its own so that the
 # installer finds the heap whole, as the OTA check-in does:
-#   plan(text)  at the end of a wake that finds the rebuilt block (BLOCK): writes MARK with the wake's plan
-#               "<epoch s of the next reading> <watchdog ms>" and the tries so far; True: soft-reset now
-#   run(board)  first thing in a boot where MARK holds a plan: counts the try (MARK "0 0 <tries>", before
+#   plan(text, block, mark)   at the end of a wake that finds the rebuilt block (`block`, bysans.app's
+#               FUOTA_BLOCK): writes `mark` (FUOTA_INSTALL) with the wake's plan "<epoch s of the next reading>
+#               <watchdog ms>" and the tries so far; True: soft-reset now
+#   run(board, block, mark, checkin_path)   first thing in a boot where `mark` holds a plan: counts the try
+#               (`mark` "0 0 <tries>", before
 #               the installer starts, so a power cut counts too), runs bysans.fuota.install (the OTA client's
 #               verification, slot and switch), then resets into the new slot (its first boot self-tests and
 #               confirms or rolls back; the update report goes out on the next wakes) or sleeps until the
@@ -14,12 +16,9 @@
 import gc
 import sys
 
-from bysans.device_spec import FUOTA_BLOCK, FUOTA_INSTALL
 from bysans.version import VERSION
 
-BLOCK = FUOTA_BLOCK   # (a test moves these)
-MARK = FUOTA_INSTALL
-ROOT = "/"            # the OTA state's and the update report's root
+ROOT = "/"            # the OTA state's and the update report's root (a test moves it)
 TRIES = 3             # boots that start an install of one block, power cuts included
 WATCHDOG_MS = 120000  # as otapoll.WATCHDOG_MS: the install writes a whole slot
 
@@ -29,18 +28,18 @@ class _At:
         self.root = root  # bysans.fuota.frag's store.root: the session's folder
 
 
-def _read():
-    # (wake_s, wdt_ms, tries) from MARK, or None
+def _read(mark):
+    # (wake_s, wdt_ms, tries) from `mark`, or None
     try:
-        with open(MARK) as f:
+        with open(mark) as f:
             t = [int(x) for x in f.read().split()]
         return t[0], t[1], t[2]
     except (OSError, ValueError, IndexError):
         return None
 
 
-def _write(text):
-    with open(MARK, "w") as f:
+def _write(mark, text):
+    with open(mark, "w") as f:
         f.write(text)
 
 
@@ -53,27 +52,27 @@ def _remove(path):
         pass
 
 
-def plan(text):
-    """The end of a wake: when the rebuilt block exists, writes MARK with `text` (the wake's plan) and the tries
-    so far; True then (the caller soft-resets). Without a block, MARK goes (a later block counts anew)."""
+def plan(text, block, mark):
+    """The end of a wake: when the rebuilt block exists, writes `mark` with `text` (the wake's plan) and the
+    tries so far; True then (the caller soft-resets). Without a block, `mark` goes (a later block counts anew)."""
     import os
 
     try:
-        os.stat(BLOCK)
+        os.stat(block)
     except OSError:
-        _remove(MARK)
+        _remove(mark)
         return False
-    m = _read()
+    m = _read(mark)
     try:
-        _write("%s %d" % (text, m[2] if m else 0))
+        _write(mark, "%s %d" % (text, m[2] if m else 0))
         return True
     except OSError as e:  # flash full: tried at a later wake
         sys.print_exception(e)
         return False
 
 
-def _done(state):
-    # the installer is done with the block (or gave up on it): the block and its session go, and MARK
+def _done(state, block, mark):
+    # the installer is done with the block (or gave up on it): the block and its session go, and the mark
     if state == "error":  # given up: reported as refused, reason and counter unknown
         try:
             from bysans import update_report
@@ -83,18 +82,18 @@ def _done(state):
             pass
     from bysans.fuota import frag
 
-    frag.delete(_At(BLOCK[:BLOCK.rindex("/")]))
-    _remove(MARK)
+    frag.delete(_At(block[:block.rindex("/")]))
+    _remove(mark)
 
 
-def run(board, checkin_path=None):
-    """The install's own boot (see above); False when MARK holds no plan (not this boot)."""
-    m = _read()
+def run(board, block, mark, checkin_path=None):
+    """The install's own boot (see above); False when `mark` holds no plan (not this boot)."""
+    m = _read(mark)
     if m is None or not m[0]:
         return False  # none, or counted and waiting for the end of a wake
     wake_s, wdt_ms, tries = m
     try:
-        _write("0 0 %d" % (tries + 1))
+        _write(mark, "0 0 %d" % (tries + 1))
     except OSError:
         return False  # flash full: not counted, so not tried (the cycle runs)
     from bysans import diag
@@ -106,7 +105,7 @@ def run(board, checkin_path=None):
         try:
             from bysans.fuota import install
 
-            r = install.install(BLOCK, board, ROOT, reboot=False)
+            r = install.install(block, board, ROOT, reboot=False)
         except Exception as e:  # noqa: BLE001 - a bug or the heap costs this try, never the board
             sys.print_exception(e)
             r = {"state": "error", "reason": type(e).__name__, "detail": str(e)}
@@ -118,7 +117,7 @@ def run(board, checkin_path=None):
     print("bysans", VERSION, "fuota install:", " ".join(str(x) for x in (state, r.get("reason"), r.get("detail"))
                                                     if x))
     if state != "error" or tries + 1 >= TRIES:
-        _done(state)
+        _done(state, block, mark)
     diag.heap(gc.mem_free())
     if state == "installed":  # switched: the new slot's first boot self-tests (bysans.ota.slots)
         diag.planned(board)
