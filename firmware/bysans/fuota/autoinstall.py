@@ -23,11 +23,6 @@ TRIES = 3             # boots that start an install of one block, power cuts inc
 WATCHDOG_MS = 120000  # as otapoll.WATCHDOG_MS: the install writes a whole slot
 
 
-class _At:
-    def __init__(self, root):
-        self.root = root  # bysans.fuota.frag's store.root: the session's folder
-
-
 def _read(mark):
     # (wake_s, wdt_ms, tries) from `mark`, or None
     try:
@@ -71,6 +66,19 @@ def plan(text, block, mark):
         return False
 
 
+def _report(state, r, counter):
+    # The installer notes each outcome as an update report, best effort; where its heap had no room left for
+    # that (seen on the 32-bit port at the TTGO's 112K, a refusal), it is noted here, its modules gone.
+    try:
+        from bysans import update_report
+
+        rec = update_report.load(ROOT)
+        if rec is None or rec[2] != counter:
+            update_report.note(state, r.get("reason"), counter, r.get("target"), ROOT)
+    except (ImportError, MemoryError, OSError):
+        pass
+
+
 def _done(state, block, mark):
     # the installer is done with the block (or gave up on it): the block and its session go, and the mark
     if state == "error":  # given up: reported as refused, reason and counter unknown
@@ -80,9 +88,19 @@ def _done(state, block, mark):
             update_report.note("failed", None, 0, None, ROOT)
         except (ImportError, MemoryError, OSError):
             pass
-    from bysans.fuota import frag
+    # the block first (then nothing is installed again), then the rest of its session: bysans.fuota.frag's
+    # files in that folder all start with "frag." (not imported for this: the heap after a refusal is tight)
+    _remove(block)
+    import os
 
-    frag.delete(_At(block[:block.rindex("/")]))
+    d = block[:block.rindex("/")]
+    try:
+        names = os.listdir(d)
+    except OSError:
+        names = ()
+    for n in names:
+        if n.startswith("frag."):
+            _remove(d + "/" + n)
     _remove(mark)
 
 
@@ -101,11 +119,15 @@ def run(board, block, mark, checkin_path=None):
 
     wdt = board.watchdog(max(wdt_ms, WATCHDOG_MS))
     r = {"state": "error", "reason": "TRIES", "detail": "%d tries" % tries}
+    counter = 0
     if tries < TRIES:
         try:
             from bysans.fuota import install
 
-            r = install.install(block, board, ROOT, reboot=False)
+            c = install.BlockClient(block, board, ROOT)  # install.install(), keeping the client's counter
+            r = c.poll(False)
+            counter = c._counter
+            c = None
         except Exception as e:  # noqa: BLE001 - a bug or the heap costs this try, never the board
             sys.print_exception(e)
             r = {"state": "error", "reason": type(e).__name__, "detail": str(e)}
@@ -114,6 +136,8 @@ def run(board, block, mark, checkin_path=None):
         drop("bysans.ota.")
         gc.collect()
     state = r.get("state")
+    if state in ("installed", "confirmed", "failed", "rolled_back"):
+        _report(state, r, counter)
     print("bysans", VERSION, "fuota install:", " ".join(str(x) for x in (state, r.get("reason"), r.get("detail"))
                                                     if x))
     if state != "error" or tries + 1 >= TRIES:
