@@ -7,8 +7,10 @@ scripts/benches/fuota.py (fuota.air_boards_installed).
     node_source(dev_eui, app_key)   the node script (/fuotatest.py): join(), send(), flush(), session(), ...
     Node(board, ns, dev_eui, ...)   one board's console and its class A exchanges with the server
     deployment(...)                 boards provisioned with a signed release take a delta release by FUOTA:
-                                    clock sync, group and session set-up, class C fragments with loss, rebuild,
-                                    install, first boot; returns what happened per board
+                                    clock sync, group and session set-up, class C fragments with loss, rebuild;
+                                    then their node apps install it by themselves (app_wakes), confirm it in
+                                    the first boot and send update reports, which move the rollout kept in a
+                                    registry (reports_through_ingest); returns what happened per board
 """
 
 from __future__ import annotations
@@ -312,6 +314,38 @@ def take_repl(r, timeout=60.0):
            "except OSError:\n pass\ngc.collect()\n")
 
 
+def reports_through_ingest(db_url: str, ro, *, counter: int, payload: bytes, plan, folder, uplinks):
+    """Keeps the LoRaWAN rollout `ro` as it stands in the registry at `db_url` (its boards enrolled there in
+    Aarhus, running 1.0.0) and feeds the network server's uplinks on FPort 222, the update reports, through
+    FuotaStore.observe, which ingest calls with every uplink (fleet.fuota.store: a report moves its device
+    when it names the rollout's release counter). Returns (observe's counts, the stored rollout's status)."""
+    import hashlib
+    from datetime import datetime, timezone
+
+    from fleet.fuota.store import FuotaStore
+    from fleet.store.db import Database
+    from fleet.store.models import Device
+    from fleet.telemetry.events import Uplink as Received
+
+    db = Database.open(db_url)
+    try:
+        with db.write() as s:
+            for k, dev in enumerate(ro.devices):
+                s.add(Device(dev_eui=dev.upper(), join_eui=JOIN_EUI.hex().upper(), app_key_sealed=b"",
+                             name=f"fuota-air-{k}", kommune_kode="0751", kommune_navn="Aarhus", site="lab",
+                             board="virtual", kind="waste", sensors=[], firmware_version="1.0.0", state="active"))
+        store = FuotaStore(db)
+        store.start(ro, board="virtual", from_version="1.0.0", seed="air", payload_sha256=hashlib.sha256(payload)
+                    .hexdigest(), payload_bytes=len(payload), dr=plan.dr, loss=plan.loss, freq_hz=plan.freq_hz,
+                    folder=str(folder), session=None, operator="lab", counter=counter)
+        now = datetime.now(timezone.utc)
+        counts = store.observe([Received(dev_eui=u.dev_eui.upper(), f_cnt=u.fcnt, f_port=u.fport, received_at=now,
+                                         payload=u.payload, source="chirpstack") for u in uplinks if u.fport == 222])
+        return counts, store.status(kommune="751")
+    finally:
+        db.close()
+
+
 def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_loss: float = 0.25, speed: int = 10,
                dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py") -> dict:
     """`boards` virtual boards (start_board(**kw) starts one) provisioned with a signed release 1.0.0 take
@@ -431,15 +465,16 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
             waiting = [i for i in range(boards) if ro.devices[targets[i].dev_eui].state == "rebuilt"]
             ns.wait_for(lambda: all(settled(i) for i in waiting), 60 + 10 * boards, "the boards' update reports")
             out["wall_s"]["install"] = round(time.monotonic() - t0, 1)
-            for i in waiting:  # the reports into the rollout, as ingest does (fleet.fuota.store: by counter)
-                reps = report(i)
-                out["boards"][i]["reports"] = [x["event"] for x in reps]
+            for i in waiting:
+                out["boards"][i]["reports"] = [x["event"] for x in report(i)]
                 out["boards"][i]["log"] = [ln for ln in logs[i].decode(errors="replace").splitlines()
                                            if ln.startswith("bysans") or "Error" in ln]
-                for x in reps:
-                    if x["counter"] == counter:
-                        with lock:
-                            ro.reported(targets[i].dev_eui, x["event"], x["reason"])
+            # the rollout, as it stands, kept in the lab's registry; the reports into it as ingest puts them
+            t1 = time.monotonic()
+            counts, view = reports_through_ingest(lab.db_url, ro, counter=counter, payload=payload.data, plan=plan,
+                                                  folder=base, uplinks=list(ns.uplinks))
+            out["ingest"] = dict(counts)
+            out["wall_s"]["ingest"] = round(time.monotonic() - t1, 1)
 
             def inspect(i, r):
                 if i in waiting:
@@ -453,9 +488,10 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
             for r in repls:
                 if r is not None:
                     r.close()
+    stored = {d["device"]: d for d in view["devices"]}
     for i, t in enumerate(targets):
-        d = ro.devices[t.dev_eui]
-        out["boards"][i].update(state=d.state, missing=d.missing)
-    out["progress"] = ro.progress()["counts"]
+        d = ro.devices[t.dev_eui]  # the rollout in memory: what the FUOTA answers made of it
+        out["boards"][i].update(state=stored[t.dev_eui]["state"], before_reports=d.state, missing=d.missing)
+    out["progress"] = view["counts"]
     out["wall_s"]["total"] = round(time.monotonic() - t_start, 1)
     return out
