@@ -308,10 +308,12 @@ def take_repl(r, timeout=60.0):
     c.raw_repl()
     # what the interrupted app loaded goes (the heap is a board's); and the Ctrl-C may have come in boot.py
     # before it put the confirmed slot on the import path
+    from fleet import device_spec
+
     c.exec("import sys, gc\nfor k in list(sys.modules):\n if k.startswith('bysans'):\n  del sys.modules[k]\n"
            "for k in list(globals()):\n if k not in ('__name__', 'sys', 'gc'):\n  del globals()[k]\n"
-           "try:\n f = open('/ota/confirmed')\n sys.path[0] = '/' + f.read().strip()\n f.close()\n"
-           "except OSError:\n pass\ngc.collect()\n")
+           "try:\n f = open(%r)\n sys.path[0] = '/' + f.read().strip()\n f.close()\n"
+           "except OSError:\n pass\ngc.collect()\n" % device_spec.OTA_CONFIRMED)
 
 
 def reports_through_ingest(db_url: str, ro, *, counter: int, payload: bytes, plan, folder, uplinks):
