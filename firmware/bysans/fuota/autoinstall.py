@@ -118,9 +118,10 @@ def run(board, block, mark, checkin_path=None):
     from bysans.modules import drop
 
     wdt = board.watchdog(max(wdt_ms, WATCHDOG_MS))
-    r = {"state": "error", "reason": "TRIES", "detail": "%d tries" % tries}
+    r = None  # (nothing kept in the heap before the installer: its verifier wants the heap in one piece)
     counter = 0
     if tries < TRIES:
+        gc.collect()
         try:
             from bysans.fuota import install
 
@@ -135,6 +136,8 @@ def run(board, block, mark, checkin_path=None):
         drop("bysans.fuota.install")
         drop("bysans.ota.")
         gc.collect()
+    if r is None:
+        r = {"state": "error", "reason": "TRIES", "detail": "%d tries" % tries}
     state = r.get("state")
     if state in ("installed", "confirmed", "failed", "rolled_back"):
         _report(state, r, counter)
