@@ -7,8 +7,10 @@ scripts/benches/fuota.py (fuota.air_boards_installed).
     node_source(dev_eui, app_key)   the node script (/fuotatest.py): join(), send(), flush(), session(), ...
     Node(board, ns, dev_eui, ...)   one board's console and its class A exchanges with the server
     deployment(...)                 boards provisioned with a signed release take a delta release by FUOTA:
-                                    clock sync, group and session set-up, class C fragments with loss, rebuild,
-                                    install, first boot; returns what happened per board
+                                    clock sync, group and session set-up, class C fragments with loss, rebuild;
+                                    then their node apps install it by themselves (app_wakes), confirm it in
+                                    the first boot and send update reports, which move the rollout kept in a
+                                    registry (reports_through_ingest); returns what happened per board
 """
 
 from __future__ import annotations
@@ -272,6 +274,80 @@ def install_and_reset(r, timeout=120) -> dict | None:
     return json.loads(out.decode().split("OUTCOME ", 1)[1].splitlines()[0])
 
 
+# The node app's settings on the deployment's boards: a reading a minute, no HTTP check-in (LoRaWAN only)
+NODE_SETTINGS = {"kind": "waste", "interval_s": 60, "batch_max_age_s": 60, "ota_every_s": 0}
+
+
+def app_wakes(r, vb, i: int):
+    """Board i runs its node app from now on (bysans.app, reset first): its config and LoRaWAN credentials
+    written (the MAC's session is the one the node script joined), then its wakes, on their own: the one
+    that finds the rebuilt block installs it in a boot of its own, resets into the new slot, and the next
+    wakes send the update report (FPort 222). The console is left alone (take_repl takes it back)."""
+    from fleet import device_spec
+
+    lw = {"dev_eui": dev_eui(i).hex(), "join_eui": JOIN_EUI.hex(), "app_key": app_key(i).hex(), "activation": "otaa"}
+    r.run("import os\ntry:\n os.mkdir('/config')\nexcept OSError:\n pass\n"
+          + "".join("f = open(%r, 'w')\nf.write(%r)\nf.close()\n" % (path, json.dumps(doc))
+                    for path, doc in ((device_spec.NODE_CONFIG, NODE_SETTINGS), (device_spec.LORAWAN_CONFIG, lw))))
+    r.c.write(b"\x02")
+    vb.reset()
+
+
+def take_repl(r, timeout=60.0):
+    """The raw REPL of a board that runs its node app (wakes and deep sleeps): Ctrl-C until the REPL answers
+    (a sleeping board hears nothing; the next wake's app is interrupted)."""
+    c = r.c
+    deadline = time.monotonic() + timeout
+    c.buf = b""
+    while b">>> " not in c.buf:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the board's app did not stop: {c.buf[-300:]!r}")
+        c.write(b"\r\x03")
+        time.sleep(0.3)
+        c.buf += c.ser.read(65536)
+    c.raw_repl()
+    # what the interrupted app loaded goes (the heap is a board's); and the Ctrl-C may have come in boot.py
+    # before it put the confirmed slot on the import path
+    from fleet import device_spec
+
+    c.exec("import sys, gc\nfor k in list(sys.modules):\n if k.startswith('bysans'):\n  del sys.modules[k]\n"
+           "for k in list(globals()):\n if k not in ('__name__', 'sys', 'gc'):\n  del globals()[k]\n"
+           "try:\n f = open(%r)\n sys.path[0] = '/' + f.read().strip()\n f.close()\n"
+           "except OSError:\n pass\ngc.collect()\n" % device_spec.OTA_CONFIRMED)
+
+
+def reports_through_ingest(db_url: str, ro, *, counter: int, payload: bytes, plan, folder, uplinks):
+    """Keeps the LoRaWAN rollout `ro` as it stands in the registry at `db_url` (its boards enrolled there in
+    Aarhus, running 1.0.0) and feeds the network server's uplinks on FPort 222, the update reports, through
+    FuotaStore.observe, which ingest calls with every uplink (fleet.fuota.store: a report moves its device
+    when it names the rollout's release counter). Returns (observe's counts, the stored rollout's status)."""
+    import hashlib
+    from datetime import datetime, timezone
+
+    from fleet.fuota.store import FuotaStore
+    from fleet.store.db import Database
+    from fleet.store.models import Device
+    from fleet.telemetry.events import Uplink as Received
+
+    db = Database.open(db_url)
+    try:
+        with db.write() as s:
+            for k, dev in enumerate(ro.devices):
+                s.add(Device(dev_eui=dev.upper(), join_eui=JOIN_EUI.hex().upper(), app_key_sealed=b"",
+                             name=f"fuota-air-{k}", kommune_kode="0751", kommune_navn="Aarhus", site="lab",
+                             board="virtual", kind="waste", sensors=[], firmware_version="1.0.0", state="active"))
+        store = FuotaStore(db)
+        store.start(ro, board="virtual", from_version="1.0.0", seed="air", payload_sha256=hashlib.sha256(payload)
+                    .hexdigest(), payload_bytes=len(payload), dr=plan.dr, loss=plan.loss, freq_hz=plan.freq_hz,
+                    folder=str(folder), session=None, operator="lab", counter=counter)
+        now = datetime.now(timezone.utc)
+        counts = store.observe([Received(dev_eui=u.dev_eui.upper(), f_cnt=u.fcnt, f_port=u.fport, received_at=now,
+                                         payload=u.payload, source="chirpstack") for u in uplinks if u.fport == 222])
+        return counts, store.status(kommune="751")
+    finally:
+        db.close()
+
+
 def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_loss: float = 0.25, speed: int = 10,
                dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py") -> dict:
     """`boards` virtual boards (start_board(**kw) starts one) provisioned with a signed release 1.0.0 take
@@ -283,11 +359,14 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     boot's self-test. The rollout (fleet.fuota.rollout) follows every step. Returns a summary: per board
     the fragments sent and received, the rollout state and the version it runs; the plan; wall times.
     `change`: the firmware module (source path) that 2.0.0 changes."""
+    from fleet.codec.update_report import decode_report
     from fleet.fuota import deploy
     from fleet.fuota import multicast as fmc
     from fleet.fuota.payload import build
     from fleet.fuota.rollout import LorawanRollout
     from fleet.fuota.spec import SPEC as FRAG
+    from fleet.release import metadata
+    from fleet.release.build import MANIFEST
     from fleet.resources import firmware_dir
 
     from .netserver import NetworkServer
@@ -299,6 +378,7 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     src = (firmware_dir() / change).read_bytes()
     r2 = lab.derive(r1, "2.0.0", files={change[:-3] + ".mpy": src + b"\n_FUOTA_AIR = 2\n"})
     payload = build(r2, board="virtual", kommune="751", base_body=(r1 / "release.json").read_bytes())
+    counter = metadata.body_of((r2 / MANIFEST).read_bytes())["counter"]  # what the update reports name
     targets = [deploy.Target(dev_eui(i).hex(), app_key(i)) for i in range(boards)]
     plan = deploy.plan(payload.data, targets, dr=dr, loss=plan_loss, mc_addr=0x01FF0B01)
     ro = LorawanRollout.start(version="2.0.0", kommune="0751", dev_euis=[t.dev_eui for t in targets],
@@ -362,35 +442,58 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
         out["tx_errors"] = sorted({a["error"] for a in ns.tx_acks if a["token"] in set(tokens)} - {"NONE"})
         t0 = time.monotonic()
 
-        def finish(i, n):
+        def status(i, n):
             n.exchange(FRAG.FPORT, FRAG.pack_status_req(0, True), "FragSessionStatusAns")
             observe(session_over=True)
-            r = repls[i]
-            if ro.devices[targets[i].dev_eui].state != "rebuilt":
-                return
-            r.c.write(b"\x02")  # the install runs in the next boot, in a whole heap
-            vbs[i].reset()
-            r.reconnect(timeout=60)
-            outcome = install_and_reset(r)
-            with lock:
-                ro.installed(targets[i].dev_eui, outcome or {"state": "installed"})
-            st = r.state()
-            out["boards"][i].update(version=st["version"], last=(st["last"] or {}).get("state"),
-                                    files_ok=r.files_ok(), outcome=outcome)
-            if st["last"] and st["last"].get("state") == "confirmed":
-                with lock:
-                    ro.confirmed(targets[i].dev_eui, st["version"])
+
+        def start_app(i, r):
+            if ro.devices[targets[i].dev_eui].state == "rebuilt":
+                app_wakes(r, vbs[i], i)  # the node app from here on: it installs the block by itself
+
+        def report(i):
+            return [decode_report(u.payload) for u in ns.uplinks if u.dev_eui == dev_eui(i).hex() and u.fport == 222]
+
+        logs = [b""] * boards
+
+        def settled(i):  # an update report that is an outcome (not "installed": its slot still on trial)
+            ser = repls[i].c.ser
+            if ser.in_waiting:  # the app's log lines, read as they come (a full console would stall the board)
+                logs[i] += ser.read(ser.in_waiting)
+            return any(x["event"] != "installed" for x in report(i))
 
         try:
-            parallel(finish, nodes)
+            parallel(status, nodes)  # all answers first: a board's radio meets its deadlines on a quieter host
+            parallel(start_app, repls)
+            waiting = [i for i in range(boards) if ro.devices[targets[i].dev_eui].state == "rebuilt"]
+            ns.wait_for(lambda: all(settled(i) for i in waiting), 60 + 10 * boards, "the boards' update reports")
+            out["wall_s"]["install"] = round(time.monotonic() - t0, 1)
+            for i in waiting:
+                out["boards"][i]["reports"] = [x["event"] for x in report(i)]
+                out["boards"][i]["log"] = [ln for ln in logs[i].decode(errors="replace").splitlines()
+                                           if ln.startswith("bysans") or "Error" in ln]
+            # the rollout, as it stands, kept in the lab's registry; the reports into it as ingest puts them
+            t1 = time.monotonic()
+            counts, view = reports_through_ingest(lab.db_url, ro, counter=counter, payload=payload.data, plan=plan,
+                                                  folder=base, uplinks=list(ns.uplinks))
+            out["ingest"] = dict(counts)
+            out["wall_s"]["ingest"] = round(time.monotonic() - t1, 1)
+
+            def inspect(i, r):
+                if i in waiting:
+                    take_repl(r)
+                    st = r.state()
+                    out["boards"][i].update(version=st["version"], last=(st["last"] or {}).get("state"),
+                                            files_ok=r.files_ok(), app=st["app"])
+
+            parallel(inspect, repls)
         finally:
             for r in repls:
                 if r is not None:
                     r.close()
-        out["wall_s"]["install"] = round(time.monotonic() - t0, 1)
+    stored = {d["device"]: d for d in view["devices"]}
     for i, t in enumerate(targets):
-        d = ro.devices[t.dev_eui]
-        out["boards"][i].update(state=d.state, missing=d.missing)
-    out["progress"] = ro.progress()["counts"]
+        d = ro.devices[t.dev_eui]  # the rollout in memory: what the FUOTA answers made of it
+        out["boards"][i].update(state=stored[t.dev_eui]["state"], before_reports=d.state, missing=d.missing)
+    out["progress"] = view["counts"]
     out["wall_s"]["total"] = round(time.monotonic() - t_start, 1)
     return out

@@ -6,6 +6,8 @@
 # boot of its own (bysans.otapoll: one more line), then deep-sleeps until the reading the cycle planned:
 # the cycle's modules, and the names they interned, are then not in the heap beside the OTA client's
 # (an ESP32 keeps interned names until a reset). /checkin.due carries the plan across the soft reset.
+# A FUOTA session's rebuilt block is installed the same way, in a boot of its own (bysans.fuota.autoinstall:
+# FUOTA_INSTALL carries the plan and the tries), before a check-in that is due too.
 # A board without /config/node.json (or an enrolled /config/device.json) is not configured yet: it says so
 # and stays at the REPL.
 import gc
@@ -15,6 +17,27 @@ from bysans.version import VERSION
 from bysans.hal import board
 
 CHECKIN_PATH = "/checkin.due"  # "<epoch s of the next reading> <watchdog ms>": a check-in runs at the next boot
+FUOTA_BLOCK = "/fuota/frag.bin"  # a FUOTA session's rebuilt block (bysans.fuota.frag's ROOT and OUT)
+FUOTA_INSTALL = "/fuota.due"  # "<epoch s> <watchdog ms> <tries>": its install (bysans.fuota.autoinstall)
+
+
+def _exists(path):
+    import os
+
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _install(b):
+    # the FUOTA install's own boot (bysans.fuota.autoinstall), when FUOTA_INSTALL exists; False: not this boot
+    if not _exists(FUOTA_INSTALL):
+        return False
+    from bysans.fuota import autoinstall
+
+    return autoinstall.run(b, FUOTA_BLOCK, FUOTA_INSTALL, CHECKIN_PATH)
 
 
 def _checkin(b):
@@ -77,7 +100,7 @@ def main():
     from bysans.modules import drop
 
     drop("bysans.ota.")  # boot.py's slot logic is done with
-    if _checkin(b):
+    if _install(b) or _checkin(b):
         return
     from bysans import config
     from bysans.settings import Settings
@@ -138,15 +161,24 @@ def main():
     except Exception as e:  # noqa: BLE001
         sys.print_exception(e)
     sink = node = Node = sinks = config = st = None
+    plan = "%d %d" % (b.epoch_s() + (sleep_ms + 999) // 1000, cfg.watchdog_ms)
+    boot = False
+    if _exists(FUOTA_BLOCK) or _exists(FUOTA_INSTALL):  # a rebuilt FUOTA block: installed in a boot of its own
+        from bysans.fuota import autoinstall
+
+        boot = autoinstall.plan(plan, FUOTA_BLOCK, FUOTA_INSTALL)
+        autoinstall = None
     if ota_due:
         try:
             with open(CHECKIN_PATH, "w") as f:
-                f.write("%d %d" % (b.epoch_s() + (sleep_ms + 999) // 1000, cfg.watchdog_ms))
-            diag.planned(b)  # the check-in's boot is the app's own start, not a reset (saves the record)
-            wdt.feed()
-            b.soft_reset()  # the check-in's boot (above) sleeps until the next reading
+                f.write(plan)
+            boot = True
         except OSError as e:  # flash full: no check-in this time, the cycle is saved all the same
             sys.print_exception(e)
+    if boot:
+        diag.planned(b)  # the install's or check-in's boot is the app's own start, not a reset (saves the record)
+        wdt.feed()
+        b.soft_reset()  # the install's or check-in's boot (above) sleeps until the next reading
     diag.save(b)
     wdt.feed()
     b.deepsleep(sleep_ms)

@@ -5,8 +5,12 @@ server, take the next release as a signed delta payload over class C multicast. 
 session set up (both from fleet.fuota.deploy's plan); the class C session is announced; the plan's
 DataFragments go out at the plan's spacing with 20 % of them not sent to each board (different ones per
 board); the boards' own decoders rebuild the payload, their status answers move the rollout's devices
-(fleet.fuota.rollout) to `rebuilt`; each board installs the block through the OTA verifier, resets into the
-new slot and confirms it in its first boot: the rollout ends with every device `confirmed`, none bricked.
+(fleet.fuota.rollout) to `rebuilt`. Then each board runs its node app (bysans.app), nothing typed at its
+REPL: the wake that finds the rebuilt block installs it in a boot of its own through the OTA verifier, resets
+into the new slot, confirms it in its first boot, and the next wakes send the update report (FPort 222) over
+the air; the rollout, kept in the lab's registry (fleet.fuota.store.FuotaStore), takes those reports from
+the network server's uplinks as ingest passes them on (by the release's counter): it ends with every device
+`confirmed`, none bricked.
 lab/fuota_air.py drives it (scripts/benches/fuota.py runs the same at full size: fuota.air_boards_installed).
 
 The boards' simulated clocks are not one clock (each starts when its board does), so each fragment is handed
@@ -31,6 +35,10 @@ def test_ten_boards_rebuild_and_install_a_signed_delta_release_through_the_air(m
         # then keeps only the last frame, as a real one does
         assert plan["nb_frag"] <= b["received"] <= b["sent"] < plan["fragments"], (i, b)
         assert b["block"] == out["payload_bytes"], (i, b)
-        assert (b["state"], b["missing"], b["version"], b["last"], b["files_ok"]) == \
-            ("confirmed", 0, "2.0.0", "confirmed", True), (i, b)
+        assert (b["before_reports"], b["state"], b["missing"], b["version"], b["app"], b["last"], b["files_ok"]) == \
+            ("rebuilt", "confirmed", 0, "2.0.0", "2.0.0", "confirmed", True), (i, b)
+        # by itself: its app's install boot said so, and its update reports said confirmed
+        assert any("fuota install: installed" in ln for ln in b["log"]), (i, b["log"])
+        assert b["reports"] and set(b["reports"]) <= {"installed", "confirmed"} and "confirmed" in b["reports"], (i, b)
     assert out["progress"]["confirmed"] == BOARDS
+    assert out["ingest"]["moved"] == BOARDS and not out["ingest"].get("not_in_rollout"), out["ingest"]
