@@ -8,9 +8,12 @@ the standard schedule (every 2 h, scripts/benches/payload.py), the obvious alter
 """
 
 import sys
+from pathlib import Path
 
 from fleet.airtime import uplink_time_on_air_s
-from fleet.resources import firmware_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _firmware  # noqa: E402
 
 SF = 12
 DAYS = 3
@@ -28,20 +31,11 @@ class _Board:
         self.rtc = bytes(data)
 
 
-class _Sink:
-    def __init__(self):
-        self.frames = []
-
-    def send(self, fport, payload):
-        self.frames.append((fport, bytes(payload)))
-
-
 def _run():
-    if str(firmware_dir()) not in sys.path:
-        sys.path.insert(0, str(firmware_dir()))
+    _firmware.on_path()
     from bysans import diag, diag_spec
 
-    b, sink = _Board(), _Sink()
+    b, sink = _Board(), _firmware.Sink()
     t0 = 1_750_000_000
     resets = {t0 + 86400 + 3 * 3600: "watchdog", t0 + 86400 + 9 * 3600: "soft"}
     for k in range(DAYS * 86400 // WAKE_S):

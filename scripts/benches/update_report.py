@@ -8,33 +8,27 @@ carrying the release's version as three more bytes (major, minor, patch), the fo
 """
 
 import sys
+from pathlib import Path
 import tempfile
 
 from fleet import device_spec
 from fleet.airtime import uplink_time_on_air_s
-from fleet.resources import firmware_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _firmware  # noqa: E402
 
 SF = 12
 WAKE_S = 15 * 60
 
 
-class _Sink:
-    def __init__(self):
-        self.frames = []
-
-    def send(self, fport, payload):
-        self.frames.append((fport, bytes(payload)))
-
-
 def _run():
-    if str(firmware_dir()) not in sys.path:
-        sys.path.insert(0, str(firmware_dir()))
+    _firmware.on_path()
     import os
 
     from bysans import update_report, update_report_spec
     from bysans.ota import slots
 
-    sink = _Sink()
+    sink = _firmware.Sink()
     with tempfile.TemporaryDirectory() as root:
         os.mkdir(root + device_spec.OTA_DIR)
         os.mkdir(root + "/b")
