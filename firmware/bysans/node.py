@@ -16,7 +16,7 @@ from array import array
 from micropython import const
 
 from bysans import payload_spec, rtcstate
-from bysans.otapoll import NET_STATUS, report_pending
+from bysans.otapoll import NET_STATUS, report_due
 from bysans.drivers.errors import SensorError
 from bysans.modules import drop
 from bysans.payload import ReadingBatch, encode_fitting
@@ -174,6 +174,8 @@ class Node:
         now = b.epoch_s()
         slot = c[C_NEXT_S] or now
         if now < slot - iv // 2:  # woken early (a soft reset): back to sleep until the slot
+            if self.ota and cfg.ota_every_s:  # e.g. an update's reset, right after the check-in's boot
+                self._ota_due(slot - iv, b.reset_cause() != "deepsleep")  # (the slot whose cycle ran)
             return self._finish(slot, b.epoch_s())  # the same slot, not the one after
         fire = self.logic.sample()
         self.sampled = True
@@ -214,7 +216,7 @@ class Node:
         # (now < last: the clock went back)
         c = self.c
         last = c[C_OTA_S] or _read_int(self.ota_stamp)  # RTC memory, else flash (after a power loss)
-        if not last or now - last >= self.cfg.ota_every_s or now < last or (reset and report_pending()):
+        if not last or now - last >= self.cfg.ota_every_s or now < last or (reset and report_due()):
             last = now  # kept before the check-in runs: one that hangs or resets is not retried at once
             _write_int(self.ota_stamp, now)
             self.ota_due = True

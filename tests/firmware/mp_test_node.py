@@ -617,32 +617,48 @@ def test_an_update_is_reported_at_the_first_wake_after_its_reset():
     from bysans import otapoll
 
     stamp, state = "/tmp/bysans_mp_node_ota_upd.dat", "/tmp/bysans_mp_ota_client.json"
-    _remove(stamp)
-    saved, otapoll.CLIENT_STATE = otapoll.CLIENT_STATE, state
+    reported = "/tmp/bysans_mp_ota_reported"
+    for path in (stamp, reported):
+        _remove(path)
+    saved = otapoll.CLIENT_STATE, otapoll.REPORTED
+    otapoll.CLIENT_STATE, otapoll.REPORTED = state, reported
     try:
         w, board, sink, wake = make()
         cfg = NodeConfig({"kind": "waste", "interval_s": 900, "ota_every_s": 86400}, SENSORS)
 
-        def one(cause, client_state):
+        def one(cause, client_state, early=False, sleep=True, target="ab" * 32):
             with open(state, "w") as f:
-                f.write(json.dumps({"state": client_state, "reason": None, "detail": "", "target": "ab" * 32,
+                f.write(json.dumps({"state": client_state, "reason": None, "detail": "", "target": target,
                                     "fails": 0, "next_s": board.now_s}))
             board.cause = cause
             n = Node(board, cfg, sink, open_sensor=opener(w), battery=lambda: w.batt_mv, ota=True,
                      ota_stamp=stamp)
-            board.sleep(n.wake())
+            ms = n.wake()
+            assert n.sampled != early
+            if early and sleep:
+                board.now_s += ms // 1000  # (the check-in's boot sleeps until the slot the cycle planned)
+            elif sleep:
+                board.sleep(ms)
             return n.ota_due
 
         assert one("power_on", "confirmed")  # the first wake
         assert not one("deepsleep", "confirmed")
         assert not one("deepsleep", "installed")  # (only a reset brings the check-in forward)
-        assert one("soft", "installed")  # the update's reset
+        assert one("soft", "installed")  # the update's reset, at the slot
         assert not one("soft", "confirmed")  # reported: back to once a day
+        assert not one("deepsleep", "confirmed", sleep=False)
+        board.now_s += 20  # the check-in's boot took 20 s, then reset the board into the new release:
+        assert one("soft", "installed", early=True, sleep=False, target="cd" * 32)  # an early wake
+        board.now_s += 20  # that check-in reset the board before it reported (a brown-out): not again at once
+        assert not one("brownout", "installed", early=True, target="cd" * 32)
+        assert not one("deepsleep", "confirmed", sleep=False)  # the slot's own wake
+        board.now_s += 20
+        assert not one("soft", "confirmed", early=True)  # a soft reset without an update: nothing to report
         assert not one("deepsleep", "confirmed")
     finally:
-        otapoll.CLIENT_STATE = saved
-        _remove(stamp)
-        _remove(state)
+        otapoll.CLIENT_STATE, otapoll.REPORTED = saved
+        for path in (stamp, state, reported):
+            _remove(path)
 
 
 def test_the_server_poll_hint_holds_back_a_client_but_not_the_node_schedule():
