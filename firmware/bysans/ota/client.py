@@ -229,8 +229,12 @@ class Client:
             if target == cur_digest:
                 return self._record("confirmed", None, "", None, 0, self.cfg.get("poll_s", 3600))
             if target in slots.load(self.root)["bad"]:
-                return self._record("rolled_back", "ROLLED_BACK", "this release failed here before", target, 0,
-                                    self.cfg.get("poll_s", 3600))
+                last = self._last()
+                if last["state"] == "rolled_back" and last["target"] == target:  # why, as first said (SELFTEST)
+                    why = last["reason"], last["detail"]
+                else:
+                    why = "ROLLED_BACK", "this release failed here before"
+                return self._record("rolled_back", why[0], why[1], target, 0, self.cfg.get("poll_s", 3600))
             self._record("downloading", None, doc["version"], target)
             self._checkin(quiet=True)
             new_slot = self._install(doc, cur, slot)
