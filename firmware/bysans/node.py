@@ -16,7 +16,7 @@ from array import array
 from micropython import const
 
 from bysans import payload_spec, rtcstate
-from bysans.otapoll import NET_STATUS
+from bysans.otapoll import NET_STATUS, report_due
 from bysans.drivers.errors import SensorError
 from bysans.modules import drop
 from bysans.payload import ReadingBatch, encode_fitting
@@ -174,6 +174,8 @@ class Node:
         now = b.epoch_s()
         slot = c[_C_NEXT_S] or now
         if now < slot - iv // 2:  # woken early (a soft reset): back to sleep until the slot
+            if self.ota and cfg.ota_every_s:  # e.g. an update's reset, right after the check-in's boot
+                self._ota_due(slot - iv, b.reset_cause() != "deepsleep")  # (the slot whose cycle ran)
             return self._finish(slot, b.epoch_s())  # the same slot, not the one after
         fire = self.logic.sample()
         self.sampled = True
@@ -192,7 +194,7 @@ class Node:
         if self.alarm or self.batch.n >= self.batch.capacity or now + iv + iv // 2 - c[_C_OLDEST_S] > cfg.batch_max_age_s:
             self._send(now)
         if self.ota and cfg.ota_every_s:
-            self._ota_due(b.epoch_s())
+            self._ota_due(slot, b.reset_cause() != "deepsleep")
         return self._finish(slot + iv, b.epoch_s())
 
     def _done_with_logic(self):
@@ -207,10 +209,14 @@ class Node:
             drop(name)
         drop("bysans.drivers", _KEEP_DRIVERS)  # the package too: its open_sensor is done with
 
-    def _ota_due(self, now):
+    def _ota_due(self, now, reset=False):
+        # now: this wake's slot (slots are exactly interval_s apart: a wake that ran a little longer than the
+        # last does not push the check-in to the next wake); reset: not woken from deep sleep, e.g. by an
+        # update's reset, whose outcome (confirmed, rolled back) is reported now, not ota_every_s later.
+        # (now < last: the clock went back)
         c = self.c
         last = c[_C_OTA_S] or _read_int(self.ota_stamp)  # RTC memory, else flash (after a power loss)
-        if not last or now - last >= self.cfg.ota_every_s or now < last:  # (now < last: the clock went back)
+        if not last or now - last >= self.cfg.ota_every_s or now < last or (reset and report_due()):
             last = now  # kept before the check-in runs: one that hangs or resets is not retried at once
             _write_int(self.ota_stamp, now)
             self.ota_due = True

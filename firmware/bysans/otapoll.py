@@ -1,17 +1,23 @@
 # The node's OTA check-in (docs/node.md "OTA"): after the cycle, at most every ota_every_s (bysans.node
 # decides when), on a board with OTA set up (/ota/config.json, which provisioning.ota writes). It runs the
 # OTA client's service() (bysans.ota.client: check in; download, verify and install a newer release into
-# the inactive slot; reset into it). Whatever happens there, the node's cycle is already done and saved:
-# run() never raises and returns one line for the log. When the WiFi join failed, its outcome goes to
-# NET_STATUS, which the node's next uplinks report (bysans.node, payload_spec NET_FLAG); a later check-in
-# that gets through the join removes it.
+# the inactive slot; reset into it) on the node's schedule: only a failure's back-off holds it back, never
+# the server's poll_s hint (an hour: a node checking in more often would boot for "not due" in between).
+# After an update's reset the node checks in at its first wake (report_due): the server learns the
+# release was confirmed or rolled back then, not ota_every_s later. Whatever happens there, the node's
+# cycle is already done and saved: run() never raises and returns one line for the log. When the WiFi join
+# failed, its outcome goes to NET_STATUS, which the node's next uplinks report (bysans.node, payload_spec
+# NET_FLAG); a later check-in that gets through the join removes it.
+import json
 import os
 
 from micropython import const
 
-from bysans.device_spec import OTA_CONFIG
+from bysans.device_spec import OTA_CONFIG, OTA_DIR
 
 NET_STATUS = "/net_status"  # the last failed WiFi join's outcome, as text; removed once a join gets through
+CLIENT_STATE = OTA_DIR + "/client.json"  # the OTA client's last outcome (bysans.ota.client)
+REPORTED = OTA_DIR + "/reported"  # the release whose outcome a check-in was brought forward for (report_due)
 WATCHDOG_MS = const(120000)  # the watchdog while the client runs: a download takes longer than a cycle
 
 
@@ -21,6 +27,31 @@ def configured(path=OTA_CONFIG):
         return True
     except OSError:
         return False
+
+
+def report_due(path=None, done=None):
+    """True when the OTA client installed a release and reset into it, and no check-in has reported since
+    (its state in CLIENT_STATE is still "installed"): the update's outcome is for the server to learn at
+    once. True once per release (kept in REPORTED): a check-in that resets the board before it reports
+    (a brown-out as the radio comes on) is not brought forward again and again."""
+    try:
+        with open(path or CLIENT_STATE) as f:
+            last = json.loads(f.read())
+        if last.get("state") != "installed":
+            return False
+        target = str(last.get("target"))
+        done = done or REPORTED
+        try:
+            with open(done) as f:
+                if f.read() == target:
+                    return False
+        except OSError:
+            pass
+        with open(done, "w") as f:
+            f.write(target)
+        return True
+    except (OSError, ValueError, AttributeError):
+        return False  # no client state yet, or flash full: the check-in comes on its schedule
 
 
 def note_network(r, path=NET_STATUS):
@@ -48,7 +79,7 @@ def run(board, client=None, feed=None, net_status=NET_STATUS):
 
             client = Client(board)
         client.feed = feed
-        r = client.service()
+        r = client.service(scheduled=True)  # the node's ota_every_s is the schedule, not the server's poll_s
     except Exception as e:  # noqa: BLE001 - a failed check-in never costs the node its cycle
         return "ota: failed, %s: %s" % (type(e).__name__, e)
     if r is None:

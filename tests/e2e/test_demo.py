@@ -29,7 +29,7 @@ def _fleet_command_exists(args: list[str]) -> bool:
     return r.returncode == 0 and "Usage: fleet " + " ".join(words) in r.stdout
 
 
-@pytest.mark.timeout(480)  # about 2 min on an idle 2-core machine; more when other suites run beside it
+@pytest.mark.timeout(480)  # about 1 min on an idle 2-core machine; more when other suites run beside it
 def test_demo_shows_the_product_and_runs_what_it_prints(tmp_path):
     before = _demo_dirs()
     record = tmp_path / "ran.json"

@@ -111,6 +111,12 @@ def test_a_release_whose_self_test_fails_is_rolled_back_and_said(make_board, lab
     r = fleet(lab, "ota", "check-in", "--port", f"sim:{b.name}", "--json")
     out = json.loads(r.stdout)
     assert not out["took"] and out["outcome"]["state"] == "rolled_back", out
+    # and its later check-ins still say why it rolled back, not only that it did
+    assert "battery" in out["outcome"]["reason"], out
+    r = fleet(lab, "ota", "check-in", "--port", f"sim:{b.name}", "--json")
+    assert r.returncode == 0, r.stderr
+    d = device(lab, dev)
+    assert d["state"] == "rolled_back" and "battery" in d["reason"], d
 
 
 def test_check_in_is_bounded_and_a_board_without_ota_is_told(make_board, lab):

@@ -594,6 +594,97 @@ def test_ota_is_due_at_most_every_ota_every_s_and_only_when_set_up():
     assert NodeConfig({"kind": "waste"}, SENSORS).ota_every_s == 86400
 
 
+def test_a_wake_that_starts_late_still_checks_in_on_its_slot():
+    # the check-in's time is the wake's slot: a boot that took a few seconds longer than the last one
+    # (flash, a slow sensor) does not push the check-in to the wake after
+    stamp = "/tmp/bysans_mp_node_ota_late.dat"
+    _remove(stamp)
+    w, board, sink, wake = make()
+    cfg = NodeConfig({"kind": "waste", "interval_s": 120, "ota_every_s": 120}, SENSORS)
+    due = []
+    for i, late_s in enumerate((3, 0, 2, 0, 1, 0)):
+        board.now_s += late_s
+        n = Node(board, cfg, sink, open_sensor=opener(w), battery=lambda: w.batt_mv, ota=True, ota_stamp=stamp)
+        board.sleep(n.wake())
+        due.append(n.ota_due)
+    assert due == [True] * 6, due
+    _remove(stamp)
+
+
+def test_an_update_is_reported_at_the_first_wake_after_its_reset():
+    # the client installed a release and reset the board into it; the server hears it was confirmed (or
+    # rolled back) at the next wake, not ota_every_s later, when its rollout's next wave may be waiting
+    from bysans import otapoll
+
+    stamp, state = "/tmp/bysans_mp_node_ota_upd.dat", "/tmp/bysans_mp_ota_client.json"
+    reported = "/tmp/bysans_mp_ota_reported"
+    for path in (stamp, reported):
+        _remove(path)
+    saved = otapoll.CLIENT_STATE, otapoll.REPORTED
+    otapoll.CLIENT_STATE, otapoll.REPORTED = state, reported
+    try:
+        w, board, sink, wake = make()
+        cfg = NodeConfig({"kind": "waste", "interval_s": 900, "ota_every_s": 86400}, SENSORS)
+
+        def one(cause, client_state, early=False, sleep=True, target="ab" * 32):
+            with open(state, "w") as f:
+                f.write(json.dumps({"state": client_state, "reason": None, "detail": "", "target": target,
+                                    "fails": 0, "next_s": board.now_s}))
+            board.cause = cause
+            n = Node(board, cfg, sink, open_sensor=opener(w), battery=lambda: w.batt_mv, ota=True,
+                     ota_stamp=stamp)
+            ms = n.wake()
+            assert n.sampled != early
+            if early and sleep:
+                board.now_s += ms // 1000  # (the check-in's boot sleeps until the slot the cycle planned)
+            elif sleep:
+                board.sleep(ms)
+            return n.ota_due
+
+        assert one("power_on", "confirmed")  # the first wake
+        assert not one("deepsleep", "confirmed")
+        assert not one("deepsleep", "installed")  # (only a reset brings the check-in forward)
+        assert one("soft", "installed")  # the update's reset, at the slot
+        assert not one("soft", "confirmed")  # reported: back to once a day
+        assert not one("deepsleep", "confirmed", sleep=False)
+        board.now_s += 20  # the check-in's boot took 20 s, then reset the board into the new release:
+        assert one("soft", "installed", early=True, sleep=False, target="cd" * 32)  # an early wake
+        board.now_s += 20  # that check-in reset the board before it reported (a brown-out): not again at once
+        assert not one("brownout", "installed", early=True, target="cd" * 32)
+        assert not one("deepsleep", "confirmed", sleep=False)  # the slot's own wake
+        board.now_s += 20
+        assert not one("soft", "confirmed", early=True)  # a soft reset without an update: nothing to report
+        assert not one("deepsleep", "confirmed")
+    finally:
+        otapoll.CLIENT_STATE, otapoll.REPORTED = saved
+        for path in (stamp, state, reported):
+            _remove(path)
+
+
+def test_the_server_poll_hint_holds_back_a_client_but_not_the_node_schedule():
+    from bysans.ota.client import Client
+
+    class Board:
+        name = "virtual"
+
+        def epoch_s(self):
+            return 1750000000
+
+    root = "/tmp/bysans-mp-node-client"
+    c = Client(Board(), root=root, config={"server": "http://x", "device": "70B3D57ED0000001", "kommune": "0751"})
+    last = {"state": "confirmed", "reason": None, "detail": "", "target": None, "fails": 0, "next_s": 1750003600}
+    with open(root + "/ota/client.json", "w") as f:
+        f.write(json.dumps(last))
+    assert not c.due()  # poll_s (the server's hint, an hour) after a check-in that got through
+    assert c.due(scheduled=True)  # the node's ota_every_s decides
+    last["fails"], last["state"] = 2, "error"
+    with open(root + "/ota/client.json", "w") as f:
+        f.write(json.dumps(last))
+    assert not c.due() and not c.due(scheduled=True)  # a failure's back-off holds both back
+    assert c.due(1750003600, scheduled=True)
+    _remove(root + "/ota/client.json")
+
+
 def test_ota_run_never_raises_and_says_one_line():
     from bysans import otapoll
 
@@ -601,14 +692,16 @@ def test_ota_run_never_raises_and_says_one_line():
         def __init__(self, result=None, error=None):
             self.result, self.error, self.calls = result, error, 0
 
-        def service(self):
+        def service(self, scheduled=False):
             self.calls += 1
+            self.scheduled = scheduled
             if self.error:
                 raise self.error
             return self.result
 
     c = Client({"state": "confirmed", "reason": None})
     assert otapoll.run(None, c) == "ota: confirmed" and c.calls == 1
+    assert c.scheduled  # on the node's schedule: only a failure's back-off holds it back
     assert otapoll.run(None, Client({"state": "error", "reason": "TIMEOUT"})) == "ota: error TIMEOUT"
     assert "not due" in otapoll.run(None, Client(None))
     for err in (MemoryError(), OSError(113), ValueError("bad json"), KeyError("device")):
@@ -624,7 +717,7 @@ def test_a_failed_wifi_join_is_reported_in_the_uplinks_until_a_join_gets_through
         def __init__(self, result):
             self.result = result
 
-        def service(self):
+        def service(self, scheduled=False):
             return self.result
 
     path = "/tmp/bysans_mp_net_status"

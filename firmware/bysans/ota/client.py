@@ -220,12 +220,18 @@ class Client:
 
     # ---- one poll --------------------------------------------------------------------------------------
 
-    def due(self, now=None):
-        return (self.board.epoch_s() if now is None else now) >= self._last().get("next_s", 0)
+    def due(self, now=None, scheduled=False):
+        """Whether a poll is due: after poll_s (the server's hint) since the last check-in, or the back-off
+        after a failed one. `scheduled`: the caller keeps a schedule of its own (the node's ota_every_s),
+        so only a failure's back-off holds the poll back."""
+        last = self._last()
+        if scheduled and not last.get("fails"):
+            return True
+        return (self.board.epoch_s() if now is None else now) >= last.get("next_s", 0)
 
-    def service(self, reboot=True):
-        """For the app's loop: polls when due. Returns the outcome dict, or None when not due."""
-        if not self.due():
+    def service(self, reboot=True, scheduled=False):
+        """For the app's loop: polls when due (see due). Returns the outcome dict, or None when not due."""
+        if not self.due(scheduled=scheduled):
             return None
         return self.poll(reboot=reboot)
 
@@ -262,8 +268,12 @@ class Client:
             if target == cur_digest:
                 return self._record("confirmed", None, "", None, 0, self.cfg.get("poll_s", 3600))
             if target in slots.load(self.root)["bad"]:
-                return self._record("rolled_back", "ROLLED_BACK", "this release failed here before", target, 0,
-                                    self.cfg.get("poll_s", 3600))
+                last = self._last()
+                if last["state"] == "rolled_back" and last["target"] == target:  # why, as first said (SELFTEST)
+                    why = last["reason"], last["detail"]
+                else:
+                    why = "ROLLED_BACK", "this release failed here before"
+                return self._record("rolled_back", why[0], why[1], target, 0, self.cfg.get("poll_s", 3600))
             self._record("downloading", None, doc["version"], target)
             self._checkin(quiet=True)
             new_slot = self._install(doc, cur, slot)
