@@ -6,7 +6,9 @@
 # (24 tests and their many wakes share one 64-bit interpreter, each wake compiling from source what a board
 # loads as .mpy in a fresh boot: this module checks behaviour; heap is measured on 32 bits, tests/e2e/test_wake_32bit.py)
 import gc
+import os
 import json
+import time
 
 from bysans import payload_spec as S
 from bysans import rtcstate
@@ -15,6 +17,9 @@ from bysans.drivers.errors import CrcError, SensorMissing
 from bysans.node import Node
 from bysans.waste_cycle import tilted
 from bysans.uplink import ListSink
+
+# this run's own files: the 64- and 32-bit runs of this module may run at once (pytest -n 2)
+T = "/tmp/bysans_mp_node_%d_" % (os.getpid() if hasattr(os, "getpid") else time.ticks_us())
 
 SENSORS = [
     {"type": "bme280", "bus": "i2c0", "address": 118},
@@ -166,7 +171,7 @@ def test_config_defaults_and_errors():
 
 
 def test_config_file_is_read():
-    path = "/tmp/bysans_mp_node.json"
+    path = T + "node.json"
     with open(path, "w") as f:
         json.dump({"kind": "env", "interval_s": 300}, f)
     assert load(SENSORS, path=path).interval_s == 300
@@ -182,7 +187,7 @@ def test_config_file_is_read():
 
 def test_an_enrolled_board_runs_from_device_json():
     # `fleet enroll --port` writes /config/device.json; node.json may be absent or lack kind and site
-    node, device = "/tmp/bysans_mp_node2.json", "/tmp/bysans_mp_device.json"
+    node, device = T + "node2.json", T + "device.json"
     for p in (node, device):
         try:
             import os
@@ -427,7 +432,7 @@ def test_node_state_and_lorawan_store_share_rtc_memory_without_overlap():
 
     assert store.RTC_OFFSET + store.RTC_SIZE <= rtcstate.OFFSET
     assert rtcstate.OFFSET + rtcstate.CAPACITY <= rtcstate.RTC_BYTES
-    path = "/tmp/bysans_mp_lorawan.dat"
+    path = T + "lorawan.dat"
     _remove(path)
     w, board, sink, wake = make()
     st = store.PersistentStore(board, path=path)
@@ -447,7 +452,7 @@ def test_node_state_and_lorawan_store_share_rtc_memory_without_overlap():
 
 # ---- the sink a wake chooses ----------------------------------------------------------------------------
 
-LORAWAN_JSON = "/tmp/bysans_mp_lorawan.json"
+LORAWAN_JSON = T + "lorawan.json"
 CREDS = {"dev_eui": "70B3D57ED0000001", "join_eui": "70B3D57ED0000000",
          "app_key": "2B7E151628AED2A6ABF7158809CF4F3C", "activation": "otaa", "version": "1.0.3"}
 
@@ -472,7 +477,7 @@ def test_sink_is_lorawan_with_a_radio_and_credentials_else_the_default():
     assert "2B7E" not in repr(s)
     # no radio in the board file, or no credentials: the board's default (no capture on the unix port)
     assert sink.choose(DefBoard(radio=False), path=LORAWAN_JSON) is None
-    assert sink.choose(DefBoard(), path="/tmp/bysans_mp_nonexistent.json") is None
+    assert sink.choose(DefBoard(), path=T + "nonexistent.json") is None
     for bad in ("{dev_eui", dict(CREDS, app_key="00"), dict(CREDS, activation="abp"), dict(CREDS, dev_eui=None)):
         _write_json(LORAWAN_JSON, bad)
         try:
@@ -571,7 +576,7 @@ def test_frames_fit_what_the_sink_can_carry_now():
 # ---- OTA check-in cadence -------------------------------------------------------------------------------
 
 def test_ota_is_due_at_most_every_ota_every_s_and_only_when_set_up():
-    stamp = "/tmp/bysans_mp_node_ota.dat"
+    stamp = T + "node_ota.dat"
     _remove(stamp)
     w, board, sink, wake = make()
     cfg = NodeConfig({"kind": "waste", "interval_s": 900, "ota_every_s": 3600}, SENSORS)
@@ -597,7 +602,7 @@ def test_ota_is_due_at_most_every_ota_every_s_and_only_when_set_up():
 def test_a_wake_that_starts_late_still_checks_in_on_its_slot():
     # the check-in's time is the wake's slot: a boot that took a few seconds longer than the last one
     # (flash, a slow sensor) does not push the check-in to the wake after
-    stamp = "/tmp/bysans_mp_node_ota_late.dat"
+    stamp = T + "node_ota_late.dat"
     _remove(stamp)
     w, board, sink, wake = make()
     cfg = NodeConfig({"kind": "waste", "interval_s": 120, "ota_every_s": 120}, SENSORS)
@@ -616,8 +621,8 @@ def test_an_update_is_reported_at_the_first_wake_after_its_reset():
     # rolled back) at the next wake, not ota_every_s later, when its rollout's next wave may be waiting
     from bysans import otapoll
 
-    stamp, state = "/tmp/bysans_mp_node_ota_upd.dat", "/tmp/bysans_mp_ota_client.json"
-    reported = "/tmp/bysans_mp_ota_reported"
+    stamp, state = T + "node_ota_upd.dat", T + "ota_client.json"
+    reported = T + "ota_reported"
     for path in (stamp, reported):
         _remove(path)
     saved = otapoll.CLIENT_STATE, otapoll.REPORTED
@@ -670,7 +675,7 @@ def test_the_server_poll_hint_holds_back_a_client_but_not_the_node_schedule():
         def epoch_s(self):
             return 1750000000
 
-    root = "/tmp/bysans-mp-node-client"
+    root = T + "node-client"
     c = Client(Board(), root=root, config={"server": "http://x", "device": "70B3D57ED0000001", "kommune": "0751"})
     last = {"state": "confirmed", "reason": None, "detail": "", "target": None, "fails": 0, "next_s": 1750003600}
     with open(root + "/ota/client.json", "w") as f:
@@ -707,7 +712,7 @@ def test_ota_run_never_raises_and_says_one_line():
     for err in (MemoryError(), OSError(113), ValueError("bad json"), KeyError("device")):
         line = otapoll.run(None, Client(error=err))
         assert line.startswith("ota: failed, ") and "\n" not in line, line
-    assert not otapoll.configured("/tmp/bysans_mp_nonexistent_ota.json")
+    assert not otapoll.configured(T + "nonexistent_ota.json")
 
 
 def test_a_failed_wifi_join_is_reported_in_the_uplinks_until_a_join_gets_through():
@@ -720,7 +725,7 @@ def test_a_failed_wifi_join_is_reported_in_the_uplinks_until_a_join_gets_through
         def service(self, scheduled=False):
             return self.result
 
-    path = "/tmp/bysans_mp_net_status"
+    path = T + "net_status"
     _remove(path)
     w, board, sink, _ = make()
     cfg = NodeConfig({"kind": "waste"}, SENSORS)
