@@ -22,17 +22,29 @@ STORE_PATH = FUOTA_STATE
 MAX_QUEUED = 8  # answers kept for sending; older ones are dropped first (the server asks again)
 
 
-def kek(gen_app_key):
-    # McKEKey from the GenAppKey for LoRaWAN 1.0.x (TS005 §4.3, setup_spec.py): McRootKey = AES(GenAppKey,
-    # 0x00 | pad16), McKEKey = AES(McRootKey, 0x00 | pad16). The node keeps this in place of the root key.
+def _aes_zero(key):
+    # AES(key, 0x00 | pad16): McRootKey from the GenAppKey and McKEKey from McRootKey (ROOT_KEY_PREFIX_10X and
+    # KE_KEY_PREFIX are both 0x00)
     from bysans.lorawan.crypto import Ecb
 
-    zero = bytes(16)  # 0x00 | pad16 (ROOT_KEY_PREFIX_10X and KE_KEY_PREFIX are both 0x00)
-    root = bytearray(16)
-    Ecb(gen_app_key).encrypt(zero, root)
     out = bytearray(16)
-    Ecb(root).encrypt(zero, out)
+    Ecb(key).encrypt(bytes(16), out)
     return bytes(out)
+
+
+def root_key(gen_app_key):
+    # McRootKey for LoRaWAN 1.0.x (TS005 §4.3, setup_spec.py): AES(GenAppKey, 0x00 | pad16)
+    return _aes_zero(gen_app_key)
+
+
+def ke_key(mc_root_key):
+    # McKEKey = AES(McRootKey, 0x00 | pad16)
+    return _aes_zero(mc_root_key)
+
+
+def kek(gen_app_key):
+    # McKEKey from the GenAppKey; the node keeps this in place of the root key
+    return ke_key(root_key(gen_app_key))
 
 
 class FileStore:

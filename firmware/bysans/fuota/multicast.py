@@ -12,10 +12,15 @@
 from bysans.fuota import setup_spec as S
 from bysans.lorawan import crypto, frames, region
 
-def group_keys(ke_key, mc_key_encrypted, mc_addr):
-    # (McAppSKey, McNwkSKey) of a group from its McKey_encrypted (16 bytes) and McAddr (int)
-    mc_key = bytearray(16)
-    crypto.Ecb(ke_key).encrypt(bytes(mc_key_encrypted), mc_key)
+def recover_mc_key(ke_key, mc_key_encrypted):
+    # McKey = aes128_encrypt(McKEKey, McKey_encrypted) (the server sent aes128_decrypt(McKEKey, McKey))
+    out = bytearray(16)
+    crypto.Ecb(ke_key).encrypt(bytes(mc_key_encrypted), out)
+    return bytes(out)
+
+
+def session_keys(mc_key, mc_addr):
+    # (McAppSKey, McNwkSKey) from McKey (16 bytes) and McAddr (int): AES(McKey, prefix | McAddr LE | pad16)
     e = crypto.Ecb(mc_key)
     blk = bytearray(16)
     blk[1:5] = crypto.addr_bytes(mc_addr)
@@ -26,6 +31,11 @@ def group_keys(ke_key, mc_key_encrypted, mc_addr):
         e.encrypt(blk, k)
         keys.append(bytes(k))
     return keys[0], keys[1]
+
+
+def group_keys(ke_key, mc_key_encrypted, mc_addr):
+    # (McAppSKey, McNwkSKey) of a group from its McKey_encrypted (16 bytes) and McAddr (int)
+    return session_keys(recover_mc_key(ke_key, mc_key_encrypted), mc_addr)
 
 
 def _u32(b, o):
