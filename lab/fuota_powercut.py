@@ -139,7 +139,7 @@ def campaign(lab, *, name, boards=4, cuts_per_board=25, seed=1, loss=0.1):
                 b.powercut(0)
                 with lock:
                     stats["cuts"] += 1
-                st = count_cut(r, stats, lock, board=i, cut=k, want=want, timeout=60)
+                st = count_cut(r, stats, lock, board=i, cut=k, want=want, timeout=60, sim=b)
                 if st is None:
                     return
         except Exception as e:  # noqa: BLE001 - reported in the line, not a crash of the bench
