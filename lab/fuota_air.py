@@ -188,33 +188,77 @@ class Node:
         self.c.close()
 
 
-def send_fragments(ns, group, plan, nodes, starts, *, loss: float, rng, speed: int, lead_s: float = 8.0):
+def send_fragments(ns, group, plan, nodes, starts, *, loss: float, rng, speed: int, lead_s: float = 8.0,
+                   losses=None, frames=None, extras=None):
     """The plan's DataFragments as class C multicast frames at the plan's spacing, each board's copy timed
     by that board's clock (`starts`: each one's session start, GPS s); a share `loss` of them is not sent to
     each board (different ones per board, as a street loses them). Each frame goes to its board's gateway
     `lead_s` (simulated) before it is due there (a gateway takes frames at most 30 s ahead, none late), in
-    the order of those moments. Returns (sent per board, the frames' TX_ACK tokens)."""
+    the order of those moments. Per board (lists by board, None: as the others): `losses` its own loss
+    rate, `frames` what its frame k carries instead of the plan's fragment k (a tampered or reordered
+    stream), `extras` more frames, (offset s from its session start, FPort 201 payload) each, that the
+    air carries to it besides the plan's. Returns (sent per board, the frames' TX_ACK tokens)."""
     from fleet.fuota.spec import SPEC as FRAG
 
     frags = plan.data_fragments()
-    sends = sorted((starts[i] + off, i, k) for i in range(len(nodes)) for k, off in enumerate(plan.schedule())
-                   if rng.random() >= loss)
+    n = len(nodes)
+    losses, frames, extras = losses or [None] * n, frames or [None] * n, extras or [None] * n
+    sends = [(starts[i] + off, i, (frames[i] or frags)[k]) for i in range(n) for k, off in enumerate(plan.schedule())
+             if rng.random() >= (loss if losses[i] is None else losses[i])]
+    sends += [(starts[i] + off, i, p) for i in range(n) for off, p in (extras[i] or ())]
     ref = []
     for node in nodes:
         t0 = time.monotonic()
         ref.append((t0, node.gps_now()))
-    due = sorted((ref[i][0] + (at - lead_s - ref[i][1]) / speed, at, i, k) for at, i, k in sends)
-    sent = [0] * len(nodes)
+    due = sorted(((ref[i][0] + (at - lead_s - ref[i][1]) / speed, at, i, p) for at, i, p in sends),
+                 key=lambda x: x[:3])
+    sent = [0] * n
     tokens = []
-    for when, at, i, k in due:
+    for when, at, i, p in due:
         time.sleep(max(0.0, when - time.monotonic()))
         while nodes[i].gps_now() < at - lead_s:
             time.sleep(0.02)
-        tokens += [r["token"] for r in ns.send_multicast(group, FRAG.FPORT, frags[k], at_gps=at,
-                                                         freq_hz=plan.freq_hz, dr=plan.dr,
-                                                         devices=[nodes[i].dev_eui])]
+        tokens += [r["token"] for r in ns.send_multicast(group, FRAG.FPORT, p, at_gps=at, freq_hz=plan.freq_hz,
+                                                         dr=plan.dr, devices=[nodes[i].dev_eui])]
         sent[i] += 1
     return sent, tokens
+
+
+def tampered(plan):
+    """The plan with one byte of its payload's first object flipped and the payload's CRC-32 made right again
+    (a forger's block, not transit damage: the CRC passes, the manifest is read, the object fails its
+    SHA-256 or its inflate). Its fragments are the ones a board fed this stream gets."""
+    import dataclasses
+    import struct
+    import zlib
+
+    from fleet.fuota.payload import SPEC as PS  # the layout, declared once
+
+    data = bytearray(plan.payload)
+    mlen = PS.unpack_header(bytes(data[:PS.HEADER_SIZE]))[2]
+    clen = PS.unpack_object(bytes(data[PS.HEADER_SIZE + mlen:PS.HEADER_SIZE + mlen + PS.OBJECT_SIZE]))[1]
+    obj = PS.HEADER_SIZE + mlen + PS.OBJECT_SIZE
+    data[obj + clen // 2] ^= 0x5A
+    struct.pack_into("<I", data, len(data) - 4, zlib.crc32(bytes(data[:-4])))
+    return dataclasses.replace(plan, payload=bytes(data))
+
+
+def noise(plan):
+    """A board's stream with noise on the air (lists for send_fragments: frames, extras): three pairs of its
+    fragments swapped (out of order), and between the plan's slots duplicates of fragments, a fragment of
+    another session (frag index 1) and fragments one byte short and half long (a longer one would not fit
+    the plan's data rate: its fragments fill the frame)."""
+    from fleet.fuota.spec import SPEC as FRAG
+
+    frags = plan.data_fragments()
+    frames = list(frags)
+    for k in (1, 4, plan.nb_frag):
+        if k + 1 < len(frames):
+            frames[k], frames[k + 1] = frames[k + 1], frames[k]
+    at = [off + plan.interval_s / 2 for off in plan.schedule()]
+    extras = [(at[0], frags[0]), (at[2], frags[1]), (at[3], FRAG.pack_data_fragment(1, 2, frags[1][3:])),
+              (at[5], frags[5][:-1]), (at[6], frags[6][:len(frags[6]) // 2]), (at[-2], frags[-1])]
+    return frames, extras
 
 
 def parallel(fn, items):
@@ -349,7 +393,8 @@ def reports_through_ingest(db_url: str, ro, *, counter: int, payload: bytes, pla
 
 
 def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_loss: float = 0.25, speed: int = 10,
-               dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py") -> dict:
+               dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py", lossy: int | None = None,
+               lossy_loss: float = 0.70, forged: int | None = None, noisy=()) -> dict:
     """`boards` virtual boards (start_board(**kw) starts one) provisioned with a signed release 1.0.0 take
     2.0.0 (one module changed) as a signed delta payload through the air: each board joins and syncs its
     clock, gets the multicast group (McKey under its own McKEKey) and the fragmentation session, then the
@@ -358,7 +403,11 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     (reset first: the install runs in a whole heap), resets into the new slot and confirms it in its first
     boot's self-test. The rollout (fleet.fuota.rollout) follows every step. Returns a summary: per board
     the fragments sent and received, the rollout state and the version it runs; the plan; wall times.
-    `change`: the firmware module (source path) that 2.0.0 changes."""
+    `change`: the firmware module (source path) that 2.0.0 changes. Boards given a harder time (by index):
+    `lossy` misses `lossy_loss` of its fragments (its status answer still misses some after the session: the
+    rollout fails it, nothing installed); `forged` gets a forged stream (tampered(): it rebuilds a block whose
+    object fails its check, its installer refuses it and says so in an update report); `noisy` get noise()
+    (out of order, duplicates, another session's and wrong-sized fragments) and rebuild all the same."""
     from fleet.codec.update_report import decode_report
     from fleet.fuota import deploy
     from fleet.fuota import multicast as fmc
@@ -382,11 +431,11 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     targets = [deploy.Target(dev_eui(i).hex(), app_key(i)) for i in range(boards)]
     plan = deploy.plan(payload.data, targets, dr=dr, loss=plan_loss, mc_addr=0x01FF0B01)
     ro = LorawanRollout.start(version="2.0.0", kommune="0751", dev_euis=[t.dev_eui for t in targets],
-                              waves=[1000], halt_at=100, seed="air")
+                              waves=[1000], halt_at=500, seed="air")
     root = lab.store.latest_root_bytes()
     out = {"plan": plan.as_dict(), "payload_bytes": payload.size, "boards": [{} for _ in range(boards)],
            "wall_s": {}}
-    lock = threading.Lock()
+    lock = threading.RLock()
     seen = [0]
     with NetworkServer() as ns:
         for i in range(boards):
@@ -431,8 +480,15 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
 
         parallel(announce, nodes)
         t0 = time.monotonic()
+        losses, frames, extras = [None] * boards, [None] * boards, [None] * boards
+        if lossy is not None:
+            losses[lossy] = lossy_loss
+        if forged is not None:
+            frames[forged] = tampered(plan).data_fragments()
+        for i in noisy:
+            frames[i], extras[i] = noise(plan)
         sent, tokens = send_fragments(ns, group, plan, nodes, starts, loss=loss, rng=random.Random(seed),
-                                      speed=speed)
+                                      speed=speed, losses=losses, frames=frames, extras=extras)
         for i, n in enumerate(nodes):
             fr = [e for e in n.session_events() if e["ev"] == "frames"][0]
             blk = [e for e in n.run("t.block()") if e["ev"] == "block"][0]
@@ -443,8 +499,10 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
         t0 = time.monotonic()
 
         def status(i, n):
-            n.exchange(FRAG.FPORT, FRAG.pack_status_req(0, True), "FragSessionStatusAns")
-            observe(session_over=True)
+            ans = n.exchange(FRAG.FPORT, FRAG.pack_status_req(0, True), "FragSessionStatusAns")
+            with lock:  # (exchange's observe read it as the session went on) the window has closed
+                observe()
+                ro.observe(targets[i].dev_eui, FRAG.FPORT, ans, session_over=True)
 
         def start_app(i, r):
             if ro.devices[targets[i].dev_eui].state == "rebuilt":
@@ -481,9 +539,13 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
             def inspect(i, r):
                 if i in waiting:
                     take_repl(r)
-                    st = r.state()
-                    out["boards"][i].update(version=st["version"], last=(st["last"] or {}).get("state"),
-                                            files_ok=r.files_ok(), app=st["app"])
+                else:  # its node script's heap goes: the board boots again, on the release it runs
+                    r.c.write(b"\x02")
+                    vbs[i].reset()
+                    r.reconnect(timeout=60)
+                st = r.state()
+                out["boards"][i].update(version=st["version"], last=(st["last"] or {}).get("state"),
+                                        files_ok=r.files_ok(), app=st["app"])
 
             parallel(inspect, repls)
         finally:
@@ -493,7 +555,8 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     stored = {d["device"]: d for d in view["devices"]}
     for i, t in enumerate(targets):
         d = ro.devices[t.dev_eui]  # the rollout in memory: what the FUOTA answers made of it
-        out["boards"][i].update(state=stored[t.dev_eui]["state"], before_reports=d.state, missing=d.missing)
+        out["boards"][i].update(state=stored[t.dev_eui]["state"], reason=stored[t.dev_eui].get("reason"),
+                                before_reports=d.state, missing=d.missing)
     out["progress"] = view["counts"]
     out["wall_s"]["total"] = round(time.monotonic() - t_start, 1)
     return out
