@@ -360,36 +360,56 @@ def take_repl(r, timeout=60.0):
            "except OSError:\n pass\ngc.collect()\n" % device_spec.OTA_CONFIRMED)
 
 
+def chirpstack_event(up, at) -> dict:
+    """A network server's uplink as ChirpStack v4 publishes it (application/.../event/up): what
+    `fleet ingest mqtt` reads."""
+    import base64
+
+    return {"deduplicationId": f"{up.dev_eui}-{up.fcnt}", "time": at.isoformat(),
+            "deviceInfo": {"devEui": up.dev_eui, "tenantName": "lab"}, "fCnt": up.fcnt, "fPort": up.fport,
+            "data": base64.b64encode(bytes(up.payload)).decode(), "rxInfo": [{"rssi": -80, "snr": 7.5}],
+            "txInfo": {"frequency": 868100000}, "dr": 5}
+
+
 def reports_through_ingest(db_url: str, ro, *, counter: int, payload: bytes, plan, folder, uplinks):
     """Keeps the LoRaWAN rollout `ro` as it stands in the registry at `db_url` (its boards enrolled there in
-    Aarhus, running 1.0.0) and feeds the network server's uplinks on FPort 222, the update reports, through
-    FuotaStore.observe, which ingest calls with every uplink (fleet.fuota.store: a report moves its device
-    when it names the rollout's release counter). Returns (observe's counts, the stored rollout's status)."""
+    Aarhus, running 1.0.0) and feeds the network server's uplinks on FPort 222, the update reports, as
+    ChirpStack events through TelemetryStore.ingest with Aarhus' writer (the path of `fleet ingest mqtt`
+    and OS2iot's POST; ingest hands them to the open rollout of the device's registry kommune, which moves
+    a device when its report names the rollout's release counter). Returns (ingest's FUOTA counts, what
+    `fleet rollout status --via lorawan --kommune 751 --devices --json` prints)."""
     import hashlib
     from datetime import datetime, timezone
 
-    from fleet.fuota.store import FuotaStore
-    from fleet.store.db import Database
-    from fleet.store.models import Device
-    from fleet.telemetry.events import Uplink as Received
+    from click.testing import CliRunner
 
-    db = Database.open(db_url)
+    from fleet.cli import cli
+    from fleet.fuota.store import FuotaStore
+    from fleet.registry import Operator, Registry
+    from fleet.store.models import Device
+    from fleet.telemetry import TelemetryStore, parse_event
+
+    reg = Registry.open(db_url)
     try:
-        with db.write() as s:
+        with reg.db.write() as s:
             for k, dev in enumerate(ro.devices):
                 s.add(Device(dev_eui=dev.upper(), join_eui=JOIN_EUI.hex().upper(), app_key_sealed=b"",
                              name=f"fuota-air-{k}", kommune_kode="0751", kommune_navn="Aarhus", site="lab",
                              board="virtual", kind="waste", sensors=[], firmware_version="1.0.0", state="active"))
-        store = FuotaStore(db)
-        store.start(ro, board="virtual", from_version="1.0.0", seed="air", payload_sha256=hashlib.sha256(payload)
-                    .hexdigest(), payload_bytes=len(payload), dr=plan.dr, loss=plan.loss, freq_hz=plan.freq_hz,
-                    folder=str(folder), session=None, operator="lab", counter=counter)
+        FuotaStore(reg.db).start(ro, board="virtual", from_version="1.0.0", seed="air",
+                                 payload_sha256=hashlib.sha256(payload).hexdigest(), payload_bytes=len(payload),
+                                 dr=plan.dr, loss=plan.loss, freq_hz=plan.freq_hz, folder=str(folder), session=None,
+                                 operator="lab", counter=counter)
         now = datetime.now(timezone.utc)
-        counts = store.observe([Received(dev_eui=u.dev_eui.upper(), f_cnt=u.fcnt, f_port=u.fport, received_at=now,
-                                         payload=u.payload, source="chirpstack") for u in uplinks if u.fport == 222])
-        return counts, store.status(kommune="751")
+        ups = [parse_event(json.dumps(chirpstack_event(u, now)), "chirpstack") for u in uplinks if u.fport == 222]
+        result = TelemetryStore(reg).ingest(ups, operator=Operator("lab-ingest", kommune="0751"))
     finally:
-        db.close()
+        reg.close()
+    cmd = CliRunner().invoke(cli, ["rollout", "status", "--via", "lorawan", "--kommune", "751", "--devices",
+                                   "--json", "--db", db_url])
+    if cmd.exit_code != 0:
+        raise AssertionError(f"fleet rollout status: {cmd.output}")
+    return result.fuota, json.loads(cmd.output)
 
 
 def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_loss: float = 0.25, speed: int = 10,
@@ -529,7 +549,8 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
                 out["boards"][i]["reports"] = [x["event"] for x in report(i)]
                 out["boards"][i]["log"] = [ln for ln in logs[i].decode(errors="replace").splitlines()
                                            if ln.startswith("bysans") or "Error" in ln]
-            # the rollout, as it stands, kept in the lab's registry; the reports into it as ingest puts them
+            # the rollout, as it stands, kept in the lab's registry; the reports into it through ingest (as
+            # ChirpStack events); its status as the CLI prints it
             t1 = time.monotonic()
             counts, view = reports_through_ingest(lab.db_url, ro, counter=counter, payload=payload.data, plan=plan,
                                                   folder=base, uplinks=list(ns.uplinks))
