@@ -451,7 +451,7 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     targets = [deploy.Target(dev_eui(i).hex(), app_key(i)) for i in range(boards)]
     plan = deploy.plan(payload.data, targets, dr=dr, loss=plan_loss, mc_addr=0x01FF0B01)
     ro = LorawanRollout.start(version="2.0.0", kommune="0751", dev_euis=[t.dev_eui for t in targets],
-                              waves=[1000], halt_at=500, seed="air")
+                              waves=[1000], halt_at=100, seed="air")
     root = lab.store.latest_root_bytes()
     out = {"plan": plan.as_dict(), "payload_bytes": payload.size, "boards": [{} for _ in range(boards)],
            "wall_s": {}}
@@ -579,5 +579,6 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
         out["boards"][i].update(state=stored[t.dev_eui]["state"], reason=stored[t.dev_eui].get("reason"),
                                 before_reports=d.state, missing=d.missing)
     out["progress"] = view["counts"]
+    out["rollout"] = {k: view[k] for k in ("state", "note", "failed_in_open_waves")}
     out["wall_s"]["total"] = round(time.monotonic() - t_start, 1)
     return out

@@ -73,5 +73,7 @@ def test_ten_boards_rebuild_and_install_a_signed_delta_release_through_the_air(m
     assert any(f"fuota install: failed {why}" in ln for ln in b["log"]), b["log"]
     assert not any("fuota install: installed" in ln for ln in b["log"]), b["log"]
     assert out["progress"]["confirmed"] == len(healthy) and out["progress"]["failed"] == 2, out["progress"]
+    # 2 of 10 failed, over its 10 % threshold: the rollout halted by itself (the reports still move its devices)
+    assert (out["rollout"]["state"], out["rollout"]["failed_in_open_waves"]) == ("halted", 2), out["rollout"]
     # a report moves its device once (the repeats are heard): 8 confirmed, 1 refused
     assert out["ingest"]["moved"] == len(healthy) + 1 and not out["ingest"].get("not_in_rollout"), out["ingest"]
