@@ -188,33 +188,77 @@ class Node:
         self.c.close()
 
 
-def send_fragments(ns, group, plan, nodes, starts, *, loss: float, rng, speed: int, lead_s: float = 8.0):
+def send_fragments(ns, group, plan, nodes, starts, *, loss: float, rng, speed: int, lead_s: float = 8.0,
+                   losses=None, frames=None, extras=None):
     """The plan's DataFragments as class C multicast frames at the plan's spacing, each board's copy timed
     by that board's clock (`starts`: each one's session start, GPS s); a share `loss` of them is not sent to
     each board (different ones per board, as a street loses them). Each frame goes to its board's gateway
     `lead_s` (simulated) before it is due there (a gateway takes frames at most 30 s ahead, none late), in
-    the order of those moments. Returns (sent per board, the frames' TX_ACK tokens)."""
+    the order of those moments. Per board (lists by board, None: as the others): `losses` its own loss
+    rate, `frames` what its frame k carries instead of the plan's fragment k (a tampered or reordered
+    stream), `extras` more frames, (offset s from its session start, FPort 201 payload) each, that the
+    air carries to it besides the plan's. Returns (sent per board, the frames' TX_ACK tokens)."""
     from fleet.fuota.spec import SPEC as FRAG
 
     frags = plan.data_fragments()
-    sends = sorted((starts[i] + off, i, k) for i in range(len(nodes)) for k, off in enumerate(plan.schedule())
-                   if rng.random() >= loss)
+    n = len(nodes)
+    losses, frames, extras = losses or [None] * n, frames or [None] * n, extras or [None] * n
+    sends = [(starts[i] + off, i, (frames[i] or frags)[k]) for i in range(n) for k, off in enumerate(plan.schedule())
+             if rng.random() >= (loss if losses[i] is None else losses[i])]
+    sends += [(starts[i] + off, i, p) for i in range(n) for off, p in (extras[i] or ())]
     ref = []
     for node in nodes:
         t0 = time.monotonic()
         ref.append((t0, node.gps_now()))
-    due = sorted((ref[i][0] + (at - lead_s - ref[i][1]) / speed, at, i, k) for at, i, k in sends)
-    sent = [0] * len(nodes)
+    due = sorted(((ref[i][0] + (at - lead_s - ref[i][1]) / speed, at, i, p) for at, i, p in sends),
+                 key=lambda x: x[:3])
+    sent = [0] * n
     tokens = []
-    for when, at, i, k in due:
+    for when, at, i, p in due:
         time.sleep(max(0.0, when - time.monotonic()))
         while nodes[i].gps_now() < at - lead_s:
             time.sleep(0.02)
-        tokens += [r["token"] for r in ns.send_multicast(group, FRAG.FPORT, frags[k], at_gps=at,
-                                                         freq_hz=plan.freq_hz, dr=plan.dr,
-                                                         devices=[nodes[i].dev_eui])]
+        tokens += [r["token"] for r in ns.send_multicast(group, FRAG.FPORT, p, at_gps=at, freq_hz=plan.freq_hz,
+                                                         dr=plan.dr, devices=[nodes[i].dev_eui])]
         sent[i] += 1
     return sent, tokens
+
+
+def tampered(plan):
+    """The plan with one byte of its payload's first object flipped and the payload's CRC-32 made right again
+    (a forger's block, not transit damage: the CRC passes, the manifest is read, the object fails its
+    SHA-256 or its inflate). Its fragments are the ones a board fed this stream gets."""
+    import dataclasses
+    import struct
+    import zlib
+
+    from fleet.fuota.payload import SPEC as PS  # the layout, declared once
+
+    data = bytearray(plan.payload)
+    mlen = PS.unpack_header(bytes(data[:PS.HEADER_SIZE]))[2]
+    clen = PS.unpack_object(bytes(data[PS.HEADER_SIZE + mlen:PS.HEADER_SIZE + mlen + PS.OBJECT_SIZE]))[1]
+    obj = PS.HEADER_SIZE + mlen + PS.OBJECT_SIZE
+    data[obj + clen // 2] ^= 0x5A
+    struct.pack_into("<I", data, len(data) - 4, zlib.crc32(bytes(data[:-4])))
+    return dataclasses.replace(plan, payload=bytes(data))
+
+
+def noise(plan):
+    """A board's stream with noise on the air (lists for send_fragments: frames, extras): three pairs of its
+    fragments swapped (out of order), and between the plan's slots duplicates of fragments, a fragment of
+    another session (frag index 1) and fragments one byte short and half long (a longer one would not fit
+    the plan's data rate: its fragments fill the frame)."""
+    from fleet.fuota.spec import SPEC as FRAG
+
+    frags = plan.data_fragments()
+    frames = list(frags)
+    for k in (1, 4, plan.nb_frag):
+        if k + 1 < len(frames):
+            frames[k], frames[k + 1] = frames[k + 1], frames[k]
+    at = [off + plan.interval_s / 2 for off in plan.schedule()]
+    extras = [(at[0], frags[0]), (at[2], frags[1]), (at[3], FRAG.pack_data_fragment(1, 2, frags[1][3:])),
+              (at[5], frags[5][:-1]), (at[6], frags[6][:len(frags[6]) // 2]), (at[-2], frags[-1])]
+    return frames, extras
 
 
 def parallel(fn, items):
@@ -316,40 +360,61 @@ def take_repl(r, timeout=60.0):
            "except OSError:\n pass\ngc.collect()\n" % device_spec.OTA_CONFIRMED)
 
 
+def chirpstack_event(up, at) -> dict:
+    """A network server's uplink as ChirpStack v4 publishes it (application/.../event/up): what
+    `fleet ingest mqtt` reads."""
+    import base64
+
+    return {"deduplicationId": f"{up.dev_eui}-{up.fcnt}", "time": at.isoformat(),
+            "deviceInfo": {"devEui": up.dev_eui, "tenantName": "lab"}, "fCnt": up.fcnt, "fPort": up.fport,
+            "data": base64.b64encode(bytes(up.payload)).decode(), "rxInfo": [{"rssi": -80, "snr": 7.5}],
+            "txInfo": {"frequency": 868100000}, "dr": 5}
+
+
 def reports_through_ingest(db_url: str, ro, *, counter: int, payload: bytes, plan, folder, uplinks):
     """Keeps the LoRaWAN rollout `ro` as it stands in the registry at `db_url` (its boards enrolled there in
-    Aarhus, running 1.0.0) and feeds the network server's uplinks on FPort 222, the update reports, through
-    FuotaStore.observe, which ingest calls with every uplink (fleet.fuota.store: a report moves its device
-    when it names the rollout's release counter). Returns (observe's counts, the stored rollout's status)."""
+    Aarhus, running 1.0.0) and feeds the network server's uplinks on FPort 222, the update reports, as
+    ChirpStack events through TelemetryStore.ingest with Aarhus' writer (the path of `fleet ingest mqtt`
+    and OS2iot's POST; ingest hands them to the open rollout of the device's registry kommune, which moves
+    a device when its report names the rollout's release counter). Returns (ingest's FUOTA counts, what
+    `fleet rollout status --via lorawan --kommune 751 --devices --json` prints)."""
     import hashlib
     from datetime import datetime, timezone
 
-    from fleet.fuota.store import FuotaStore
-    from fleet.store.db import Database
-    from fleet.store.models import Device
-    from fleet.telemetry.events import Uplink as Received
+    from click.testing import CliRunner
 
-    db = Database.open(db_url)
+    from fleet.cli import cli
+    from fleet.fuota.store import FuotaStore
+    from fleet.registry import Operator, Registry
+    from fleet.store.models import Device
+    from fleet.telemetry import TelemetryStore, parse_event
+
+    reg = Registry.open(db_url)
     try:
-        with db.write() as s:
+        with reg.db.write() as s:
             for k, dev in enumerate(ro.devices):
                 s.add(Device(dev_eui=dev.upper(), join_eui=JOIN_EUI.hex().upper(), app_key_sealed=b"",
                              name=f"fuota-air-{k}", kommune_kode="0751", kommune_navn="Aarhus", site="lab",
                              board="virtual", kind="waste", sensors=[], firmware_version="1.0.0", state="active"))
-        store = FuotaStore(db)
-        store.start(ro, board="virtual", from_version="1.0.0", seed="air", payload_sha256=hashlib.sha256(payload)
-                    .hexdigest(), payload_bytes=len(payload), dr=plan.dr, loss=plan.loss, freq_hz=plan.freq_hz,
-                    folder=str(folder), session=None, operator="lab", counter=counter)
+        FuotaStore(reg.db).start(ro, board="virtual", from_version="1.0.0", seed="air",
+                                 payload_sha256=hashlib.sha256(payload).hexdigest(), payload_bytes=len(payload),
+                                 dr=plan.dr, loss=plan.loss, freq_hz=plan.freq_hz, folder=str(folder), session=None,
+                                 operator="lab", counter=counter)
         now = datetime.now(timezone.utc)
-        counts = store.observe([Received(dev_eui=u.dev_eui.upper(), f_cnt=u.fcnt, f_port=u.fport, received_at=now,
-                                         payload=u.payload, source="chirpstack") for u in uplinks if u.fport == 222])
-        return counts, store.status(kommune="751")
+        ups = [parse_event(json.dumps(chirpstack_event(u, now)), "chirpstack") for u in uplinks if u.fport == 222]
+        result = TelemetryStore(reg).ingest(ups, operator=Operator("lab-ingest", kommune="0751"))
     finally:
-        db.close()
+        reg.close()
+    cmd = CliRunner().invoke(cli, ["rollout", "status", "--via", "lorawan", "--kommune", "751", "--devices",
+                                   "--json", "--db", db_url])
+    if cmd.exit_code != 0:
+        raise AssertionError(f"fleet rollout status: {cmd.output}")
+    return result.fuota, json.loads(cmd.output)
 
 
 def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_loss: float = 0.25, speed: int = 10,
-               dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py") -> dict:
+               dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py", lossy: int | None = None,
+               lossy_loss: float = 0.70, forged: int | None = None, noisy=()) -> dict:
     """`boards` virtual boards (start_board(**kw) starts one) provisioned with a signed release 1.0.0 take
     2.0.0 (one module changed) as a signed delta payload through the air: each board joins and syncs its
     clock, gets the multicast group (McKey under its own McKEKey) and the fragmentation session, then the
@@ -358,7 +423,11 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     (reset first: the install runs in a whole heap), resets into the new slot and confirms it in its first
     boot's self-test. The rollout (fleet.fuota.rollout) follows every step. Returns a summary: per board
     the fragments sent and received, the rollout state and the version it runs; the plan; wall times.
-    `change`: the firmware module (source path) that 2.0.0 changes."""
+    `change`: the firmware module (source path) that 2.0.0 changes. Boards given a harder time (by index):
+    `lossy` misses `lossy_loss` of its fragments (its status answer still misses some after the session: the
+    rollout fails it, nothing installed); `forged` gets a forged stream (tampered(): it rebuilds a block whose
+    object fails its check, its installer refuses it and says so in an update report); `noisy` get noise()
+    (out of order, duplicates, another session's and wrong-sized fragments) and rebuild all the same."""
     from fleet.codec.update_report import decode_report
     from fleet.fuota import deploy
     from fleet.fuota import multicast as fmc
@@ -386,7 +455,7 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     root = lab.store.latest_root_bytes()
     out = {"plan": plan.as_dict(), "payload_bytes": payload.size, "boards": [{} for _ in range(boards)],
            "wall_s": {}}
-    lock = threading.Lock()
+    lock = threading.RLock()
     seen = [0]
     with NetworkServer() as ns:
         for i in range(boards):
@@ -431,8 +500,15 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
 
         parallel(announce, nodes)
         t0 = time.monotonic()
+        losses, frames, extras = [None] * boards, [None] * boards, [None] * boards
+        if lossy is not None:
+            losses[lossy] = lossy_loss
+        if forged is not None:
+            frames[forged] = tampered(plan).data_fragments()
+        for i in noisy:
+            frames[i], extras[i] = noise(plan)
         sent, tokens = send_fragments(ns, group, plan, nodes, starts, loss=loss, rng=random.Random(seed),
-                                      speed=speed)
+                                      speed=speed, losses=losses, frames=frames, extras=extras)
         for i, n in enumerate(nodes):
             fr = [e for e in n.session_events() if e["ev"] == "frames"][0]
             blk = [e for e in n.run("t.block()") if e["ev"] == "block"][0]
@@ -443,8 +519,10 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
         t0 = time.monotonic()
 
         def status(i, n):
-            n.exchange(FRAG.FPORT, FRAG.pack_status_req(0, True), "FragSessionStatusAns")
-            observe(session_over=True)
+            ans = n.exchange(FRAG.FPORT, FRAG.pack_status_req(0, True), "FragSessionStatusAns")
+            with lock:  # (exchange's observe read it as the session went on) the window has closed
+                observe()
+                ro.observe(targets[i].dev_eui, FRAG.FPORT, ans, session_over=True)
 
         def start_app(i, r):
             if ro.devices[targets[i].dev_eui].state == "rebuilt":
@@ -471,7 +549,8 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
                 out["boards"][i]["reports"] = [x["event"] for x in report(i)]
                 out["boards"][i]["log"] = [ln for ln in logs[i].decode(errors="replace").splitlines()
                                            if ln.startswith("bysans") or "Error" in ln]
-            # the rollout, as it stands, kept in the lab's registry; the reports into it as ingest puts them
+            # the rollout, as it stands, kept in the lab's registry; the reports into it through ingest (as
+            # ChirpStack events); its status as the CLI prints it
             t1 = time.monotonic()
             counts, view = reports_through_ingest(lab.db_url, ro, counter=counter, payload=payload.data, plan=plan,
                                                   folder=base, uplinks=list(ns.uplinks))
@@ -481,9 +560,13 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
             def inspect(i, r):
                 if i in waiting:
                     take_repl(r)
-                    st = r.state()
-                    out["boards"][i].update(version=st["version"], last=(st["last"] or {}).get("state"),
-                                            files_ok=r.files_ok(), app=st["app"])
+                else:  # its node script's heap goes: the board boots again, on the release it runs
+                    r.c.write(b"\x02")
+                    vbs[i].reset()
+                    r.reconnect(timeout=60)
+                st = r.state()
+                out["boards"][i].update(version=st["version"], last=(st["last"] or {}).get("state"),
+                                        files_ok=r.files_ok(), app=st["app"])
 
             parallel(inspect, repls)
         finally:
@@ -493,7 +576,9 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     stored = {d["device"]: d for d in view["devices"]}
     for i, t in enumerate(targets):
         d = ro.devices[t.dev_eui]  # the rollout in memory: what the FUOTA answers made of it
-        out["boards"][i].update(state=stored[t.dev_eui]["state"], before_reports=d.state, missing=d.missing)
+        out["boards"][i].update(state=stored[t.dev_eui]["state"], reason=stored[t.dev_eui].get("reason"),
+                                before_reports=d.state, missing=d.missing)
     out["progress"] = view["counts"]
+    out["rollout"] = {k: view[k] for k in ("state", "note", "failed_in_open_waves")}
     out["wall_s"]["total"] = round(time.monotonic() - t_start, 1)
     return out
