@@ -515,7 +515,9 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
             out["boards"][i].update(sent=sent[i], received=fr["n"], block=blk["size"])
         out["wall_s"]["session"] = round(time.monotonic() - t0, 1)
         ns.wait_for(lambda: set(tokens) <= {a["token"] for a in ns.tx_acks}, 10, "the gateways' TX_ACKs")
-        out["tx_errors"] = sorted({a["error"] for a in ns.tx_acks if a["token"] in set(tokens)} - {"NONE"})
+        acks = [a for a in ns.tx_acks if a["token"] in set(tokens)]
+        out["tx_errors"] = sorted({a["error"] for a in acks} - {"NONE"})
+        out["tx_late"], out["tx_frames"] = sum(a["error"] == "TOO_LATE" for a in acks), len(set(tokens))
         t0 = time.monotonic()
 
         def status(i, n):
