@@ -4,7 +4,7 @@
 # the same wake, shortens the sleep to wake before the session, and at that wake listens on the session's
 # frequency and data rate from its start to its timeout, no longer, hearing the multicast frame inside.
 # The key derivation itself is checked against cryptography in tests/host/test_fuota_setup_xcheck.py.
-# mp: -X heapsize=256K
+# mp: -X heapsize=512K
 import os
 import struct
 from binascii import unhexlify
@@ -14,7 +14,6 @@ import cryptolib
 from bysans import sink
 from bysans.fuota.dispatch import kek
 from bysans.fuota.multicast import group_keys
-from bysans.lorawan import mac
 from bysans.lorawan.radio import MemoryStore
 from lorawan_fakes import FakeClock, FakeNetwork, FakeRadio
 
@@ -50,6 +49,7 @@ def _world():
     store = MemoryStore()
 
     def make_sink():
+        from bysans.lorawan import mac  # fuota_start drops the LoRaWAN modules: the MAC's errors must be theirs
         m = mac.ClassA(radio, clock, store, dev_eui=DEV, join_eui=JOIN, app_key=KEY)
         s = sink.LoRaWANSink(clock, (DEV, JOIN, KEY), mac=m, store=store)
         s.fuota_state, s.fuota_inbox, s.fuota_session_file, s.fuota_clock_file = (
@@ -122,4 +122,55 @@ def test_fuota_downlinks_wait_for_the_next_wake_then_a_class_c_window():
     assert mc and mc[0][0] >= t0 and max(x[0] + x[4] for x in mc) <= t0 + 4000 + 1000
     assert len(radio.air) == 2  # "early" and "late" were never picked up
     assert s.session_ms() == -1 and not s.fuota_due()
+    _clean()
+
+
+def test_a_wake_frees_the_flash_of_a_fragmentation_session_past_its_timeout():
+    # a session set up over the air that never completes: the wake after its timeout deletes its files,
+    # before anything else; a wake without such files does not load the fragmentation package at all
+    import sys
+
+    from bysans.fuota import frag_spec as fs
+    from bysans.modules import drop
+
+    _clean()
+    clock, radio, net, make_sink = _world()
+    d = TMP + "frag"
+    s = make_sink()
+    s.fuota_frag_dir = d
+    assert s.join()
+    clock.sleep_ms(60000)
+    net.queue(net.downlink(port=201, payload=fs.pack_setup_req(0, 10, 20, 0)))
+    s.send(1, b"\x01")
+    clock.sleep_ms(600000)
+    s = make_sink()
+    s.fuota_frag_dir = d
+    s.fuota_start()
+    assert _ups(net, 201) == [bytes([fs.SETUP_CID, 0])], (s.problem, net.uplinks)  # the session is set up on the next wake
+    names = sorted(os.listdir(d))
+    assert names == ["frag.blk", "frag.log", "frag.ses"], names
+    for wait_s, left in ((3600, names), (2 * 86400 - 3600, [])):  # the default lifetime: two days
+        clock.sleep_ms(wait_s * 1000)
+        s = make_sink()
+        s.fuota_frag_dir = d
+        s.fuota_start()
+        assert sorted(os.listdir(d)) == left, (wait_s, os.listdir(d))
+        assert "bysans.fuota.frag" not in sys.modules  # dropped again
+    drop("bysans.fuota")
+    real_import = __import__  # and with no session files the package is not even imported
+    seen = []
+
+    def spy(name, *a):
+        seen.append(name)
+        return real_import(name, *a)
+    import builtins
+    builtins.__import__ = spy
+    try:
+        s = make_sink()
+        s.fuota_frag_dir = d
+        assert not s.fuota_expire()
+    finally:
+        builtins.__import__ = real_import
+    assert not [n for n in seen if "fuota" in n], seen
+    os.rmdir(d)
     _clean()
