@@ -6,6 +6,10 @@
 # the same FPort (take() hands them out, oldest first). The state lives in a FileStore on flash, so a
 # session survives deep sleep and power cuts. The next class C session's start is also written, in board-clock
 # seconds, to FUOTA_SESSION (device_spec.py), so a wake can see it without loading this package (bysans.sink).
+# A multicast frame (class C session) carries its McGroupID: a DataFragment from a group outside the
+# fragmentation session's McGroupBitMask is dropped (unicast always feeds it), and the answer to a multicast
+# FPort-201 request (FragSessionStatusReq) is held for a random delay within 2^(BlockAckDelay+4) s, drawn
+# from the board's random source (os.urandom), before take() hands it out; held_ms() says when (TS004 3.2).
 #
 #   f = Fuota(board, ke_key=kek(gen_app_key))
 #   if dl.port in PORTS: f.handle(dl.port, dl.payload)

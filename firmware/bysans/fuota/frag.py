@@ -21,6 +21,7 @@
 #             the next one is written over it. This log is the truth: after a reset it is replayed.
 #   frag.blk  NbFrag·FragSize working rows: row c holds the fragment, or the reduced data of the coded
 #             fragment whose pivot is column c; solved in place when the rank reaches NbFrag
+#   frag.room written and removed at setup: the flash the log and frag.bin will take (_allocate)
 #   frag.bin  the rebuilt block, NbFrag·FragSize − Padding bytes (temporary file, then renamed); once it
 #             exists the log and the working rows are removed and the session is marked done
 #
@@ -35,9 +36,10 @@ import struct
 import binascii
 import time
 
+from bysans.device_spec import FUOTA_FRAG
 from bysans.fuota import frag_spec as fs
 
-ROOT = "/fuota"             # default directory of the session's files
+ROOT = FUOTA_FRAG           # default directory of the session's files, /fuota
 TIMEOUT_S = 172800          # default lifetime of a session that is not rebuilt: two days
 MATRIX_BYTES = 4096         # default bound of the coded pivots' bits in RAM
 MAX_BLOCK_BYTES = 65536     # default bound of a block (NbFrag · FragSize)
@@ -371,11 +373,11 @@ def _setup(req, store):
 
 
 def _allocate(sess):
-    # Whether the session fits is found out by taking the flash, not from os.statvfs (on littlefs it
-    # counts blocks still shared by a copy-on-write file as used, and with two OTA slots it was seen to
-    # wrap to about 4 GB free). The working rows are written in full (zeros); then a probe file as large as
-    # everything the session writes later -- a log of at most NbFrag records, the rebuilt block beside
-    # them -- plus RESERVE_BYTES (littlefs's per-file blocks, the session record) is written and removed.
+    # Whether the session fits is found out by taking the flash, not from os.statvfs (on littlefs it was
+    # seen to underestimate the free space with one OTA slot and to wrap to about 4 GB free with two). The
+    # working rows are written in full (zeros); then a probe file as large as everything the session writes
+    # later -- a log of at most NbFrag records, the rebuilt block beside it -- plus RESERVE_BYTES (littlefs's
+    # per-file blocks, the session record) is written and removed.
     # OSError ENOSPC on the way: the filesystem has not the room.
     m, s = sess.m, sess.s
     zero = bytes(_CHUNK)
