@@ -152,7 +152,7 @@ class LoRaWANSink:
     def fuota_expire(self):
         """A fragmentation session that never completes frees its flash once its timeout has passed
         (bysans.fuota.frag.expire; also the files of a setup a reset cut short). Stats the session's files
-        first: the package is loaded (and dropped again) only when there are any. True: files were removed."""
+        first: the package is loaded (and dropped again) only when there are any. True: a session was deleted."""
         import os
 
         d = self.fuota_frag_dir

@@ -138,7 +138,8 @@ class Fuota:
                 from bysans.fuota import frag
             except ImportError:
                 return True  # no fragmentation package in this firmware: nothing to answer
-            if group is not None and payload[:1] == b"\x08" and not frag.accepts_group(self.store, group):
+            if (group is not None and payload and payload[0] == frag.fs.DATA_FRAGMENT_CID
+                    and not frag.accepts_group(self.store, group)):
                 return True  # a DataFragment on a group outside the session's McGroupBitMask (TS004 3.4)
             ans = frag.handle(payload, self.store)
             if ans and group is not None:
