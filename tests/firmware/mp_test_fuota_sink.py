@@ -174,3 +174,50 @@ def test_a_wake_frees_the_flash_of_a_fragmentation_session_past_its_timeout():
     assert not [n for n in seen if "fuota" in n], seen
     os.rmdir(d)
     _clean()
+
+
+def test_a_multicast_status_request_is_answered_after_a_random_delay_within_block_ack_delay():
+    # TS004 3.2: a FragSessionStatusReq heard in a class C session is answered after a random delay within
+    # 2^(BlockAckDelay+4) s (here 16 s), from the board's random source; the wake waits it out and sends it
+    from bysans.fuota import frag_spec as fs
+
+    _clean()
+    clock, radio, net, make_sink = _world()
+    d = TMP + "frag2"
+    k = kek(KEY)
+    enc = cryptolib.aes(k, 1).decrypt(MC_KEY)
+    s = make_sink()
+    assert s.join()
+    for port, body in ((200, bytes([2, 1]) + struct.pack("<I", MC_ADDR) + enc + struct.pack("<II", 0, 1000)),
+                       (201, fs.pack_setup_req(0, 10, 20, 0, mc_group_mask=0b0010))):
+        clock.sleep_ms(60000)
+        net.queue(net.downlink(port=port, payload=body))
+        s.send(1, b"\x01")
+    clock.sleep_ms(600000)
+    start = _gps(clock) + 120
+    net.queue(net.downlink(port=200, payload=bytes([4, 1]) + struct.pack("<IB", start, 2)
+                           + (FREQ // 100).to_bytes(3, "little") + bytes([5])))
+    s = make_sink()
+    s.fuota_frag_dir = d
+    s.fuota_start()
+    assert bytes([fs.SETUP_CID, 0]) in _ups(net, 201), net.uplinks
+    clock.sleep_ms(s.fuota_run(900000))
+    app_s, nwk_s = group_keys(k, enc, MC_ADDR)
+    t_req = (start - GPS0) * 1000 + 1500  # inside the 4 s window
+    saved = net.app
+    net.app = app_s
+    radio.air.append((t_req, FREQ, 7, 125, net.downlink(port=201, payload=fs.pack_status_req(0, True), fcnt=3,
+                                                         nwk=nwk_s, dev_addr=MC_ADDR)))
+    net.app = saved
+    before = len(radio.sent)
+    s = make_sink()
+    s.fuota_frag_dir = d
+    assert s.fuota_start() == 1, s.problem
+    sent = list(zip(radio.sent[before:], net.uplinks[-(len(radio.sent) - before):]))
+    [(rec, up)] = [(r, u) for r, u in sent if u[1] == 201]
+    assert up[2] == fs.pack_status_ans(0, 0, 10, 0)
+    assert t_req <= rec[0] <= t_req + 16000 + 1000, (rec[0] - t_req)  # window, plus the second's rounding
+    for n in ("frag.ses", "frag.blk", "frag.log"):
+        os.remove(d + "/" + n)
+    os.rmdir(d)
+    _clean()
