@@ -11,6 +11,7 @@ LORAWAN_CONFIG = "/config/lorawan.json" # DevEUI, JoinEUI and the AppKey (`fleet
 FUOTA_STATE = "/fuota.dat"              # FUOTA packages' state: clock offset, multicast groups (bysans.fuota)
 FUOTA_SESSION = "/fuota.ses"            # the next class C session's start, board-clock s, as text (none: no file)
 FUOTA_CLOCK = "/fuota.clk"              # when the next AppTimeReq is due, board-clock s, as text
+FUOTA_FRAG = "/fuota"                   # the fragmentation session's files (bysans.fuota.frag: frag.ses, .log, .blk, .bin)
 FUOTA_INBOX = "/fuota.in"               # FUOTA downlinks kept for the next wake: port u8 | length u8 | payload
 WIFI_CONFIG = "/config/wifi.json"       # the WLANs the board may join for updates (`fleet wifi set`)
 OTA_DIR = "/ota"                        # OTA state (bysans/ota/slots.py has the layout)

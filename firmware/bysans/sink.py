@@ -15,7 +15,7 @@ import gc
 
 from micropython import const
 
-from bysans.device_spec import FUOTA_CLOCK, FUOTA_INBOX, FUOTA_SESSION, FUOTA_STATE
+from bysans.device_spec import FUOTA_CLOCK, FUOTA_FRAG, FUOTA_INBOX, FUOTA_SESSION, FUOTA_STATE
 from bysans.device_spec import LORAWAN_CONFIG as LORAWAN_PATH
 JOIN_DRS = (5, 3, 0)        # join attempts go round these data rates (by DevNonce): SF7, SF9, SF12
 _MAX_WAIT_MS = const(15000)  # a duty-cycle silence up to this long is waited out (e.g. the first uplink
@@ -91,6 +91,7 @@ class LoRaWANSink:
     fuota_inbox = FUOTA_INBOX
     fuota_session_file = FUOTA_SESSION
     fuota_clock_file = FUOTA_CLOCK
+    fuota_frag_dir = FUOTA_FRAG
 
     def __init__(self, board, creds, *, feed=None, max_wait_ms=_MAX_WAIT_MS, mac=None, store=None):
         self.board = board
@@ -141,9 +142,40 @@ class LoRaWANSink:
         if self.fuota is None:
             from bysans.fuota.dispatch import FileStore, Fuota
 
-            self.fuota = Fuota(self.board, FileStore(self.fuota_state), ke_key=self._key_encryption_key(),
+            st = FileStore(self.fuota_state)
+            st.root = self.fuota_frag_dir  # what bysans.fuota.frag asks of its store: its directory, the clock
+            st.now = self.board.epoch_s
+            self.fuota = Fuota(self.board, st, ke_key=self._key_encryption_key(),
                                session_mark=self.fuota_session_file, clock_mark=self.fuota_clock_file)
         return self.fuota
+
+    def fuota_expire(self):
+        """A fragmentation session that never completes frees its flash once its timeout has passed
+        (bysans.fuota.frag.expire; also the files of a setup a reset cut short). Stats the session's files
+        first: the package is loaded (and dropped again) only when there are any. True: a session was deleted."""
+        import os
+
+        d = self.fuota_frag_dir
+        for name in ("/frag.ses", "/frag.blk", "/frag.log"):
+            try:
+                os.stat(d + name)
+                break
+            except OSError:
+                pass
+        else:
+            return False
+        from bysans.fuota import frag
+        from bysans.modules import drop
+
+        class _Store:
+            root = d
+            now = self.board.epoch_s
+
+        try:
+            return frag.expire(_Store)
+        finally:
+            frag = _Store = None
+            drop("bysans.fuota")
 
     def _downlink(self, dl):
         if dl is None or not dl.port:
@@ -252,6 +284,14 @@ class LoRaWANSink:
         w = self.session_ms()
         return 0 <= w <= self.max_wait_ms or self._due_ms(self.fuota_clock_file) in (-1, 0)
 
+    def _wait(self, ms):
+        # sleeps ms, feeding the watchdog at least every _WAIT_STEP_MS
+        while ms > 0:
+            step = min(ms, _WAIT_STEP_MS)
+            self.board.sleep_ms(step)
+            self.feed()
+            ms -= step
+
     def _has_session(self):
         # whether the store holds a LoRaWAN session (the MAC's own test: a DevAddr, bysans.lorawan.mac K_ADDR)
         from bysans.lorawan.store import PersistentStore
@@ -264,7 +304,12 @@ class LoRaWANSink:
         feeding the watchdog; the radio listens until the session's timeout), sends what FUOTA owes (answers,
         an AppTimeReq; at most _FUOTA_UPLINKS, their downlinks handled at once), then puts the MAC away
         (suspend) and drops the FUOTA and LoRaWAN code, so the cycle starts as without FUOTA. Returns the
-        multicast frames received, or -1 when there was nothing to do. A failure costs the FUOTA work only."""
+        multicast frames received, or -1 when there was nothing to do. A failure costs the FUOTA work only.
+        First a fragmentation session past its timeout is deleted (fuota_expire)."""
+        try:
+            self.fuota_expire()
+        except (OSError, MemoryError) as e:
+            self.problem = "fuota: %s" % e
         if not self.fuota_due():
             return -1
         n = 0
@@ -287,16 +332,19 @@ class LoRaWANSink:
                 i += 2 + kept[i + 1]
             w = f.ms_to_session()
             if 0 <= w <= self.max_wait_ms:
-                while w > 0:
-                    ms = min(w, _WAIT_STEP_MS)
-                    self.board.sleep_ms(ms)
-                    self.feed()
-                    w -= ms
+                self._wait(w)
                 n = max(0, f.run_session(m, feed=self.feed))
                 self.mc_frames += n
             out = f.take()
             sent = 0
-            while out and sent < _FUOTA_UPLINKS:
+            while sent < _FUOTA_UPLINKS:
+                if not out:  # answers to multicast requests wait out their random delay (BlockAckDelay)
+                    w = f.held_ms()
+                    if w < 0:
+                        break
+                    self._wait(w)
+                    out = f.take()
+                    continue
                 port, payload = out.pop(0)
                 self._call(lambda: self._downlink(self._free(lambda: m.send(port, payload))))
                 sent += 1

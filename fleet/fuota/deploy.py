@@ -16,7 +16,7 @@ import bisect
 import math
 import random
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..airtime import time_on_air_s
 from ..errors import UsageError
@@ -235,6 +235,8 @@ def plan(payload: bytes, targets, *, dr: int = 5, loss: float = 0.10, freq_hz: i
     session = session_for(len(payload), size, frag_index=frag_index)
     duty = duty_cycle(freq_hz)
     mc.class_c_session_req(group_id, 0, 0, freq_hz, dr)  # checks the group id and the frequency grid
+    # McGroupBitMask: the session's fragments come on this plan's group (the node drops other groups')
+    session = replace(session, mc_group_mask=1 << group_id)
     shortest = ((session.nb_frag + MARGIN - 1) * frame_toa_s(size, dr) / duty + frame_toa_s(size, dr) + 2 * GUARD_S)
     if shortest > 2 ** 15:
         raise UsageError(f"the session needs more than {shortest / 3600:.1f} h of class C, more than 2^15 s",

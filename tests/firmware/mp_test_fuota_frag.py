@@ -352,3 +352,4 @@ def test_a_store_that_only_names_its_directory_gets_the_defaults():
         frag.handle(f, store)
     assert _rebuilt(store) == data
     _cleanup(store)
+

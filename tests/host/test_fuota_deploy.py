@@ -102,6 +102,15 @@ def _status(missing, received=10):
     return FRAG.pack_status_ans(0, received, missing, 0)
 
 
+def test_the_fragmentation_session_names_the_plans_multicast_group():
+    # TS004 McGroupBitMask: the node drops fragments from groups outside it, so the setup names the group
+    # the plan sends the fragments on
+    for gid in (0, 2, 3):
+        p = deploy.plan(bytes(500), [], dr=5, group_id=gid)
+        f = FRAG.unpack_setup_req(p.frag_setup_req()[1:])
+        assert f["mc_group_mask"] == 1 << gid and p.class_c_req(0)[1] == gid
+
+
 def test_rollout_moves_devices_through_the_fuota_states_and_opens_the_next_wave():
     devs = [_dev(i) for i in range(10)]
     ro = LorawanRollout.start(version="1.1.0", kommune="0751", dev_euis=devs, waves=[200, 1000], halt_at=200,

@@ -6,6 +6,10 @@
 # the same FPort (take() hands them out, oldest first). The state lives in a FileStore on flash, so a
 # session survives deep sleep and power cuts. The next class C session's start is also written, in board-clock
 # seconds, to FUOTA_SESSION (device_spec.py), so a wake can see it without loading this package (bysans.sink).
+# A multicast frame (class C session) carries its McGroupID: a DataFragment from a group outside the
+# fragmentation session's McGroupBitMask is dropped (unicast always feeds it), and the answer to a multicast
+# FPort-201 request (FragSessionStatusReq) is held for a random delay within 2^(BlockAckDelay+4) s, drawn
+# from the board's random source (os.urandom), before take() hands it out; held_ms() says when (TS004 3.2).
 #
 #   f = Fuota(board, ke_key=kek(gen_app_key))
 #   if dl.port in PORTS: f.handle(dl.port, dl.payload)
@@ -45,6 +49,10 @@ def ke_key(mc_root_key):
 def kek(gen_app_key):
     # McKEKey from the GenAppKey; the node keeps this in place of the root key
     return ke_key(root_key(gen_app_key))
+
+
+def _urandom_u32():
+    return int.from_bytes(os.urandom(4), "little")
 
 
 class FileStore:
@@ -92,8 +100,9 @@ class FileStore:
 
 class Fuota:
     def __init__(self, board, store=None, *, ke_key=None, now_s=None, session_mark=FUOTA_SESSION,
-                 clock_mark=FUOTA_CLOCK):
+                 clock_mark=FUOTA_CLOCK, rand=None):
         # session_mark=None: no FUOTA_SESSION / FUOTA_CLOCK files (a test's store in memory)
+        # rand(): a random u32 (default the board's hardware source, os.urandom) for TS004's BlockAckDelay
         self.board = board
         self._mark_path = session_mark
         self._clock_path = clock_mark
@@ -103,6 +112,8 @@ class Fuota:
         self._clock = None
         self._mcast = None
         self.queue = []      # (port, answer bytes)
+        self.held = []       # (due, port, answer bytes): answers to multicast requests, due at board-clock ms
+        self._rand = rand or _urandom_u32
         self.handled = 0     # downlinks given to a package
         self.frames = 0      # multicast frames received in class C sessions
 
@@ -125,8 +136,9 @@ class Fuota:
             self._mcast = Multicast(self.store, self.clock, self._kek)
         return self._mcast
 
-    def handle(self, port, payload):
-        # a downlink (unicast, or multicast from a class C session) on FPort `port`; True if it was one of ours
+    def handle(self, port, payload, group=None):
+        # a downlink on FPort `port`; True if it was one of ours. `group`: the McGroupID of a multicast frame
+        # (class C session), None for a unicast one
         if port == CLOCK_PORT:
             ans = self.clock.handle(payload)
         elif port == MCAST_PORT:
@@ -138,7 +150,17 @@ class Fuota:
                 from bysans.fuota import frag
             except ImportError:
                 return True  # no fragmentation package in this firmware: nothing to answer
+            if (group is not None and payload and payload[0] == frag.fs.DATA_FRAGMENT_CID
+                    and not frag.accepts_group(self.store, group)):
+                return True  # a DataFragment on a group outside the session's McGroupBitMask (TS004 3.4)
             ans = frag.handle(payload, self.store)
+            if ans and group is not None:
+                # TS004 3.2: a multicast FragSessionStatusReq is answered after a random delay within
+                # 2^(BlockAckDelay+4) s, so the group's answers do not collide
+                window = frag.answer_delay_max_s(self.store) * 1000
+                self.held.append((self._now() * 1000 + self._rand() % window, port, ans))
+                self.handled += 1
+                return True
         else:
             return False
         self.handled += 1
@@ -149,10 +171,22 @@ class Fuota:
             del self.queue[:-MAX_QUEUED]
         return True
 
+    def held_ms(self):
+        # ms until the next held answer is due (0: it is), -1 when none is held
+        if not self.held:
+            return -1
+        w = min(h[0] for h in self.held) - self._now() * 1000
+        return w if w > 0 else 0
+
     def take(self):
-        # the uplinks owed, oldest first (the queue empties): answers, then an AppTimeReq when one is due
+        # the uplinks owed, oldest first (the queue empties): answers, held answers whose delay is over,
+        # then an AppTimeReq when one is due
         out = self.queue
         self.queue = []
+        if self.held:
+            t = self._now() * 1000
+            out += [(h[1], h[2]) for h in self.held if h[0] <= t]
+            self.held = [h for h in self.held if h[0] > t]
         c = self.clock
         if c.due():
             out.append((CLOCK_PORT, c.request()))
@@ -209,7 +243,7 @@ class Fuota:
 
         def on_frame(g, dl):
             got[0] += 1
-            if not self.handle(dl.port, dl.payload) and on_app is not None:
+            if not self.handle(dl.port, dl.payload, gid) and on_app is not None:
                 on_app(dl.port, dl.payload)
 
         try:

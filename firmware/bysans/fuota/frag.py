@@ -21,6 +21,7 @@
 #             the next one is written over it. This log is the truth: after a reset it is replayed.
 #   frag.blk  NbFrag·FragSize working rows: row c holds the fragment, or the reduced data of the coded
 #             fragment whose pivot is column c; solved in place when the rank reaches NbFrag
+#   frag.room written and removed at setup: the flash the log and frag.bin will take (_allocate)
 #   frag.bin  the rebuilt block, NbFrag·FragSize − Padding bytes (temporary file, then renamed); once it
 #             exists the log and the working rows are removed and the session is marked done
 #
@@ -37,15 +38,19 @@ import time
 
 from bysans.fuota import frag_spec as fs
 
-ROOT = "/fuota"             # default directory of the session's files
+ROOT = "/fuota"             # default directory of the session's files (the node's: device_spec.FUOTA_FRAG)
 TIMEOUT_S = 172800          # default lifetime of a session that is not rebuilt: two days
 MATRIX_BYTES = 4096         # default bound of the coded pivots' bits in RAM
 MAX_BLOCK_BYTES = 65536     # default bound of a block (NbFrag · FragSize)
+
+ENOSPC = 28                # errno: littlefs has no free block
+RESERVE_BYTES = 8192        # flash a session needs beyond its files' bytes (littlefs blocks, the record)
 
 SESSION = "frag.ses"
 LOG = "frag.log"
 BLOCK = "frag.blk"
 OUT = "frag.bin"
+PROBE = "frag.room"  # written and removed at setup: the room the session needs (_allocate)
 _MAGIC = b"BFS1"
 _SES = "<4sBHBBB4sIBH"
 _SES_SIZE = 21
@@ -239,7 +244,7 @@ def _read_session(root):
 
 def _delete(root):
     _cache.pop(root, None)
-    for name in (SESSION, LOG, BLOCK, OUT, OUT + ".tmp", SESSION + ".tmp"):
+    for name in (SESSION, LOG, BLOCK, OUT, OUT + ".tmp", SESSION + ".tmp", PROBE):
         _remove(root + "/" + name)
 
 
@@ -346,35 +351,51 @@ def _setup(req, store):
         bits |= fs.SETUP_ENCODING_UNSUPPORTED
     if current is not None and current.index != index and not current.done and not current.memory_error:
         bits |= fs.SETUP_INDEX_UNSUPPORTED  # one session at a time; delete the other first
-    if m * s > _limit(store, "max_block_bytes", MAX_BLOCK_BYTES) or not _room(store, m, s):
+    if m * s > _limit(store, "max_block_bytes", MAX_BLOCK_BYTES):
         bits |= fs.SETUP_NOT_ENOUGH_MEMORY
     if bits:
         return fs.pack_setup_ans(index, bits)
     _mkdir(root)
-    _delete(root)  # a new setup of this index replaces the session and its context
+    _delete(root)  # a new setup replaces the session and its context (its flash is free for the new one)
     sess = _Session(root, req[0], m, s, req[4], padding, f["descriptor"], _now(store) + _limit(store, "timeout_s", TIMEOUT_S))
-    with open(sess.path(BLOCK), "wb") as blk:
-        zero = bytes(_CHUNK)
-        left = m * s
-        while left > 0:
-            blk.write(zero[:min(left, _CHUNK)])
-            left -= _CHUNK
-    with open(sess.path(LOG), "wb"):
-        pass
+    try:
+        _allocate(sess)
+    except OSError as e:
+        _delete(root)
+        if e.args and e.args[0] == ENOSPC:
+            return fs.pack_setup_ans(index, fs.SETUP_NOT_ENOUGH_MEMORY)
+        raise
     _write_record(sess)
     sess.matrix_bytes = _limit(store, "matrix_bytes", MATRIX_BYTES)
     _cache[root] = sess
     return fs.pack_setup_ans(index, 0)
 
 
-
-def _room(store, m, s):
-    # the working rows, a log of at most m records, and the rebuilt block
+def _allocate(sess):
+    # Whether the session fits is found out by taking the flash, not from os.statvfs (on littlefs it was
+    # seen to underestimate the free space with one OTA slot and to wrap to about 4 GB free with two). The
+    # working rows are written in full (zeros); then a probe file as large as everything the session writes
+    # later -- a log of at most NbFrag records, the rebuilt block beside it -- plus RESERVE_BYTES (littlefs's
+    # per-file blocks, the session record) is written and removed.
+    # OSError ENOSPC on the way: the filesystem has not the room.
+    m, s = sess.m, sess.s
+    zero = bytes(_CHUNK)
+    with open(sess.path(BLOCK), "wb") as blk:
+        left = m * s
+        while left > 0:
+            blk.write(zero[:min(left, _CHUNK)])
+            left -= _CHUNK
+    probe = sess.path(PROBE)
     try:
-        st = os.statvfs(_root(store) if _exists(_root(store)) else "/")
-    except (AttributeError, OSError):
-        return True
-    return st[0] * st[4] >= m * s * 2 + m * (s + 6) + 4096
+        with open(probe, "wb") as f:
+            left = m * (s + 6) + m * s - sess.padding + RESERVE_BYTES
+            while left > 0:
+                f.write(zero[:min(left, _CHUNK)])
+                left -= _CHUNK
+    finally:
+        _remove(probe)
+    with open(sess.path(LOG), "wb"):
+        pass
 
 
 def _status(req, store):
@@ -448,11 +469,18 @@ def handle(payload, store):
 
 def expire(store):
     """Deletes the session of store.root when its time is up, and the files of a setup a reset cut short
-    (call at wake); True when a session was deleted."""
-    if not _exists(_root(store)):
+    (call at wake); True when a session was deleted. Reads the session's record only (no log replay)."""
+    root = _root(store)
+    if not _exists(root):
         return False
-    had = _read_session(_root(store)) is not None
-    return _load(store) is None and had
+    sess = _cache.get(root) or _read_session(root)
+    if sess is None:
+        _sweep(root)
+        return False
+    if sess.done or _now(store) < sess.deadline:
+        return False
+    _delete(root)
+    return True
 
 
 def block_path(store):
