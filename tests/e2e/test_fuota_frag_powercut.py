@@ -19,7 +19,7 @@ SIZE, R = 32, 40
 # (renamed into place after each fragment). After a boot the fragment at `pos` is lost (sent while the board
 # was off) and the rest follow; the decoder's own state is only what frag.py keeps in flash.
 FEEDER = """
-import os, hashlib, binascii
+import os, hashlib, binascii, time
 from bysans.fuota import frag, frag_spec as fs
 class Store:
     root = 'fuota'
@@ -57,6 +57,7 @@ with open('frags.bin', 'rb') as f:
         p += 1
         setpos(p)
         print('FED', p)
+        time.sleep_ms(10)  # as fragments come over the air, not at flash speed: the host can cut between them
 path = frag.block_path(st)
 if path:
     h = hashlib.sha256()
