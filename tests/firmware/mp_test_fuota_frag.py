@@ -10,6 +10,7 @@ import os
 import time
 
 from bysans.fuota import frag, frag_spec as fs
+from frag_support import cleanup as _cleanup, encode as _encode, files as _files, same as _same, status as _status
 
 _ROOT = "/tmp/bysans-mp-frag-%d" % time.ticks_us()
 
@@ -34,13 +35,6 @@ class Store:
         return self.t
 
 
-def _files(store):
-    try:
-        return sorted(n for n in os.listdir(store.root) if n.startswith("frag"))
-    except OSError:
-        return []
-
-
 def _reset():
     frag._cache.clear()  # what a reset or deep sleep leaves of RAM: nothing
 
@@ -54,22 +48,6 @@ class _Rand:  # a small LCG: the same losses on every port
         return (self.x >> 8) % n
 
 
-def _encode(data, s, r, index=0):
-    m = (len(data) + s - 1) // s
-    block = data + bytes(m * s - len(data))
-    out = [fs.pack_data_fragment(index, n + 1, block[n * s:(n + 1) * s]) for n in range(m)]
-    row = bytearray((m + 7) >> 3)
-    for k in range(1, r + 1):
-        fs.matrix_row(k, m, row)
-        acc = bytearray(s)
-        for c in range(m):
-            if row[c >> 3] >> (c & 7) & 1:
-                for i in range(s):
-                    acc[i] ^= block[c * s + i]
-        out.append(fs.pack_data_fragment(index, m + k, acc))
-    return m, m * s - len(data), out
-
-
 def _setup(store, m, s, padding, index=0):
     ans = frag.handle(fs.pack_setup_req(index, m, s, padding, b"\x01\x02\x03\x04"), store)
     assert ans == bytes([fs.SETUP_CID, index << 6]), ans
@@ -81,33 +59,6 @@ def _rebuilt(store):
         return None
     with open(path, "rb") as f:
         return f.read()
-
-
-def _same(store, data):
-    # the rebuilt block against `data`, a chunk at a time (a test's heap is a board's too)
-    path = frag.block_path(store)
-    if path is None or os.stat(path)[6] != len(data):
-        return False
-    buf = bytearray(256)
-    with open(path, "rb") as f:
-        for at in range(0, len(data), 256):
-            k = f.readinto(buf)
-            if buf[:k] != data[at:at + k]:
-                return False
-    return True
-
-
-def _status(store, index=0, participants=1):
-    ans = frag.handle(fs.pack_status_req(index, participants), store)
-    return None if ans is None else fs.unpack_status_ans(ans[1:])
-
-
-def _cleanup(store):
-    frag.delete(store)
-    try:
-        os.rmdir(store.root)
-    except OSError:
-        pass
 
 
 def test_matrix_rows_match_brocaar_vectors():
