@@ -199,8 +199,9 @@ class FuotaStore:
         """FUOTA answers (fleet.telemetry.Uplink on FPorts 200-202) and update reports (FPort 222), in their
         order, into the open rollouts of each device's registry kommune; `scope`: the kommune codes the writer
         may move (None: all). An update report moves its device only when it names the rollout's release
-        counter, or refuses a block without a counter while the device holds this rollout's block. Returns counts: moved (a device's state or reason changed), heard (read, nothing moved),
-        not_in_rollout (no open rollout of its kommune holds it, or another kommune's writer)."""
+        counter, or refuses a block without a counter while the device holds this rollout's block. Returns
+        counts: moved (a device's state or reason changed), heard (read, nothing moved), not_in_rollout (no
+        open rollout of its kommune holds it, or another kommune's writer)."""
         ups = [u for u in uplinks if (u.f_port in PORTS or u.f_port == REPORT_PORT) and u.payload
                and not u.simulated]
         counts = Counter()
