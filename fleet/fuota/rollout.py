@@ -6,10 +6,11 @@ FUOTA state, moved on by what the network server hears from it:
     (and failed / rolled_back from anywhere; silent: not done within the wave timeout)
 
 `observe(dev_eui, fport, payload)` reads an uplink's FUOTA answers (FPorts 200-202); `installed()`,
-`confirmed()`, `report()` (an OTA check-in) and `reported()` (a LoRaWAN update report, FPort 222) take what
-the device reports once it runs the new release; `expire()` applies
-the wave timeout. Each wave gets its own multicast session: `session_devices()` are the devices of the open
-waves that have none yet (fleet.fuota.store prepares it). Pure: no network, no printing, no clock.
+`confirmed()`, `report()` (an OTA check-in) and `reported()` (a LoRaWAN update report, FPort 222;
+`refused_unnamed()` for a refusal without a counter) take what the device reports once it has the block;
+`expire()` applies the wave timeout. Each wave gets its own multicast session: `session_devices()` are the
+devices of the open waves that have none yet (fleet.fuota.store prepares it). Pure: no network, no printing,
+no clock.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ ROLLOUT_STATES = ("running", "paused", "halted", "done", "aborted")
 # "was installed"): what a release that breaks a device's uplink looks like; one silent earlier missed the
 # session (out of reach, asleep too long) and does not
 SILENT_FAILED = ("was rebuilt", "was installed")
+# the states in which a device holds this rollout's block (all its fragments or some): an update report that
+# refuses a block without naming its release (counter 0) is about this rollout's only then
+HOLDS_BLOCK = ("fragments", "rebuilt")
 
 
 def is_failure(state: str, reason: str | None = None) -> bool:
@@ -187,6 +191,22 @@ class LorawanRollout:
             self._move(d, "rolled_back", f"rolled back: {reason or 'reason not stated'} (update report)")
         elif event == "refused":
             self._move(d, "failed", f"refused: {reason or 'reason not stated'} (update report)")
+
+    def refused_unnamed(self, dev_eui, reason: str | None = None) -> bool:
+        """An update report `refused` without a counter (0: the node could not name the release): a block that
+        failed its checks before its manifest was read (a CRC-32 error: damaged in transit), or one the node
+        gave up on after its install tries. It fails the device only while the device holds this rollout's
+        block (`fragments` or `rebuilt`, or silent since then): then the block refused is this rollout's. In
+        any other state it is another block's (the repeats of an earlier release's refusal, or a block given
+        up before this rollout's session): nothing moves. Returns whether it applied."""
+        d = self._dev(dev_eui)
+        was = d.reason[4:] if d.state == "silent" and d.reason else d.state  # silent: what it was doing
+        if was not in HOLDS_BLOCK:
+            return False
+        why = ("the block failed its checks before its manifest was read" if reason
+               else "the node gave up on the block, e.g. after its install tries")
+        self._move(d, "failed", f"refused: {reason or 'reason not stated'} (update report, no counter: {why})")
+        return True
 
     def confirmed(self, dev_eui, version: str):
         """The device runs `version` after its first boot: confirmed, or rolled back to the old one."""

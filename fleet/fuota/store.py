@@ -132,7 +132,8 @@ def checkin(s, report: dict, now: datetime) -> int:
 
 def _reported(s, row: FuotaRollout, ro: LorawanRollout, dev: str, payload: bytes, now: datetime) -> None:
     """An update report (docs/formats/update-report.md) of a device of this rollout: it moves the device only
-    when it names the rollout's release counter (a report of another release is heard, nothing more). What the
+    when it names the rollout's release counter (a report of another release is heard, nothing more), or when
+    it refuses a block without naming one (counter 0) while the device holds this rollout's block. What the
     device runs then goes into the registry, as a check-in's version does: the release once it confirmed it,
     the version the payload was built against (the rollout's --from: a delta installs only on it) after it
     rolled back."""
@@ -140,6 +141,12 @@ def _reported(s, row: FuotaRollout, ro: LorawanRollout, dev: str, payload: bytes
         rep = decode_report(payload)
     except PayloadDecodeError:
         return  # heard (ingest rejects it as a bad payload)
+    if rep["counter"] is None:
+        # no counter: a refusal before the manifest was read, or a block given up; it fails the device only
+        # while it holds this rollout's block (LorawanRollout.refused_unnamed); anything else is heard
+        if rep["event"] == "refused":
+            ro.refused_unnamed(dev, rep["reason"])
+        return
     if row.counter is None or rep["counter"] != row.counter:
         return
     ro.reported(dev, rep["event"], rep["reason"])
@@ -192,8 +199,9 @@ class FuotaStore:
         """FUOTA answers (fleet.telemetry.Uplink on FPorts 200-202) and update reports (FPort 222), in their
         order, into the open rollouts of each device's registry kommune; `scope`: the kommune codes the writer
         may move (None: all). An update report moves its device only when it names the rollout's release
-        counter. Returns counts: moved (a device's state or reason changed), heard (read, nothing moved),
-        not_in_rollout (no open rollout of its kommune holds it, or another kommune's writer)."""
+        counter, or refuses a block without a counter while the device holds this rollout's block. Returns
+        counts: moved (a device's state or reason changed), heard (read, nothing moved), not_in_rollout (no
+        open rollout of its kommune holds it, or another kommune's writer)."""
         ups = [u for u in uplinks if (u.f_port in PORTS or u.f_port == REPORT_PORT) and u.payload
                and not u.simulated]
         counts = Counter()

@@ -2,8 +2,9 @@
 moves its LoRaWAN rollout. The firmware's own FUOTA installer (bysans.fuota.install) installs a signed payload
 on the MicroPython unix port, the boot logic (bysans.ota.slots) confirms the new slot or rolls it back, and the
 next wakes' reports (bysans.update_report) are what ingest gets, as ChirpStack events, on SQLite and
-PostgreSQL: confirmed, rolled back and refused devices move; a report of another release counter, or one
-without a counter, moves nothing; the registry learns what each device runs."""
+PostgreSQL: confirmed, rolled back and refused devices move; a report of another release counter moves
+nothing; one without a counter fails a device only when it refuses the block the device holds (damaged in
+transit, or given up); the registry learns what each device runs."""
 
 import hashlib
 import json
@@ -189,7 +190,8 @@ def test_reports_move_the_lorawan_rollout_by_its_release_counter(registry, repor
     assert states()[b] == ("rolled_back", "rolled back: SELFTEST (update report)")
     assert states()[c] == ("failed", "refused: BAD_SIGNATURE (update report)")
 
-    # a report of another release counter, and one without a counter, are heard and move nothing
+    # a report of another release counter, and one without a counter from a device that holds no block yet, are
+    # heard and move nothing
     port, p = got["confirm"][1][0]
     other = p[:3] + (counter + 1).to_bytes(4, "big")
     r = ingest(d, [(port, other)])
@@ -211,3 +213,113 @@ def test_reports_move_the_lorawan_rollout_by_its_release_counter(registry, repor
         audit = [x.dev_eui.lower() for x in s.query(AuditEntry).filter(AuditEntry.action == "device.firmware")]
     assert (runs[a], runs[b], runs[c]) == ("2.0.0", "1.0.0", None)  # a refusal says nothing of what runs
     assert a in audit
+
+
+# ---- a refusal without a counter (0: the node could not name the release) ---------------------------------
+
+# The firmware's own note and send of a report, as the install boot makes it (bysans.fuota.autoinstall gives a
+# block up with note("failed", None, 0, ...)); prints the first frame sent.
+_NOTED = """
+import json, binascii, os
+from bysans import update_report
+from bysans.uplink import ListSink
+os.mkdir(ROOT + '/ota')
+update_report.note(STATE, None, 0, None, ROOT)
+sink = ListSink()
+update_report.send_due(sink, ROOT)
+print(json.dumps([[p, binascii.hexlify(b).decode()] for p, b in sink.frames]))
+"""
+
+
+@pytest.fixture(scope="module")
+def unnamed(reports, tmp_path_factory):
+    """Reports without a counter, as the firmware encodes them: a block damaged in transit (refused MALFORMED by
+    its CRC-32, before its manifest), a block given up after its install tries, and a confirmation."""
+    got, _ = reports
+    frames = {"damaged": got["damaged"][1][0]}
+    for case, state in (("given_up", "failed"), ("confirmed", "confirmed")):
+        root = tmp_path_factory.mktemp(case)
+        out = run_mp(_NOTED.replace("STATE", repr(state)).replace("ROOT", repr(str(root))))
+        (port, h), = json.loads(out)
+        frames[case] = (port, bytes.fromhex(h))
+    for case, event in (("damaged", "refused"), ("given_up", "refused"), ("confirmed", "confirmed")):
+        assert decode_report(frames[case][1])["counter"] is None and decode_report(frames[case][1])["event"] == event
+    return frames
+
+
+def _status(received, missing):
+    """A FragSessionStatusAns (FPort 201) with the firmware's own declaration (fleet.fuota.spec)."""
+    from fleet.fuota.spec import SPEC as FRAG
+
+    return FRAG.FPORT, FRAG.pack_status_ans(0, received, missing, 0)
+
+
+def test_a_refusal_without_a_counter_fails_a_device_that_holds_the_block(registry, reports, unnamed, tmp_path):
+    """A block damaged in transit fails its CRC-32 before its manifest is read, and a block given up after its
+    install tries has no verdict: the node's report says refused, counter 0. A device whose block that can only
+    be (it had all or some of this rollout's fragments) is failed with the report's reason, not left rebuilt
+    until the wave timeout calls it silent; the registry keeps what it runs (a refusal changes nothing)."""
+    _, counter = reports
+    idents = [enroll(registry, "751") for _ in range(3)]
+    store, _ = _start(registry, idents, counter, tmp_path)
+    a, b, c = (i.dev_eui.lower() for i in idents)
+    tele = TelemetryStore(registry)
+    fc = iter(range(1, 100))
+
+    def ingest(dev, frames):
+        return tele.ingest([_event(dev, port, p, next(fc)) for port, p in frames], operator=ADMIN)
+
+    ingest(a, [_status(40, 0)])  # rebuilt
+    ingest(b, [_status(30, 4)])  # some fragments: the node may have rebuilt it before its last status answer
+    ingest(c, [_status(40, 0)])
+    states = {x["device"]: (x["state"], x["reason"]) for x in store.status(kommune="751")["devices"]}
+    assert states[a][0] == states[c][0] == "rebuilt" and states[b][0] == "fragments"
+
+    r = ingest(a, [unnamed["damaged"]] * 3)  # the three repeats: the first moves, the others are heard
+    assert (r.fuota["moved"], r.fuota["heard"]) == (1, 2)
+    ingest(b, [unnamed["given_up"]])
+    r = ingest(c, [unnamed["confirmed"]])  # a confirmation must name the release: heard, nothing moves
+    assert (r.fuota["moved"], r.fuota["heard"]) == (0, 1)
+    view = store.status(kommune="751")
+    states = {x["device"]: (x["state"], x["reason"]) for x in view["devices"]}
+    assert states[a] == ("failed", "refused: MALFORMED (update report, no counter: the block failed its checks "
+                                   "before its manifest was read)")
+    assert states[b] == ("failed", "refused: reason not stated (update report, no counter: the node gave up on "
+                                   "the block, e.g. after its install tries)")
+    assert states[c][0] == "rebuilt"
+    assert view["counts"]["failed"] == 2
+    with registry.db.read() as s:
+        runs = {r.dev_eui.lower(): r.firmware_version for r in s.query(Device)}
+    assert runs[a] is None and runs[b] is None
+
+
+def test_a_refusal_without_a_counter_moves_no_device_that_holds_no_block(registry, reports, unnamed, tmp_path):
+    """Before this rollout's fragments reached it, a device's refusal without a counter is another block's (the
+    repeats of an earlier release's refusal): heard, nothing moves."""
+    _, counter = reports
+    idents = [enroll(registry, "751") for _ in range(2)]
+    store, _ = _start(registry, idents, counter, tmp_path)
+    a, _ = (i.dev_eui.lower() for i in idents)
+    tele = TelemetryStore(registry)
+    r = tele.ingest([_event(a, *unnamed[k], n) for n, k in enumerate(("damaged", "given_up", "confirmed"), 1)],
+                    operator=ADMIN)
+    assert (r.fuota["moved"], r.fuota["heard"]) == (0, 3)
+    assert {x["device"]: x["state"] for x in store.status(kommune="751")["devices"]}[a] == "pending"
+
+
+@pytest.mark.parametrize("state, reason, moves", [
+    ("rebuilt", None, True), ("fragments", None, True), ("silent", "was rebuilt", True),
+    ("silent", "was fragments", True), ("pending", None, False), ("session_set_up", None, False),
+    ("silent", "was session_set_up", False), ("installed", None, False), ("confirmed", None, False),
+    ("rolled_back", "rolled back: SELFTEST (update report)", False)])
+def test_which_states_a_refusal_without_a_counter_fails(state, reason, moves):
+    """Only a device that holds this rollout's block (or was silent since it had it): an installed one had its
+    block installed (the installer removed it), a done one keeps its verdict."""
+    ro = LorawanRollout.start(version="2.0.0", kommune="0751", dev_euis=["00" * 8], waves=[1000], halt_at=1000,
+                              seed="x")
+    d = ro.devices["00" * 8]
+    d.state, d.reason = state, reason
+    assert ro.refused_unnamed("00" * 8, "MALFORMED") is moves
+    assert (d.state == "failed") is moves
+    if not moves:
+        assert (d.state, d.reason) == (state, reason)
