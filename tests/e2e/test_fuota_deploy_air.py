@@ -74,6 +74,7 @@ def test_ten_boards_rebuild_and_install_a_signed_delta_release_through_the_air(m
     assert why in ("BAD_HASH", "TOO_SHORT") and b["reason"] == f"refused: {why} (update report)", b
     assert any(f"fuota install: failed {why}" in ln for ln in b["log"]), b["log"]
     assert not any("fuota install: installed" in ln for ln in b["log"]), b["log"]
+    print(out["wall_s"], out["ingest_answers"])
     assert out["progress"]["confirmed"] == len(healthy) and out["progress"]["failed"] == 2, out["progress"]
     # 2 of 10 failed, over its 10 % threshold: the rollout halted by itself (the reports still move its devices)
     assert (out["rollout"]["state"], out["rollout"]["failed_in_open_waves"]) == ("halted", 2), out["rollout"]
