@@ -6,11 +6,12 @@ scripts/benches/fuota.py (fuota.air_boards_installed).
 
     node_source(dev_eui, app_key)   the node script (/fuotatest.py): join(), send(), flush(), session(), ...
     Node(board, ns, dev_eui, ...)   one board's console and its class A exchanges with the server
-    deployment(...)                 boards provisioned with a signed release take a delta release by FUOTA:
-                                    clock sync, group and session set-up, class C fragments with loss, rebuild;
-                                    then their node apps install it by themselves (app_wakes), confirm it in
-                                    the first boot and send update reports, which move the rollout kept in a
-                                    registry (reports_through_ingest); returns what happened per board
+    deployment(...)                 boards provisioned with a signed release and enrolled in the lab's registry
+                                    take a delta release as `fleet rollout start --via lorawan` plans it: clock
+                                    sync to the network's GPS time, the folder's unicast requests and multicast
+                                    frames (lab.fuota_folder) with loss, rebuild; then their node apps install it
+                                    by themselves (app_wakes), confirm it in the first boot and send update
+                                    reports; answers and reports move the stored rollout through ingest
 """
 
 from __future__ import annotations
@@ -479,7 +480,9 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
             "--waves", "100%", "--halt-at", "10%", "--seed", "air", "--session-at", str(session_at),
             "-o", str(base / "deployment")])
         F = fold.Folder(base / "deployment")
-        out.update(plan=summary["plan"], payload_bytes=len(F.payload), rollout_id=summary["id"])
+        out.update(plan=summary["plan"], payload_bytes=len(F.payload), rollout_id=summary["id"],
+                   session_at=session_at, session_gps=summary["session_gps"], first_frame_gps=F.frames[0][0],
+                   class_c_reqs={r[-1][1].hex() for r in F.requests.values()})
         groups = {i: fold.mc_group(F.requests[dev_eui(i).hex()][0][1], app_key(i)) for i in range(boards)}
         g = groups[0]  # (the same group for every board)
         plan = deploy.plan(F.payload, [deploy.Target(dev_eui(i).hex(), app_key(i)) for i in range(boards)],
@@ -501,8 +504,8 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
         parallel(set_up, nodes)
         out["wall_s"]["set_up"] = round(time.monotonic() - t0, 1)
         t0 = time.monotonic()
-        sends = folder_sends(F, plan, groups.get, boards, loss=loss, rng=random.Random(seed), lossy=lossy, lossy_loss=lossy_loss,
-                             forged=forged, noisy=noisy)
+        sends = folder_sends(F, plan, groups.get, boards, loss=loss, rng=random.Random(seed), lossy=lossy,
+                             lossy_loss=lossy_loss, forged=forged, noisy=noisy)
         sent, tokens = send_frames(ns, nodes, sends, speed=speed, freq_hz=plan.freq_hz, dr=plan.dr)
         for i, n in enumerate(nodes):
             fr = [e for e in n.session_events() if e["ev"] == "frames"][0]
@@ -565,9 +568,9 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
                     r.close()
     stored = {d["device"]: d for d in view["devices"]}
     for i in range(boards):
-        d = stored[dev_eui(i).hex()]
-        out["boards"][i].update(state=d["state"], reason=d.get("reason"), before_reports=before[dev_eui(i).hex()]["state"],
-                                missing=before[dev_eui(i).hex()]["missing"])
+        d, b = stored[dev_eui(i).hex()], before[dev_eui(i).hex()]
+        out["boards"][i].update(state=d["state"], reason=d.get("reason"), before_reports=b["state"],
+                                missing=b["missing"])
     out["progress"] = view["counts"]
     out["rollout"] = {k: view[k] for k in ("id", "state", "note", "failed_in_open_waves")}
     out["wall_s"]["total"] = round(time.monotonic() - t_start, 1)
