@@ -6,11 +6,12 @@ scripts/benches/fuota.py (fuota.air_boards_installed).
 
     node_source(dev_eui, app_key)   the node script (/fuotatest.py): join(), send(), flush(), session(), ...
     Node(board, ns, dev_eui, ...)   one board's console and its class A exchanges with the server
-    deployment(...)                 boards provisioned with a signed release take a delta release by FUOTA:
-                                    clock sync, group and session set-up, class C fragments with loss, rebuild;
-                                    then their node apps install it by themselves (app_wakes), confirm it in
-                                    the first boot and send update reports, which move the rollout kept in a
-                                    registry (reports_through_ingest); returns what happened per board
+    deployment(...)                 boards provisioned with a signed release and enrolled in the lab's registry
+                                    take a delta release as `fleet rollout start --via lorawan` plans it: clock
+                                    sync to the network's GPS time, the folder's unicast requests and multicast
+                                    frames (lab.fuota_folder) with loss, rebuild; then their node apps install it
+                                    by themselves (app_wakes), confirm it in the first boot and send update
+                                    reports; answers and reports move the stored rollout through ingest
 """
 
 from __future__ import annotations
@@ -143,7 +144,9 @@ class Node:
     def gps_now(self) -> float:
         from fleet.fuota import clock as fclock
 
-        return fclock.gps_time(self.board.status()["sim_ms"] / 1000)
+        # the network's GPS time at this board (its gateway's clock, mapped as the network server maps it)
+        gw = self.ns.devices[self.dev_eui].gateway
+        return fclock.gps_time(self.board.status()["sim_ms"] / 1000) + round(self.ns.gw_offset.get(gw, 0))
 
     def join_and_sync(self, tries: int = 5) -> dict:
         """Joins and syncs the clock (TS003). A loaded host can make the board miss an RX1, as a field node
@@ -360,84 +363,80 @@ def take_repl(r, timeout=60.0):
            "except OSError:\n pass\ngc.collect()\n" % device_spec.OTA_CONFIRMED)
 
 
-def chirpstack_event(up, at) -> dict:
-    """A network server's uplink as ChirpStack v4 publishes it (application/.../event/up): what
-    `fleet ingest mqtt` reads."""
-    import base64
+def send_frames(ns, nodes, sends, *, speed: int, freq_hz: int, dr: int, lead_s: float = 8.0):
+    """Class C frames `sends` ((the network's GPS time to send, board, PHYPayload) each) through each board's
+    gateway, handed to it `lead_s` (simulated) before it is due there (a gateway takes frames at most 30 s
+    ahead, none late), in the order of those moments; the network server converts the network's GPS time to
+    the gateway's counter. Returns (frames sent per board, their TX_ACK tokens)."""
+    ref = [(time.monotonic(), node.gps_now()) for node in nodes]
+    due = sorted(((ref[i][0] + (at - lead_s - ref[i][1]) / speed, at, i, p) for at, i, p in sends),
+                 key=lambda x: x[:3])
+    sent, tokens = [0] * len(nodes), []
+    for when, at, i, p in due:
+        time.sleep(max(0.0, when - time.monotonic()))
+        while nodes[i].gps_now() < at - lead_s:
+            time.sleep(0.02)
+        tokens += [r["token"] for r in ns.send_class_c(p, at_gps=at, freq_hz=freq_hz, dr=dr,
+                                                       devices=[nodes[i].dev_eui])]
+        sent[i] += 1
+    return sent, tokens
 
-    return {"deduplicationId": f"{up.dev_eui}-{up.fcnt}", "time": at.isoformat(),
-            "deviceInfo": {"devEui": up.dev_eui, "tenantName": "lab"}, "fCnt": up.fcnt, "fPort": up.fport,
-            "data": base64.b64encode(bytes(up.payload)).decode(), "rxInfo": [{"rssi": -80, "snr": 7.5}],
-            "txInfo": {"frequency": 868100000}, "dr": 5}
 
-
-def reports_through_ingest(db_url: str, ro, *, counter: int, payload: bytes, plan, folder, uplinks):
-    """Keeps the LoRaWAN rollout `ro` as it stands in the registry at `db_url` (its boards enrolled there in
-    Aarhus, running 1.0.0) and feeds the network server's uplinks on FPort 222, the update reports, as
-    ChirpStack events through TelemetryStore.ingest with Aarhus' writer (the path of `fleet ingest mqtt`
-    and OS2iot's POST; ingest hands them to the open rollout of the device's registry kommune, which moves
-    a device when its report names the rollout's release counter). Returns (ingest's FUOTA counts, what
-    `fleet rollout status --via lorawan --kommune 751 --devices --json` prints)."""
-    import hashlib
-    from datetime import datetime, timezone
-
-    from click.testing import CliRunner
-
-    from fleet.cli import cli
-    from fleet.fuota.store import FuotaStore
-    from fleet.registry import Operator, Registry
-    from fleet.store.models import Device
-    from fleet.telemetry import TelemetryStore, parse_event
-
-    reg = Registry.open(db_url)
-    try:
-        with reg.db.write() as s:
-            for k, dev in enumerate(ro.devices):
-                s.add(Device(dev_eui=dev.upper(), join_eui=JOIN_EUI.hex().upper(), app_key_sealed=b"",
-                             name=f"fuota-air-{k}", kommune_kode="0751", kommune_navn="Aarhus", site="lab",
-                             board="virtual", kind="waste", sensors=[], firmware_version="1.0.0", state="active"))
-        FuotaStore(reg.db).start(ro, board="virtual", from_version="1.0.0", seed="air",
-                                 payload_sha256=hashlib.sha256(payload).hexdigest(), payload_bytes=len(payload),
-                                 dr=plan.dr, loss=plan.loss, freq_hz=plan.freq_hz, folder=str(folder), session=None,
-                                 operator="lab", counter=counter)
-        now = datetime.now(timezone.utc)
-        ups = [parse_event(json.dumps(chirpstack_event(u, now)), "chirpstack") for u in uplinks if u.fport == 222]
-        result = TelemetryStore(reg).ingest(ups, operator=Operator("lab-ingest", kommune="0751"))
-    finally:
-        reg.close()
-    cmd = CliRunner().invoke(cli, ["rollout", "status", "--via", "lorawan", "--kommune", "751", "--devices",
-                                   "--json", "--db", db_url])
-    if cmd.exit_code != 0:
-        raise AssertionError(f"fleet rollout status: {cmd.output}")
-    return result.fuota, json.loads(cmd.output)
+def folder_sends(F, plan, group_of, boards: int, *, loss: float, rng, lossy=None, lossy_loss=0.7, forged=None,
+                 noisy=()):
+    """What the air carries to each board from the deployment folder F (lab.fuota_folder.Folder): frames.txt's
+    frames as written, a share `loss` not sent (different ones per board). The boards given a harder time get
+    frames the network server makes with the group's key (group_of(i)) on the folder's counters and times:
+    `forged` the tampered() stream, `noisy` noise() (its frames renumbered in the order they go)."""
+    session_gps = F.frames[0][0] - plan.schedule()[0]
+    sends = []
+    for i in range(boards):
+        rate = lossy_loss if i == lossy else loss
+        kept = [k for k in range(len(F.frames)) if rng.random() >= rate]
+        if i == forged:
+            g, frags = group_of(i), tampered(plan).data_fragments()
+            for k in kept:
+                at, g.fcnt, _ = F.frames[k]
+                sends.append((at, i, g.frame(201, frags[k])))
+        elif i in noisy:
+            g, (frames, extras) = group_of(i), noise(plan)
+            items = sorted([(F.frames[k][0], frames[k]) for k in kept]
+                           + [(session_gps + off, p) for off, p in extras], key=lambda x: x[0])
+            g.fcnt = F.frames[0][1]
+            sends += [(at, i, g.frame(201, p)) for at, p in items]
+        else:
+            sends += [(F.frames[k][0], i, F.frames[k][2]) for k in kept]
+    return sends
 
 
 def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_loss: float = 0.25, speed: int = 10,
                dr: int = 5, seed: str = "14", change: str = "bysans/sampler.py", lossy: int | None = None,
-               lossy_loss: float = 0.70, forged: int | None = None, noisy=()) -> dict:
-    """`boards` virtual boards (start_board(**kw) starts one) provisioned with a signed release 1.0.0 take
-    2.0.0 (one module changed) as a signed delta payload through the air: each board joins and syncs its
-    clock, gets the multicast group (McKey under its own McKEKey) and the fragmentation session, then the
-    class C session; the plan's fragments (made for `plan_loss`) go out at the plan's spacing with `loss`
-    of them not sent to each board; each board rebuilds the block, answers FragSessionStatusReq, installs it
-    (reset first: the install runs in a whole heap), resets into the new slot and confirms it in its first
-    boot's self-test. The rollout (fleet.fuota.rollout) follows every step. Returns a summary: per board
-    the fragments sent and received, the rollout state and the version it runs; the plan; wall times.
+               lossy_loss: float = 0.70, forged: int | None = None, noisy=(), set_up_s: int = 150) -> dict:
+    """`boards` virtual boards (start_board(**kw) starts one) provisioned with a signed release 1.0.0, enrolled
+    in the lab's registry, take 2.0.0 (one module changed) as a signed delta payload through the air, as
+    `fleet rollout start --via lorawan` plans it: each board joins and syncs its clock (TS003) to the network's
+    GPS time; the command writes the deployment folder (session `set_up_s` simulated seconds after the
+    boards' clocks now); the network server sends each board its unicast.txt requests (class A, one per
+    uplink's RX1), then frames.txt's frames (class C) with `loss` of them not sent to each board; each board
+    rebuilds the block, answers FragSessionStatusReq, installs it (reset first: the install runs in a whole
+    heap), resets into the new slot and confirms it in its first boot's self-test. The answers and the update
+    reports reach the stored rollout through TelemetryStore.ingest as ChirpStack events. Returns a summary:
+    per board the frames sent and received, the rollout state and the version it runs; the plan; wall times.
     `change`: the firmware module (source path) that 2.0.0 changes. Boards given a harder time (by index):
     `lossy` misses `lossy_loss` of its fragments (its status answer still misses some after the session: the
     rollout fails it, nothing installed); `forged` gets a forged stream (tampered(): it rebuilds a block whose
     object fails its check, its installer refuses it and says so in an update report); `noisy` get noise()
     (out of order, duplicates, another session's and wrong-sized fragments) and rebuild all the same."""
+    import os
+
     from fleet.codec.update_report import decode_report
+    from fleet.fuota import clock as fclock
     from fleet.fuota import deploy
-    from fleet.fuota import multicast as fmc
-    from fleet.fuota.payload import build
-    from fleet.fuota.rollout import LorawanRollout
     from fleet.fuota.spec import SPEC as FRAG
-    from fleet.release import metadata
-    from fleet.release.build import MANIFEST
+    from fleet.fuota.store import PORTS as FUOTA_PORTS
     from fleet.resources import firmware_dir
 
+    from . import fuota_folder as fold
     from .netserver import NetworkServer
     from .ota import HEAP, Lab, Repl, provision
 
@@ -446,33 +445,20 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
     r1 = lab.build("1.0.0")
     src = (firmware_dir() / change).read_bytes()
     r2 = lab.derive(r1, "2.0.0", files={change[:-3] + ".mpy": src + b"\n_FUOTA_AIR = 2\n"})
-    payload = build(r2, board="virtual", kommune="751", base_body=(r1 / "release.json").read_bytes())
-    counter = metadata.body_of((r2 / MANIFEST).read_bytes())["counter"]  # what the update reports name
-    targets = [deploy.Target(dev_eui(i).hex(), app_key(i)) for i in range(boards)]
-    plan = deploy.plan(payload.data, targets, dr=dr, loss=plan_loss, mc_addr=0x01FF0B01)
-    ro = LorawanRollout.start(version="2.0.0", kommune="0751", dev_euis=[t.dev_eui for t in targets],
-                              waves=[1000], halt_at=100, seed="air")
+    key = os.urandom(32)  # the lab registry's secret key (the app keys are sealed under it)
+    fold.enroll(lab.db_url, key, [(dev_eui(i), JOIN_EUI, app_key(i)) for i in range(boards)])
     root = lab.store.latest_root_bytes()
-    out = {"plan": plan.as_dict(), "payload_bytes": payload.size, "boards": [{} for _ in range(boards)],
-           "wall_s": {}}
-    lock = threading.RLock()
-    seen = [0]
+    out = {"boards": [{} for _ in range(boards)], "wall_s": {}}
     with NetworkServer() as ns:
+        # the network's GPS clock: the simulated one (the boards' clocks run `speed` times the host's)
+        g0, m0 = fclock.gps_time(time.time()), time.monotonic()
+        ns.gps_clock = lambda: g0 + speed * (time.monotonic() - m0)
         for i in range(boards):
             ns.add_device(dev_eui(i), JOIN_EUI, app_key(i))
-        group = ns.add_group(plan.group_id, mc_addr=plan.mc_addr, mc_key=plan.mc_key)
-
-        def observe(session_over=False):
-            with lock:
-                for up in ns.uplinks[seen[0]:]:
-                    if up.fport in (fmc.PORT, FRAG.FPORT, 202):
-                        ro.observe(up.dev_eui, up.fport, up.payload, session_over=session_over)
-                seen[0] = len(ns.uplinks)
-
         vbs = [start_board(board="virtual", speed=speed, forwarder=ns.address, heap=HEAP) for _ in range(boards)]
-        repls, nodes, starts = [None] * boards, [None] * boards, [0] * boards
+        repls, nodes = [None] * boards, [None] * boards
 
-        def set_up(i, b):
+        def join(i, b):
             provision(b, r1, root, {"device": dev_eui(i).hex().upper(), "kommune": "0751"}, wifi=None)
             r = repls[i] = Repl(b)
             r.c.write(b"\x02")
@@ -480,35 +466,47 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
             r.reconnect(timeout=60)
             r.run("f = open('/fuotatest.py', 'w')\nf.write(%r)\nf.close()\nimport sys\nsys.path.append('/')"
                   % node_source(dev_eui(i), app_key(i)))  # the slot's modules first, then the node script
-            n = nodes[i] = Node(b, ns, dev_eui(i), console=r.c, observe=observe)
+            n = nodes[i] = Node(b, ns, dev_eui(i), console=r.c)
             if not n.join_and_sync()["synced"]:
                 raise AssertionError(f"board {i}: the clock did not sync")
-            with lock:
-                ro.clock_synced(targets[i].dev_eui)
-            n.exchange(fmc.PORT, plan.setup_req(targets[i]), "McGroupSetupAns")
-            ans = n.exchange(FRAG.FPORT, plan.frag_setup_req(), "FragSessionSetupAns")
-            if ans[1] & 0x0F:
-                raise AssertionError(f"board {i}: FragSessionSetupAns {ans.hex()}")
 
-        parallel(set_up, vbs)
-        out["wall_s"]["set_up"] = round(time.monotonic() - t_start, 1)
+        parallel(join, vbs)
+        out["wall_s"]["join"] = round(time.monotonic() - t_start, 1)
+        # the deployment, as an operator starts it: the class C session in the slot the network gives
+        session_at = max(n.gps_now() for n in nodes) + set_up_s
+        summary = fold.start(lab.db_url, key, [
+            "--release", "2.0.0", "--release-dir", str(r2), "--base-manifest", str(r1 / "release.json"),
+            "--kommune", "751", "--board", "virtual", "--dr", str(dr), "--loss", f"{round(plan_loss * 100)}%",
+            "--waves", "100%", "--halt-at", "10%", "--seed", "air", "--session-at", str(session_at),
+            "-o", str(base / "deployment")])
+        F = fold.Folder(base / "deployment")
+        out.update(plan=summary["plan"], payload_bytes=len(F.payload), rollout_id=summary["id"],
+                   session_at=session_at, session_gps=summary["session_gps"], first_frame_gps=F.frames[0][0],
+                   class_c_reqs={r[-1][1].hex() for r in F.requests.values()})
+        groups = {i: fold.mc_group(F.requests[dev_eui(i).hex()][0][1], app_key(i)) for i in range(boards)}
+        g = groups[0]  # (the same group for every board)
+        plan = deploy.plan(F.payload, [deploy.Target(dev_eui(i).hex(), app_key(i)) for i in range(boards)],
+                           dr=summary["plan"]["dr"], loss=summary["plan"]["loss"], mc_addr=g.mc_addr,
+                           mc_key=bytes(g.mc_key), group_id=g.gid)
+        if plan.data_fragments() != F.fragments:
+            raise AssertionError("the lab's plan of the folder's payload is not the folder's fragments")
+        t0 = time.monotonic()
 
-        def announce(i, n):
-            starts[i] = int(n.gps_now()) + 30
-            n.exchange(fmc.PORT, plan.class_c_req(starts[i]), "McClassCSessionAns")
+        def set_up(i, n):  # the folder's requests, in its order, one per uplink's RX1
+            for port, payload in F.requests[dev_eui(i).hex()]:
+                ans = n.exchange(port, payload, f"answer to FPort {port} command {payload[0]}")
+                # FragSessionSetupAns' status, McGroupSetupAns' IDerror, McClassCSessionAns' errors
+                errors = {(FRAG.FPORT, 0x02): 0x0F, (200, 0x02): 0x04, (200, 0x04): 0x3C}.get((port, ans[0]), 0)
+                if ans[1] & errors:
+                    raise AssertionError(f"board {i}: answer {ans.hex()} to {payload.hex()}")
             n.start_session()
 
-        parallel(announce, nodes)
+        parallel(set_up, nodes)
+        out["wall_s"]["set_up"] = round(time.monotonic() - t0, 1)
         t0 = time.monotonic()
-        losses, frames, extras = [None] * boards, [None] * boards, [None] * boards
-        if lossy is not None:
-            losses[lossy] = lossy_loss
-        if forged is not None:
-            frames[forged] = tampered(plan).data_fragments()
-        for i in noisy:
-            frames[i], extras[i] = noise(plan)
-        sent, tokens = send_fragments(ns, group, plan, nodes, starts, loss=loss, rng=random.Random(seed),
-                                      speed=speed, losses=losses, frames=frames, extras=extras)
+        sends = folder_sends(F, plan, groups.get, boards, loss=loss, rng=random.Random(seed), lossy=lossy,
+                             lossy_loss=lossy_loss, forged=forged, noisy=noisy)
+        sent, tokens = send_frames(ns, nodes, sends, speed=speed, freq_hz=plan.freq_hz, dr=plan.dr)
         for i, n in enumerate(nodes):
             fr = [e for e in n.session_events() if e["ev"] == "frames"][0]
             blk = [e for e in n.run("t.block()") if e["ev"] == "block"][0]
@@ -521,14 +519,7 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
         t0 = time.monotonic()
 
         def status(i, n):
-            ans = n.exchange(FRAG.FPORT, FRAG.pack_status_req(0, True), "FragSessionStatusAns")
-            with lock:  # (exchange's observe read it as the session went on) the window has closed
-                observe()
-                ro.observe(targets[i].dev_eui, FRAG.FPORT, ans, session_over=True)
-
-        def start_app(i, r):
-            if ro.devices[targets[i].dev_eui].state == "rebuilt":
-                app_wakes(r, vbs[i], i)  # the node app from here on: it installs the block by itself
+            n.exchange(FRAG.FPORT, FRAG.pack_status_req(0, True), "FragSessionStatusAns")
 
         def report(i):
             return [decode_report(u.payload) for u in ns.uplinks if u.dev_eui == dev_eui(i).hex() and u.fport == 222]
@@ -543,20 +534,20 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
 
         try:
             parallel(status, nodes)  # all answers first: a board's radio meets its deadlines on a quieter host
-            parallel(start_app, repls)
-            waiting = [i for i in range(boards) if ro.devices[targets[i].dev_eui].state == "rebuilt"]
+            # the FUOTA answers (clock sync, set-up, status) into the stored rollout, as ChirpStack events
+            out["ingest_answers"] = fold.ingest(lab.db_url, ns, list(ns.uplinks), FUOTA_PORTS)
+            before = {d["device"]: d for d in fold.status(lab.db_url)["devices"]}
+            waiting = [i for i in range(boards) if before[dev_eui(i).hex()]["state"] == "rebuilt"]
+            parallel(lambda i, r: i in waiting and app_wakes(r, vbs[i], i), repls)  # it installs by itself
             ns.wait_for(lambda: all(settled(i) for i in waiting), 60 + 10 * boards, "the boards' update reports")
             out["wall_s"]["install"] = round(time.monotonic() - t0, 1)
             for i in waiting:
                 out["boards"][i]["reports"] = [x["event"] for x in report(i)]
                 out["boards"][i]["log"] = [ln for ln in logs[i].decode(errors="replace").splitlines()
                                            if ln.startswith("bysans") or "Error" in ln]
-            # the rollout, as it stands, kept in the lab's registry; the reports into it through ingest (as
-            # ChirpStack events); its status as the CLI prints it
             t1 = time.monotonic()
-            counts, view = reports_through_ingest(lab.db_url, ro, counter=counter, payload=payload.data, plan=plan,
-                                                  folder=base, uplinks=list(ns.uplinks))
-            out["ingest"] = dict(counts)
+            out["ingest"] = fold.ingest(lab.db_url, ns, list(ns.uplinks), (222,))
+            view = fold.status(lab.db_url)
             out["wall_s"]["ingest"] = round(time.monotonic() - t1, 1)
 
             def inspect(i, r):
@@ -576,11 +567,11 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
                 if r is not None:
                     r.close()
     stored = {d["device"]: d for d in view["devices"]}
-    for i, t in enumerate(targets):
-        d = ro.devices[t.dev_eui]  # the rollout in memory: what the FUOTA answers made of it
-        out["boards"][i].update(state=stored[t.dev_eui]["state"], reason=stored[t.dev_eui].get("reason"),
-                                before_reports=d.state, missing=d.missing)
+    for i in range(boards):
+        d, b = stored[dev_eui(i).hex()], before[dev_eui(i).hex()]
+        out["boards"][i].update(state=d["state"], reason=d.get("reason"), before_reports=b["state"],
+                                missing=b["missing"])
     out["progress"] = view["counts"]
-    out["rollout"] = {k: view[k] for k in ("state", "note", "failed_in_open_waves")}
+    out["rollout"] = {k: view[k] for k in ("id", "state", "note", "failed_in_open_waves")}
     out["wall_s"]["total"] = round(time.monotonic() - t_start, 1)
     return out

@@ -132,6 +132,13 @@ class NetworkServer:
         self.groups: dict[int, fuota_mc.Group] = {}
         self.multicasts: list[dict] = []       # every class C multicast frame sent: {"gid", "fcnt", "gateway", "txpk"}
         self._gw_time: dict[str, tuple[int, int]] = {}  # gateway -> (tmst, Unix ms) of its last uplink
+        # The network's own GPS clock (None: each gateway's time is the network's). Set, it is a function
+        # giving the network's GPS time now; a gateway's clock (a virtual board's, its own from its boot) is
+        # then mapped onto it by an offset fixed when that gateway is first heard (as a real network's
+        # gateways are GPS-disciplined): AppTimeAns answers in the network's time, so every synced device
+        # agrees on it, and a multicast frame's GPS time is converted to each gateway's counter.
+        self.gps_clock = None
+        self.gw_offset: dict[str, float] = {}  # gateway -> network GPS s - gateway GPS s
         self._lock = threading.RLock()
         self._sock = None
         self._thread = None
@@ -207,7 +214,13 @@ class NetworkServer:
         `devices` (default: all devices), timed by each gateway's counter for GPS time `at_gps`. A gateway
         takes a frame at most 30 s ahead (fleet/sim/devices/air.py): call this shortly before."""
         phy = group.frame(fport, payload)
-        fcnt = group.fcnt - 1
+        return self.send_class_c(phy, at_gps=at_gps, freq_hz=freq_hz, dr=dr, devices=devices,
+                                 record={"gid": group.gid, "fcnt": group.fcnt - 1, "fport": fport})
+
+    def send_class_c(self, phy: bytes, *, at_gps: float, freq_hz: int, dr: int, devices=None,
+                     record=None) -> list[dict]:
+        """A class C frame as it is (a PHYPayload made elsewhere: a deployment folder's frames.txt) through
+        the gateways that last heard one of `devices`, at the network's GPS time `at_gps`."""
         sf, bw = EU868_DR[dr]
         sent = []
         with self._lock:
@@ -215,14 +228,13 @@ class NetworkServer:
             gws = sorted({d.gateway for d in devs if d.gateway in self._gw_time})
             for gw in gws:
                 tmst, unix_ms = self._gw_time[gw]
-                at_ms = (at_gps - fuota_clock.gps_time(0)) * 1000
+                at_ms = (at_gps - self.gw_offset.get(gw, 0) - fuota_clock.gps_time(0)) * 1000
                 txpk = {"imme": False, "tmst": int(tmst + (at_ms - unix_ms) * 1000) % TMST_WRAP,
                         "freq": freq_hz / 1e6, "rfch": 0, "powe": 14, "modu": "LORA", "datr": datr(sf, bw),
                         "codr": "4/5", "ipol": True, "size": len(phy), "ncrc": True,
                         "data": base64.b64encode(phy).decode()}
                 token = os.urandom(2)
-                rec = {"gid": group.gid, "fcnt": fcnt, "fport": fport, "gateway": gw, "at_gps": at_gps,
-                       "txpk": txpk, "token": token.hex()}
+                rec = {**(record or {}), "gateway": gw, "at_gps": at_gps, "txpk": txpk, "token": token.hex()}
                 self.multicasts.append(rec)
                 self._sock.sendto(datagram(PULL_RESP, token, body=json.dumps({"txpk": txpk}).encode()),
                                   self.gateways[gw])
@@ -288,6 +300,8 @@ class NetworkServer:
         try:
             t = fuota_clock.rxpk_gps_time(rxpk)
             self._gw_time[gateway] = (int(rxpk["tmst"]), (t - fuota_clock.gps_time(0)) * 1000 + _millis(rxpk))
+            if self.gps_clock is not None and gateway not in self.gw_offset:
+                self.gw_offset[gateway] = self.gps_clock() - (t + _millis(rxpk) / 1000)
         except (LoRaWANFrameError, KeyError, ValueError):
             pass  # a gateway without time: no class C timing through it
         try:
@@ -381,7 +395,7 @@ class NetworkServer:
             if up.fport == fuota_mc.PORT:
                 self.mc_answers.append({"dev_eui": dev.dev_eui.hex(), **c})
             elif c["name"] == "AppTimeReq" and self.answer_app_time:
-                server = fuota_clock.rxpk_gps_time(up.rxpk)
+                server = fuota_clock.rxpk_gps_time(up.rxpk) + round(self.gw_offset.get(dev.gateway, 0))
                 corr = fuota_clock.correction(c["device_time"], server)
                 self.clock_syncs.append({"dev_eui": dev.dev_eui.hex(), "device_time": c["device_time"],
                                          "server_time": server, "correction": corr, "token": c["token"]})

@@ -108,6 +108,9 @@ def command():
                                                                  "sets the redundancy.")
 @click.option("--session-in", default="24h", show_default=True, metavar="DURATION",
               help="lorawan: the class C session starts this long from now (time for the set-up, class A).")
+@click.option("--session-at", type=click.IntRange(0, 0xFFFFFFFF), metavar="GPS",
+              help="lorawan: the class C session starts at this GPS time (s since 1980-01-06, the time the devices "
+                   "sync by TS003), instead of --session-in: a slot the network server gives.")
 @click.option("--device", "devices", multiple=True, help="lorawan: only these DevEUIs (repeatable).")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="lorawan: the deployment folder to write.")
@@ -118,7 +121,7 @@ def command():
 @db_option
 @json_option
 def start(version, kommune, waves, halt_at, wave_timeout, soak, seed, board, repo_dir, via, release_dir, from_version,
-          base_manifest, dr, loss, session_in, devices, out_dir, chirpstack_application_id,
+          base_manifest, dr, loss, session_in, session_at, devices, out_dir, chirpstack_application_id,
           chirpstack_device_profile_id, operator, db_url, as_json):
     """Start a rollout: the first wave's devices are told to take the release at their next check-in.
 
@@ -145,7 +148,7 @@ def start(version, kommune, waves, halt_at, wave_timeout, soak, seed, board, rep
             version=version, kommune=kommune, waves=w, halt_at=h, seed=seed, board=board, repo_dir=repo_dir,
             release_dir=release_dir, from_version=from_version, base_manifest=base_manifest, dr=dr,
             loss=parse_percent(loss, "--loss") / 1000, session_in_s=parse_duration(session_in), out_dir=out_dir,
-            devices=devices, chirpstack_app=chirpstack_application_id,
+            session_at=session_at, devices=devices, chirpstack_app=chirpstack_application_id,
             chirpstack_profile=chirpstack_device_profile_id, operator=operator_name(operator), db_url=db_url,
             wave_timeout_s=parse_duration(wave_timeout) if wave_timeout else None)
         if as_json:

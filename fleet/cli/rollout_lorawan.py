@@ -106,7 +106,7 @@ def _session_entry(n, wave, plan, devs, session_gps, where) -> dict:
 
 def start(*, version, kommune, waves, halt_at, seed, board, repo_dir, release_dir, from_version, base_manifest,
           dr, loss, session_in_s, out_dir, devices, chirpstack_app, chirpstack_profile, operator, db_url,
-          wave_timeout_s=None):
+          wave_timeout_s=None, session_at=None):
     """Plan the deployment, write its folder with the first wave's session, and keep the rollout in the
     database (fleet.fuota.store); returns (plan, rollout, summary dict)."""
     if release_dir is None:
@@ -118,6 +118,10 @@ def start(*, version, kommune, waves, halt_at, seed, board, repo_dir, release_di
     if out_dir is None:
         raise UsageError("--via lorawan needs -o/--out DIR: the deployment folder to write",
                          hint="e.g. -o fuota-1.1.0 (a new or empty folder)")
+    now_gps = fclock.gps_time(time.time())
+    if session_at is not None and session_at <= now_gps:
+        raise UsageError(f"--session-at {session_at} is not in the future (GPS time now: {now_gps})",
+                         hint="give a later GPS time (the devices' TS003 clock), or --session-in")
     from ..fuota.store import FuotaStore
 
     kode = metadata.kommunekode(kommune)
@@ -141,7 +145,7 @@ def start(*, version, kommune, waves, halt_at, seed, board, repo_dir, release_di
         seed = check_seed(seed) if seed else new_seed()
         ro = LorawanRollout.start(version=version, kommune=kode, dev_euis=[t.dev_eui for t in targets],
                                   waves=waves, halt_at=halt_at, seed=seed, group_id=plan.group_id)
-        session_gps = fclock.gps_time(time.time() + session_in_s)
+        session_gps = session_at if session_at is not None else fclock.gps_time(time.time() + session_in_s)
         first = set(ro.session_devices())
         wave1 = [t for t in targets if t.dev_eui in first]
         name = f"bysans {version} {kode} {board} session 1"

@@ -1,26 +1,28 @@
 """A FUOTA deployment through the simulated air, end to end (docs/formats/fuota.md, "Deployment"): ten virtual
-boards provisioned with a signed release, behind simulated gateways (packet forwarder v2) of the lab network
-server, take the next release as a signed delta payload over class C multicast. Each board's clock is synced
-(TS003); the group is set up with McKey encrypted under that board's own McKEKey and the fragmentation
-session set up (both from fleet.fuota.deploy's plan); the class C session is announced; the plan's
-DataFragments go out at the plan's spacing with 20 % of them not sent to each board (different ones per
-board); the boards' own decoders rebuild the payload, their status answers move the rollout's devices
-(fleet.fuota.rollout) to `rebuilt`. Then each board runs its node app (bysans.app), nothing typed at its
-REPL: the wake that finds the rebuilt block installs it in a boot of its own through the OTA verifier, resets
-into the new slot, confirms it in its first boot, and the next wakes send the update report (FPort 222) over
-the air; the rollout, kept in the lab's registry (fleet.fuota.store.FuotaStore), takes those reports from
-the network server's uplinks as ingest passes them on (by the release's counter): it ends with every device
-`confirmed`, none bricked.
+boards provisioned with a signed release and enrolled in the lab's registry, behind simulated gateways (packet
+forwarder v2) of the lab network server, take the next release as a signed delta payload over class C
+multicast, as `fleet rollout start --via lorawan --kommune 751 --board virtual ... -o DIR` plans it. Each
+board's clock is synced (TS003) to the network's GPS time (the network server maps each gateway's clock
+onto it), so the folder's GPS times mean the same on every board: the command is given the session's slot
+with --session-at; the network server sends each board its requests from unicast.txt (class A, one per
+uplink's RX1: McGroupSetupReq with McKey under that board's own McKEKey, FragSessionSetupReq,
+McClassCSessionReq), then frames.txt's frames, bytes as written, at their GPS times, with 20 % of them not
+sent to each board (different ones per board); the boards' own decoders rebuild the payload. Their FUOTA
+answers (FPorts 200-202) and then their update reports (FPort 222) reach the rollout the command stored
+through TelemetryStore.ingest as ChirpStack events, stamped with the network's time; `fleet rollout status
+--via lorawan --json` reads it. Each board whose status answer made it `rebuilt` runs its node app
+(bysans.app), nothing typed at its REPL: the wake that finds the rebuilt block installs it in a boot of its
+own through the OTA verifier, resets into the new slot, confirms it in its first boot, and the next wakes send
+the update report over the air: the rollout ends with every such device `confirmed`, none bricked.
 Three boards' air is harder, in the same session: one misses 70 % of its fragments (its status answer after
 the class C window still misses some: the rollout fails it, it installs nothing and runs 1.0.0); one is sent a
-forged stream (one byte of the payload's object flipped, the payload's CRC-32 made right: every fragment
-whose bytes that changes is tampered), rebuilds it, and its installer refuses it: it runs 1.0.0 and its
-refused update report fails it in the stored rollout; two get noise among their fragments (out of order,
-duplicates, a fragment of another session index, fragments of the wrong size) and rebuild all the same.
-lab/fuota_air.py drives it (scripts/benches/fuota.py runs the same at full size: fuota.air_boards_installed).
-
-The boards' simulated clocks are not one clock (each starts when its board does), so each fragment is handed
-to each board's gateway for that board's own time (the same group, keys and payload)."""
+forged stream (one byte of the payload's object flipped, the payload's CRC-32 made right: the network server,
+which holds the board's keys, frames the tampered fragments with the group's McKey on the folder's counters
+and times), rebuilds it, and its installer refuses it: it runs 1.0.0 and its refused update report fails it
+in the stored rollout; two get noise among their fragments (out of order, duplicates, a fragment of another
+session index, fragments of the wrong size, framed likewise) and rebuild all the same.
+lab/fuota_air.py and lab/fuota_folder.py drive it (scripts/benches/fuota.py runs the same at full size:
+fuota.air_boards_installed)."""
 
 import os
 
@@ -74,6 +76,12 @@ def test_ten_boards_rebuild_and_install_a_signed_delta_release_through_the_air(m
     assert why in ("BAD_HASH", "TOO_SHORT") and b["reason"] == f"refused: {why} (update report)", b
     assert any(f"fuota install: failed {why}" in ln for ln in b["log"]), b["log"]
     assert not any("fuota install: installed" in ln for ln in b["log"]), b["log"]
+    # the command's rollout and folder: the session in the slot it was given, its frames from that time, and
+    # one McClassCSessionReq for every board (the same GPS time for all: their clocks agree)
+    assert out["session_gps"] == out["session_at"] and out["first_frame_gps"] >= out["session_at"], out
+    assert len(out["class_c_reqs"]) == 1 and out["rollout"]["id"] == out["rollout_id"], out
+    # the FUOTA answers moved the stored rollout through ingest (clock synced, set up, fragments, rebuilt)
+    assert out["ingest_answers"]["moved"] >= BOARDS and not out["ingest_answers"].get("not_in_rollout"), out
     assert out["progress"]["confirmed"] == len(healthy) and out["progress"]["failed"] == 2, out["progress"]
     # 2 of 10 failed, over its 10 % threshold: the rollout halted by itself (the reports still move its devices)
     assert (out["rollout"]["state"], out["rollout"]["failed_in_open_waves"]) == ("halted", 2), out["rollout"]

@@ -115,6 +115,11 @@ def test_lorawan_needs_its_folder_and_release(sandbox):
     p = fleet("rollout", "start", "--via", "lorawan", "--release", "1.2.0", "--release-dir", "rel-1.1.0",
               "--kommune", "751", "--board", "virtual", "-o", "x", ok=False)
     assert "holds release 1.1.0" in p.stderr and not (tmp / "x").exists()
+    # a session slot given by GPS time (the network's, as the devices sync it) must be ahead
+    p = fleet("rollout", "start", "--via", "lorawan", "--release", "1.1.0", "--release-dir", "rel-1.1.0",
+              "--kommune", "751", "--board", "virtual", "--session-at", "1000000000", "-o", "x", ok=False)
+    assert p.returncode == 2 and "--session-at 1000000000 is not in the future" in p.stderr, p.stderr
+    assert not (tmp / "x").exists()
 
 
 def test_status_shows_waves_states_and_fragments_and_next_prepares_the_next_waves_session(sandbox):
