@@ -44,14 +44,17 @@ def enroll(db_url: str, key: bytes, devices, *, version: str = "1.0.0"):
 
 
 def _cli(args, key: bytes) -> str:
-    from click.testing import CliRunner
+    # the installed `fleet` command beside this interpreter, as an admin runs it (the lab never imports the CLI)
+    import os
+    import subprocess
+    import sys
 
-    from fleet.cli import cli
-
-    cmd = CliRunner().invoke(cli, list(args), env=_env(key))
-    if cmd.exit_code != 0:
-        raise AssertionError(f"fleet {' '.join(args[:2])}: {cmd.output}{cmd.exception or ''}")
-    return cmd.output
+    exe = Path(sys.executable).parent / "fleet"
+    r = subprocess.run([str(exe), *args], env={**os.environ, **_env(key)}, capture_output=True, text=True,
+                       timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"fleet {' '.join(args[:2])}: {r.stdout}{r.stderr}")
+    return r.stdout
 
 
 def start(db_url: str, key: bytes, args) -> dict:
