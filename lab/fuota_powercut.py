@@ -26,9 +26,10 @@ HEAP = "320K"
 # decoder after the setup; the rebuilt block is /fuota/frag.bin. Also tests/e2e/test_fuota_install.py's.
 FEED = """
 import binascii, os
+from bysans.device_spec import FUOTA_FRAG
 from bysans.fuota import frag
 class Store:
-    root = '/fuota'
+    root = FUOTA_FRAG
     timeout_s = 10000000
     def now(self):
         return 1000

@@ -89,8 +89,8 @@ def test_power_cuts_during_a_fragment_session_end_in_the_rebuilt_block(vboard):
         c.raw_repl()
         c.exec("import os\nfor d in ('bysans', 'bysans/fuota'):\n    try:\n        os.mkdir(d)\n"
                "    except OSError:\n        pass")
-        for name in ("frag.py", "frag_spec.py"):
-            _put(c, "bysans/fuota/" + name, (firmware_dir() / "bysans" / "fuota" / name).read_bytes())
+        for name in ("fuota/frag.py", "fuota/frag_spec.py", "device_spec.py"):
+            _put(c, "bysans/" + name, (firmware_dir() / "bysans" / name).read_bytes())
         _put(c, "frags.bin", b"".join(payloads))
         main = FEEDER % {"rec": 3 + SIZE, "setup": session.setup_req().hex(), "total": len(payloads)}
         _put(c, "main.py", main.encode())

@@ -36,9 +36,9 @@ import struct
 import binascii
 import time
 
+from bysans.device_spec import FUOTA_FRAG as ROOT  # default directory of the session's files
 from bysans.fuota import frag_spec as fs
 
-ROOT = "/fuota"             # default directory of the session's files (the node's: device_spec.FUOTA_FRAG)
 TIMEOUT_S = 172800          # default lifetime of a session that is not rebuilt: two days
 MATRIX_BYTES = 4096         # default bound of the coded pivots' bits in RAM
 MAX_BLOCK_BYTES = 65536     # default bound of a block (NbFrag · FragSize)
