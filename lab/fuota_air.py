@@ -301,24 +301,8 @@ def install_and_reset(r, timeout=120) -> dict | None:
     """Runs the FUOTA installer on a board (lab.ota.Repl) on the rebuilt block; returns its outcome when it
     printed one (a refusal: no reset), or None when the board reset itself into the new slot (the console has
     taken the raw REPL again after the first boot)."""
-    c = r.c
-    c.write(INSTALL.encode() + b"\x04")
-    c.read_until(b"OK", timeout)
-    deadline = time.monotonic() + timeout
-    while b"\x04" not in c.buf and b"rst:" not in c.buf:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the install did not finish: {c.buf[-300:]!r}")
-        c.buf += c.ser.read(4096)
-    if b"rst:" in c.buf and (b"\x04" not in c.buf or c.buf.index(b"rst:") < c.buf.index(b"\x04")):
-        c.buf = c.buf[c.buf.index(b"rst:"):]
-        r.reconnect(timeout=timeout)
-        return None
-    out = c.read_until(b"\x04", timeout)[:-1]
-    err = c.read_until(b"\x04", timeout)[:-1]
-    c.read_until(b">", timeout)
-    if err:
-        raise AssertionError(err.decode(errors="replace"))
-    return json.loads(out.decode().split("OUTCOME ", 1)[1].splitlines()[0])
+    out = r.run_or_reset(INSTALL, timeout, "the install", error=AssertionError)
+    return None if out is None else json.loads(out.split("OUTCOME ", 1)[1].splitlines()[0])
 
 
 # The node app's settings on the deployment's boards: a reading a minute, no HTTP check-in (LoRaWAN only)

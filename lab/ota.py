@@ -248,24 +248,30 @@ class Repl:
         console then waits for it to boot and takes the raw REPL again)."""
         code = ("from bysans.ota import client\nimport json\n"
                 f"print(json.dumps(client.Client().poll(reboot={reboot})))\n")
+        out = self.run_or_reset(code, timeout, "poll")
+        return None if out is None else json.loads(out.strip().splitlines()[-1])
+
+    def run_or_reset(self, code: str, timeout=60, what="the code", error=RuntimeError) -> str | None:
+        """Runs `code` in the raw REPL; returns what it printed, or None when the board reset itself before it
+        ended (then it waits for the boot and takes the raw REPL again). `error` for what it raised."""
         c = self.c
         c.write(code.encode() + b"\x04")
         c.read_until(b"OK", timeout)
         deadline = time.monotonic() + timeout
         while b"\x04" not in c.buf and b"rst:" not in c.buf:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"poll did not finish: {c.buf[-300:]!r}")
+                raise TimeoutError(f"{what} did not finish: {c.buf[-300:]!r}")
             c.buf += c.ser.read(4096)
         if b"rst:" in c.buf and (b"\x04" not in c.buf or c.buf.index(b"rst:") < c.buf.index(b"\x04")):
             c.buf = c.buf[c.buf.index(b"rst:"):]
-            self.reconnect()
+            self.reconnect(timeout=max(timeout, 30.0))
             return None
         out = c.read_until(b"\x04", timeout)[:-1]
         err = c.read_until(b"\x04", timeout)[:-1]
         c.read_until(b">", timeout)
         if err:
-            raise RuntimeError(err.decode(errors="replace"))
-        return json.loads(out.decode().strip().splitlines()[-1])
+            raise error(err.decode(errors="replace"))
+        return out.decode()
 
     def report(self):
         """A check-in only: the server records what the board runs and its last outcome."""
