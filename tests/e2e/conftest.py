@@ -2,7 +2,6 @@
 
 import itertools
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pytest
 from fleet.sim import manager
 
 sys.path.insert(0, str(Path(__file__).parent))
-BIN = Path(sys.executable).parent
+from e2e_tools import pid_alive  # noqa: E402  (its folder is on sys.path from here)
+
 _names = itertools.count(1)
 
 
@@ -27,17 +27,6 @@ def sim_dir(tmp_path_factory):
         del os.environ["BYSANS_SIM_DIR"]
     else:
         os.environ["BYSANS_SIM_DIR"] = old
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture
@@ -94,15 +83,3 @@ def frozen_sources(tmp_path_factory):
         del os.environ["BYSANS_HOME"]
     else:
         os.environ["BYSANS_HOME"] = old
-
-
-def run_mpremote(port, *args, timeout=120, check=True):
-    proc = subprocess.run([str(BIN / "mpremote"), "connect", port, *args], capture_output=True, text=True,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"mpremote {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def run_fleet(*args, timeout=120):
-    return subprocess.run([str(BIN / "fleet"), *args], capture_output=True, text=True, timeout=timeout)

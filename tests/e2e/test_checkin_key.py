@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fleet.errors import CheckinRejected, UsageError, WrongBoard
 from fleet.resources import firmware_dir
 from fleet.rollout import OtaStore

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from e2e_tools import BIN
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fleet.errors import WrongBoard
 from provisioning.session import Session
 

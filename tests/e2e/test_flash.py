@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fleet import boards
 from fleet.cli.ports import virtual_port
 from fleet.errors import WrongBoard

@@ -7,7 +7,7 @@ Either way the board's flash is the same byte for byte and it is still waiting i
 
 import hashlib
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fleet.errors import ImageMismatch, WrongBoard
 from fleet.sim import chips, flashmap
 

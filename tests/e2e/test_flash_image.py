@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fleet import boards
 from fleet.cli.ports import rom_options, virtual_port
 from fleet.errors import BoardInDownloadMode, FilesystemTooBig, FlashToolError, WrongMode

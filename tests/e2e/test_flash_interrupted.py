@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BIN, run_fleet
+from e2e_tools import BIN, run_fleet
 from fleet import boards
 from provisioning.flash import app_bundle
 from provisioning.session import Session

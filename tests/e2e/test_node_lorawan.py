@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fleet import device_spec
 from fleet.codec import decode
 from fleet.registry import Operator, Registry

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BIN
+from e2e_tools import BIN
 from fleet.registry.sealing import Sealer
 from fleet.rollout import OtaStore
 from lab.ota import HEAP, LAB_AP, PASS, Lab

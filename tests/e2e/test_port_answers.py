@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fakeports import FakePort
 from fleet.errors import (BoardInDownloadMode, BoardNotAnswering, BoardSilent, FlashToolError, NotMicroPython,
                           PortNotFound, SerialPortError)

@@ -3,7 +3,7 @@
 import json
 import os
 
-from conftest import pid_alive, run_fleet
+from e2e_tools import pid_alive, run_fleet
 
 
 def _daemon_pids():

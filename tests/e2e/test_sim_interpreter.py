@@ -4,7 +4,7 @@ TTGO LoRa32's heap (docs/boards.md), and refusals that say what to do."""
 import json
 import os
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fleet import boards
 from lab.serialconsole import Console
 

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fleet.resources import mpy_cross_binary
 from fleet.sim import flashmap
 from fleet.sim.vrom import romfs_image

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 
 pytestmark = pytest.mark.usefixtures("frozen_sources")
 

@@ -8,7 +8,7 @@ import pytest
 
 from fleet import boards
 
-from conftest import pid_alive, run_mpremote
+from e2e_tools import pid_alive, run_mpremote
 
 
 def test_mpremote_exec_cp_ls_cat_rm_run_softreset(vboard, tmp_path):

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from conftest import run_fleet
+from e2e_tools import run_fleet
 from fleet.resources import firmware_dir
 from provisioning.deploy import bundle, deploy
 from provisioning.session import Session

@@ -115,3 +115,13 @@ def test_every_rule_of_the_architecture_page_is_checked_here():
     for room, names in doc.items():
         checked = {b for r in RULES if r[0] == room for b in r[2]}
         assert names <= checked, f"{room}: the page bans {sorted(names - checked)}, not checked here"
+
+
+def test_no_test_imports_a_conftest_module_by_name():
+    """Two folders of the suite have a conftest.py; `from conftest import x` gets whichever was imported
+    first, so a run of those folders together fails to import. Helpers live in modules of their own names
+    (tests/e2e/e2e_tools.py, tests/mp32support.py)."""
+    wrong = [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+             for f in sorted((ROOT / "tests").rglob("*.py")) + _files("scripts") + _files("lab")
+             for line, mod in _imports(f) if _under(mod, "conftest")]
+    assert not wrong, "import the helper's own module instead:\n  " + "\n  ".join(wrong)
