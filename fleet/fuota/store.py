@@ -26,9 +26,9 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from ..codec.update_report import decode_report, report_tables
-from ..errors import PayloadDecodeError, RolloutConflict, RolloutError, RolloutNotFound, UsageError
+from ..errors import PayloadDecodeError, RolloutConflict, RolloutError, UsageError
 from ..registry.kommuner import lookup
-from ..store import Database
+from ..store import Database, rollouts
 from ..store import aware as _aware
 from ..store.models import AuditEntry, Device, FuotaRollout, FuotaRolloutDevice
 from . import clock as fclock
@@ -106,11 +106,6 @@ def _session_over(row: FuotaRollout, session: int | None, at: datetime) -> bool:
 
 def _locked(s, q):
     return s.scalars(q.with_for_update() if s.bind.dialect.name == "postgresql" else q)
-
-
-def _audit(s, operator, verb, row, changes, now, note=None):
-    s.add(AuditEntry(at=now, operator=operator, action=f"rollout.{verb}", kommune_kode=row.kommune_kode,
-                     dev_eui=None, changes=changes, note=note))
 
 
 def checkin(s, report: dict, now: datetime) -> int:
@@ -290,31 +285,19 @@ class FuotaStore:
                 s.add(FuotaRolloutDevice(rollout_id=row.id, dev_eui=d.dev_eui, position=pos, wave=d.wave,
                                          state=d.state, reason=d.reason, received=d.received, missing=d.missing,
                                          session=d.session, updated_at=now))
-            _audit(s, operator, "start", row, {"rollout_id": [None, row.id], "via": [None, "lorawan"],
-                                               "version": [None, ro.version], "board": [None, board],
-                                               "waves": [None, list(ro.waves)], "halt_at": [None, ro.halt_at],
-                                               "payload_sha256": [None, payload_sha256],
-                                               "state": [None, "running"]}, now)
+            rollouts.audit(s, operator, "start", row, {"rollout_id": [None, row.id], "via": [None, "lorawan"],
+                                                        "version": [None, ro.version], "board": [None, board],
+                                                        "waves": [None, list(ro.waves)], "halt_at": [None, ro.halt_at],
+                                                        "payload_sha256": [None, payload_sha256],
+                                                        "state": [None, "running"]}, now)
             s.flush()
             return self._view(s, row)
 
     def _pick(self, s, kommune=None, rollout_id=None, states=None, lock=False) -> FuotaRollout:
-        q = select(FuotaRollout)
-        if rollout_id is not None:
-            q = q.where(FuotaRollout.id == rollout_id)
-        if kommune is not None:
-            q = q.where(FuotaRollout.kommune_kode == lookup(kommune).kode)
-        if states:
-            q = q.where(FuotaRollout.state.in_(states))
-        q = q.order_by(FuotaRollout.id.desc())
-        row = (_locked(s, q) if lock else s.scalars(q)).first()
-        if row is None:
-            what = f"LoRaWAN rollout {rollout_id}" if rollout_id is not None else "LoRaWAN rollout"
-            where = f" for kommune {lookup(kommune).kode}" if kommune is not None else ""
-            raise RolloutNotFound(f"no {what}{where}" + (f" that is {' or '.join(states)}" if states else ""),
-                                  hint="fleet rollout status --via lorawan --all lists them; "
-                                       "fleet rollout start --via lorawan starts one")
-        return row
+        return rollouts.pick(s, FuotaRollout, kommune=kommune, rollout_id=rollout_id, states=states, lock=lock,
+                             what="LoRaWAN rollout",
+                             hint="fleet rollout status --via lorawan --all lists them; "
+                                  "fleet rollout start --via lorawan starts one")
 
     def _change(self, verb, kommune, rollout_id, allowed, note, operator) -> dict:
         operator = _operator(operator)
@@ -333,7 +316,7 @@ class FuotaStore:
                 ro.state = {"pause": "paused", "abort": "aborted"}[verb]
             ro.note = note if note is not None else ro.note if verb != "resume" else None
             _save(row, ro, members, now)
-            _audit(s, operator, verb, row, {"rollout_id": [row.id, row.id], "state": [was, ro.state]}, now,
+            rollouts.audit(s, operator, verb, row, {"rollout_id": [row.id, row.id], "state": [was, ro.state]}, now,
                    note=note)
             s.flush()
             return self._view(s, row)
@@ -392,9 +375,10 @@ class FuotaStore:
             _save(row, ro, members, now)
             row.sessions = [*(row.sessions or []), session]
             row.updated_at = now
-            _audit(s, operator, "session", row, {"rollout_id": [row.id, row.id], "session": [None, session["n"]],
-                                                 "wave": [None, session["wave"]],
-                                                 "devices": [None, len(devices)]}, now)
+            rollouts.audit(s, operator, "session", row, {"rollout_id": [row.id, row.id],
+                                                         "session": [None, session["n"]],
+                                                         "wave": [None, session["wave"]],
+                                                         "devices": [None, len(devices)]}, now)
             s.flush()
             return self._view(s, row)
 

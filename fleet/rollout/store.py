@@ -31,9 +31,9 @@ from sqlalchemy import and_, case, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import (CHECKIN_REJECT_REASONS, CheckinForbidden, CheckinRejected, FleetError, ReleaseNotPublished,
-                      RolloutConflict, RolloutError, RolloutNotFound, UsageError)
+                      RolloutConflict, RolloutError, UsageError)
 from ..registry.kommuner import lookup
-from ..store import Database
+from ..store import Database, rollouts
 from ..store import aware as _aware
 from ..store.models import (DEVICE_STATES, AlertRow, AuditEntry, CheckinAuth, Device, OtaDevice, Rollout,
                             RolloutDevice)
@@ -495,28 +495,16 @@ class OtaStore:
                                     updated_at=now))
             s.flush()
             self._step(s, ro, now)
-            _audit(s, operator, "start", ro, {"rollout_id": [None, ro.id], "version": [None, ro.version],
-                                              "boards": [None, list(boards)], "manifest": [None, digest],
-                                              "waves": [None, list(waves)], "halt_at": [None, halt_at],
-                                              "soak": [None, soak],
-                                              "state": [None, "running"]}, now)
+            rollouts.audit(s, operator, "start", ro, {"rollout_id": [None, ro.id], "version": [None, ro.version],
+                                                       "boards": [None, list(boards)], "manifest": [None, digest],
+                                                       "waves": [None, list(waves)], "halt_at": [None, halt_at],
+                                                       "soak": [None, soak],
+                                                       "state": [None, "running"]}, now)
             rid = ro.id
         return self.get(rid)
 
     def _pick(self, s, kommune=None, rollout_id=None, states=None) -> Rollout:
-        q = select(Rollout)
-        if rollout_id is not None:
-            q = q.where(Rollout.id == rollout_id)
-        if kommune is not None:
-            q = q.where(Rollout.kommune_kode == lookup(kommune).kode)
-        if states:
-            q = q.where(Rollout.state.in_(states))
-        ro = s.scalars(q.order_by(Rollout.id.desc())).first()
-        if ro is None:
-            what = f"rollout {rollout_id}" if rollout_id is not None else "rollout"
-            where = f" for kommune {lookup(kommune).kode}" if kommune is not None else ""
-            raise RolloutNotFound(f"no {what}{where}" + (f" that is {' or '.join(states)}" if states else ""))
-        return ro
+        return rollouts.pick(s, Rollout, kommune=kommune, rollout_id=rollout_id, states=states)
 
     def _change(self, verb, kommune, rollout_id, allowed, new_state, note, operator):
         operator = _operator_name(operator)
@@ -525,7 +513,7 @@ class OtaStore:
             if ro.state not in allowed:
                 raise RolloutError(f"rollout {ro.id} is {ro.state}; it cannot be {new_state} now")
             now = self._now()
-            _audit(s, operator, verb, ro, {"rollout_id": [ro.id, ro.id], "state": [ro.state, new_state]}, now,
+            rollouts.audit(s, operator, verb, ro, {"rollout_id": [ro.id, ro.id], "state": [ro.state, new_state]}, now,
                    note=note)
             if new_state == "running" and ro.state == "halted":
                 # the admin has looked at the failures so far: only new ones count against the threshold
@@ -769,12 +757,6 @@ def _operator_name(operator) -> str:
     if len(name) > 80:
         raise UsageError("an operator's name is at most 80 characters")
     return name
-
-
-def _audit(s, operator: str, verb: str, ro: Rollout, changes: dict, at: datetime, note=None) -> None:
-    """The audit entry of an operator's change to a rollout, in the change's own transaction."""
-    s.add(AuditEntry(at=at, operator=operator, action=f"rollout.{verb}", kommune_kode=ro.kommune_kode,
-                     dev_eui=None, changes=changes, note=note))
 
 
 def _auth_dict(a: CheckinAuth | None) -> dict:
