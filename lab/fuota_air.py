@@ -22,21 +22,19 @@ import subprocess
 import threading
 import time
 
-# The node's side (/fuotatest.py): the MAC and the FUOTA dispatcher on the board's radio; one JSON line per
-# event, after "@@". Its clock may start `skew_s` off the network's (the server's AppTimeAns sets it right).
-NODE = """
+# What every node script the lab runs on a board's LoRaWAN MAC starts with (here and in
+# tests/e2e/test_lorawan_air.py): the board `b`, the MAC's imports, out() printing one JSON line per event
+# after "@@" (read back by events()), and _free() running a MAC call once the duty cycle lets it. No "%", no
+# braces: it goes in front of %-formatted and f-string scripts alike.
+PRELUDE = """
 import json
 from bysans.hal import board
 from bysans.radio import from_board
 from bysans.lorawan import mac
 from bysans.lorawan.errors import DutyCycleBlocked
 from bysans.lorawan.store import PersistentStore
-from bysans.fuota.dispatch import Fuota, PORTS, kek
 
 b = board()
-m = mac.ClassA(from_board(b), b, PersistentStore(b), dev_eui=%(dev_eui)r, join_eui=%(join_eui)r,
-               app_key=%(app_key)r)
-f = Fuota(b, ke_key=kek(%(app_key)r), now_s=lambda: b.epoch_s() + %(skew_s)d)
 
 
 def out(**kw):
@@ -49,6 +47,17 @@ def _free(fn):
             return fn()
         except DutyCycleBlocked as e:
             b.sleep_ms(e.wait_ms + 1)
+"""
+assert "%" not in PRELUDE and "{" not in PRELUDE
+
+# The node's side (/fuotatest.py): the MAC and the FUOTA dispatcher on the board's radio. Its clock may
+# start `skew_s` off the network's (the server's AppTimeAns sets it right).
+NODE = PRELUDE + """
+from bysans.fuota.dispatch import Fuota, PORTS, kek
+
+m = mac.ClassA(from_board(b), b, PersistentStore(b), dev_eui=%(dev_eui)r, join_eui=%(join_eui)r,
+               app_key=%(app_key)r)
+f = Fuota(b, ke_key=kek(%(app_key)r), now_s=lambda: b.epoch_s() + %(skew_s)d)
 
 
 def send(port, payload):

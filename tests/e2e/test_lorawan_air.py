@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import algorithms
 
-from lab.fuota_air import events, mpy_files
+from lab.fuota_air import PRELUDE, events, mpy_files
 from lab.netserver import NetworkServer
 from lab.serialconsole import Console
 from provisioning.deploy import deploy
@@ -24,29 +24,9 @@ SPEED = 10
 
 # The node's side, written to the board as /lwtest.py. Each run() builds the radio, the store and the MAC
 # afresh, as the app does after every wake, and prints one JSON line per event.
-NODE = f"""
-import json
-from bysans.hal import board
-from bysans.radio import from_board
-from bysans.lorawan import mac
-from bysans.lorawan.errors import DutyCycleBlocked
-from bysans.lorawan.store import PersistentStore
-
-b = board()
+NODE = PRELUDE + f"""
 st = PersistentStore(b)
 m = mac.ClassA(from_board(b), b, st, dev_eui={DEV_EUI!r}, join_eui={JOIN_EUI!r}, app_key={APP_KEY!r})
-
-
-def out(**kw):
-    print("@@" + json.dumps(kw))
-
-
-def _free(fn):
-    while True:
-        try:
-            return fn()
-        except DutyCycleBlocked as e:
-            b.sleep_ms(e.wait_ms + 1)
 
 
 def start():
