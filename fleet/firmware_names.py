@@ -70,13 +70,20 @@ def firmware_sources(firmware: Path) -> list:
     return [(p, p.relative_to(firmware).as_posix()) for p in sorted(firmware.rglob("*.py"))]
 
 
+def module_name(name: str) -> str:
+    """The dotted name a module file is imported as: bysans/ota/client.py -> bysans.ota.client."""
+    parts = name[:-3].split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def frozen_names(mpy_cross: str, firmware: Path) -> list:
     """Every name the firmware's modules intern that a frozen module can hold: identifiers, dotted module
-    names, and the strings mpy-cross interns (up to 10 bytes). A module's file name (`bysans/app.py`, the
+    names (each module's own among them), and the strings mpy-cross interns (up to 10 bytes). A module's file name (`bysans/app.py`, the
     code's source name) stays out: a frozen module cannot make it a qstr."""
     names = set()
     for src, name in firmware_sources(firmware):
         names.update(compile_qstrs(mpy_cross, src, name))
+        names.add(module_name(name))  # the import machinery interns a module's whole name (`from . import x`)
     return sorted(n for n in names if _dotted(n) or len(n.encode()) <= _INTERN_LEN)
 
 
