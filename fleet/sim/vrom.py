@@ -72,9 +72,10 @@ def standins_image(arch: str) -> bytes:
 
 @functools.lru_cache(maxsize=8)
 def runs_rom(interpreter: str) -> bool:
-    """Whether `interpreter` is the virtual board's own build (vfs.rom_ioctl over the flash, `_vrom`)."""
+    """Whether `interpreter` is the virtual board's own build (vfs.rom_ioctl over the flash, `_vrom` with the
+    chip's names: an older build of scripts/build-micropython32-rom has none and is not taken for it)."""
     try:
-        proc = subprocess.run([interpreter, "-c", "import _vrom, vfs; vfs.rom_ioctl"], capture_output=True,
+        proc = subprocess.run([interpreter, "-c", "import _vrom, vfs; vfs.rom_ioctl; _vrom.names"], capture_output=True,
                               timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return False
