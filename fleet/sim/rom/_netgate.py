@@ -17,8 +17,9 @@ EAGAIN = 11
 ETIMEDOUT = 116
 EHOSTUNREACH = 118
 STALL_S = 60  # a blocking socket waits this long for a lost link before it gives up
-RX_CHUNK = 1024  # received bytes are taken from the host's socket in chunks, as lwIP buffers them: a
-#                  reader that takes one byte at a time (deflate.DeflateIO does) asks the gate once a chunk
+RX_CHUNK = 256  # received bytes are taken from the host's socket in chunks into a buffer each socket keeps:
+#                 a reader that takes one byte at a time (deflate.DeflateIO does) asks the gate once a chunk.
+#                 An ESP32's lwIP keeps what arrived outside the MicroPython heap; this buffer is in it.
 
 
 def _up():
