@@ -57,7 +57,8 @@ def require_rom() -> str:
     path = require()
     if runs_rom(path):
         return path
-    problem = f"{path} has no vfs.rom_ioctl (not built by scripts/build-micropython32-rom)"
+    problem = (f"{path} has no vfs.rom_ioctl or no _vrom.names (not built by this checkout's "
+               "scripts/build-micropython32-rom: run it again)")
     if os.environ.get("BYSANS_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{problem}, and this run requires it (BYSANS_REQUIRE_SERVICES=1)")
     missing.append(problem)

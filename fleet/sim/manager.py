@@ -305,7 +305,7 @@ def interpreter_for(definition: dict, interpreter: str | None = None) -> str:
     layout = definition["flash"].get("partitions")
     if layout and any(row[0] == ROMFS_LABEL for row in LAYOUTS[layout]) and not runs_rom(interpreter):
         raise UsageError(f"board '{definition['name']}' has a romfs partition, and the interpreter {interpreter} "
-                         f"cannot map it (no vfs.rom_ioctl)",
+                         f"cannot map it (no vfs.rom_ioctl, or built before _vrom.names)",
                          hint="build the virtual board's interpreter with scripts/build-micropython32-rom and "
                               f"set {MP32_ENV} to the path it prints, or give --interpreter PATH")
     return interpreter

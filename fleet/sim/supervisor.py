@@ -328,9 +328,11 @@ class Supervisor:
         asyncio.ensure_future(self._watch_exit(self.proc, gen))
 
     def _rom_env(self, interpreter, boot):
-        """On the board's own interpreter (scripts/build-micropython32-rom): the stand-ins' ROM segment, and
-        the flash's `romfs` partition (the range vfs.rom_ioctl maps, as an ESP32 maps it; none: no /rom)."""
-        env = {"BYSANS_VROM": "", "BYSANS_ROMFS": ""}
+        """On the board's own interpreter (scripts/build-micropython32-rom): the stand-ins' ROM segment, the
+        flash's `romfs` partition (the range vfs.rom_ioctl maps, as an ESP32 maps it; none: no /rom), and the
+        names the chip's firmware holds (the stand-ins'; with a romfs partition, Bysans's own MicroPython
+        build, also the firmware's names module: fleet/sim/vrom.py)."""
+        env = {"BYSANS_VROM": "", "BYSANS_ROMFS": "", "BYSANS_QSTRS": ""}
         if not vrom.runs_rom(interpreter):
             return env
         env["BYSANS_VROM"] = vrom.ensure_standins(self.dir, self.board["mpy_arch"])
@@ -338,6 +340,7 @@ class Supervisor:
             self._romfs = boot.romfs
         if self._romfs is not None:
             env["BYSANS_ROMFS"] = f"{os.path.abspath(self.image_path())}:{self._romfs.offset}:{self._romfs.size}"
+        env["BYSANS_QSTRS"] = vrom.ensure_names(self.dir, self.board["mpy_arch"], firmware=self._romfs is not None)
         return env
 
     async def _watch_exit(self, proc, gen):

@@ -6,6 +6,11 @@ board's interpreter (scripts/build-micropython32-rom) they run in place from a R
 memory-mapped outside the heap (`_vrom.standins()`), so that they take from the heap only what they make at
 run time (classes, dicts, the board's definition), about what C modules keep there, never less.
 
+Their names are the chip's too: on an ESP32 a C module's names are static qstrs in flash. The stand-ins' names,
+and on a board whose MicroPython is Bysans's own build (one with a `romfs` partition: stock MicroPython has no
+ROMFS) the names module that build freezes (fleet/firmware_names.py), go to the interpreter as a names file
+(`BYSANS_QSTRS`): one more static qstr pool outside the heap (scripts/micropython32-rom/vrom.c).
+
 Images are MicroPython's ROMFS format, written by mpremote's own `VfsRomWriter` (mpremote/romfs.py), the
 writer behind `mpremote romfs build`.
 """
@@ -17,9 +22,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .. import resources
+from .. import firmware_names, resources
 
 STANDINS_FILE = "vrom.img"  # in the board's state directory
+NAMES_FILES = {False: "qstrs-chip.bin", True: "qstrs-chip-firmware.bin"}  # by whether the firmware's are in
 _SKIP = {"vboot.py"}  # the boot script runs as the interpreter's main script, not from the ROM
 
 
@@ -66,9 +72,10 @@ def standins_image(arch: str) -> bytes:
 
 @functools.lru_cache(maxsize=8)
 def runs_rom(interpreter: str) -> bool:
-    """Whether `interpreter` is the virtual board's own build (vfs.rom_ioctl over the flash, `_vrom`)."""
+    """Whether `interpreter` is the virtual board's own build (vfs.rom_ioctl over the flash, `_vrom` with the
+    chip's names: an older build of scripts/build-micropython32-rom has none and is not taken for it)."""
     try:
-        proc = subprocess.run([interpreter, "-c", "import _vrom, vfs; vfs.rom_ioctl"], capture_output=True,
+        proc = subprocess.run([interpreter, "-c", "import _vrom, vfs; vfs.rom_ioctl; _vrom.names"], capture_output=True,
                               timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -86,6 +93,43 @@ def ensure_standins(state_dir, arch: str) -> str:
     if not path.exists() or not stamp.exists() or stamp.read_text() != h.hexdigest():
         tmp = path.with_suffix(".part")
         tmp.write_bytes(standins_image(arch))
+        os.replace(tmp, path)
+        stamp.write_text(h.hexdigest())
+    return str(path.resolve())
+
+
+def _qstrs(src: Path, name: str, arch: str) -> list:
+    return firmware_names.compile_qstrs(resources.mpy_cross_binary(), src, name, arch)
+
+
+def names(arch: str, firmware: bool) -> list:
+    """The names the chip holds as static qstrs: the stand-ins' and, with `firmware`, those of the names
+    module Bysans's own MicroPython build freezes, as that build's frozen pool has them (sorted by bytes).
+    Without `firmware`, none of the firmware's names: a stand-in's name the firmware uses too (`call`,
+    `_fill`) stays in RAM, since a stock ESP32's C modules need not have it."""
+    found = set()
+    for p in sorted(resources.rom_dir().glob("*.py")):
+        if p.name not in _SKIP:
+            found.update(_qstrs(p, p.name, arch))
+    with tempfile.TemporaryDirectory() as d:
+        mod = firmware_names.write_names_module(Path(d), resources.mpy_cross_binary(), resources.firmware_dir())
+        own = set(_qstrs(mod, mod.name, arch))
+    found = found | own if firmware else found - own
+    return sorted((n for n in found if "\0" not in n), key=str.encode)  # the file ends each name with a NUL
+
+
+def ensure_names(state_dir, arch: str, firmware: bool) -> str:
+    """The names file (names(), each NUL-terminated) in `state_dir`, made again when the sources changed."""
+    h = hashlib.sha256(f"{arch}:{firmware}".encode())
+    srcs = (sorted(resources.rom_dir().glob("*.py")) + [Path(__file__), Path(firmware_names.__file__)]
+            + sorted(resources.firmware_dir().rglob("*.py")))
+    for p in srcs:
+        h.update(str(p).encode() + b"\0" + p.read_bytes())
+    path = Path(state_dir) / NAMES_FILES[firmware]
+    stamp = path.with_suffix(".sha256")
+    if not path.exists() or not stamp.exists() or stamp.read_text() != h.hexdigest():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(b"".join(n.encode() + b"\0" for n in names(arch, firmware)))
         os.replace(tmp, path)
         stamp.write_text(h.hexdigest())
     return str(path.resolve())

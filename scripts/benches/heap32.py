@@ -4,7 +4,8 @@ check-in verifying the release) on the 32-bit interpreter: the smallest heap, to
 node with more sensors and an SX1262). Goal: at most 60 % of the TTGO LoRa32's heap (docs/boards.md).
 
 firmware.wake_peak_heap_32bit_romfs: the same wake on `virtual_ttgo_rom`, a TTGO whose MicroPython has
-ROMFS, the release running in place from its romfs partition (docs/virtual-board.md, "ROMFS"); baseline:
+ROMFS, the release running in place from its romfs partition (docs/virtual-board.md, "ROMFS"), and the
+firmware's names frozen in that build (docs/boards.md, "Heap"); baseline:
 the first line's value, from the same run. Needs the virtual board's interpreter (build-micropython32-rom)."""
 
 import tempfile

@@ -7,6 +7,12 @@
 // _vrom.standins() maps BYSANS_VROM (a ROMFS image file): the virtual board's own stand-ins for the chip's
 // C modules (fleet/sim/rom), run in place so that they take from the heap about what C modules would.
 // It is not a segment of rom_ioctl: the firmware and mpremote never see it.
+//
+// BYSANS_QSTRS names a file of names (NUL-terminated, sorted by bytes) that the chip's firmware holds as static
+// qstrs: the stand-ins' (on an ESP32 those modules are C, their names in flash) and, on a board whose
+// MicroPython is Bysans's own build, the names module it freezes (boards/micropython/, fleet/firmware_names.py).
+// They become one more read-only qstr pool outside the GC heap, as a frozen module's qstrs are a pool in
+// an ESP32's flash; mp_init() asks rom_ioctl first, before any name is interned. _vrom.names() counts them.
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "py/qstr.h"
 #include "py/runtime.h"
 #include "py/mperrno.h"
 #include "extmod/vfs.h"
@@ -68,7 +75,89 @@ static void vrom_map(vrom_map_t *m, const char *spec, bool whole_file) {
     }
 }
 
+extern const qstr_pool_t mp_qstr_const_pool;  // py/qstr.c: the firmware's own names (no frozen modules here)
+static size_t names_count;
+static bool names_tried;
+
+static void names_fail(const char *path, const char *why) {
+    fprintf(stderr, "vrom: the names file %s %s: make it again (fleet/sim/vrom.py)\n", path, why);
+    exit(1);
+}
+
+// The names of BYSANS_QSTRS as a qstr pool after the firmware's, in memory outside the GC heap. Only before
+// any name is interned: a pool added later would renumber the interned ones.
+static void names_load(void) {
+    if (names_tried) {
+        return;
+    }
+    names_tried = true;
+    const char *path = getenv("BYSANS_QSTRS");
+    if (path == NULL || *path == '\0') {
+        return;
+    }
+    if (MP_STATE_VM(last_pool) != &mp_qstr_const_pool) {
+        names_fail(path, "came after names were interned");
+    }
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        names_fail(path, "cannot be read");
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = malloc(size > 0 ? size : 1);
+    if (data == NULL || size <= 0 || fread(data, 1, size, f) != (size_t)size || data[size - 1] != '\0') {
+        names_fail(path, "is empty or not NUL-terminated");
+    }
+    fclose(f);
+    size_t n = 0;
+    for (long i = 0; i < size; ++i) {
+        n += data[i] == '\0';
+    }
+    qstr_pool_t *pool = malloc(sizeof(qstr_pool_t) + n * sizeof(const char *));
+    #if MICROPY_QSTR_BYTES_IN_HASH
+    qstr_hash_t *hashes = malloc(n * sizeof(qstr_hash_t));
+    #endif
+    qstr_len_t *lengths = malloc(n * sizeof(qstr_len_t));
+    if (pool == NULL || lengths == NULL) {
+        names_fail(path, "does not fit in memory");
+    }
+    // A name the interpreter has already stays its own (a qstr is one number: `gc` must stay MP_QSTR_gc), as
+    // tools/mpy-tool.py leaves out of a frozen pool the names the firmware has.
+    const char *s = data, *last = NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < n; ++i) {
+        size_t len = strlen(s);
+        if (len == 0 || len >= ((size_t)1 << (8 * MICROPY_QSTR_BYTES_IN_LEN)) || (last && strcmp(last, s) >= 0)) {
+            names_fail(path, "has an empty, too long, repeated or unsorted name");
+        }
+        if (qstr_find_strn(s, len) == MP_QSTRnull) {
+            pool->qstrs[at] = s;
+            lengths[at] = len;
+            #if MICROPY_QSTR_BYTES_IN_HASH
+            hashes[at] = qstr_compute_hash((const byte *)s, len);
+            #endif
+            ++at;
+        }
+        last = s;
+        s += len + 1;
+    }
+    n = at;
+    pool->prev = &mp_qstr_const_pool;
+    pool->total_prev_len = mp_qstr_const_pool.total_prev_len + mp_qstr_const_pool.len;
+    pool->is_sorted = true;
+    pool->alloc = 10;  // as tools/mpy-tool.py sets a frozen pool's: the first pool interned after it has 20
+    pool->len = n;
+    #if MICROPY_QSTR_BYTES_IN_HASH
+    pool->hashes = hashes;
+    #endif
+    pool->lengths = lengths;
+    MP_STATE_VM(last_pool) = pool;
+    names_count = n;
+}
+
 mp_obj_t __wrap_mp_vfs_rom_ioctl(size_t n_args, const mp_obj_t *args) {
+    names_load();  // mp_init() calls this before anything is interned
     vrom_map(&romfs_map, getenv("BYSANS_ROMFS"), false);
     switch (mp_obj_get_int(args[0])) {
         case MP_VFS_ROM_IOCTL_GET_NUMBER_OF_SEGMENTS:
@@ -94,9 +183,15 @@ static mp_obj_t vrom_standins(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(vrom_standins_obj, vrom_standins);
 
+static mp_obj_t vrom_names(void) {
+    return MP_OBJ_NEW_SMALL_INT(names_count);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(vrom_names_obj, vrom_names);
+
 static const mp_rom_map_elem_t vrom_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__vrom) },
     { MP_ROM_QSTR(MP_QSTR_standins), MP_ROM_PTR(&vrom_standins_obj) },
+    { MP_ROM_QSTR(MP_QSTR_names), MP_ROM_PTR(&vrom_names_obj) },
 };
 static MP_DEFINE_CONST_DICT(vrom_module_globals, vrom_module_globals_table);
 

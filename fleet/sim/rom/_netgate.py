@@ -17,8 +17,9 @@ EAGAIN = 11
 ETIMEDOUT = 116
 EHOSTUNREACH = 118
 STALL_S = 60  # a blocking socket waits this long for a lost link before it gives up
-RX_CHUNK = 1024  # received bytes are taken from the host's socket in chunks, as lwIP buffers them: a
-#                  reader that takes one byte at a time (deflate.DeflateIO does) asks the gate once a chunk
+RX_CHUNK = 256  # received bytes are taken from the host's socket in chunks into a buffer each socket keeps:
+#                 a reader that takes one byte at a time (deflate.DeflateIO does) asks the gate once a chunk.
+#                 An ESP32's lwIP keeps what arrived outside the MicroPython heap; this buffer is in it.
 
 
 def _up():
@@ -54,6 +55,7 @@ class socket(io.IOBase):
         self._timeout = None
         self._rx = bytearray(RX_CHUNK)
         self._mv = memoryview(self._rx)
+        self._rest = self._mv[1:]
         self._pos = self._end = 0
         self._ms_per_byte = 0  # real ms per byte at the link's rate (0: as fast as the loopback)
         self._owed_ms = 0.0
@@ -105,9 +107,16 @@ class socket(io.IOBase):
         if self._pos == self._end:
             self._link()
             self._pos = 0
-            data = self._s.recv(RX_CHUNK)  # what has arrived (readinto would wait for a full chunk)
-            self._end = len(data)
-            self._rx[:self._end] = data
+            # Into the buffer this socket keeps, never a new object per chunk: an ESP32's lwIP holds what
+            # arrived outside the heap. One byte as the timeout allows, then what else has arrived (readinto
+            # alone would wait for a full chunk).
+            self._end = self._s.readinto(self._rx, 1) or 0
+            if self._end:
+                self._s.settimeout(0)
+                try:
+                    self._end += self._s.readinto(self._rest) or 0
+                finally:
+                    self._s.settimeout(self._timeout)
             self._pace(self._end)
             self._link()  # bytes arrive only while the link is up: a drop-out during the wait holds them
         return self._end - self._pos
@@ -144,14 +153,16 @@ class socket(io.IOBase):
             k = self._fill()
             if not k:
                 return bytes(out)
-            chunk = self._mv[self._pos:self._pos + k]
-            i = bytes(chunk).find(b"\n")
-            if i >= 0:
-                out += chunk[:i + 1]
-                self._pos += i + 1
+            rx, end = self._rx, self._pos + k
+            i = self._pos
+            while i < end and rx[i] != 10:  # no copy of the chunk to look for the newline
+                i += 1
+            if i < end:
+                out += self._mv[self._pos:i + 1]
+                self._pos = i + 1
                 return bytes(out)
-            out += chunk
-            self._pos += k
+            out += self._mv[self._pos:end]
+            self._pos = end
 
     def write(self, buf):
         self._link()
