@@ -1,5 +1,5 @@
 """firmware.wake_peak_heap_32bit: the peak heap of a whole wake (sampling, LoRaWAN join and uplink, an OTA
-check-in verifying the release) on the 32-bit interpreter: the smallest heap, to 2 KiB, the wake runs in on
+check-in verifying the release) on the 32-bit interpreter: the smallest heap, to 2 KiB, the wake runs in three times out of three on
 `virtual_ttgo` (lab/wake.py). Baseline: the same wake on the 64-bit port (board `virtual`: the same
 node with more sensors and an SX1262). Goal: at most 60 % of the TTGO LoRa32's heap (docs/boards.md).
 
@@ -43,7 +43,7 @@ def _run():
         with WakeLab(Path(d) / "w64", "virtual", name="heap64") as w:
             peak64 = w.smallest_heap(16, 1024)
     common = {"unit": "bytes", "board_heap": ttgo_k * 1024, "board": "ttgo_lora32_v21",
-              "goal": round(0.6 * ttgo_k * 1024)}
+              "goal": round(0.6 * ttgo_k * 1024), "runs_per_heap": 3}
     out = [{"bench": "firmware.wake_peak_heap_32bit", "value": peak32 and peak32 * 1024,
             "baseline": peak64 and peak64 * 1024, "baseline_unit": "bytes (64-bit unix port)",
             "share_of_board_heap": peak32 and round(peak32 / ttgo_k, 2), **common}]
