@@ -9,8 +9,10 @@ release running. Needs the virtual board's 32-bit interpreter (scripts/build-mic
 import random
 
 from fleet import boards
+from fleet.sim.vrom import romfs_image
 from fleet.sim import flashmap
 from lab.ota import Lab, Repl, provision, wait_until
+from provisioning.ota import slot_files
 
 BOARD = "virtual_ttgo_rom"
 FAILING_CHECK = b"def run(board):\n    raise ValueError('the new release refuses this board')\n"
@@ -43,6 +45,22 @@ def _board(make_board, lab, mp32rom, dev):
     return b, r
 
 
+def _romfs():
+    [part] = [p for p in flashmap.parse_table(flashmap.build_table("4MiB-ota-romfs")) if p.label == "romfs"]
+    return part
+
+
+def _flash(b, at, n):
+    with open(b.dir / "flash.img", "rb") as f:  # the board's flash, as the supervisor keeps it
+        f.seek(at)
+        return f.read(n)
+
+
+def _image(rel):
+    """Slot a's image of a provisioned release: its files as mpremote's `romfs build` makes them (VfsRomWriter)."""
+    return romfs_image({p[3:]: d for p, d in slot_files(rel, "a").items() if p.startswith("/a/")})
+
+
 def _rom_slots(r):
     a, b, rom, _ = r.json(MOUNTS)
     return a, b, rom
@@ -56,6 +74,8 @@ def test_an_update_writes_a_rom_image_into_the_other_slot_and_runs_from_it(make_
         assert (st["version"], st["app"], st["slot"], st["path"]) == ("1.0.0", "1.0.0", "a", "/a")
         assert _rom_slots(r) == ("VfsRom", None, None)  # slot a is an image; b is erased; no /rom
         assert r.files_ok()
+        want = _image(lab.r1)  # provisioned as files, made slot a's image at the first boot: mpremote's bytes
+        assert _flash(b, _romfs().offset, len(want)) == want
         r2 = lab.derive(lab.r1, "2.0.0")
         lab.publish(r2)
         assert r.poll() is None  # written into b's half, switched, reset
@@ -95,13 +115,10 @@ def test_a_power_cut_while_the_image_is_written_leaves_the_old_release_running(m
         b, r = _board(make_board, lab, mp32rom, "70B3D57ED0000073")
         blob = random.Random(7).randbytes(24 * 1024)  # one more file to download
         lab.publish(lab.derive(lab.r1, "2.0.0", files={"bysans/blob.bin": blob}))
-        [part] = [p for p in flashmap.parse_table(flashmap.build_table("4MiB-ota-romfs")) if p.label == "romfs"]
-        b_half = part.offset + part.size // 2  # slot b's image in the board's flash
+        b_half = _romfs().offset + _romfs().size // 2  # slot b's image in the board's flash
 
         def flash(at, n):
-            with open(b.dir / "flash.img", "rb") as f:  # the board's flash, as the supervisor keeps it
-                f.seek(at)
-                return f.read(n)
+            return _flash(b, at, n)
 
         r.c.write(b"from bysans.ota import client\nclient.Client().poll()\n\x04")
         r.c.read_until(b"OK", 30)

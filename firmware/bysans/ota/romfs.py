@@ -4,14 +4,15 @@
 # a slice of the mapped partition), so the slot directories are the images and a release's code runs in
 # place from flash. No release file takes a littlefs block.
 #
-# The client (bysans.ota.client._install_rom, write_slot) writes a release into the other half: the files the running image holds are copied from it,
-# the others downloaded (or taken from a FUOTA block), each checked against the signed manifest (length,
-# SHA-256) as it streams through small buffers; the header's magic is written last, so a power cut or a
-# refused file leaves no image there and the running slot untouched (the switch comes after, in the client).
-# adopt() makes an image of a slot held as files (provisioned over serial): the same writer, the files'
-# hashes checked the same way, so either route gives the same image.
+# The client (bysans.ota.client._install_rom, write_slot) writes a release into the other half: the files
+# the running image holds are copied from it, the others downloaded (or taken from a FUOTA block), each
+# checked against the signed manifest (length, SHA-256) as it streams through small buffers; the header's
+# magic is written last, so a power cut or a refused file leaves no image there and the running slot
+# untouched (the switch comes after, in the client).
+# adopt() makes the image of a slot held as files (provisioned over serial) at its first boot, with the tree
+# writer (write: the files as mpremote's `romfs build` orders them), and removes the files.
 #
-# Image order: manifest.json, manifest.sig, then the manifest's files in its order, which must be sorted by
+# write_slot's order: manifest.json, manifest.sig, then the manifest's files in its order, which must be sorted by
 # path (fleet release build sorts them): a directory's files are then contiguous, as ROMFS needs.
 #
 # The format is MicroPython's ROMFS (extmod/vfs_rom.c) as mpremote's `romfs build` writes it (mpremote/romfs.py,
@@ -123,14 +124,15 @@ def image_size(d):
     return n + n % 2
 
 
-def write(part, d):
-    """Writes directory `d` as a ROMFS image into partition `part` (esp32.Partition); returns its size."""
+def write(part, d, base=0):
+    """Writes directory `d` as a ROMFS image into partition `part` (esp32.Partition) from block `base`;
+    returns its size."""
     tree = _tree(d)
     body = sum(_rec(k[1]) for k in tree)
     head = _HEADER + _uint(body)
     if (len(head) + body) % 2:
         head = _HEADER + b"\x80" + _uint(body)  # the image's length made even, as mpremote's writer does
-    out = _Out(part)
+    out = _Out(part, base)
     out.put(head)
     _write(out, d, tree)
     out.close()
@@ -320,22 +322,18 @@ def copy(src, e, out, buf):
 
 
 def adopt(slot, root="/"):
-    """Makes slot's image from its files on the filesystem (a board provisioned over serial), removes the
-    files and mounts the image. False (the slot runs from its files) when it does not fit or a file does
-    not match the slot's manifest."""
-    from .client import installed
-
+    """Makes slot's image from its files on the filesystem (a board provisioned over serial: the files were
+    read back there), removes the files and mounts the image. False (the slot runs from its files) when it
+    does not fit. The tree writer (write: mpremote's order) is the light one at boot: no manifest parsed."""
     part = partition()
     d = root.rstrip("/") + "/" + slot
-    buf = bytearray(256)
-    doc = installed(d, buf)[0]
-    if part is None or doc is None:
+    if part is None:
         return False
-    meta = tuple((m, os.stat(d + "/" + m)[6]) for m in _META)
-    try:
-        write_slot(part, slot, doc["files"], meta, lambda p, e, out: copy(d + "/" + p, e, out, buf))
-    except Refused:
+    room = half(part)
+    if image_size(d) > room:
         return False
+    umount(slot)
+    write(part, d, 0 if slot == "a" else room // _BLOCK)
     _wipe(d)
     return mount(slot)
 
