@@ -161,3 +161,42 @@ def test_a_tampered_object_is_refused_and_nothing_is_switched(make_board, tmp_pa
         r.close()
     finally:
         lab.stop()
+
+
+def test_a_release_over_fuota_is_installed_as_a_rom_image_through_the_same_client_path(make_board, tmp_path, mp32rom):
+    """FUOTA (bysans.fuota.install: the OTA client's verification and slot code) on a ROM-slot board: the block
+    rebuilt from fragments is installed as slot b's image, and the first boot confirms it."""
+    from fleet.fuota.fragments import encode
+    from fleet.fuota.payload import build
+    from fleet.resources import firmware_dir
+    from lab.fuota_air import install_and_reset
+    from lab.fuota_powercut import FEED, put_file
+
+    lab = Lab(tmp_path / "lab")
+    try:
+        r1 = lab.build("1.0.0", board=BOARD)
+        src = (firmware_dir() / "bysans" / "sampler.py").read_bytes()
+        r2 = lab.derive(r1, "2.0.0", files={"bysans/sampler.mpy": src + b"\n_FUOTA = 2\n"})
+        b = make_board(board=BOARD, interpreter=mp32rom, heap=boards.load(BOARD)["heap"])
+        provision(b, r1, lab.store.latest_root_bytes(), {"device": "70B3D57ED0000075", "kommune": "0751"}, wifi=None)
+        r = Repl(b)
+        r.c.write(b"\x02")
+        b.reset()
+        r.reconnect()
+        info = build(r2, board=BOARD, kommune="751", base_body=(r1 / "release.json").read_bytes())
+        session, frags = encode(info.data, 48, 4)
+        put_file(r, "frags.bin", b"".join(frags))
+        out = r.run(FEED % {"setup": session.setup_req().hex(), "rec": 3 + 48}, timeout=120)
+        assert "BLOCK /fuota/frag.bin" in out, out
+        r.c.write(b"\x02")
+        b.reset()  # the install runs in the next boot's heap, as on a node (docs/formats/fuota.md)
+        r.reconnect()
+        assert install_and_reset(r) is None, "the installer did not switch and reset"
+        st = r.state()
+        assert (st["version"], st["app"], st["slot"], st["trial"], st["path"]) == ("2.0.0", "2.0.0", "b", None, "/b")
+        assert st["last"]["state"] == "confirmed"
+        assert _rom_slots(r) == ("VfsRom", "VfsRom", None)
+        assert r.files_ok()
+        r.close()
+    finally:
+        lab.stop()
