@@ -1,10 +1,11 @@
 """A TTGO whose MicroPython has ROMFS (`virtual_ttgo_rom`, docs/virtual-board.md "ROMFS", docs/ota.md "ROM
 slots"): its two app slots are ROMFS images in the halves of its `romfs` partition, mounted at /a and /b, and
-the release runs in place from there. Provisioned over serial, the first boot makes slot a's image from the
-files (and removes them); an OTA update writes the new release as an image into the other half (unchanged
-files copied from the running image, the rest downloaded, each checked), switches, self-tests and confirms,
-or rolls back to the old image; a power cut while the image is written, or a tampered object, leaves the old
-release running. Needs the virtual board's 32-bit interpreter (scripts/build-micropython32-rom)."""
+the release runs in place from there. Provisioned over serial (also again, over a running image), the first
+boot makes slot a's image from the files (mpremote's bytes) and removes them; an OTA update writes the new
+release as an image into the other half (unchanged files copied from the running image, the rest downloaded,
+each checked), switches, self-tests and confirms, or rolls back to the old image; a power cut while the
+image is written, or a tampered object, leaves the old release running; FUOTA installs through the same
+path. Needs the virtual board's 32-bit interpreter (scripts/build-micropython32-rom)."""
 
 import random
 
@@ -196,6 +197,28 @@ def test_a_release_over_fuota_is_installed_as_a_rom_image_through_the_same_clien
         assert (st["version"], st["app"], st["slot"], st["trial"], st["path"]) == ("2.0.0", "2.0.0", "b", None, "/b")
         assert st["last"]["state"] == "confirmed"
         assert _rom_slots(r) == ("VfsRom", "VfsRom", None)
+        assert r.files_ok()
+        r.close()
+    finally:
+        lab.stop()
+
+
+def test_a_board_provisioned_again_makes_slot_a_the_image_of_the_new_release(make_board, tmp_path, mp32rom):
+    lab = _lab(tmp_path)
+    try:
+        b, r = _board(make_board, lab, mp32rom, "70B3D57ED0000076")
+        r.close()
+        r2 = lab.derive(lab.r1, "2.0.0")
+        provision(b, r2, lab.root1, lab.config("70B3D57ED0000076"))  # over serial, over the running image
+        r = Repl(b)
+        r.c.write(b"\x02")
+        b.reset()
+        r.reconnect()
+        st = r.state()
+        assert (st["version"], st["app"], st["slot"], st["path"]) == ("2.0.0", "2.0.0", "a", "/a")
+        assert _rom_slots(r) == ("VfsRom", None, None)
+        want = _image(r2)
+        assert _flash(b, _romfs().offset, len(want)) == want
         assert r.files_ok()
         r.close()
     finally:
