@@ -191,12 +191,6 @@ def mount(slot):
         return False
 
 
-def is_rom(slot):
-    import vfs
-
-    return any(m[1] == "/" + slot and type(m[0]) is vfs.VfsRom for m in vfs.mount())
-
-
 def _name(path):
     return path[path.rfind("/") + 1:].encode()
 
