@@ -8,14 +8,17 @@ image is written, or a tampered object, leaves the old release running; FUOTA in
 path. Needs the virtual board's 32-bit interpreter (scripts/build-micropython32-rom)."""
 
 import random
+import threading
+import time
 
 from fleet import boards
 from fleet.sim.vrom import romfs_image
 from fleet.sim import flashmap
-from lab.ota import Lab, Repl, provision, wait_until
+from lab.ota import Lab, Repl, count_cut, provision, wait_until
 from provisioning.ota import slot_files
 
 BOARD = "virtual_ttgo_rom"
+CUTS = 4  # random power cuts after the one while the image is written
 FAILING_CHECK = b"def run(board):\n    raise ValueError('the new release refuses this board')\n"
 MOUNTS = ("import vfs, os, json\n"
           "m = {p: type(f).__name__ for f, p in vfs.mount()}\n"
@@ -131,10 +134,24 @@ def test_a_power_cut_while_the_image_is_written_leaves_the_old_release_running(m
         assert (st["version"], st["app"], st["slot"], st["trial"], st["path"]) == ("1.0.0", "1.0.0", "a", None, "/a")
         assert r.files_ok()
         assert _rom_slots(r)[1] is None  # the cut image is not mounted
+        t0 = time.monotonic()
         assert r.poll() is None  # the next poll writes it again, whole, and switches
+        took = time.monotonic() - t0
         st = r.state()
         assert (st["version"], st["slot"], st["trial"], st["path"]) == ("2.0.0", "b", None, "/b")
         assert r.files_ok()
+        # then cuts at random moments of further updates (before, while and after the image is written, around
+        # the switch): each time the board comes back running a confirmed image whole (lab.ota.count_cut)
+        rng = random.Random(12)
+        stats = {"cuts": 0, "bricked": 0, "old": 0, "new": 0, "rolled_back": 0, "problems": []}
+        for k in range(CUTS):
+            lab.publish(lab.derive(lab.r1, f"3.{k}.0"))
+            r.c.write(b"from bysans.ota import client\nclient.Client().poll()\n\x04")
+            time.sleep(rng.uniform(0.0, 1.3 * took))
+            b.powercut(0)
+            stats["cuts"] += 1
+            assert count_cut(r, stats, threading.Lock(), board=0, cut=k, want="B", sim=b) is not None, stats
+        assert stats["bricked"] == 0 and stats["cuts"] == CUTS, stats
         r.close()
     finally:
         lab.stop()
