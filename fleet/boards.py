@@ -77,6 +77,9 @@ SCHEMA = {
         "heap": {"type": "string", "pattern": r"^[0-9]+[KM]?$"},  # docs/boards.md: the figures, sourced
         "app_budget": {"type": "integer", "minimum": 65536},  # flash bytes one release may take
         "app_slots": {"enum": [1, 2]},  # app slots its vfs holds (default 2: the OTA's a/ and b/)
+        # where the slots live: "vfs" (littlefs files, the default) or "romfs" (ROMFS images in the halves of the
+        # table's romfs partition: bysans/ota/romfs.py; app_budget is then one half, counted in image bytes)
+        "app_store": {"enum": ["vfs", "romfs"]},
         "mac": {"type": "string", "pattern": r"^[0-9a-f]{12}$"},
         # the USB-UART's top baud rate, what `fleet flash` writes at (docs/formats/board.md: the chip's datasheet)
         "usb_baud": {"type": "integer", "minimum": 115200, "maximum": 5_000_000},

@@ -78,6 +78,11 @@ def provision(session, release_dir, *, root: bytes, config: dict, checkin_key=No
                                   "\"kommune\": \"0751\"} (docs/ota.md)")
     if checkin_key is not None:
         config = _with_key(config, checkin_key)
+    # A board whose slots are ROMFS images (docs/ota.md, "ROM slots") has them mounted at /a and /b by boot.py,
+    # which MicroPython runs after every reset, the raw REPL's soft reset too: the files go to the filesystem
+    # under them (the next boot makes slot a's image from them). Elsewhere /a is no mount point: nothing to do.
+    session.exec("import vfs\nfor _m in ('/a', '/b'):\n    try:\n        vfs.umount(_m)\n    except OSError:\n"
+                 "        pass\n")
     files = slot_files(release_dir, "a")
     files[device_spec.OTA_ROOT] = root
     files[CONFIG] = json.dumps(config).encode()

@@ -39,7 +39,8 @@ class Built:
     counter: int
     files: int
     bytes: int
-    blocks: int = 0       # littlefs blocks one slot of it takes on the board (fleet/release/flashspace.py)
+    blocks: int = 0       # littlefs blocks one slot of it takes on the board (fleet/release/flashspace.py); on a
+                          # board with app_store "romfs", the 4 KiB blocks of its ROMFS slot image
     budget_blocks: int = 0  # what the board leaves to one slot (its app_budget), 0 when it declares none
 
     def as_dict(self):
@@ -108,16 +109,26 @@ def build(board: "boards.Board | str", version: str, out, *, src=None, counter: 
         raise ReleaseError(f"{src} has no files to release")
     entries.sort(key=lambda e: e["path"])
     size = sum(e["length"] for e in entries)
-    blocks = flashspace.slot_blocks((e["path"], e["length"]) for e in entries)
-    budget = spec.definition.get("app_budget")
-    budget_blocks = flashspace.slot_budget_blocks(budget) if budget is not None else 0
-    if budget is not None and blocks > budget_blocks:  # one of two slots, as littlefs stores it: docs/boards.md
-        shutil.rmtree(files_dir, ignore_errors=True)
-        by_blocks = sorted(entries, key=lambda e: (-flashspace.file_blocks(e["length"]), -e["length"]))[:3]
-        raise AppTooBig(spec.name, size, budget, [(e["path"], e["length"]) for e in by_blocks],
-                        blocks=blocks, budget_blocks=budget_blocks, files=len(entries))
     body = {"_type": metadata.RELEASE_TYPE, "format": metadata.FORMAT, "version": version, "counter": counter,
             "boards": [spec.name], "arch": arch, "kommuner": [], "created": now, "expires": 0,
             "files": entries}
+    budget = spec.definition.get("app_budget")
+    budget_blocks = flashspace.slot_budget_blocks(budget) if budget is not None else 0
+    if spec.definition.get("app_store") == "romfs":
+        # a slot is a ROMFS image in half the romfs partition: its bytes count (docs/boards.md, "App budget")
+        image = flashspace.rom_image_bytes(((e["path"], e["length"]) for e in entries),
+                                           len(metadata.unsigned(body)))
+        blocks = -(-image // flashspace.BLOCK_SIZE)
+        if budget is not None and image > budget:
+            shutil.rmtree(files_dir, ignore_errors=True)
+            largest = sorted(entries, key=lambda e: -e["length"])[:3]
+            raise AppTooBig(spec.name, image, budget, [(e["path"], e["length"]) for e in largest])
+    else:
+        blocks = flashspace.slot_blocks((e["path"], e["length"]) for e in entries)
+        if budget is not None and blocks > budget_blocks:  # one of two slots, as littlefs stores it: docs/boards.md
+            shutil.rmtree(files_dir, ignore_errors=True)
+            by_blocks = sorted(entries, key=lambda e: (-flashspace.file_blocks(e["length"]), -e["length"]))[:3]
+            raise AppTooBig(spec.name, size, budget, [(e["path"], e["length"]) for e in by_blocks],
+                            blocks=blocks, budget_blocks=budget_blocks, files=len(entries))
     (out / MANIFEST).write_bytes(metadata.unsigned(body))
     return Built(str(out), spec.name, arch, version, counter, len(entries), size, blocks, budget_blocks)

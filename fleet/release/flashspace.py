@@ -50,3 +50,84 @@ def slot_blocks(paths_lengths, block_size: int = BLOCK_SIZE) -> int:
 def slot_budget_blocks(app_budget: int, block_size: int = BLOCK_SIZE) -> int:
     """The blocks one slot may take on a board whose `app_budget` is `app_budget` bytes."""
     return app_budget // block_size
+
+
+# ----- a board whose app slots are ROMFS images (board file "app_store": "romfs") -----------------------------
+# Its slots are images in the halves of the table's `romfs` partition (firmware bysans/ota/romfs.py), so a
+# release takes the bytes of its image, not littlefs blocks: app_budget is one half. The image holds the signed
+# manifest too (manifest.json and manifest.sig, first), so META_ROOM is kept for it beside the files.
+
+META_ROOM = 4096  # manifest.sig and what signing adds to manifest.json: a few signatures and kommuner
+
+
+def _uint(v: int) -> bytes:
+    out = [v & 0x7F]
+    v >>= 7
+    while v:
+        out.insert(0, 0x80 | (v & 0x7F))
+        v >>= 7
+    return bytes(out)
+
+
+def _rec(n: int) -> int:
+    return 1 + len(_uint(n)) + n
+
+
+def rom_image(files) -> bytes:
+    """The ROMFS image bysans.ota.romfs writes for (path, bytes) pairs in image order (manifest.json,
+    manifest.sig, then the release's files sorted by path), byte for byte."""
+    files = list(files)
+    dirs: dict[str, int] = {}
+    top = 0
+
+    def name(p):
+        return p.rsplit("/", 1)[-1].encode()
+
+    def file_rec(p, n):
+        k = name(p)
+        return _rec(len(_uint(len(k))) + len(k) + _rec(n))
+
+    for p, data in files:
+        d = p.rsplit("/", 1)[0] if "/" in p else ""
+        a = d
+        while a:
+            dirs.setdefault(a, 0)
+            a = a.rsplit("/", 1)[0] if "/" in a else ""
+        if d:
+            dirs[d] += file_rec(p, len(data))
+        else:
+            top += file_rec(p, len(data))
+    for d in sorted(dirs, key=lambda x: -x.count("/")):
+        k = name(d)
+        dirs[d] += len(_uint(len(k))) + len(k)
+        if "/" in d:
+            dirs[d.rsplit("/", 1)[0]] += _rec(dirs[d])
+        else:
+            top += _rec(dirs[d])
+    head = b"\xd2\xcd\x31" + _uint(top)
+    if (len(head) + top) % 2:
+        head = b"\xd2\xcd\x31\x80" + _uint(top)
+    out = bytearray(head)
+    cur: list[str] = []
+    for p, data in files:
+        d = p.rsplit("/", 1)[0] if "/" in p else ""
+        while cur and not (d == cur[-1] or d.startswith(cur[-1] + "/")):
+            cur.pop()
+        chain = [] if not d else ["/".join(d.split("/")[:i]) for i in range(1, d.count("/") + 2)]
+        for a in chain[len(cur):]:
+            k = name(a)
+            out += bytes([4]) + _uint(dirs[a]) + _uint(len(k)) + k
+            cur.append(a)
+        k = name(p)
+        out += bytes([5]) + _uint(len(_uint(len(k))) + len(k) + _rec(len(data))) + _uint(len(k)) + k
+        out += bytes([2]) + _uint(len(data)) + data
+    assert len(out) == len(head) + top
+    return bytes(out)
+
+
+def rom_image_bytes(paths_lengths, manifest_bytes: int) -> int:
+    """The bytes of a release's ROM slot image: its files ((path, length) pairs) and its signed manifest
+    (manifest_bytes, with META_ROOM for what signing adds)."""
+    pairs = [("manifest.json", b"\0" * manifest_bytes), ("manifest.sig", b"\0" * META_ROOM)]
+    pairs += [(p, b"\0" * n) for p, n in sorted(paths_lengths)]
+    return len(rom_image(pairs))

@@ -59,10 +59,11 @@ LAYOUTS["4MiB-romfs"] = [("nvs", TYPE_DATA, SUBTYPE_NVS, 0x9000, 0x6000),
                          ("phy_init", TYPE_DATA, SUBTYPE_PHY, 0xF000, 0x1000),
                          ("factory", TYPE_APP, SUBTYPE_FACTORY, 0x10000, 0x1D0000),
                          ("romfs", TYPE_DATA, 0x8F, 0x1E0000, 0x20000)]
-# Not one of MicroPython's tables: 4MiB-ota with a 192 KiB `romfs` partition after the app slots (a whole
-# release as .mpy, a ROMFS image of about 150 KiB, fits). A board with it needs a MicroPython built with MICROPY_VFS_ROM
-# (stock ESP32_GENERIC has no ROMFS): docs/virtual-board.md, "ROMFS".
-LAYOUTS["4MiB-ota-romfs"] = LAYOUTS["4MiB-ota"] + [("romfs", TYPE_DATA, 0x8F, 0x310000, 0x30000)]
+# Not one of MicroPython's tables: 4MiB-ota with a 384 KiB `romfs` partition after the app slots: the two app
+# slots as ROMFS images, 192 KiB each (a whole release as .mpy is an image of about 150 KiB; bysans/ota/romfs.py).
+# One partition, because MicroPython 1.28's ESP32 port maps one (the first labelled `romfs`). A board with it
+# needs a MicroPython built with MICROPY_VFS_ROM (stock ESP32_GENERIC has no ROMFS): docs/virtual-board.md, "ROMFS".
+LAYOUTS["4MiB-ota-romfs"] = LAYOUTS["4MiB-ota"] + [("romfs", TYPE_DATA, 0x8F, 0x310000, 0x60000)]
 ROMFS_LABEL = "romfs"  # MicroPython 1.28's ESP32 port maps the data partition of this label (any subtype) at /rom
 DEFAULT_LAYOUT = "4MiBplus"  # MicroPython's boards/sdkconfig.base, ESP32_GENERIC and ESP32_GENERIC_S3 alike
 FLASH_SIZE_CODES = {0x100000: 0, 0x200000: 1, 0x400000: 2, 0x800000: 3, 0x1000000: 4}  # header byte 3, high nibble

@@ -132,5 +132,5 @@ def test_a_board_with_a_romfs_partition_needs_an_interpreter_that_maps_it(monkey
     manager.interpreter_for(boards.load("virtual_ttgo"), "/opt/mp32/micropython")  # no romfs partition: fine
     table = flashmap.parse_table(flashmap.build_table("4MiB-ota-romfs"))
     [rom] = [p for p in table if p.label == flashmap.ROMFS_LABEL]
-    assert (rom.offset, rom.size) == (0x310000, 0x30000)
-    assert flashmap.vfs_partition(table, 0x400000).offset == 0x340000
+    assert (rom.offset, rom.size) == (0x310000, 0x60000)  # two app slots' images of 192 KiB (docs/ota.md, ROM slots)
+    assert flashmap.vfs_partition(table, 0x400000).offset == 0x370000

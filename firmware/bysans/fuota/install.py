@@ -176,9 +176,7 @@ class BlockClient(_client.Client):
                 raise  # the flash: recorded as FLASH
         finally:
             f.close()
-            if self._reserve is None:
-                gc.collect()
-                self._reserve = bytearray(_client.RESERVE)
+            self._take_reserve()
 
 
 def install(block_path, board=None, root="/", config=None, reboot=True):

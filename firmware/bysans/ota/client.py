@@ -76,6 +76,10 @@ def _wipe(path):
         pass
 
 
+class _Again(Exception):
+    pass
+
+
 def _net_fail(done, length, err):
     if err is None:
         return NetError("TRUNCATED", "%d of %d bytes" % (done, length))
@@ -151,6 +155,7 @@ class Client:
         # keep then sits together, and metadata later finds contiguous room.
         gc.collect()
         self._reserve = bytearray(RESERVE)
+        self._rom = False  # writing a ROM slot's image (_install_rom)
         slots.ensure_dir(self.ota)
 
     def _warm_up(self):
@@ -554,6 +559,11 @@ class Client:
     def _install(self, doc, cur, cur_slot):
         st = slots.load(self.root)
         slot = slots.inactive(st)
+        if self.root == "/":
+            from . import romfs
+
+            if romfs.partition() is not None:  # the slots are ROMFS images (docs/ota.md, "ROM slots")
+                return self._install_rom(romfs, doc, cur, cur_slot, slot)
         d = slots.slot_dir(slot, self.root)
         try:
             return self._fill(doc, cur, cur_slot, slot, d)
@@ -598,6 +608,45 @@ class Client:
         os.rename(self.ota + "/new.json", d + "/manifest.json")  # complete: the slot may now be switched to
         return slot
 
+    def _install_rom(self, rs, doc, cur, cur_slot, slot):
+        # The release as a ROMFS image in slot's half of the romfs partition (bysans.ota.romfs): files
+        # the running image holds are copied from it, the others downloaded; every one checked as it streams.
+        self._rom = True  # the reserve is given up for the whole write: its room is the downloads' from here
+        self._reserve = None
+        gc.collect()
+        # A file of the running image is taken when it has the same path, length and hash (read once to check,
+        # once to copy: flash reads are cheap, the running release's list of files in the heap is not).
+        src_dir = slots.slot_dir(cur_slot, self.root).rstrip("/") if cur is not None else None
+        cur = None
+        fetch = []  # SHA-256s whose copy in the running image failed its check while copied: downloaded
+        meta = tuple((m, os.stat(self.ota + "/new" + m[8:])[6]) for m in ("manifest.json", "manifest.sig"))
+
+        def put(path, e, out):
+            if e is None:  # the signed manifest, verified already
+                return rs.copy(self.ota + "/new" + path[8:], None, out, self._buf)
+            if src_dir and e["sha256"] not in fetch and self._matches(src_dir + "/" + path, e):
+                try:
+                    return rs.copy(src_dir + "/" + path, e, out, self._buf)
+                except (OSError, Refused):
+                    fetch.append(e["sha256"])
+                    raise _Again()
+            gc.collect()  # what the last file left: the request and the inflater find room in one piece
+            self._download(e, out)
+
+        for _ in range(3):
+            try:
+                rs.write_slot(rs.partition(), slot, doc["files"], meta, put)
+                break
+            except _Again:
+                continue  # the image again from its start, that file downloaded
+        else:
+            raise Refused(BAD_HASH, "the running image's files fail their checks")
+        _remove(self.ota + "/new.sig")
+        _remove(self.ota + "/new.json")
+        if not rs.mount(slot):
+            raise OSError(5, "the new image in slot %s does not mount" % slot)
+        return slot
+
     def _matches(self, path, e):
         return stream.matches(path, e, self._buf)
 
@@ -626,9 +675,14 @@ class Client:
                 raise NetError("TRUNCATED", "%s (%s)" % (e["path"], err))
         finally:
             r.close()
-            if self._reserve is None:
-                gc.collect()
-                self._reserve = bytearray(RESERVE)
+            self._take_reserve()
+
+    def _take_reserve(self):
+        # after a download: the reserve back for the next one; not while a ROM image is written
+        # (_install_rom), whose records would have taken its room
+        if self._reserve is None and not self._rom:
+            gc.collect()
+            self._reserve = bytearray(RESERVE)
 
     def _inflater(self, sock):
         # The inflater's window is allocated at its first read: the reserve kept since start-up is freed

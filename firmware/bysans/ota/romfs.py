@@ -1,14 +1,28 @@
-# The ROM follows the release that runs: on a board whose MicroPython has ROMFS (a `romfs` data partition,
-# mounted at /rom by MicroPython 1.28's mp_init, vfs.rom_ioctl), the slot that boots is written there as a
-# ROMFS image, so its .mpy modules run in place from flash and take little heap (bysans.ota.slots.run_dir).
-# Written at boot, before the app imports anything, whenever the ROM does not hold the slot's signed
-# manifest byte for byte: after provisioning, after an update switches slots, after a rollback.
+# App slots as ROMFS images (docs/ota.md, "ROM slots"). On a board whose MicroPython has ROMFS, the `romfs`
+# partition (the one segment MicroPython 1.28's ESP32 port maps: vfs.rom_ioctl(2, 0)) holds the two app slots:
+# slot a's image in its first half, slot b's in its second. boot.py mounts them at /a and /b (vfs.VfsRom over
+# a slice of the mapped partition), so the slot directories are the images and a release's code runs in
+# place from flash. No release file takes a littlefs block.
 #
-# The image is MicroPython's ROMFS format as mpremote's `romfs build` writes it (mpremote/romfs.py,
-# VfsRomWriter): the slot's tree, names sorted, each file verbatim. It is streamed a 4 KiB block at a time;
-# block 0 (the header) is written last, so a power cut leaves no valid ROMFS (not mounted: the slot runs
-# from the filesystem, and the next boot writes the ROM again).
+# The client (bysans.ota.client._install_rom, write_slot) writes a release into the other half: the files
+# the running image holds are copied from it, the others downloaded (or taken from a FUOTA block), each
+# checked against the signed manifest (length, SHA-256) as it streams through small buffers; the header's
+# magic is written last, so a power cut or a refused file leaves no image there and the running slot
+# untouched (the switch comes after, in the client).
+# adopt() makes the image of a slot held as files (provisioned over serial) at its first boot, with the tree
+# writer (write: the files as mpremote's `romfs build` orders them), and removes the files.
+#
+# write_slot's order: manifest.json, manifest.sig, then the manifest's files in its order, which must be sorted by
+# path (fleet release build sorts them): a directory's files are then contiguous, as ROMFS needs.
+#
+# The format is MicroPython's ROMFS (extmod/vfs_rom.c) as mpremote's `romfs build` writes it (mpremote/romfs.py,
+# VfsRomWriter); write() makes the image of a directory tree, names sorted, each file verbatim. Either writer
+# streams a 4 KiB block at a time through a small buffer; block 0's magic is written last, so a power cut
+# leaves no valid ROMFS (not mounted).
 import os
+
+from .files import FileCheck
+from .reasons import MALFORMED, TOO_LONG, Refused
 
 _BLOCK = 4096
 _CHUNK = 256
@@ -52,8 +66,9 @@ def _payload(name, kids):
 class _Out:
     # Streams through a small buffer: each block is erased when first reached, then written piecewise (the
     # block protocol's offset form, which does not erase). The header's 3 magic bytes are written last.
-    def __init__(self, part):
-        self.part, self.buf, self.n, self.at = part, bytearray(_CHUNK), 0, 0
+    def __init__(self, part, base=0):
+        # `base`: the image's first block in the partition (write_slot: slot b's half)
+        self.part, self.base, self.buf, self.n, self.at = part, base, bytearray(_CHUNK), 0, 0
 
     def put(self, data):
         mv = memoryview(data)
@@ -71,15 +86,17 @@ class _Out:
             return
         block, off = divmod(self.at, _BLOCK)
         if off == 0:
-            self.part.ioctl(6, block)  # erase
+            self.part.ioctl(6, self.base + block)  # erase
         skip = len(_HEADER) if self.at == 0 else 0
-        self.part.writeblocks(block, memoryview(self.buf)[skip:self.n], off + skip)
+        self.part.writeblocks(self.base + block, memoryview(self.buf)[skip:self.n], off + skip)
         self.at += self.n
         self.n = 0
 
     def close(self):
         self.flush()
-        self.part.writeblocks(0, _HEADER, 0)  # now it is a ROMFS
+        self.part.ioctl(3, 0)  # sync: everything else is in flash before the magic
+        self.part.writeblocks(self.base, _HEADER, 0)  # now it is a ROMFS
+        self.part.ioctl(3, 0)
 
 
 def _write(out, d, tree):
@@ -107,14 +124,15 @@ def image_size(d):
     return n + n % 2
 
 
-def write(part, d):
-    """Writes directory `d` as a ROMFS image into partition `part` (esp32.Partition); returns its size."""
+def write(part, d, base=0):
+    """Writes directory `d` as a ROMFS image into partition `part` (esp32.Partition) from block `base`;
+    returns its size."""
     tree = _tree(d)
     body = sum(_rec(k[1]) for k in tree)
     head = _HEADER + _uint(body)
     if (len(head) + body) % 2:
         head = _HEADER + b"\x80" + _uint(body)  # the image's length made even, as mpremote's writer does
-    out = _Out(part)
+    out = _Out(part, base)
     out.put(head)
     _write(out, d, tree)
     out.close()
@@ -135,23 +153,190 @@ def partition():
     return found[0] if found else None
 
 
-def follow(src, rom="/rom"):
-    """Makes the ROM hold the slot directory `src` (when the board has a romfs partition it fits) and mounts
-    it at `rom`. True when the ROM was written."""
-    part = partition()
-    if part is None:
-        return False
-    if image_size(src) > part.info()[3]:
-        return False  # the slot runs from the filesystem
+# ----- the app slots as images --------------------------------------------------------------------------------
+_META = ("manifest.json", "manifest.sig")
+
+
+def half(part):
+    """The bytes of one slot: half the partition, whole 4 KiB blocks."""
+    return part.info()[3] // 2 // _BLOCK * _BLOCK
+
+
+def _segment(slot):
+    import vfs
+
+    seg = memoryview(vfs.rom_ioctl(2, 0))  # the mapped partition (no copy): an esp32.Partition on a chip
+    h = len(seg) // 2 // _BLOCK * _BLOCK
+    return seg[:h] if slot == "a" else seg[h:2 * h]
+
+
+def umount(slot):
     import vfs
 
     try:
-        vfs.umount(rom)
+        vfs.umount("/" + slot)
     except OSError:
         pass
-    write(part, src)
+
+
+def mount(slot):
+    """Mounts slot's image at /<slot>; False when its half holds no ROMFS (erased, or a cut write)."""
+    import vfs
+
+    umount(slot)
     try:
-        vfs.mount(vfs.VfsRom(vfs.rom_ioctl(2, 0)), rom)
+        vfs.mount(vfs.VfsRom(_segment(slot)), "/" + slot)
+        return True
     except OSError:
-        pass
-    return True
+        return False
+
+
+def _name(path):
+    return path[path.rfind("/") + 1:].encode()
+
+
+def _file_rec(path, n):
+    k = len(_name(path))
+    return _rec(len(_uint(k)) + k + _rec(n))
+
+
+def _ancestors(d):
+    out = []
+    while d:
+        out.append(d)
+        i = d.rfind("/")
+        d = d[:i] if i >= 0 else ""
+    return out
+
+
+def _dirs(entries):
+    """({directory path: its record's payload}, the image's body length) for (path, length) pairs."""
+    dirs = {}
+    top = 0
+    prev = None
+    for path, n in entries:
+        i = path.rfind("/")
+        d = path[:i] if i >= 0 else ""
+        if prev is not None and path <= prev:
+            raise Refused(MALFORMED, "files not in path order: %s (a ROM slot needs them sorted)" % path)
+        if path not in _META:
+            prev = path
+        for a in _ancestors(d):
+            if a not in dirs:
+                dirs[a] = 0
+        if d:
+            dirs[d] += _file_rec(path, n)
+        else:
+            top += _file_rec(path, n)
+    for d in sorted(dirs, key=lambda x: -x.count("/")):  # deepest first: a directory's size is its children's
+        k = len(_name(d))
+        dirs[d] += len(_uint(k)) + k
+        i = d.rfind("/")
+        if i >= 0:
+            dirs[d[:i]] += _rec(dirs[d])
+        else:
+            top += _rec(dirs[d])
+    return dirs, top
+
+
+def _head(body):
+    head = _HEADER + _uint(body)
+    if (len(head) + body) % 2:
+        head = _HEADER + b"\x80" + _uint(body)  # even length, as mpremote's writer makes it
+    return head
+
+
+def slot_image_size(entries):
+    """The bytes of the image of (path, length) pairs, in image order (manifest.json, manifest.sig first)."""
+    _, body = _dirs(entries)
+    return len(_head(body)) + body
+
+
+def _pairs(files, meta):
+    for m in meta:
+        yield m
+    for i in range(len(files)):
+        e = files[i]
+        yield e["path"], e["length"]
+
+
+def write_slot(part, slot, files, meta, put_file):
+    """Writes slot's image: `files` (manifest.Files), `meta` ((name, length) of manifest.json and .sig);
+    put_file(path, entry or None, out) streams each file's bytes into out.put (checked: raises Refused).
+    The header's magic goes last. Returns the image's size."""
+    dirs, body = _dirs(_pairs(files, meta))
+    head = _head(body)
+    room = half(part)
+    if len(head) + body > room:
+        raise Refused(TOO_LONG, "release image %d bytes, a slot of the romfs partition holds %d" % (
+            len(head) + body, room))
+    umount(slot)  # its old image is erased from here
+    out = _Out(part, 0 if slot == "a" else room // _BLOCK)
+    out.put(head)
+    cur = []  # the directories open, outermost first
+    for path, n in meta:
+        _file(out, path, n, put_file, None)
+    for i in range(len(files)):
+        e = files[i]
+        path = e["path"]
+        j = path.rfind("/")
+        d = path[:j] if j >= 0 else ""
+        while cur and not (d == cur[-1] or d.startswith(cur[-1] + "/")):
+            cur.pop()
+        for a in reversed(_ancestors(d)[:len(_ancestors(d)) - len(cur)]):
+            k = _name(a)
+            out.put(bytes((_DIR,)) + _uint(dirs[a]) + _uint(len(k)) + k)
+            cur.append(a)
+        _file(out, path, e["length"], put_file, e)
+    out.close()
+    return out.at
+
+
+def _file(out, path, n, put_file, e):
+    k = _name(path)
+    out.put(bytes((_FILE,)) + _uint(len(_uint(len(k))) + len(k) + _rec(n)) +
+            _uint(len(k)) + k + bytes((_DATA,)) + _uint(n))
+    put_file(path, e, out)
+
+
+def copy(src, e, out, buf):
+    """Streams file `src` (a path) into out, checked against entry `e` (None: not checked)."""
+    fc = FileCheck(e) if e is not None else None
+    mv = memoryview(buf)
+    with open(src, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            if fc is not None:
+                fc.update(mv[:n])
+            out.put(mv[:n])
+    if fc is not None:
+        fc.finish()
+
+
+def adopt(slot, root="/"):
+    """Makes slot's image from its files on the filesystem (a board provisioned over serial: the files were
+    read back there), removes the files and mounts the image. False (the slot runs from its files) when it
+    does not fit. The tree writer (write: mpremote's order) is the light one at boot: no manifest parsed."""
+    part = partition()
+    d = root.rstrip("/") + "/" + slot
+    if part is None:
+        return False
+    room = half(part)
+    if image_size(d) > room:
+        return False
+    umount(slot)
+    write(part, d, 0 if slot == "a" else room // _BLOCK)
+    _wipe(d)
+    return mount(slot)
+
+
+def _wipe(path):
+    for ent in list(os.ilistdir(path)):
+        p = path + "/" + ent[0]
+        if ent[1] == 0x4000:
+            _wipe(p)
+        else:
+            os.remove(p)
+    os.rmdir(path)

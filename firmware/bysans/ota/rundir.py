@@ -1,51 +1,35 @@
-# Where a slot's code runs from (bysans.ota.slots.activate and boot, at boot only): the ROM (a `romfs`
-# partition, mounted at /rom by MicroPython) when it holds that very release, else the slot's directory.
-# Kept out of bysans.ota.slots, which the OTA client imports while its heap is at its peak.
+# Where a slot's code runs from (bysans.ota.slots.activate and boot, at boot only): its directory. On a board
+# whose slots are ROMFS images (bysans.ota.romfs) boot.py has mounted them at /a and /b, so the code runs
+# in place from flash; a slot held as files there instead (provisioned over serial) is made its image first
+# (follow). Kept out of bysans.ota.slots, which the OTA client imports while its heap is at its peak.
 import sys
 
-from bysans.ota.slots import _p, slot_dir
-
-ROM = "rom"  # where MicroPython mounts a `romfs` partition (/rom)
-
-
-def same_file(x, y):
-    """Whether files x and y hold the same bytes (read 256 at a time; False when either is missing)."""
-    try:
-        fx = open(x, "rb")
-    except OSError:
-        return False
-    try:
-        fy = open(y, "rb")
-    except OSError:
-        fx.close()
-        return False
-    with fx, fy:
-        while True:
-            a, b = fx.read(256), fy.read(256)
-            if a != b:
-                return False
-            if not a:
-                return True
+from bysans.ota.slots import exists, slot_dir
 
 
 def run_dir(slot, root="/"):
-    """Where `slot`'s code runs from: the ROM (a `romfs` partition, mounted at /rom by MicroPython) when
-    it holds that very release (the slot's signed manifest, byte for byte), since code there runs in place
-    and takes little heap; else the slot's directory. An updated release runs from its slot until the ROM
-    holds it too (docs/ota.md, "ROMFS")."""
-    d = slot_dir(slot, root)
-    rom = _p(root, ROM)
-    if slot and same_file(_p(d, "manifest.json"), _p(rom, "manifest.json")):
-        return rom
-    return d
+    """Where `slot`'s code runs from: its directory (on a ROM-slot board, its mounted image)."""
+    return slot_dir(slot, root)
+
+
+def _mounted(d):
+    try:
+        import vfs
+
+        return any(m[1] == d for m in vfs.mount())
+    except (ImportError, AttributeError, TypeError):
+        return False
 
 
 def follow(slot, root):
-    # on a board with ROMFS, the ROM holds the slot that runs (bysans.ota.romfs)
-    if slot and root == "/" and run_dir(slot, root) != _p(root, ROM):
-        try:
-            from bysans.ota import romfs
+    # On a board with ROM slots, a slot that boots from files becomes its image (bysans.ota.romfs.adopt)
+    d = slot_dir(slot, root)
+    if not slot or root != "/" or _mounted(d) or not exists(d + "/manifest.json"):
+        return
+    try:
+        from bysans.ota import romfs
 
-            romfs.follow(slot_dir(slot, root), _p(root, ROM))
-        except Exception as e:  # noqa: BLE001 - the slot still runs, from the filesystem
-            sys.print_exception(e)
+        if romfs.partition() is not None:
+            romfs.adopt(slot, root)
+    except Exception as e:  # noqa: BLE001 - the slot still runs, from its files
+        sys.print_exception(e)

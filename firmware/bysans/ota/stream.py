@@ -43,8 +43,13 @@ def inflater(src):
 def copy_checked(src, entry, dst, buf):
     """Copies `src` (a stream, or a function returning one: called once the output file is open) to `dst`
     through `buf`, refusing the first byte past the announced length; the file gets its name only once
-    its length and hash are right (it is written to dst + '.tmp' and renamed)."""
+    its length and hash are right (it is written to dst + '.tmp' and renamed). `dst` may instead be a sink
+    with put(bytes) (a ROM slot's image: bysans.ota.romfs), whose caller then drops what a refused file
+    wrote."""
     fc = FileCheck(entry)
+    if type(dst) is not str:
+        _into(src() if callable(src) else src, fc, dst, buf)
+        return
     tmp = dst + ".tmp"
     mv = memoryview(buf)
     size = len(buf)
@@ -64,6 +69,19 @@ def copy_checked(src, entry, dst, buf):
         _remove(tmp)
         raise
     os.rename(tmp, dst)
+
+
+def _into(src, fc, out, buf):
+    mv = memoryview(buf)
+    size = len(buf)
+    while True:
+        want = fc.remaining + 1
+        n = src.readinto(mv[:want if want < size else size])
+        if not n:
+            break
+        fc.update(mv[:n])
+        out.put(mv[:n])
+    fc.finish()
 
 
 def matches(path, entry, buf):
