@@ -11,6 +11,9 @@ board). A board that answers as MicroPython instead gets WrongMode, saying which
 mode by esptool (its `--before no-reset`). On a real USB-UART esptool toggles the modem lines first
 (`--before default-reset`: boards with the usual auto-reset transistors enter download mode by themselves).
 
+The line goes to the board's top baud first, through the ROM's CHANGE_BAUDRATE, so the stub's upload runs at
+that speed as well (esptool's own command changes the speed after the stub, which it uploads at 115200).
+
 `stub` (the default): esptool uploads its flasher stub, as on a chip (a virtual board runs esptool's stub
 for its chip: docs/virtual-board.md): 16 KiB blocks written while the next arrives, faster MD5, and a
 base image already in flash is not written again (esptool's skip-flashed: its MD5 is asked first). `stub=False`
@@ -84,13 +87,13 @@ def probe_seen(port: str) -> tuple[str | None, bytes]:
             s.write(SYNC_FRAME)
             deadline = time.monotonic() + 0.4
             while time.monotonic() < deadline:
-                got += s.read(256)
+                got += s.read(max(1, s.in_waiting))  # back as soon as bytes come, not at the read's timeout
                 if b"\xc0\x01\x08" in got:
                     return "rom", got
             s.write(b"\r\x03\x03")
             deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline:
-                got += s.read(256)
+                got += s.read(max(1, s.in_waiting))
                 if b">>>" in got or b"raw REPL" in got:
                     return "repl", got
             return None, got
@@ -140,6 +143,29 @@ def _read_table(esp, firmware: bytes | None, board: Board) -> bytes:
 
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total): "image" or "filesystem"
+
+# Erasing, as the flasher stub does it: a 64 KiB block where the region is aligned and still that long,
+# else 4 KiB sectors. Typical times of a Winbond W25Q32JV (the 4 MB flash of ESP32 modules; datasheet AC
+# characteristics): block erase 150 ms, sector erase 45 ms, page (256 B) program 0.4 ms.
+SECTOR, ERASE_BLOCK, PAGE = 0x1000, 0x10000, 0x100
+SECTOR_ERASE_S, BLOCK_ERASE_S, PAGE_PROGRAM_S = 0.045, 0.150, 0.0004
+
+
+def erase_friendly(image: bytes, offset: int, limit: int) -> bytes:
+    """The filesystem image, padded with erased bytes (0xFF: blocks littlefs counts as free) to the end of
+    its last 64 KiB erase block when one block erase and programming the padding take the flash less time
+    than erasing the tail sector by sector (from 5 of its 16 sectors on); not past `limit` (the partition's
+    end). The stub erases what it is told to write, so the tail decides its erase commands."""
+    end = offset + len(image)
+    tail = end % ERASE_BLOCK
+    if not tail or end - tail + ERASE_BLOCK > limit:
+        return image
+    sectors = -(-tail // SECTOR)
+    padding = ERASE_BLOCK - sectors * SECTOR
+    by_block = BLOCK_ERASE_S + (padding // PAGE) * PAGE_PROGRAM_S
+    if sectors * SECTOR_ERASE_S <= by_block:
+        return image
+    return image + b"\xff" * (ERASE_BLOCK - tail)
 
 
 
@@ -194,11 +220,14 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
             raise WrongBoard(f"the chip on {port} is an {esp.CHIP_NAME}, not {board.name}'s {want}; "
                              f"nothing was written")
         mac = bytes(esp.read_mac()).hex()
-        if stub:
-            esp = session.track(run_stub(esp))
         speed = baud or top_baud(board)
         if speed != ROM_BAUD:
+            # the ROM's own CHANGE_BAUDRATE (esptool's ESP32ROM.change_baud, second word 0, its crystal
+            # correction), before the stub: its ~9 KB then go up at full speed too, and the stub keeps
+            # the line's speed when it starts (docs/virtual-board.md, "Download mode")
             esp.change_baud(speed)
+        if stub:
+            esp = session.track(run_stub(esp))
         attach_flash(esp)
         table = _read_table(esp, firmware, board)
         if firmware is None:
@@ -215,6 +244,7 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
         if callable(device_files):  # e.g. enrollment: the device's keys from the chip's MAC
             device_files = device_files(mac)
         image = template_for(vfs.size).image(device_files)  # FilesystemTooBig before any byte is written
+        image = erase_friendly(image, vfs.offset, vfs.offset + vfs.size)
         writes = ([(base_offset(board), firmware)] if firmware is not None else []) + [(vfs.offset, image)]
         stage = ["image" if firmware is not None else "filesystem"]
 
