@@ -16,7 +16,8 @@ that speed as well (esptool's own command changes the speed after the stub, whic
 
 `stub` (the default): esptool uploads its flasher stub, as on a chip (a virtual board runs esptool's stub
 for its chip: docs/virtual-board.md): 16 KiB blocks written while the next arrives, faster MD5, and a
-base image already in flash is not written again (esptool's skip-flashed: its MD5 is asked first). `stub=False`
+base image already in flash is not written again (as esptool's skip-flashed, its MD5 is asked, once its
+last 64 bytes match: already_flashed). `stub=False`
 is esptool's `--no-stub`: the ROM alone, 1 KiB blocks, the region erased up front.
 
 Nothing here prints; esptool's own messages are silenced (flash.py's logger) and its progress goes to the
@@ -168,6 +169,18 @@ def erase_friendly(image: bytes, offset: int, limit: int) -> bytes:
     return image + b"\xff" * (ERASE_BLOCK - tail)
 
 
+def already_flashed(esp, offset: int, data: bytes) -> bool:
+    """True when the flash holds `data` at `offset` (the stub's MD5, as esptool's skip-flashed asks it);
+    its last 64 bytes are read first, so a board that holds another image (or none) costs one short read,
+    not an MD5 of the whole region."""
+    import hashlib
+
+    tail = max(offset, offset + len(data) - 64)
+    if esp.read_flash(tail, offset + len(data) - tail) != data[tail - offset:]:
+        return False
+    return esp.flash_md5sum(offset, len(data)) == hashlib.md5(data).hexdigest()
+
+
 
 def _check_room_for_slots(board, vfs) -> None:
     """The table being flashed must leave the `vfs` the board's app budget was figured for (docs/boards.md):
@@ -245,7 +258,14 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
             device_files = device_files(mac)
         image = template_for(vfs.size).image(device_files)  # FilesystemTooBig before any byte is written
         image = erase_friendly(image, vfs.offset, vfs.offset + vfs.size)
-        writes = ([(base_offset(board), firmware)] if firmware is not None else []) + [(vfs.offset, image)]
+        writes, skipped = [(vfs.offset, image)], False
+        if firmware is not None:
+            base = base_offset(board)
+            # with the stub, a base image the flash already holds is not written again (esptool's
+            # skip-flashed; not for the filesystem, whose device files make it new on every board)
+            skipped = esp.IS_STUB and already_flashed(esp, base, firmware)
+            if not skipped:
+                writes = [(base, firmware), (vfs.offset, image)]
         stage = ["image" if firmware is not None else "filesystem"]
 
         def bar(done, total):
@@ -253,15 +273,13 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
                 progress(stage[0], done, total)
 
         _progress_of_thread.cb = bar
-        for i, (offset, data) in enumerate(writes):
+        for offset, data in writes:
             stage[0] = "filesystem" if offset == vfs.offset else "image"
-            # raises FatalError unless the MD5 matches. With the stub, a base image whose MD5 the flash
-            # already has is not written again (esptool's skip-flashed: one MD5 first, ~0.4 s for 1.6 MB;
-            # not for the filesystem, whose device files make it new on every board)
-            write_flash(esp, [(offset, data)], compress=True, skip_flashed=esp.IS_STUB and offset != vfs.offset)
+            write_flash(esp, [(offset, data)], compress=True)  # raises FatalError unless the MD5 matches
         result = {"chip": esp.CHIP_NAME, "mac": mac, "baud": speed, "stub": esp.IS_STUB,
                   "vfs": {"offset": vfs.offset, "size": vfs.size}, "filesystem_bytes": len(image),
                   "image_bytes": len(firmware) if firmware is not None else None,
+                  "base_image": None if firmware is None else "already in flash" if skipped else "written",
                   "seconds": round(time.monotonic() - t0, 3)}
         if reset is None:
             reset_chip(esp, "hard-reset")
