@@ -11,7 +11,8 @@ board). A board that answers as MicroPython instead gets WrongMode, saying which
 mode by esptool (its `--before no-reset`). On a real USB-UART esptool toggles the modem lines first
 (`--before default-reset`: boards with the usual auto-reset transistors enter download mode by themselves).
 
-The line goes to the board's top baud first, through the ROM's CHANGE_BAUDRATE, so the stub's upload runs at
+Each write covers whole 64 KiB erase blocks where that is quicker for the flash and changes nothing it
+holds (erase_friendly, blank_before). The line goes to the board's top baud first, through the ROM's CHANGE_BAUDRATE, so the stub's upload runs at
 that speed as well (esptool's own command changes the speed after the stub, which it uploads at 115200).
 
 `stub` (the default): esptool uploads its flasher stub, as on a chip (a virtual board runs esptool's stub
@@ -153,8 +154,8 @@ SECTOR_ERASE_S, BLOCK_ERASE_S, PAGE_PROGRAM_S = 0.045, 0.150, 0.0004
 
 
 def erase_friendly(image: bytes, offset: int, limit: int) -> bytes:
-    """The filesystem image, padded with erased bytes (0xFF: blocks littlefs counts as free) to the end of
-    its last 64 KiB erase block when one block erase and programming the padding take the flash less time
+    """An image (the filesystem: erased bytes are blocks littlefs counts as free; a base image: the unused end
+    of its app partition) padded with erased bytes (0xFF) to the end of its last 64 KiB erase block when one block erase and programming the padding take the flash less time
     than erasing the tail sector by sector (from 5 of its 16 sectors on); not past `limit` (the partition's
     end). The stub erases what it is told to write, so the tail decides its erase commands."""
     end = offset + len(image)
@@ -167,6 +168,23 @@ def erase_friendly(image: bytes, offset: int, limit: int) -> bytes:
     if sectors * SECTOR_ERASE_S <= by_block:
         return image
     return image + b"\xff" * (ERASE_BLOCK - tail)
+
+
+def blank_before(esp, offset: int) -> int:
+    """How many bytes before `offset` (back to its 64 KiB erase block's start) to write as erased bytes, so
+    that the stub erases that block at once instead of sector by sector: all of them when the flash holds
+    nothing there (its MD5 is that of erased bytes: nothing changes, e.g. the 4 KiB before an ESP32's
+    bootloader at 0x1000) and the block erase is quicker, else none."""
+    import hashlib
+
+    head = offset % ERASE_BLOCK
+    if not head:
+        return 0
+    sectors = (ERASE_BLOCK - head) // SECTOR
+    if sectors * SECTOR_ERASE_S <= BLOCK_ERASE_S + (head // PAGE) * PAGE_PROGRAM_S:
+        return 0
+    start = offset - head
+    return head if esp.flash_md5sum(start, head) == hashlib.md5(b"\xff" * head).hexdigest() else 0
 
 
 def already_flashed(esp, offset: int, data: bytes) -> bool:
@@ -265,7 +283,13 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
             # skip-flashed; not for the filesystem, whose device files make it new on every board)
             skipped = esp.IS_STUB and already_flashed(esp, base, firmware)
             if not skipped:
-                writes = [(base, firmware), (vfs.offset, image)]
+                head = blank_before(esp, base) if len(firmware) >= ERASE_BLOCK else 0
+                data = b"\xff" * head + firmware
+                home = next((p for p in parts if p.type == TYPE_APP and p.offset < base + len(firmware) <= p.end),
+                            None)
+                if home is not None:  # the rest of its last erase block: the unused end of its app partition
+                    data = erase_friendly(data, base - head, home.end)
+                writes = [(base - head, data), (vfs.offset, image)]
         stage = ["image" if firmware is not None else "filesystem"]
 
         def bar(done, total):
