@@ -170,8 +170,9 @@ def board_seconds_full():
     """Base image + app + config, written and verified, each board's line throttled to its UART (115200 until
     esptool's CHANGE_BAUDRATE). Ours: one `fleet flash --firmware` pass at the board's usb_baud (921600, set
     through the ROM's CHANGE_BAUDRATE before esptool's stub goes up), the stub, compressed, MD5 (the base
-    image's last 64 bytes read first: a fresh board is not made to hash it), then the digest of every file on
-    the board and the self-test.
+    image's last 64 bytes read first: a fresh board is not made to hash it; the erased 4 KiB before the
+    bootloader written with it, so its first 64 KiB are one block erase), then the digest of every file on
+    the board and the self-test. The line bounds it: ~1 MB of compressed base image at 921600 is ~11 s.
     Baseline: esptool's own command for the base image at 460800 (its defaults: the stub, compressed) then
     `mpremote cp` of app and config at 115200 (no verification); the same with esptool --no-stub (ROM,
     uncompressed) as a second baseline, and our pass with --no-stub, all in the same run."""
