@@ -11,9 +11,14 @@ board). A board that answers as MicroPython instead gets WrongMode, saying which
 mode by esptool (its `--before no-reset`). On a real USB-UART esptool toggles the modem lines first
 (`--before default-reset`: boards with the usual auto-reset transistors enter download mode by themselves).
 
+Each write covers whole 64 KiB erase blocks where that is quicker for the flash and changes nothing it
+holds (erase_friendly, blank_before). The line goes to the board's top baud first, through the ROM's CHANGE_BAUDRATE, so the stub's upload runs at
+that speed as well (esptool's own command changes the speed after the stub, which it uploads at 115200).
+
 `stub` (the default): esptool uploads its flasher stub, as on a chip (a virtual board runs esptool's stub
 for its chip: docs/virtual-board.md): 16 KiB blocks written while the next arrives, faster MD5, and a
-base image already in flash is not written again (esptool's skip-flashed: its MD5 is asked first). `stub=False`
+base image already in flash is not written again (as esptool's skip-flashed, its MD5 is asked, once its
+last 64 bytes match: already_flashed). `stub=False`
 is esptool's `--no-stub`: the ROM alone, 1 KiB blocks, the region erased up front.
 
 Nothing here prints; esptool's own messages are silenced (flash.py's logger) and its progress goes to the
@@ -84,13 +89,13 @@ def probe_seen(port: str) -> tuple[str | None, bytes]:
             s.write(SYNC_FRAME)
             deadline = time.monotonic() + 0.4
             while time.monotonic() < deadline:
-                got += s.read(256)
+                got += s.read(max(1, s.in_waiting))  # back as soon as bytes come, not at the read's timeout
                 if b"\xc0\x01\x08" in got:
                     return "rom", got
             s.write(b"\r\x03\x03")
             deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline:
-                got += s.read(256)
+                got += s.read(max(1, s.in_waiting))
                 if b">>>" in got or b"raw REPL" in got:
                     return "repl", got
             return None, got
@@ -140,6 +145,58 @@ def _read_table(esp, firmware: bytes | None, board: Board) -> bytes:
 
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total): "image" or "filesystem"
+
+# Erasing, as the flasher stub does it: a 64 KiB block where the region is aligned and still that long,
+# else 4 KiB sectors. Typical times of a Winbond W25Q32JV (the 4 MB flash of ESP32 modules; datasheet AC
+# characteristics): block erase 150 ms, sector erase 45 ms, page (256 B) program 0.4 ms.
+SECTOR, ERASE_BLOCK, PAGE = 0x1000, 0x10000, 0x100
+SECTOR_ERASE_S, BLOCK_ERASE_S, PAGE_PROGRAM_S = 0.045, 0.150, 0.0004
+
+
+def erase_friendly(image: bytes, offset: int, limit: int) -> bytes:
+    """An image (the filesystem: erased bytes are blocks littlefs counts as free; a base image: the unused end
+    of its app partition) padded with erased bytes (0xFF) to the end of its last 64 KiB erase block when one block erase and programming the padding take the flash less time
+    than erasing the tail sector by sector (from 5 of its 16 sectors on); not past `limit` (the partition's
+    end). The stub erases what it is told to write, so the tail decides its erase commands."""
+    end = offset + len(image)
+    tail = end % ERASE_BLOCK
+    if not tail or end - tail + ERASE_BLOCK > limit:
+        return image
+    sectors = -(-tail // SECTOR)
+    padding = ERASE_BLOCK - sectors * SECTOR
+    by_block = BLOCK_ERASE_S + (padding // PAGE) * PAGE_PROGRAM_S
+    if sectors * SECTOR_ERASE_S <= by_block:
+        return image
+    return image + b"\xff" * (ERASE_BLOCK - tail)
+
+
+def blank_before(esp, offset: int) -> int:
+    """How many bytes before `offset` (back to its 64 KiB erase block's start) to write as erased bytes, so
+    that the stub erases that block at once instead of sector by sector: all of them when the flash holds
+    nothing there (its MD5 is that of erased bytes: nothing changes, e.g. the 4 KiB before an ESP32's
+    bootloader at 0x1000) and the block erase is quicker, else none."""
+    import hashlib
+
+    head = offset % ERASE_BLOCK
+    if not head:
+        return 0
+    sectors = (ERASE_BLOCK - head) // SECTOR
+    if sectors * SECTOR_ERASE_S <= BLOCK_ERASE_S + (head // PAGE) * PAGE_PROGRAM_S:
+        return 0
+    start = offset - head
+    return head if esp.flash_md5sum(start, head) == hashlib.md5(b"\xff" * head).hexdigest() else 0
+
+
+def already_flashed(esp, offset: int, data: bytes) -> bool:
+    """True when the flash holds `data` at `offset` (the stub's MD5, as esptool's skip-flashed asks it);
+    its last 64 bytes are read first, so a board that holds another image (or none) costs one short read,
+    not an MD5 of the whole region."""
+    import hashlib
+
+    tail = max(offset, offset + len(data) - 64)
+    if esp.read_flash(tail, offset + len(data) - tail) != data[tail - offset:]:
+        return False
+    return esp.flash_md5sum(offset, len(data)) == hashlib.md5(data).hexdigest()
 
 
 
@@ -194,11 +251,14 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
             raise WrongBoard(f"the chip on {port} is an {esp.CHIP_NAME}, not {board.name}'s {want}; "
                              f"nothing was written")
         mac = bytes(esp.read_mac()).hex()
-        if stub:
-            esp = session.track(run_stub(esp))
         speed = baud or top_baud(board)
         if speed != ROM_BAUD:
+            # the ROM's own CHANGE_BAUDRATE (esptool's ESP32ROM.change_baud, second word 0, its crystal
+            # correction), before the stub: its ~9 KB then go up at full speed too, and the stub keeps
+            # the line's speed when it starts (docs/virtual-board.md, "Download mode")
             esp.change_baud(speed)
+        if stub:
+            esp = session.track(run_stub(esp))
         attach_flash(esp)
         table = _read_table(esp, firmware, board)
         if firmware is None:
@@ -215,7 +275,21 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
         if callable(device_files):  # e.g. enrollment: the device's keys from the chip's MAC
             device_files = device_files(mac)
         image = template_for(vfs.size).image(device_files)  # FilesystemTooBig before any byte is written
-        writes = ([(base_offset(board), firmware)] if firmware is not None else []) + [(vfs.offset, image)]
+        image = erase_friendly(image, vfs.offset, vfs.offset + vfs.size)
+        writes, skipped = [(vfs.offset, image)], False
+        if firmware is not None:
+            base = base_offset(board)
+            # with the stub, a base image the flash already holds is not written again (esptool's
+            # skip-flashed; not for the filesystem, whose device files make it new on every board)
+            skipped = esp.IS_STUB and already_flashed(esp, base, firmware)
+            if not skipped:
+                head = blank_before(esp, base) if len(firmware) >= ERASE_BLOCK else 0
+                data = b"\xff" * head + firmware
+                home = next((p for p in parts if p.type == TYPE_APP and p.offset < base + len(firmware) <= p.end),
+                            None)
+                if home is not None:  # the rest of its last erase block: the unused end of its app partition
+                    data = erase_friendly(data, base - head, home.end)
+                writes = [(base - head, data), (vfs.offset, image)]
         stage = ["image" if firmware is not None else "filesystem"]
 
         def bar(done, total):
@@ -223,15 +297,13 @@ def write_pass(port: str, board: Board, *, template_for: Callable[[int], "fsimag
                 progress(stage[0], done, total)
 
         _progress_of_thread.cb = bar
-        for i, (offset, data) in enumerate(writes):
+        for offset, data in writes:
             stage[0] = "filesystem" if offset == vfs.offset else "image"
-            # raises FatalError unless the MD5 matches. With the stub, a base image whose MD5 the flash
-            # already has is not written again (esptool's skip-flashed: one MD5 first, ~0.4 s for 1.6 MB;
-            # not for the filesystem, whose device files make it new on every board)
-            write_flash(esp, [(offset, data)], compress=True, skip_flashed=esp.IS_STUB and offset != vfs.offset)
+            write_flash(esp, [(offset, data)], compress=True)  # raises FatalError unless the MD5 matches
         result = {"chip": esp.CHIP_NAME, "mac": mac, "baud": speed, "stub": esp.IS_STUB,
                   "vfs": {"offset": vfs.offset, "size": vfs.size}, "filesystem_bytes": len(image),
                   "image_bytes": len(firmware) if firmware is not None else None,
+                  "base_image": None if firmware is None else "already in flash" if skipped else "written",
                   "seconds": round(time.monotonic() - t0, 3)}
         if reset is None:
             reset_chip(esp, "hard-reset")

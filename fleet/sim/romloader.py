@@ -279,6 +279,9 @@ class RomLoader:
             new, _old = _words(data, 2)
             if not 300 <= new <= 5_000_000:
                 raise WireError(FAILED_TO_ACT)
+            # the ROM sets its UART's divider from the crystal (the second word, 0 from esptool, unused);
+            # a stub started later keeps that speed on its faster clock (romstub.Stub)
+            self.baud = new
             return 0, b"", [("baud", new)]
         if op in (MEM_BEGIN, MEM_DATA, MEM_END):
             return 0, b"", self.mem_command(op, data, chk)

@@ -129,7 +129,8 @@ class Stub:
         if op == rl.CHANGE_BAUDRATE:
             if len(data) != 8:
                 return BAD_DATA_LEN, 0, b"", [], 0
-            return OK, 0, b"", [("baud", struct.unpack_from("<I", data)[0])], 0
+            rom.baud = struct.unpack_from("<I", data)[0]  # the divider now counts from the stub's clock
+            return OK, 0, b"", [("baud", rom.baud)], 0
         if op == rl.GET_SECURITY_INFO:
             if data:
                 return BAD_DATA_LEN, 0, b"", [], 0

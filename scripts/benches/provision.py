@@ -168,8 +168,11 @@ def _image_flash(board, bundle, **kw):
 
 def board_seconds_full():
     """Base image + app + config, written and verified, each board's line throttled to its UART (115200 until
-    esptool's CHANGE_BAUDRATE). Ours: one `fleet flash --firmware` pass at the board's usb_baud (921600),
-    esptool's stub, compressed, MD5, then the digest of every file on the board and the self-test.
+    esptool's CHANGE_BAUDRATE). Ours: one `fleet flash --firmware` pass at the board's usb_baud (921600, set
+    through the ROM's CHANGE_BAUDRATE before esptool's stub goes up), the stub, compressed, MD5 (the base
+    image's last 64 bytes read first: a fresh board is not made to hash it; the erased 4 KiB before the
+    bootloader written with it, so its first 64 KiB are one block erase), then the digest of every file on
+    the board and the self-test. The line bounds it: ~1 MB of compressed base image at 921600 is ~11 s.
     Baseline: esptool's own command for the base image at 460800 (its defaults: the stub, compressed) then
     `mpremote cp` of app and config at 115200 (no verification); the same with esptool --no-stub (ROM,
     uncompressed) as a second baseline, and our pass with --no-stub, all in the same run."""
@@ -200,9 +203,12 @@ def board_seconds_full():
 
 
 def app_seconds_image():
-    """App and config only, each on a fresh board at 115200: the image route (download mode, one esptool pass
-    with its stub, read-back, self-test; and the same with --no-stub) against the REPL route (fleet flash
-    --via repl, then the config files, verified; self-test)."""
+    """App and config only, each on a fresh board at 115200: the image route (download mode, the ROM's
+    CHANGE_BAUDRATE to 921600, esptool's stub uploaded at that speed, one littlefs image built with
+    MicroPython's own geometry and written to the end of its last 64 KiB erase block, MD5, reset,
+    read-back, self-test; and the same with --no-stub) against the REPL route (fleet flash --via repl, then
+    the config files, verified; self-test). The flash's erase and program times (W25Q32JV typical) bound
+    the image route: about 1.8 s of its ~3 s."""
     from provisioning.flash import flash
     from provisioning.transfer import write_files
 

@@ -252,6 +252,48 @@ def test_base_image_and_filesystem_in_one_pass_then_the_board_boots_them(make_bo
         assert f.read(len(image)) == image
 
 
+def test_a_base_image_the_flash_holds_is_not_written_again_and_another_is(make_board, tmp_path, bundle):
+    """With the stub: the same image again is left as it is (its last 64 bytes, then its MD5, match); another
+    build of the same length is written."""
+    from fleet.sim import chips, flashmap
+
+    chip = chips.get("esp32")
+    first = flashmap.merged_image(chip, app_size=20_000, seed=b"skip")
+    second = flashmap.merged_image(chip, app_size=20_000, seed=b"another build")
+    assert len(second) == len(first) and second != first
+    board = make_board()
+    states = []
+    for image in (first, first, second):
+        (tmp_path / "firmware.bin").write_bytes(image)
+        board.bootloader()
+        rep = image_flash(board, files=bundle, firmware=tmp_path / "firmware.bin", check_self_test=False)
+        states.append(rep.image["base_image"])
+        with open(board.dir / "flash.img", "rb") as f:
+            f.seek(chip.bootloader_offset)
+            assert f.read(len(image)) == image
+    assert states == ["written", "already in flash", "written"]
+
+
+@pytest.mark.parametrize("held", [b"", b"secure boot digest"], ids=["erased", "digest"])
+def test_the_flash_before_the_bootloader_keeps_what_it_holds(make_board, tmp_path, bundle, held):
+    """The 4 KiB before an ESP32's bootloader go in the base image's write as erased bytes only when they are
+    erased: whatever else they hold (a secure boot digest) is left as it was."""
+    from fleet.sim import chips, flashmap
+
+    chip = chips.get("esp32")
+    image = flashmap.merged_image(chip, app_size=200_000, seed=b"head")
+    (tmp_path / "firmware.bin").write_bytes(image)
+    board = make_board()
+    with open(board.dir / "flash.img", "r+b") as f:
+        f.write(held)
+    board.bootloader()
+    rep = image_flash(board, files=bundle, firmware=tmp_path / "firmware.bin", check_self_test=False)
+    assert rep.image["base_image"] == "written"
+    with open(board.dir / "flash.img", "rb") as f:
+        assert f.read(chip.bootloader_offset) == held + b"\xff" * (chip.bootloader_offset - len(held))
+        assert f.read(len(image)) == image
+
+
 def test_a_base_image_whose_table_leaves_too_little_vfs_for_two_slots_is_refused_before_any_byte(make_board, tmp_path):
     """MicroPython's OTA build (4MiB-ota: a vfs of 240 blocks) onto a board whose app budget was figured for
     the stock table (4MiBplus: 512 blocks): two app slots would not fit, so nothing is written."""

@@ -89,3 +89,24 @@ def test_files_bigger_than_the_partition_are_refused_with_both_sizes():
     assert "196608 bytes" in e.value.message and "131072 bytes" in e.value.message
     with pytest.raises(fsimage.TooBig):  # fits by size, not with littlefs's own blocks
         fsimage.Template(FILES, geo).image({"/config/big.bin": bytes(0x1E000)})
+
+
+def test_the_written_extent_ends_on_an_erase_block_when_that_is_quicker(tmp_path):
+    """romflash pads the image with erased bytes to its last 64 KiB block from 5 tail sectors on (one block
+    erase then beats erasing the tail sector by sector), never past the partition; MicroPython still mounts
+    it and finds the same files and free blocks."""
+    from provisioning.romflash import erase_friendly
+
+    vfs, geo = 0x200000, fsimage.Geometry.of_partition(0x200000)
+    image = fsimage.Template(FILES, geo).image()
+    sectors = len(image) // 4096
+    padded = erase_friendly(image, vfs, vfs + geo.size)
+    assert len(padded) == (0x10000 if sectors >= 5 else len(image)) and padded.startswith(image)
+    assert set(padded[len(image):]) <= {0xFF}
+    assert erase_friendly(b"\0" * 4 * 4096, vfs, vfs + geo.size) == b"\0" * 4 * 4096  # 4 sectors: as they are
+    assert len(erase_friendly(b"\0" * 5 * 4096, vfs, vfs + geo.size)) == 0x10000
+    assert len(erase_friendly(b"\0" * 0x11000, vfs, vfs + geo.size)) == 0x11000  # one sector past a block
+    assert len(erase_friendly(b"\0" * 0x8000, vfs, vfs + 0xC000)) == 0x8000  # the partition ends first
+    assert len(erase_friendly(b"\0" * 0x10000, vfs, vfs + geo.size)) == 0x10000  # already whole blocks
+    a, b = mount_on_micropython(tmp_path, image, geo.block_count), mount_on_micropython(tmp_path, padded, geo.block_count)
+    assert a == b

@@ -152,6 +152,19 @@ def test_baud_change_follows_the_response(flash):
     assert isinstance(actions[0], bytes) and actions[1] == ("baud", 460800)
 
 
+def test_a_stub_started_after_the_roms_baud_change_keeps_that_baud(flash):
+    """fleet flash moves the line before the stub goes up: the ROM's divider counts from the 40 MHz crystal,
+    the stub's from its 80 MHz clock, for the same 921600 baud (what esptool's get_crystal_freq reads)."""
+    loader = rom(flash)
+    clkdiv = chips.ESP32.uart_clkdiv_reg
+    assert answers(loader, request(0x0A, struct.pack("<I", clkdiv)))[0][2] == round(40e6 / 115200)
+    assert loader.feed(request(0x0F, struct.pack("<II", 921600, 0)))[1] == ("baud", 921600)
+    assert answers(loader, request(0x0A, struct.pack("<I", clkdiv)))[0][2] == round(40e6 / 921600)
+    segments, entry = esptool_stub("esp32")
+    assert upload(loader, segments, entry)[-1] == slip_encode(b"OHAI")
+    assert stub_answers(loader, request(0x0A, struct.pack("<I", clkdiv)))[0][1] == round(80e6 / 921600)
+
+
 def test_programming_only_clears_bits(flash):
     flash.program(0x1000, b"\x0f")
     flash.program(0x1000, b"\xf1")
