@@ -80,6 +80,10 @@ SCHEMA = {
         # where the slots live: "vfs" (littlefs files, the default) or "romfs" (ROMFS images in the halves of the
         # table's romfs partition: bysans/ota/romfs.py; app_budget is then one half, counted in image bytes)
         "app_store": {"enum": ["vfs", "romfs"]},
+        # the MicroPython build a real board needs: its port's generic build (the default), or one of ours, a
+        # board build folder under boards/micropython/ (docs/boards.md: the TTGO's wake fits only with ROMFS and
+        # the firmware's names frozen)
+        "micropython": {"type": "string", "pattern": r"^(generic|[A-Z][A-Z0-9_]{0,47})$"},
         "mac": {"type": "string", "pattern": r"^[0-9a-f]{12}$"},
         # the USB-UART's top baud rate, what `fleet flash` writes at (docs/formats/board.md: the chip's datasheet)
         "usb_baud": {"type": "integer", "minimum": 115200, "maximum": 5_000_000},
@@ -186,6 +190,12 @@ def check(board: dict, *, name: str | None = None) -> list[str]:
     if board["flash"]["offset"] != offset:
         problems.append(f"flash.offset: the base image of a {board['chip']} goes at {offset:#x}, "
                         f"not {board['flash']['offset']:#x}")
+    build = board.get("micropython", "generic")
+    if build != "generic" and not (boards_dir() / "micropython" / build).is_dir():
+        problems.append(f"micropython: no board build '{build}' under boards/micropython/")
+    if board.get("app_store") == "romfs" and board["chip"] != "virtual" and build == "generic":
+        problems.append("app_store: 'romfs' needs a MicroPython built with ROMFS (MICROPY_VFS_ROM), which the "
+                        "port's generic build is not: name the board build in 'micropython'")
     i2c = {b["id"]: b for b in board.get("i2c", [])}
     uart = {u["id"] for u in board.get("uart", [])}
     taken = set()

@@ -81,7 +81,28 @@ def check_image(data: bytes, board: Board) -> ImageInfo:
     if info.chip != chip:
         raise ImageMismatch(f"the image is for {info.chip}, but {board.name} is an {chip} board; "
                             f"nothing was written")
+    build = board.definition.get("micropython", "generic")
+    if build != "generic":
+        name = build_board_name(build)
+        if name.encode() not in data:
+            raise ImageMismatch(f"{board.name} needs Bysans's MicroPython build {build} (ROMFS, the firmware's "
+                                f"names frozen: docs/boards.md, \"Heap\"), and this image is not one: it does not "
+                                f"call itself \"{name}\"; nothing was written",
+                                hint=f"build it from boards/micropython/{build}/ (docs/boards.md) and give that "
+                                     f"image to --firmware")
     return info
+
+
+def build_board_name(build: str) -> str:
+    """MICROPY_HW_BOARD_NAME of one of our MicroPython board builds (boards/micropython/BUILD/mpconfigboard.h):
+    a build's image carries it (os.uname().machine), so an image for another build is told apart."""
+    from fleet.resources import boards_dir
+
+    text = (boards_dir() / "micropython" / build / "mpconfigboard.h").read_text()
+    m = re.search(r'^#define MICROPY_HW_BOARD_NAME "([^"]+)"', text, re.M)
+    if m is None:
+        raise UsageError(f"boards/micropython/{build}/mpconfigboard.h defines no MICROPY_HW_BOARD_NAME")
+    return m.group(1)
 
 
 # -- esptool 5 as a library ----------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def command(board, firmware, no_usb, no_virtual, do_enroll, kind, site, via, as_
     Example:
       fleet sim start --count 3 && for b in vb1 vb2 vb3; do fleet sim bootloader $b; done
       fleet station --no-usb
-      fleet station --board ttgo_lora32_v21 --firmware ESP32_GENERIC.bin --enroll -k 751 --kind waste --site Lager
+      fleet station --board ttgo_lora32_v21 --firmware BYSANS_TTGO_LORA32.bin --enroll -k 751 --kind waste --site Lager
     """
     from provisioning.station import provision_all, usb_targets
 

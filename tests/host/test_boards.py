@@ -197,12 +197,29 @@ def test_every_board_declares_its_python_heap_and_app_budget_with_a_source():
     assert _kib(boards.load("heltec_v3")["heap"]) == 2 * 64 * 1024
 
 
-def test_the_32bit_virtual_ttgo_is_the_ttgo_in_heap_budget_radio_and_sensors():
-    v, t = boards.load("virtual_ttgo"), boards.load("ttgo_lora32_v21")
-    assert v["mpy_arch"] == "x86" and v["chip"] == "virtual"
-    assert (v["heap"], v["app_budget"]) == (t["heap"], t["app_budget"])
-    assert v["radio"] == t["radio"]
-    assert [(s["type"], s["address"]) for s in v["sensors"]] == [(s["type"], s["address"]) for s in t["sensors"]]
+def test_the_32bit_virtual_ttgos_are_the_ttgo_in_heap_radio_and_sensors_and_the_rom_one_in_flash():
+    """virtual_ttgo_rom is the TTGO as Bysans ships it (its MicroPython build's table, ROM slots, budget);
+    virtual_ttgo is a TTGO on stock MicroPython (stock table), kept to measure what the build saves."""
+    t = boards.load("ttgo_lora32_v21")
+    for name in ("virtual_ttgo", "virtual_ttgo_rom"):
+        v = boards.load(name)
+        assert v["mpy_arch"] == "x86" and v["chip"] == "virtual", name
+        assert v["heap"] == t["heap"] and v["radio"] == t["radio"], name
+        assert [(s["type"], s["address"]) for s in v["sensors"]] == \
+            [(s["type"], s["address"]) for s in t["sensors"]], name
+    rom, stock = boards.load("virtual_ttgo_rom"), boards.load("virtual_ttgo")
+    keys = ("app_budget", "app_slots", "app_store")
+    assert [rom.get(k) for k in keys] == [t.get(k) for k in keys]
+    assert rom["flash"]["partitions"] == t["flash"]["partitions"] == "4MiB-ota-romfs"
+    assert t["micropython"] == "BYSANS_TTGO_LORA32" and stock["flash"]["partitions"] == "4MiBplus"
+
+
+def test_a_real_board_with_rom_slots_names_a_build_with_romfs():
+    b = copy.deepcopy(boards.load("ttgo_lora32_v21"))
+    del b["micropython"]
+    assert any("'romfs' needs a MicroPython built with ROMFS" in p for p in boards.check(b))
+    b["micropython"] = "NO_SUCH_BUILD"
+    assert any("no board build 'NO_SUCH_BUILD'" in p for p in boards.check(b))
 
 
 def test_only_virtual_boards_run_x86_code():

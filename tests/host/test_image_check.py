@@ -10,7 +10,7 @@ from esptool.bin_image import LoadFirmwareImage
 
 from fleet import boards
 from fleet.errors import ImageMismatch
-from provisioning.flash import HEADER_SIZE, check_image, image_info
+from provisioning.flash import HEADER_SIZE, build_board_name, check_image, image_info
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
 from tests_image import fake_image  # noqa: E402
@@ -41,7 +41,10 @@ def test_chip_registry_agrees_with_esptools_own_chip_table():
 
 def test_image_for_the_boards_chip_passes():
     assert check_image(fake_image(9), boards.get("heltec_v3")).chip == "esp32s3"
-    assert check_image(fake_image(0), boards.get("ttgo_lora32_v21")).chip == "esp32"
+    ttgo = boards.get("ttgo_lora32_v21")
+    bysans = fake_image(0, data=b"MicroPython ... " + build_board_name(ttgo.definition["micropython"]).encode())
+    assert check_image(bysans, ttgo).chip == "esp32"
+    assert LoadFirmwareImage("esp32", bysans).segments[0].data.startswith(b"MicroPython")
     # a virtual board has the imitated chip's ROM loader and flash (docs/virtual-board.md): its image
     assert check_image(fake_image(0), boards.get("virtual")).chip == "esp32"
     assert check_image(fake_image(9), boards.get("virtual_s3")).chip == "esp32s3"
@@ -65,3 +68,17 @@ def test_image_for_another_chip_is_refused(board, chip_id, words):
 def test_not_an_image(data):
     with pytest.raises(ImageMismatch, match="not an ESP firmware image"):
         image_info(data)
+
+
+def test_a_board_that_needs_our_micropython_build_refuses_the_ports_generic_image():
+    """The TTGO's wake fits its heap only on Bysans's build (ROMFS, the firmware's names frozen: docs/boards.md,
+    "Heap"): ESP32_GENERIC, right chip and all, is refused before any byte is written, naming the build."""
+    ttgo = boards.get("ttgo_lora32_v21")
+    assert ttgo.definition["micropython"] == "BYSANS_TTGO_LORA32"
+    with pytest.raises(ImageMismatch) as e:
+        check_image(fake_image(0, data=b"ESP32_GENERIC with ESP32"), ttgo)
+    assert "needs Bysans's MicroPython build BYSANS_TTGO_LORA32" in e.value.message
+    assert "nothing was written" in e.value.message
+    assert "boards/micropython/BYSANS_TTGO_LORA32/" in e.value.hint and e.value.exit_code == 50
+    # the name is the build's own, read from its mpconfigboard.h
+    assert build_board_name("BYSANS_TTGO_LORA32") == "TTGO LoRa32 V2.1 (Bysans)"

@@ -1,6 +1,7 @@
 // Bysans's MicroPython for the TTGO LoRa32 V2.1 (ESP32, no PSRAM): ESP32_GENERIC plus ROMFS (docs/boards.md,
-// "Heap"; docs/virtual-board.md, "ROMFS"). The running release is written into the `romfs` partition and
-// runs in place from flash; the frozen names module (manifest.py) makes the firmware's names static qstrs.
+// "Heap"; docs/virtual-board.md, "ROMFS"). The two app slots are ROMFS images in the `romfs` partition (docs/ota.md,
+// "ROM slots"); the running one runs in place from flash; the frozen names module (manifest.py) makes the
+// firmware's names static qstrs.
 #define MICROPY_HW_BOARD_NAME "TTGO LoRa32 V2.1 (Bysans)"
 #define MICROPY_HW_MCU_NAME "ESP32"
 
