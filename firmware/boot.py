@@ -3,8 +3,10 @@
 # the last confirmed slot (ota/confirmed) on sys.path, where main.py imports the boot logic from, and on a
 # board whose MicroPython has ROMFS mounts the slots, ROMFS images in the halves of its `romfs` partition
 # (bysans/ota/romfs.py), at /a and /b, unless the slot's files are on the filesystem. Doing it again changes
-# nothing. Counting a trial slot's boots, its self-test, confirm and rollback are main.py's (docs/ota.md).
-# Kept tiny on purpose (DESIGN.md §2). Without slots, nothing changes.
+# nothing. Counting a trial slot's boots, its self-test, confirm and rollback are main.py's (docs/ota.md):
+# bysans.ota.rundir.start, dropped before the app loads (main.py runs in these globals). main.py stays within
+# 128 bytes, so littlefs keeps it inline: no 4 KiB block of its own in each slot (docs/boards.md, "App
+# budget"). Kept tiny on purpose (DESIGN.md §2). Without slots, nothing changes.
 import sys
 
 try:
