@@ -106,7 +106,7 @@ def main():
     diag.boot(b, cause)
     from bysans.modules import drop
 
-    drop("bysans.ota.")  # boot.py's slot logic is done with
+    drop("bysans.ota.")  # main.py's slot logic is done with
     if _install(b) or _checkin(b):
         return
     from bysans import config
