@@ -141,6 +141,8 @@ def main():
             sink = sinks.choose(b, feed=wdt.feed)
         except sinks.SinkConfigError as e:
             print("bysans", VERSION, "on", b.name, "- bad", e.args[0] + ": nothing is sent")
+        except OSError as e:  # lorawan.json there but not readable now (e.g. ENOMEM): kept, sent next wake
+            print("bysans", VERSION, "on", b.name, "- cannot read the LoRaWAN credentials (%s): readings kept" % e)
         if hasattr(sink, "fuota_start"):
             sink.fuota_start()  # FUOTA work first, while the heap is whole (kept downlinks, a class C session)
         node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and otapoll.configured())

@@ -51,13 +51,17 @@ def _hex(creds, key, n, path):
 
 
 def read_credentials(path=LORAWAN_PATH):
-    """(dev_eui, join_eui, app_key) as bytes from `path`, or None when the file does not exist."""
+    """(dev_eui, join_eui, app_key) as bytes from `path`, or None when the file does not exist. Any other
+    failure to open it (littlefs out of memory, a damaged filesystem) is raised: read as "no credentials" it
+    made a node go silent without a word in its log."""
     import json
 
     try:
         f = open(path)
-    except OSError:
-        return None
+    except OSError as e:
+        if e.errno == 2:  # ENOENT: a board not enrolled for LoRaWAN
+            return None
+        raise
     try:
         try:
             creds = json.load(f)

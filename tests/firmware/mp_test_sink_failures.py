@@ -1,4 +1,4 @@
-# The wake's log line keeps a failure the sink swallowed: a send that ran out of memory (here in the LoRaWAN
+# The sink says what failed. The wake's log line keeps a failure the sink swallowed: a send that ran out of memory (here in the LoRaWAN
 # store's write, where a board at the edge of its heap ran out reading RTC memory) costs that uplink, and a
 # later send that works must not hide it (lab/wake.py judges a wake by its serial output: a MemoryError it
 # cannot see is a heap figure that is kinder than the board).
@@ -57,3 +57,12 @@ def test_a_clean_wake_says_nothing_of_failures():
     s.send(2, b"\x01")
     line = s.summary()
     assert "earlier" not in line and "(" not in line, line
+
+
+def test_credentials_missing_are_none_and_any_other_open_failure_is_raised():
+    assert sink.read_credentials("/tmp/bysans_no_such_lorawan.json") is None
+    try:
+        sink.read_credentials("/tmp")  # a directory: EISDIR, as an out-of-memory littlefs gives ENOMEM
+        raise AssertionError("a failure to read the credentials was taken for no credentials")
+    except OSError as e:
+        assert e.errno != 2, e
