@@ -1,8 +1,12 @@
-# Runs before main.py on every boot. Kept tiny on purpose (DESIGN.md §2): it picks the app slot. The boot
-# logic is imported from the last confirmed slot (ota/confirmed), then bysans.ota.slots chooses, counts a
-# trial slot's boots, self-tests and confirms or rolls back (docs/ota.md). Without slots, nothing changes.
-# On a board whose MicroPython has ROMFS the slots are ROMFS images in the halves of its `romfs` partition
-# (bysans/ota/romfs.py): mounted here at /a and /b, unless the slot's files are on the filesystem.
+# Runs after EVERY reset, also the soft reset mpremote and provisioning do when they take the raw REPL (then
+# main.py does not run: ports/esp32/main.c). So it has no effect a REPL session must not have: it only puts
+# the last confirmed slot (ota/confirmed) on sys.path, where main.py imports the boot logic from, and on a
+# board whose MicroPython has ROMFS mounts the slots, ROMFS images in the halves of its `romfs` partition
+# (bysans/ota/romfs.py), at /a and /b, unless the slot's files are on the filesystem. Doing it again changes
+# nothing. Counting a trial slot's boots, its self-test, confirm and rollback are main.py's (docs/ota.md):
+# bysans.ota.rundir.start, dropped before the app loads (main.py runs in these globals). main.py stays within
+# 128 bytes, so littlefs keeps it inline: no 4 KiB block of its own in each slot (docs/boards.md, "App
+# budget"). Kept tiny on purpose (DESIGN.md §2). Without slots, nothing changes.
 import sys
 
 try:
@@ -32,11 +36,3 @@ try:
         sys.path[0] = "/" + f.read().strip()
 except OSError:
     pass
-try:
-    from bysans.hal import board
-    from bysans.ota import slots
-
-    slots.boot(board())
-    del board, slots  # main.py runs in these globals: the slot logic would stay in the heap beside the app
-except Exception as e:  # noqa: BLE001 - the board must still reach main.py and its REPL
-    sys.print_exception(e)

@@ -1,4 +1,6 @@
-# Runs the node app; kept tiny so that everything that changes lives in the bysans package.
+# docs/ota.md step 5: real boots only
+from bysans.ota.rundir import start
+start()
+del start
 from bysans import app
-
 app.main()

@@ -321,7 +321,8 @@ def repo_db(repo: Path) -> str:
 
 
 def boot_into_slots(board) -> "Repl":
-    """After provisioning: reset, so that boot.py runs and slot a is on sys.path; returns a console."""
+    """After provisioning: reset, so that main.py's boot logic runs (on a ROM-slot board it makes slot a's
+    image) and slot a is on sys.path; returns a console."""
     r = Repl(board)
     r.c.write(b"\x02")
     board.reset()

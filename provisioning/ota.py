@@ -273,8 +273,9 @@ def _bounded(session, code: str, timeout: float) -> list[dict]:
 
 
 def _wait_booted(session, timeout: float) -> bytes:
-    """After a reset: reads the board's output until its app has started (boot.py's self-test is done
-    once main.py prints its first 'bysans' line) or it is at its REPL. Returns what it printed."""
+    """After a reset: reads the board's output until its app has started (main.py's slot logic, a trial's
+    self-test with it, is done once the app prints its first 'bysans' line) or it is at its REPL. Returns
+    what it printed."""
     import time
 
     ser = session.transport.serial

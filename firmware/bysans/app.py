@@ -21,6 +21,13 @@ FUOTA_BLOCK = "/fuota/frag.bin"  # a FUOTA session's rebuilt block (bysans.fuota
 FUOTA_INSTALL = "/fuota.due"  # "<epoch s> <watchdog ms> <tries>": its install (bysans.fuota.autoinstall)
 
 
+# The cycle's modules, forgotten once it is done and suspended: the saves that end the boot (the diagnostics'
+# record, read and written back whole as RTC memory is) then find the heap the MAC and the node cut up free
+# again (bysans.modules.drop).
+_CYCLE_MODULES = ("bysans.lorawan", "bysans.radio", "bysans.sink", "bysans.node", "bysans.payload",
+                  "bysans.settings", "bysans.config")
+
+
 def _exists(path):
     import os
 
@@ -99,7 +106,7 @@ def main():
     diag.boot(b, cause)
     from bysans.modules import drop
 
-    drop("bysans.ota.")  # boot.py's slot logic is done with
+    drop("bysans.ota.")  # main.py's slot logic is done with
     if _install(b) or _checkin(b):
         return
     from bysans import config
@@ -134,6 +141,8 @@ def main():
             sink = sinks.choose(b, feed=wdt.feed)
         except sinks.SinkConfigError as e:
             print("bysans", VERSION, "on", b.name, "- bad", e.args[0] + ": nothing is sent")
+        except OSError as e:  # lorawan.json there but not readable now (e.g. ENOMEM): kept, sent next wake
+            print("bysans", VERSION, "on", b.name, "- cannot read the LoRaWAN credentials (%s): readings kept" % e)
         if hasattr(sink, "fuota_start"):
             sink.fuota_start()  # FUOTA work first, while the heap is whole (kept downlinks, a class C session)
         node = Node(b, cfg, sink, feed=wdt.feed, ota=bool(cfg.ota_every_s) and otapoll.configured())
@@ -161,6 +170,8 @@ def main():
     except Exception as e:  # noqa: BLE001
         sys.print_exception(e)
     sink = node = Node = sinks = config = st = None
+    for name in _CYCLE_MODULES:  # what is left is RTC memory's read-modify-write: room in one piece for it
+        drop(name)
     plan = "%d %d" % (b.epoch_s() + (sleep_ms + 999) // 1000, cfg.watchdog_ms)
     boot = False
     if _exists(FUOTA_BLOCK) or _exists(FUOTA_INSTALL):  # a rebuilt FUOTA block: installed in a boot of its own

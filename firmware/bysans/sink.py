@@ -51,13 +51,17 @@ def _hex(creds, key, n, path):
 
 
 def read_credentials(path=LORAWAN_PATH):
-    """(dev_eui, join_eui, app_key) as bytes from `path`, or None when the file does not exist."""
+    """(dev_eui, join_eui, app_key) as bytes from `path`, or None when the file does not exist. Any other
+    failure to open it (littlefs out of memory, a damaged filesystem) is raised: read as "no credentials" it
+    made a node go silent without a word in its log."""
     import json
 
     try:
         f = open(path)
-    except OSError:
-        return None
+    except OSError as e:
+        if e.errno == 2:  # ENOENT: a board not enrolled for LoRaWAN
+            return None
+        raise
     try:
         try:
             creds = json.load(f)
@@ -105,6 +109,7 @@ class LoRaWANSink:
         self.downlinks = 0      # application downlinks received
         self.received = []      # their (fport, payload), for whoever acts on them (bysans.settings)
         self.problem = None     # why the last send or join failed, for the log line
+        self.failed = None      # the first failure of this wake, kept for the log line after a later success
         self.fuota = None       # bysans.fuota.dispatch.Fuota, made when a FUOTA downlink or session needs it
         self._kek = None
         self._gen_key = None
@@ -233,6 +238,8 @@ class LoRaWANSink:
             return r
         except (LoRaWANError, OSError, MemoryError) as e:
             self.problem = "%s: %s" % (type(e).__name__, e)
+            if self.failed is None:
+                self.failed = self.problem
             raise SinkError(self.problem)
 
     def join(self):
@@ -397,4 +404,6 @@ class LoRaWANSink:
         s = "lorawan %08x fcnt %d%s" % (m.dev_addr, m.fcnt_up, ", joined" if self.joined_now else "")
         if self.problem:
             s += " (" + self.problem + ")"
+        elif self.failed:  # a send or join that failed before one that worked: what it cost is in the counts
+            s += " (earlier: " + self.failed + ")"
         return s

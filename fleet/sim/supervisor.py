@@ -36,6 +36,7 @@ log = logging.getLogger("fleet.sim")
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_BANNER = b'Type "help()"'
+UNIX_BANNER = b"MicroPython "  # the first line of the unix port's REPL banner, which a board does not print
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 # What an ESP32's ROM prints after each kind of reset, so logs and tools read alike.
 ROM_LINES = {
@@ -110,6 +111,7 @@ class Supervisor:
         self._pending_input = []
         self._wire_epoch = 0  # bumped by a power cut: bytes on their way to the board then are lost
         self._boot_buf = b""
+        self._at_repl = False  # a boot into the raw REPL: boot.py is done, the interpreter starts its REPL
         self._out_tail = b""
         self._wdt_deadline = None
         self._wdt_period = None
@@ -313,9 +315,12 @@ class Supervisor:
             self._to_host(ROM_LINES[cause])
         # Input waits until MicroPython itself handles Ctrl-C: while boot.py/main.py run, or at the REPL
         # prompt. Between those moments the unix port leaves SIGINT at its default, and a Ctrl-C would kill
-        # the interpreter (a real board's UART is not read before its firmware runs either).
+        # the interpreter (a real board's UART is not read before its firmware runs either). In a boot into
+        # the raw REPL it waits for the raw prompt: a Ctrl-C does not interrupt that boot's boot.py (a board's
+        # would; mpremote sends nothing until the prompt).
         self.state = "booting_raw" if raw else "booting"
         self._boot_buf = b""
+        self._at_repl = False
         self._out_tail = b""  # a new interpreter: the last boot's prompt is not this one's
         interpreter = self.interpreter or resources.micropython_path()
         env = dict(os.environ, BYSANS_HW="hw.sock", BYSANS_IMG=self.image_path(), BYSANS_RAW="1" if raw else "0",
@@ -433,11 +438,14 @@ class Supervisor:
     def soft_reset(self):
         # SystemExit out of boot.py or main.py (machine.soft_reset(), sys.exit()): on a board pyexec ends and
         # MicroPython starts again, without the REPL in between; the unix port's -i would open it instead.
+        # Out of boot.py in a boot into the raw REPL the board stays in raw mode (pyexec_mode_kind).
+        raw = self.state == "booting_raw"
+
         async def go():
             await self._kill()
             self.raw_repl = False
             self._to_host(SOFT_REBOOT)
-            await self._boot("soft")
+            await self._boot("soft", raw=raw)
         asyncio.ensure_future(go())
 
     def arm_watchdog(self, ms: int):
@@ -480,11 +488,17 @@ class Supervisor:
         self._board_output(data)
 
     def _board_output(self, data):
-        if self.state == "booting_raw":
-            # Restarting into the raw REPL (after Ctrl-D there): wait for the friendly prompt, ask for the
-            # raw REPL, and show the host only its banner, as a board does.
+        if self.state == "booting_raw" and self._at_repl:
+            # Restarting into the raw REPL (after Ctrl-D there): boot.py has run and printed (passed on as
+            # it came, as a board's does); wait for the friendly prompt, ask for the raw REPL, and show the
+            # host only its banner, as a board does.
             self._boot_buf += data
             if b">>> " in self._boot_buf and b"\x01" not in self._boot_buf:
+                # what boot.py printed that was still on its way when it ended: before the REPL's banner
+                j = self._boot_buf.rfind(UNIX_BANNER, 0, self._boot_buf.index(b">>> "))
+                if j > 0:
+                    self._to_host(self._boot_buf[:j])
+                    self._boot_buf = self._boot_buf[j:]
                 self._boot_buf += b"\x01"
                 os.write(self.int_m, b"\x01")
             i = self._boot_buf.find(RAW_BANNER)
@@ -641,6 +655,11 @@ class Supervisor:
                 elif line == "running":  # boot.py or main.py starts: MicroPython handles Ctrl-C now
                     if self.state == "booting":
                         self._release_input()
+                    answer = "ok"
+                elif line == "repl":  # a boot into the raw REPL: boot.py is done (main.py does not run)
+                    if self.state == "booting_raw":
+                        self._drain_board()  # boot.py's output goes to the host as it is
+                        self._at_repl = True
                     answer = "ok"
                 elif line.startswith("wlan."):
                     answer = self.wlan.handle(line)

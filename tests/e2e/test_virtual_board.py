@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import time
 
 import pytest
@@ -65,6 +66,40 @@ def test_soft_reset_prints_like_a_board_and_keeps_rtc_memory(console, vboard):
     console.read_until(b"MPY: soft reboot\r\n")
     console.read_until(b"raw REPL; CTRL-B to exit\r\n>")
     assert vboard.status()["boots"]["soft"] == 2
+
+
+def test_boot_py_runs_after_every_soft_reset_main_py_only_outside_the_raw_repl(vboard, tmp_path):
+    # ports/esp32/main.c: after a soft reset in the raw REPL (mpremote's, at the start of each command) a board
+    # runs boot.py, which may print, and not main.py; its globals stay for the REPL. A real boot runs both.
+    (tmp_path / "boot.py").write_text("print('boot.py ran')\nf = open('boots', 'a')\nf.write('b')\nf.close()\n"
+                                      "marker = 'from boot.py'\n")
+    (tmp_path / "main.py").write_text("f = open('mains', 'a')\nf.write('m')\nf.close()\n")
+    port = vboard.port
+    run_mpremote(port, "cp", str(tmp_path / "boot.py"), ":boot.py", "+", "cp", str(tmp_path / "main.py"), ":main.py")
+    for _ in range(3):
+        run_mpremote(port, "exec", "pass")
+    read = ("import os, _vboard\nprint(open('boots').read(), 'mains' in os.listdir('/'), marker, "
+            "_vboard.reset_cause)")
+    assert run_mpremote(port, "exec", read).stdout.split() == ["bbbb", "False", "from", "boot.py", "soft"]
+    from lab.serialconsole import Console
+
+    c = Console(port)
+    try:
+        c.raw_repl()
+        c.write(b"\x04")  # Ctrl-D at the raw REPL: what boot.py prints comes between the two banners
+        out = c.read_until(b"raw REPL; CTRL-B to exit\r\n>")  # (the unix port's print ends a line with \n only)
+        assert re.search(rb"OK\r\nMPY: soft reboot\r\nboot\.py ran\r?\nraw REPL; CTRL-B to exit\r\n>$", out), out
+        c.write(b"\x02")  # the friendly REPL: its Ctrl-D boots as a board does when it starts, main.py too
+        c.read_until(b">>> ")
+        c.write(b"\x04")
+        c.read_until(b"boot.py ran")
+        vboard.wait_prompt()
+        c.raw_repl()
+        assert c.exec("print(open('boots').read(), open('mains').read())").split() == ["bbbbbb", "m"]
+    finally:
+        c.close()
+    assert [e["raw"] for e in vboard.events() if e["event"] == "boot" and e["cause"] == "soft"] == \
+        [True] * 6 + [False]  # mpremote: cp, exec x 4; the Ctrl-D in the raw REPL; in the friendly one
 
 
 def test_main_py_runs_at_boot_and_ctrl_c_interrupts_it(console, vboard):

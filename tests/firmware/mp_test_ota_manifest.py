@@ -100,3 +100,21 @@ def test_files_are_packed_and_read_back():
     for bad in (b"d/f02.mpy", b"../x", b"/x", b"a//b", b"a\\\\b", b"", b"a/./b"):
         assert _refusal(manifest.read_release, _manifest((b"d/f05.mpy", bad))) == "MALFORMED", bad
     assert _refusal(manifest.read_release, _manifest((b"d/f05.mpy", b'x","length":-1,"y":"'))) == "MALFORMED"
+
+
+def test_a_manifest_read_to_be_verified_keeps_no_files_and_checks_each_entry():
+    # The OTA client's check-in reads the release manifest with keep=False (manifest.Entries): the digest and
+    # every other field are those of the full read, the entries are checked as Files checks them, none kept.
+    doc, sigs, digest = manifest.read_release(_manifest())
+    lean, sigs2, digest2 = manifest.read_release(_manifest(), None, None, False)  # (a stream: read once)
+    assert type(lean["files"]) is manifest.Entries and len(lean["files"]) == len(doc["files"]) == 13
+    assert digest2 == digest and sigs2 == sigs and lean["version"] == doc["version"]
+    assert not hasattr(lean["files"], "_chunks")  # nothing of the entries is kept
+    for bad in (b"../x", b"/x", b"a//b", b"", b"a/./b"):
+        assert _refusal(manifest.read_release, _manifest((b"d/f05.mpy", bad)), None, None, False) == "MALFORMED"
+    assert _refusal(manifest.read_release, _manifest((b"d/f05.mpy", b'x","length":-1,"y":"')), None, None,
+                    False) == "MALFORMED"
+    # a path twice is found when the files are kept: the client reads them again, kept, before an install
+    twice = (b"d/f05.mpy", b"d/f02.mpy")
+    assert _refusal(manifest.read_release, _manifest(twice), None, None, False) == "OK"
+    assert _refusal(manifest.read_release, _manifest(twice)) == "MALFORMED"

@@ -131,11 +131,7 @@ class BlockClient(_client.Client):
                           lambda done, length, err: _bad("payload manifest ends early"))
             else:
                 self._split_signed(f, self._mlen, net=False)
-        from bysans.ota.verify import read_release
-
-        sigs = self._new_sigs()
-        with open(base + ".json", "rb") as f:
-            r = read_release(f, self._buf, sigs)
+        r = self._read_new(False)  # its files are read again, kept, for the install (Client._files_of)
         self._counter = r[0]["counter"]
         return r
 

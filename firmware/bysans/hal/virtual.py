@@ -181,10 +181,11 @@ class VirtualBoard:
 
     def rtc_memory(self, data=None):
         if data is None:  # in pieces, as call_hex writes it: no 4 KB line in a small heap
-            out = bytearray(int(self._vb.call("rtc.n")))
-            for off in range(0, len(out), 128):
-                out[off:off + 128] = binascii.unhexlify(self._vb.call("rtc.r %d 128" % off))
-            return bytes(out)  # bytes, as an ESP32's RTC().memory() gives: code that writes into it fails here too
+            n = int(self._vb.call("rtc.n"))
+            parts = [binascii.unhexlify(self._vb.call("rtc.r %d 128" % off)) for off in range(0, n, 128)]
+            # bytes, as an ESP32's RTC().memory() gives (code that writes into it fails here too), in one block
+            # of n bytes as there; the pieces take as much again here, in small blocks
+            return b"".join(parts)
         if len(data) > RTC_MEMORY_BYTES:
             raise ValueError("RTC memory holds 2048 bytes")
         self._vb.call_hex("rtc.w", data)  # in pieces: no 4 KB line in a small heap

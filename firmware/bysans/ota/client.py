@@ -279,6 +279,8 @@ class Client:
                 else:
                     why = "ROLLED_BACK", "this release failed here before"
                 return self._record("rolled_back", why[0], why[1], target, 0, self.cfg.get("poll_s", 3600))
+            doc = None
+            doc = self._files_of(digest)  # an install: the verified manifest again, its files kept this time
             self._record("downloading", None, doc["version"], target)
             self._checkin(quiet=True)
             new_slot = self._install(doc, cur, slot)
@@ -409,11 +411,7 @@ class Client:
             except Refused:
                 got = False  # a delta that does not fit this board: the whole file instead
             if got:
-                from .verify import read_release
-
-                sigs = self._new_sigs()
-                with open(self.ota + "/new.json", "rb") as f:
-                    return read_release(f, self._buf, sigs)
+                return self._read_new(False)
         return self._fetch_signed(path, MAX_MANIFEST_BYTES)
 
     def _fetch_delta(self, path, base_path, base_digest):
@@ -442,16 +440,31 @@ class Client:
         return True
 
     def _fetch_signed(self, path, limit, missing_ok=False):
-        """A release manifest from the repository (_fetch_new), parsed from flash: (body dict, signatures,
-        SHA-256 of the body), its "files" packed (manifest.Files); None for a missing file when
-        `missing_ok`."""
+        """A release manifest from the repository (_fetch_new), parsed from flash as _read_new(False)
+        gives it; None for a missing file when `missing_ok`."""
         if not self._fetch_new(path, limit, missing_ok):
             return None
+        return self._read_new(False)
+
+    def _read_new(self, keep):
+        """(body dict, signatures, SHA-256 of the body) of the release manifest in ota/new.*. Its "files":
+        packed when `keep` (manifest.Files, for an install), else each entry checked and dropped
+        (manifest.Entries): a check-in that finds the release it runs needs only the signature and what
+        the manifest says, and the list of files kept through it cut the heap up (docs/boards.md, "Heap")."""
         from .verify import read_release
 
         sigs = self._new_sigs()
         with open(self.ota + "/new.json", "rb") as f:
-            return read_release(f, self._buf, sigs)
+            return read_release(f, self._buf, sigs, keep)
+
+    def _files_of(self, digest):
+        """The manifest in ota/new.* read again with its files kept (_read_new(True)); Refused unless its
+        body is still the one whose signature was checked (`digest`)."""
+        gc.collect()  # the verifier's garbage: the packed files find the heap in one piece
+        doc, _, got = self._read_new(True)
+        if got != digest:
+            raise Refused(BAD_HASH, "ota/new.json changed after its signature was checked")
+        return doc
 
     def _fetch_new(self, path, limit, missing_ok=False):
         """Streams a signed metadata file from the repository to ota/new.json (line 1) and ota/new.sig

@@ -37,7 +37,38 @@ def _raw(sha256):
     return raw if len(raw) == 32 and binascii.hexlify(raw) == sha256.encode() else None
 
 
-class Files:
+def _entry(e):
+    """(path, length, sha256 text) of one entry of a manifest's "files"; Refused(MALFORMED) for a bad one."""
+    _need(type(e) is dict, "bad file entry")
+    path = e.get("path")
+    _need(_safe_path(path), "unsafe or missing file path")
+    length = e.get("length")
+    _need(_is_int(length) and length >= 0, "bad file length")
+    h = e.get("sha256")
+    _need(type(h) is str and len(h) == 64, "bad file sha256")
+    return path, length, h
+
+
+class Entries:
+    """The `files` of a release manifest read only to be verified (a check-in that finds the release it
+    runs): each entry is checked as Files checks it, counted and dropped, so the list never takes heap. A
+    path that appears twice is found when the files are kept (Files: read again for an install)."""
+
+    def __init__(self):
+        self.start()
+
+    def start(self):
+        self.n = 0
+
+    def add(self, e):
+        _entry(e)
+        self.n += 1
+
+    def __len__(self):
+        return self.n
+
+
+class Files(Entries):
     """The `files` of a release manifest, filled by signed.read (add() takes each entry as it is read, and
     the entry is dropped), packed _N entries to a bytearray: their SHA-256s (32 bytes each), their lengths
     (4 bytes each, little-endian), then their paths (UTF-8, each after a NUL: a safe path has none). About
@@ -46,9 +77,6 @@ class Files:
 
         for e in files: ...      files[i]      len(files)      path in files      files.find(sha256) -> i or -1
     """
-
-    def __init__(self):
-        self.start()
 
     def start(self):
         self.n = 0
@@ -59,14 +87,8 @@ class Files:
 
     def add(self, e):
         """One entry of the manifest's list; Refused(MALFORMED) for a bad one."""
-        _need(type(e) is dict, "bad file entry")
-        path = e.get("path")
-        _need(_safe_path(path), "unsafe or missing file path")
+        path, length, h = _entry(e)
         _need(path not in self, "a path appears twice")
-        length = e.get("length")
-        _need(_is_int(length) and length >= 0, "bad file length")
-        h = e.get("sha256")
-        _need(type(h) is str and len(h) == 64, "bad file sha256")
         n = self.n
         j = n % _N
         if not j:  # room for paths of 24 bytes on average; zeros after the last path are never matched
@@ -89,9 +111,6 @@ class Files:
         c[self._end:end - 1] = pb  # then a NUL: c[end - 1] is still 0
         self._end = end
         self.n = n + 1
-
-    def __len__(self):
-        return self.n
 
     def __contains__(self, path):
         pb = b"\x00" + path.encode() + b"\x00"
@@ -143,13 +162,14 @@ def _release_doc(doc):
     _need(_is_int(doc.get("expires")), "bad expires")
     _need(_is_str_list(doc.get("boards")), "bad boards")
     _need(_is_str_list(doc.get("kommuner")), "bad kommuner")
-    _need(type(doc.get("files")) is Files, "bad files")  # each entry was checked as it was read
+    _need(isinstance(doc.get("files"), Entries), "bad files")  # each entry was checked as it was read
 
 
-def read_release(src, buf=None, sigs=None):
+def read_release(src, buf=None, sigs=None, keep=True):
     """(manifest dict, signatures, SHA-256 of the body) of a release manifest, its format checked and
-    nothing else: signed.read's arguments. The manifest's "files" is a manifest.Files."""
-    doc, sigs, digest = read(src, {"files": Files()}, buf, sigs)
+    nothing else: signed.read's arguments. The manifest's "files" is a manifest.Files, or when not `keep`
+    an Entries (each checked, none kept: to verify a manifest whose files are not needed)."""
+    doc, sigs, digest = read(src, {"files": Files() if keep else Entries()}, buf, sigs)
     _release_doc(doc)
     return doc, sigs, digest
 

@@ -1,7 +1,8 @@
 # Where a slot's code runs from (bysans.ota.slots.activate and boot, at boot only): its directory. On a board
 # whose slots are ROMFS images (bysans.ota.romfs) boot.py has mounted them at /a and /b, so the code runs
 # in place from flash; a slot held as files there instead (provisioned over serial) is made its image first
-# (follow). Kept out of bysans.ota.slots, which the OTA client imports while its heap is at its peak.
+# (follow). And start, main.py's first step. Kept out of bysans.ota.slots, which the OTA client imports while
+# its heap is at its peak.
 import sys
 
 from bysans.ota.slots import exists, slot_dir
@@ -44,4 +45,18 @@ def follow(slot, root):
         if romfs.partition() is not None:
             romfs.adopt(slot, root)
     except Exception as e:  # noqa: BLE001 - the slot still runs, from its files
+        sys.print_exception(e)
+
+
+def start():
+    """main.py's first step (docs/ota.md, step 5): bysans.ota.slots.boot with the board: choose the slot,
+    count a trial's boot, self-test, confirm or roll back. main.py runs on a board's own boots only, never
+    after the raw REPL's soft reset (a REPL session), so no session counts. A failure is printed; the app
+    runs all the same."""
+    try:
+        from bysans.hal import board
+        from bysans.ota.slots import boot
+
+        boot(board())
+    except Exception as e:  # noqa: BLE001 - the board must still reach its app and its REPL
         sys.print_exception(e)

@@ -1,5 +1,6 @@
 # App slots and the boot state (docs/ota.md): which slot directory runs, a trial slot's boot counter,
-# confirm and roll back. Used by boot.py on every boot and by the OTA client to switch.
+# confirm and roll back. Used by main.py on every real boot (never in a REPL session: boot.py only puts the
+# confirmed slot on sys.path) and by the OTA client to switch.
 #
 # Flash layout (paths relative to `root`, "/" on a board; the files the host writes too are named in
 # bysans/device_spec.py):
@@ -9,7 +10,7 @@
 #   ota/boot.json     the boot state, two lines: canonical-enough JSON, then its CRC-32 in hex. Written to
 #                     ota/boot.tmp and renamed over: littlefs renames atomically, so a power cut leaves the
 #                     old state or the new one. The switch to a new slot is this one write.
-#   ota/confirmed     the confirmed slot's name (1 byte): where boot.py imports this module from, so the
+#   ota/confirmed     the confirmed slot's name (1 byte): where main.py imports this module from, so the
 #                     boot logic always comes from code that has passed its self-test.
 #
 # State: {"confirmed": "a", "trial": "b" | null, "tries": n, "target": "<manifest sha256 hex>",
@@ -206,7 +207,7 @@ def activate(slot, root="/"):
 
 
 def boot(board=None, root="/"):
-    """What boot.py runs: choose the slot, and on a trial boot run the new release's self-test, then
+    """What main.py runs first: choose the slot, and on a trial boot run the new release's self-test, then
     confirm (or roll back and reset). Returns the slot that runs."""
     from bysans.ota.rundir import follow
 

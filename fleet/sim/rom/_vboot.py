@@ -1,6 +1,8 @@
 # The virtual board's boot ROM: mounts the board's own littlefs filesystem (the flash's `vfs` partition) at
 # /, as an ESP32's firmware does, so nothing on the board reaches the host's files; then runs boot.py and
-# main.py like a board. The supervisor has already checked the flash as an ESP32's bootloader does.
+# main.py like a board: boot.py after every reset, main.py only when the REPL is the friendly one, never
+# after a soft reset in the raw REPL (mpremote's, provisioning's: ports/esp32/main.c). The supervisor has
+# already checked the flash as an ESP32's bootloader does.
 # vboot.py (the interpreter's main script) calls start() with its globals: the REPL's, boot.py's and main.py's.
 import sys
 import os
@@ -59,6 +61,8 @@ def start(g):
     sys.modules["vboot"] = None  # not importable from the board
     sys.modules.pop("_vboot", None)
     _vboard.call("booted")  # from here on the board reads its serial input (and Ctrl-C interrupts)
-    if os.getenv("BYSANS_RAW") != "1":
-        _run("boot.py", g)
+    _run("boot.py", g)
+    if os.getenv("BYSANS_RAW") == "1":
+        _vboard.call("repl")  # boot.py is done: what the interpreter prints next is its REPL's
+    else:
         _run("main.py", g)
