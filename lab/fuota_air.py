@@ -348,6 +348,14 @@ def take_repl(r, timeout=60.0):
     c.raw_repl()
     # what the interrupted app loaded goes (the heap is a board's); and the Ctrl-C may have come in boot.py
     # before it put the confirmed slot on the import path
+    drop_app(c)
+
+
+def drop_app(c):
+    """At a board's raw REPL (lab.serialconsole.Console): what its app loaded goes (its bysans modules, and the
+    REPL's globals, which main.py runs in), and the confirmed slot is first on the import path. A board whose
+    app stopped (not configured, or interrupted) keeps it all at its REPL: a node script run there would carry
+    the app beside itself (29 KB of the 64-bit heap for a board that is not configured)."""
     from fleet import device_spec
 
     c.exec("import sys, gc\nfor k in list(sys.modules):\n if k.startswith('bysans'):\n  del sys.modules[k]\n"
@@ -457,6 +465,7 @@ def deployment(start_board, base, *, boards: int = 10, loss: float = 0.20, plan_
             r.c.write(b"\x02")
             b.reset()
             r.reconnect(timeout=60)
+            drop_app(r.c)  # its app stopped (not configured): the node script is the node's LoRaWAN side, alone
             r.run("f = open('/fuotatest.py', 'w')\nf.write(%r)\nf.close()\nimport sys\nsys.path.append('/')"
                   % node_source(dev_eui(i), app_key(i)))  # the slot's modules first, then the node script
             n = nodes[i] = Node(b, ns, dev_eui(i), console=r.c)

@@ -240,3 +240,26 @@ def test_a_board_provisioned_again_makes_slot_a_the_image_of_the_new_release(mak
         r.close()
     finally:
         lab.stop()
+
+
+def test_a_board_without_romfs_never_loads_the_rom_slot_writer_at_boot(make_board, tmp_path):
+    """Board `virtual` (no romfs partition, its slots files): the boot's slot logic (bysans.ota.rundir) asks
+    whether MicroPython maps a ROM segment before it imports bysans.ota.romfs. Loading it on every boot only to
+    find no partition left its names interned for good (MicroPython never frees a qstr): 56 names, 0.7 KB of
+    the 64-bit heap, enough to push the FUOTA node's names past a qstr pool's end in the air deployment test,
+    where the next pool (1280 entries, 14 KB in one piece) found no room."""
+    from lab.fuota_air import dev_eui
+    from lab.ota import HEAP
+
+    lab = Lab(tmp_path / "ota")
+    r1 = lab.build("1.0.0")
+    b = make_board(board="virtual", heap=HEAP)
+    provision(b, r1, lab.store.latest_root_bytes(), {"device": dev_eui(0).hex().upper(), "kommune": "0751"},
+              wifi=None)
+    r = Repl(b)
+    r.c.write(b"\x02")
+    b.reset()
+    r.reconnect()
+    names = r.run("import micropython\nmicropython.qstr_info(1)")
+    assert "Q(/a/bysans/ota/rundir.mpy)" in names, names[-500:]  # the boot's slot logic ran, from slot a
+    assert "Q(bysans.ota.romfs)" not in names

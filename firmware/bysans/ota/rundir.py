@@ -22,10 +22,22 @@ def _mounted(d):
         return False
 
 
+def _rom_mapped():
+    # whether this MicroPython maps a ROMFS segment (vfs.rom_ioctl), asked before bysans.ota.romfs is imported:
+    # on a board without one, every boot would otherwise load it (and its imports) only to find none, and the
+    # names it interns stay in the heap for good (about 0.7 KB on the 64-bit port) beside the app
+    try:
+        import vfs
+
+        return vfs.rom_ioctl(1) > 0
+    except (ImportError, AttributeError, OSError):
+        return False
+
+
 def follow(slot, root):
     # On a board with ROM slots, a slot that boots from files becomes its image (bysans.ota.romfs.adopt)
     d = slot_dir(slot, root)
-    if not slot or root != "/" or _mounted(d) or not exists(d + "/manifest.json"):
+    if not slot or root != "/" or _mounted(d) or not exists(d + "/manifest.json") or not _rom_mapped():
         return
     try:
         from bysans.ota import romfs
