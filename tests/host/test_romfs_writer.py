@@ -17,12 +17,8 @@ TREE = {
     "z.bin": b"\x00" * 300,
 }
 
-SCRIPT = """
-import sys, os, binascii, vfs, io
-sys.path.insert(0, %(fw)r)
-from bysans.ota import romfs
-
-class Part:  # esp32.Partition's block protocol over a bytearray; records the order of writes
+# esp32.Partition's block protocol over a bytearray, for the scripts below; records the order of writes
+PART = """class Part:
     def __init__(self, n):
         self.mem = bytearray(b"\\xff" * n)
         self.log = []
@@ -36,7 +32,14 @@ class Part:  # esp32.Partition's block protocol over a bytearray; records the or
         self.mem[at:at + len(buf)] = buf
     def info(self):
         return (1, 0x8f, 0, len(self.mem), "romfs", False)
+"""
 
+SCRIPT = """
+import sys, os, binascii, vfs, io
+sys.path.insert(0, %(fw)r)
+from bysans.ota import romfs
+
+%(part)s
 p = Part(0x10000)
 n = romfs.write(p, %(src)r)
 img = bytes(p.mem[:n])
@@ -63,7 +66,7 @@ def test_the_boards_romfs_writer_makes_mpremotes_image(tmp_path):
     for path, data in TREE.items():
         (src / path).parent.mkdir(parents=True, exist_ok=True)
         (src / path).write_bytes(data)
-    script = SCRIPT % {"fw": str(firmware_dir()), "src": str(src)}
+    script = SCRIPT % {"part": PART, "fw": str(firmware_dir()), "src": str(src)}
     proc = subprocess.run([micropython_path(), "-X", "heapsize=256K", "-c", script], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr + proc.stdout
@@ -84,21 +87,7 @@ from bysans.ota import romfs
 from bysans.ota.manifest import Files
 from bysans.ota.reasons import Refused
 
-class Part:  # esp32.Partition's block protocol over a bytearray (two slots of 32 KiB)
-    def __init__(self, n):
-        self.mem = bytearray(b"\\xff" * n)
-        self.log = []
-    def ioctl(self, op, arg):
-        if op == 6:
-            self.mem[arg * 4096:(arg + 1) * 4096] = b"\\xff" * 4096
-        return 0
-    def writeblocks(self, block, buf, off):
-        at = block * 4096 + off
-        self.log.append(at)
-        self.mem[at:at + len(buf)] = buf
-    def info(self):
-        return (1, 0x8f, 0, len(self.mem), "romfs", False)
-
+%(part)s
 entries = json.loads(%(entries)r)
 data = {k: binascii.unhexlify(v) for k, v in json.loads(%(data)r).items()}
 files = Files()
@@ -152,7 +141,7 @@ def test_a_rom_slots_image_is_what_the_host_counts_mounts_and_keeps_the_other_sl
             "bysans/ota/a-file.mpy": b"x" * 5000, "bysans/ota.mpy": b"y" * 300, "bysans/zz.mpy": b""}
     entries = [{"path": p, "length": len(d), "sha256": hashlib.sha256(d).hexdigest()}
                for p, d in sorted(data.items()) if not p.startswith("manifest.")]
-    script = SLOT_SCRIPT % {"fw": str(firmware_dir()), "entries": json.dumps(entries),
+    script = SLOT_SCRIPT % {"part": PART, "fw": str(firmware_dir()), "entries": json.dumps(entries),
                             "data": json.dumps({k: v.hex() for k, v in data.items()})}
     proc = subprocess.run([micropython_path(), "-X", "heapsize=1M", "-c", script], capture_output=True, text=True,
                           timeout=60)

@@ -48,30 +48,20 @@ def copy_checked(src, entry, dst, buf):
     wrote."""
     fc = FileCheck(entry)
     if type(dst) is not str:
-        _into(src() if callable(src) else src, fc, dst, buf)
+        _into(src() if callable(src) else src, fc, dst.put, buf)
         return
     tmp = dst + ".tmp"
-    mv = memoryview(buf)
-    size = len(buf)
     try:
         with open(tmp, "wb") as out:
-            if callable(src):
-                src = src()
-            while True:
-                want = fc.remaining + 1
-                n = src.readinto(mv[:want if want < size else size])
-                if not n:
-                    break
-                fc.update(mv[:n])
-                out.write(mv[:n])
-        fc.finish()
+            _into(src() if callable(src) else src, fc, out.write, buf)
     except BaseException:
         _remove(tmp)
         raise
     os.rename(tmp, dst)
 
 
-def _into(src, fc, out, buf):
+def _into(src, fc, put, buf):
+    # src read through buf into put(), each piece checked: one byte past the announced length is refused
     mv = memoryview(buf)
     size = len(buf)
     while True:
@@ -80,7 +70,7 @@ def _into(src, fc, out, buf):
         if not n:
             break
         fc.update(mv[:n])
-        out.put(mv[:n])
+        put(mv[:n])
     fc.finish()
 
 
