@@ -11,7 +11,7 @@ import json
 import time
 
 from bysans import payload_spec as S
-from bysans import rtcstate
+from bysans import rtcmem, rtcstate
 from bysans.config import ConfigError, NodeConfig, load
 from bysans.drivers.errors import CrcError, SensorMissing
 from bysans.node import Node
@@ -62,6 +62,7 @@ class FakeBoard:
     def sleep(self, ms):
         self.now_s += ms // 1000
         self.cause = "deepsleep"
+        rtcmem.forget()  # the boot's RAM is gone: the next one reads RTC memory (which a test may change) again
 
 
 class Dist:

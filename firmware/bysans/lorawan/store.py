@@ -13,10 +13,13 @@
 #   body: entries of  name length u8 | name | tag u8 | value
 #         tag 0: None; 1: int, i64; 2: bytes, length u16 then the bytes
 # RTC memory is shared with the rest of the app: this store owns [rtc_offset, rtc_offset + rtc_size) of it
-# and leaves the other bytes as they are.
+# and leaves the other bytes as they are. It is read once per boot into bysans.rtcmem's buffer, which the
+# store, the diagnostics and the node's state share: a put writes its record there and the buffer back whole.
 import binascii
 import os
 import struct
+
+from bysans import rtcmem
 
 from .errors import LoRaWANError
 
@@ -100,7 +103,7 @@ class PersistentStore:
         self.source = "empty"
         self.flash_writes = 0
         best = None
-        r = decode(self._rtc_region())
+        r = decode(self._rtc_region())  # copies what it keeps: nothing refers to the shared buffer
         if r is not None:
             best = (r[0], r[1], "rtc")
         f = decode(self._flash_read())
@@ -113,8 +116,9 @@ class PersistentStore:
         return "<PersistentStore %d entries from %s>" % (len(self.data), self.source)
 
     def _rtc_region(self):
-        m = self._board.rtc_memory()
-        return bytes(memoryview(m)[self._off:self._off + self._size]) if len(m) > self._off else None
+        m = rtcmem.image(self._board)
+        end = min(rtcmem.used(), self._off + self._size)
+        return memoryview(m)[self._off:end] if end > self._off else None
 
     def _flash_read(self):
         try:
@@ -142,11 +146,9 @@ class PersistentStore:
         except OSError as e:
             raise StoreError("cannot write %s (errno %s)" % (self._path, e.args[0] if e.args else "?"))
         self.flash_writes += 1
-        m = bytearray(self._board.rtc_memory())
-        if len(m) < self._off + len(rec):
-            m.extend(bytes(self._off + len(rec) - len(m)))
-        m[self._off:self._off + len(rec)] = rec
-        self._board.rtc_memory(m)  # RTC().memory() takes any buffer: no second copy
+        m = rtcmem.image(self._board)
+        memoryview(m)[self._off:self._off + len(rec)] = rec
+        rtcmem.save(self._board, self._off + len(rec))
 
     def erase(self):
         # forget everything (a new device identity): flash file and RTC region
@@ -155,10 +157,10 @@ class PersistentStore:
             os.remove(self._path)
         except OSError:
             pass
-        m = bytearray(self._board.rtc_memory())
-        if len(m) > self._off:
-            end = min(len(m), self._off + self._size)
+        m = rtcmem.image(self._board)
+        end = min(rtcmem.used(), self._off + self._size)
+        if end > self._off:
             for i in range(self._off, end):
                 m[i] = 0
-            self._board.rtc_memory(m)
+            rtcmem.save(self._board, end)
         self.source = "empty"
