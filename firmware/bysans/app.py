@@ -43,10 +43,8 @@ def _install(b):
     # the FUOTA install's own boot (bysans.fuota.autoinstall), when FUOTA_INSTALL exists; False: not this boot
     if not _exists(FUOTA_INSTALL):
         return False
-    from bysans import rtcmem
     from bysans.fuota import autoinstall
 
-    rtcmem.release()  # the install's heap: its diag saves read RTC memory again
     return autoinstall.run(b, FUOTA_BLOCK, FUOTA_INSTALL, CHECKIN_PATH)
 
 
@@ -65,9 +63,8 @@ def _checkin(b):
         wake_s, wdt_ms = int(plan[0]), int(plan[1])
     except (IndexError, ValueError):
         wake_s, wdt_ms = 0, 0
-    from bysans import otapoll, rtcmem
+    from bysans import otapoll
 
-    rtcmem.release()  # the check-in's heap (TLS): the diag saves read RTC memory again
     wdt = b.watchdog(max(wdt_ms, otapoll.WATCHDOG_MS))
     print("bysans", VERSION, otapoll.run(b, feed=wdt.feed))
     from bysans import diag

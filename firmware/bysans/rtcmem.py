@@ -2,7 +2,8 @@
 # then, while the heap is whole, and shared by the three modules that keep state there: the LoRaWAN store
 # (bysans.lorawan.store, bytes [0, 480)), the diagnostics (bysans.diag, [480, 512)) and the node's state
 # (bysans.rtcstate, [512, 2048)). Each changes its own bytes in the buffer and writes the buffer back whole
-# (save()), as an ESP32's machine.RTC().memory(data) takes it; no read of RTC memory, which returns a new
+# (save()), as an ESP32's machine.RTC().memory(data) takes it (the store makes its record in place there and
+# writes flash from it); no read of RTC memory, which returns a new
 # bytes object of all of it, happens again in this boot. So the MAC's frame-counter writes and the node's
 # save need no 1.4 KB block in a heap the MAC and the sampling have cut up.
 # Only these modules write RTC memory, and a boot starts with a new heap (deep sleep, reset), so the buffer
@@ -17,7 +18,7 @@ SIZE = const(2048)  # RTC user memory on an ESP32 (hal: rtc_memory holds 2048 by
 
 _buf = None    # bytearray(SIZE), allocated at the first load
 _n = 0         # RTC memory's length: RTC().memory() gives back as many bytes as were last written
-_board = None  # the board loaded from (None: not loaded in this boot, or released)
+_board = None  # the board loaded from (None: not loaded in this boot, or forgotten)
 
 
 def _zero(buf, a, b):
@@ -28,14 +29,15 @@ def _zero(buf, a, b):
 def load(board):
     """Reads RTC memory into the buffer (the boot's one read: diag.boot); returns the buffer."""
     global _buf, _n, _board
-    if _buf is None:
+    fresh = _buf is None
+    if fresh:
         _buf = bytearray(SIZE)
     raw = board.rtc_memory()
     n = min(len(raw), SIZE)
     memoryview(_buf)[:n] = memoryview(raw)[:n]
     raw = None
-    if _n > n:
-        _zero(_buf, n, _n)
+    if not fresh:  # read again (a test's new boot, a failed flash write): what lay past the old length too
+        _zero(_buf, n, SIZE)
     _n = n
     _board = board
     return _buf
@@ -65,16 +67,8 @@ def save(board, end, tail=False):
     board.rtc_memory(memoryview(_buf)[:_n])
 
 
-def release():
-    """Frees the buffer (a boot that needs its heap for something else, e.g. the OTA check-in): the next
-    image() reads RTC memory again."""
-    global _buf, _n, _board
-    _buf = None
-    _n = 0
-    _board = None
-
-
 def forget():
-    """A new boot (tests: a fake board's deep sleep or power loss): the next image() reads RTC memory again."""
+    """The buffer may differ from RTC memory (a put whose flash write failed; a test's fake board that sleeps
+    or loses power): the next image() reads RTC memory again."""
     global _board
     _board = None
