@@ -23,7 +23,7 @@ FUOTA_INSTALL = "/fuota.due"  # "<epoch s> <watchdog ms> <tries>": its install (
 
 # The cycle's modules, forgotten once it is done and suspended: what ends the boot (the check-in's or the
 # FUOTA install's plan in flash) then finds the heap the MAC and the node cut up free again
-# (bysans.modules.drop). RTC memory needs no heap then: diag.boot read it into bysans.rtcmem's buffer, which
+# (bysans.modules.drop). RTC memory needs no heap then: diag.boot read it into bysans.hal.rtcmem's buffer, which
 # the diagnostics, the LoRaWAN store and the node's state share and write back whole.
 _CYCLE_MODULES = ("bysans.lorawan", "bysans.radio", "bysans.sink", "bysans.node", "bysans.payload",
                   "bysans.settings", "bysans.config")

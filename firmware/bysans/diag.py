@@ -18,7 +18,7 @@ except ImportError:  # CPython: the airtime benchmark runs this module as it is
         return x
 
 from bysans import diag_spec as S
-from bysans import rtcmem
+from bysans.hal import rtcmem
 
 from binascii import crc32  # MicroPython's ESP32 and unix ports and CPython all have it
 
@@ -73,7 +73,7 @@ def boot(board, cause):
     """Counts this start: a start that is not a deep-sleep wake is a boot (and a watchdog reset one more);
     one the OTA client announced (planned()) is not counted. Saved at once: a wake that hangs still counts."""
     global _state
-    rtcmem.load(board)  # the boot's one read of RTC memory (bysans.rtcmem), shared with the store and the node
+    rtcmem.load(board)  # the boot's one read of RTC memory (bysans.hal.rtcmem), shared with the store and the node
     _state = load(board)
     if _state is None:  # power-on (or memory that failed its check): a fresh count
         _state = [0, 0, 0, _NO_HEAP, 0, 0, 0]

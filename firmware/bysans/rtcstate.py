@@ -1,6 +1,6 @@
 # What survives deep sleep: the node's buffers (arrays), saved as one blob in RTC memory behind a CRC-32.
 # RTC memory is shared: the LoRaWAN store (bysans.lorawan.store) owns bytes [0, 512); the node's blob starts
-# at OFFSET and may use the rest (1536 bytes). RTC memory is read once per boot into bysans.rtcmem's buffer,
+# at OFFSET and may use the rest (1536 bytes). RTC memory is read once per boot into bysans.hal.rtcmem's buffer,
 # which the three share: a save writes the node's bytes into it and writes it back whole, the bytes before
 # OFFSET as they are.
 # Layout of the blob (at OFFSET), little-endian:
@@ -19,7 +19,7 @@ import struct
 import micropython
 from micropython import const
 
-from bysans import rtcmem
+from bysans.hal import rtcmem
 
 try:
     from binascii import crc32

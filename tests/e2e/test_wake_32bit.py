@@ -57,7 +57,7 @@ def test_the_wake_with_the_release_in_romfs_runs_in_60_percent_of_the_ttgo_heap(
     # loaded: 13 wakes of 16 passed there; the check-in's boot runs from 60K), so it passes at 66K every time,
     # one step above that edge, with no MemoryError anywhere (lab/wake.py: not even one the LoRaWAN sink
     # swallowed): this fails when the wake grows back towards the 74K it needed while each frame-counter write
-    # read RTC memory whole (bysans.rtcmem).
+    # read RTC memory whole (bysans.hal.rtcmem).
     goal_k = int(0.6 * mp32support.heap_bytes(boards.load("ttgo_lora32_v21")["heap"])) // 1024 // 2 * 2
     assert goal_k == 66
     _wake_at_the_ttgo_heap(tmp_path, "virtual_ttgo_rom", mp32rom, heap=f"{goal_k}K")

@@ -87,7 +87,7 @@ def test_shares_rtc_memory_with_the_lorawan_store_and_the_node_state():
 
 
 def test_a_lorawan_value_flash_did_not_take_never_reaches_rtc_memory():
-    # the store makes its record in the shared RTC buffer (bysans.rtcmem) and writes flash from it: when that
+    # the store makes its record in the shared RTC buffer (bysans.hal.rtcmem) and writes flash from it: when that
     # write fails, the next save of another region must not carry the record into RTC memory
     from bysans.lorawan import store
 

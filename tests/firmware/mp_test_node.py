@@ -11,7 +11,8 @@ import json
 import time
 
 from bysans import payload_spec as S
-from bysans import rtcmem, rtcstate
+from bysans import rtcstate
+from bysans.hal import rtcmem
 from bysans.config import ConfigError, NodeConfig, load
 from bysans.drivers.errors import CrcError, SensorMissing
 from bysans.node import Node

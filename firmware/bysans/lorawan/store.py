@@ -13,13 +13,13 @@
 #   body: entries of  name length u8 | name | tag u8 | value
 #         tag 0: None; 1: int, i64; 2: bytes, length u16 then the bytes
 # RTC memory is shared with the rest of the app: this store owns [rtc_offset, rtc_offset + rtc_size) of it
-# and leaves the other bytes as they are. It is read once per boot into bysans.rtcmem's buffer, which the
+# and leaves the other bytes as they are. It is read once per boot into bysans.hal.rtcmem's buffer, which the
 # store, the diagnostics and the node's state share: a put writes its record there and the buffer back whole.
 import binascii
 import os
 import struct
 
-from bysans import rtcmem
+from bysans.hal import rtcmem
 
 from .errors import LoRaWANError
 
