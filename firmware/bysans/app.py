@@ -21,9 +21,10 @@ FUOTA_BLOCK = "/fuota/frag.bin"  # a FUOTA session's rebuilt block (bysans.fuota
 FUOTA_INSTALL = "/fuota.due"  # "<epoch s> <watchdog ms> <tries>": its install (bysans.fuota.autoinstall)
 
 
-# The cycle's modules, forgotten once it is done and suspended: the saves that end the boot (the diagnostics'
-# record, read and written back whole as RTC memory is) then find the heap the MAC and the node cut up free
-# again (bysans.modules.drop).
+# The cycle's modules, forgotten once it is done and suspended: what ends the boot (the check-in's or the
+# FUOTA install's plan in flash) then finds the heap the MAC and the node cut up free again
+# (bysans.modules.drop). RTC memory needs no heap then: diag.boot read it into bysans.hal.rtcmem's buffer, which
+# the diagnostics, the LoRaWAN store and the node's state share and write back whole.
 _CYCLE_MODULES = ("bysans.lorawan", "bysans.radio", "bysans.sink", "bysans.node", "bysans.payload",
                   "bysans.settings", "bysans.config")
 
@@ -170,7 +171,7 @@ def main():
     except Exception as e:  # noqa: BLE001
         sys.print_exception(e)
     sink = node = Node = sinks = config = st = None
-    for name in _CYCLE_MODULES:  # what is left is RTC memory's read-modify-write: room in one piece for it
+    for name in _CYCLE_MODULES:
         drop(name)
     plan = "%d %d" % (b.epoch_s() + (sleep_ms + 999) // 1000, cfg.watchdog_ms)
     boot = False

@@ -18,6 +18,7 @@ except ImportError:  # CPython: the airtime benchmark runs this module as it is
         return x
 
 from bysans import diag_spec as S
+from bysans.hal import rtcmem
 
 from binascii import crc32  # MicroPython's ESP32 and unix ports and CPython all have it
 
@@ -46,8 +47,8 @@ def _cause_code(cause):
 
 def load(board):
     """The record in RTC memory as a list, or None (power-on, or bytes that fail their check)."""
-    raw = board.rtc_memory()
-    if len(raw) < OFFSET + SIZE:
+    raw = rtcmem.image(board)
+    if rtcmem.used() < OFFSET + SIZE:
         return None
     m = memoryview(raw)[OFFSET:OFFSET + SIZE]
     try:
@@ -55,7 +56,7 @@ def load(board):
         crc = struct.unpack_from("<I", m, _BODY)[0]
     except ValueError:
         return None
-    if magic != _MAGIC or fmt != _FORMAT or crc != _crc(bytes(m[:_BODY])):
+    if magic != _MAGIC or fmt != _FORMAT or crc != _crc(m[:_BODY]):
         return None
     return [cause, boots, wdt, heap, exc, last, flags]
 
@@ -72,7 +73,8 @@ def boot(board, cause):
     """Counts this start: a start that is not a deep-sleep wake is a boot (and a watchdog reset one more);
     one the OTA client announced (planned()) is not counted. Saved at once: a wake that hangs still counts."""
     global _state
-    _state = load(board)  # one read of RTC memory
+    rtcmem.load(board)  # the boot's one read of RTC memory (bysans.hal.rtcmem), shared with the store and the node
+    _state = load(board)
     if _state is None:  # power-on (or memory that failed its check): a fresh count
         _state = [0, 0, 0, _NO_HEAP, 0, 0, 0]
     d = _state
@@ -130,13 +132,10 @@ def save(board):
     d = _state
     if d is None:
         return
-    raw = board.rtc_memory()
-    m = bytearray(max(len(raw), OFFSET + SIZE))
-    m[:len(raw)] = raw
-    raw = None
+    m = rtcmem.image(board)
     struct.pack_into(_FMT, m, OFFSET, _MAGIC, _FORMAT, d[0], d[1], d[2], d[3], d[4], d[5], d[6])
-    struct.pack_into("<I", m, OFFSET + _BODY, _crc(bytes(m[OFFSET:OFFSET + _BODY])))
-    board.rtc_memory(m)
+    struct.pack_into("<I", m, OFFSET + _BODY, _crc(memoryview(m)[OFFSET:OFFSET + _BODY]))
+    rtcmem.save(board, OFFSET + SIZE)
 
 
 def encode(d, buf=None):

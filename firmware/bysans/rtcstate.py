@@ -1,6 +1,8 @@
 # What survives deep sleep: the node's buffers (arrays), saved as one blob in RTC memory behind a CRC-32.
 # RTC memory is shared: the LoRaWAN store (bysans.lorawan.store) owns bytes [0, 512); the node's blob starts
-# at OFFSET and may use the rest (1536 bytes). A save keeps the bytes before OFFSET as they are.
+# at OFFSET and may use the rest (1536 bytes). RTC memory is read once per boot into bysans.hal.rtcmem's buffer,
+# which the three share: a save writes the node's bytes into it and writes it back whole, the bytes before
+# OFFSET as they are.
 # Layout of the blob (at OFFSET), little-endian:
 #   0   magic          3  b"BYS"
 #   3   version        1  FORMAT
@@ -16,6 +18,8 @@ import struct
 
 import micropython
 from micropython import const
+
+from bysans.hal import rtcmem
 
 try:
     from binascii import crc32
@@ -73,16 +77,16 @@ class RtcState:
         if HEADER_BYTES + self.body_bytes > CAPACITY:
             raise StateError("state of %d bytes does not fit %d of RTC memory" % (self.body_bytes, CAPACITY))
         self.layout = _crc32(layout.encode()) & 0xFFFF
-        self.image = bytearray(OFFSET + HEADER_BYTES + self.body_bytes)  # what save() writes, from byte 0
         self.resets = 0  # checksum failures since power-on (after restore())
 
     def restore(self, board):
         """Fills the parts from RTC memory if it holds a sound blob of this layout; returns OK, EMPTY,
         CORRUPT or CHANGED. The parts are left untouched unless the result is OK."""
-        raw = board.rtc_memory()
-        if len(raw) <= OFFSET:  # nothing of ours (power-on, hard reset; or only the LoRaWAN store's bytes)
+        raw = rtcmem.image(board)
+        used = rtcmem.used()
+        if used <= OFFSET:  # nothing of ours (power-on, hard reset; or only the LoRaWAN store's bytes)
             return EMPTY
-        raw = memoryview(raw)[OFFSET:]
+        raw = memoryview(raw)[OFFSET:used]
         if len(raw) < HEADER_BYTES or bytes(raw[:3]) != MAGIC:
             self.resets = 1
             return CORRUPT
@@ -100,18 +104,13 @@ class RtcState:
         return OK
 
     def save(self, board):
-        img = self.image
-        raw = board.rtc_memory()  # the bytes before OFFSET belong to others: written back as they are
-        n = min(len(raw), OFFSET)
-        _copy(img, 0, raw, 0, n)
-        raw = None
-        for i in range(n, OFFSET):
-            img[i] = 0
+        img = rtcmem.image(board)  # the bytes before OFFSET belong to others: written back as they are
         off = OFFSET + HEADER_BYTES
         for i in range(len(self.parts)):
             _copy(img, off, self.parts[i], 0, self.sizes[i])
             off += self.sizes[i]
         r = min(self.resets, 0xFFFF)
+        end = OFFSET + HEADER_BYTES + self.body_bytes
         struct.pack_into(HEADER, img, OFFSET, MAGIC, FORMAT, self.layout, self.body_bytes, r, r ^ 0xFFFF,
-                         _crc32(memoryview(img)[OFFSET + HEADER_BYTES:]))
-        board.rtc_memory(img)
+                         _crc32(memoryview(img)[OFFSET + HEADER_BYTES:end]))
+        rtcmem.save(board, end, tail=True)  # the node's region is the last: RTC memory ends where its blob does

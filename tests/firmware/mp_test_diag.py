@@ -86,6 +86,25 @@ def test_shares_rtc_memory_with_the_lorawan_store_and_the_node_state():
     assert rtcstate.RtcState([words2], "layout").restore(b) == rtcstate.OK and list(words2) == [1, 2, 3]
 
 
+def test_a_lorawan_value_flash_did_not_take_never_reaches_rtc_memory():
+    # the store makes its record in the shared RTC buffer (bysans.hal.rtcmem) and writes flash from it: when that
+    # write fails, the next save of another region must not carry the record into RTC memory
+    from bysans.lorawan import store
+
+    b = Board()
+    _boots(b, "power_on")
+    st = store.PersistentStore(b, path="/nonexistent/bysans_mp_diag_lorawan.dat")
+    try:
+        st.put("fu", 9)
+        raise AssertionError("a put whose flash write failed returned")
+    except store.StoreError:
+        pass
+    diag.save(b)
+    assert store.decode(b.rtc[store.RTC_OFFSET:store.RTC_OFFSET + store.RTC_SIZE]) is None, b.rtc
+    f = _boots(b, "deepsleep")
+    assert f["boots"] == 1, f
+
+
 def test_the_record_goes_on_its_fport_once_a_day_with_the_heap_low_water():
     b = Board()
     _boots(b, "power_on")

@@ -12,6 +12,7 @@ import time
 
 from bysans import payload_spec as S
 from bysans import rtcstate
+from bysans.hal import rtcmem
 from bysans.config import ConfigError, NodeConfig, load
 from bysans.drivers.errors import CrcError, SensorMissing
 from bysans.node import Node
@@ -62,6 +63,7 @@ class FakeBoard:
     def sleep(self, ms):
         self.now_s += ms // 1000
         self.cause = "deepsleep"
+        rtcmem.forget()  # the boot's RAM is gone: the next one reads RTC memory (which a test may change) again
 
 
 class Dist:

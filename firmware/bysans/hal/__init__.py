@@ -10,6 +10,8 @@
 #   adc(pin)               -> machine.ADC's read_uv()/read_u16() at 11 dB attenuation (0..about 3.1 V)
 #   pin(pin, mode="in"|"out", pull=None|"up"|"down", value=None) -> machine.Pin's value([v])/on()/off()
 #   rtc_memory([data])     -> bytes kept across deep sleep, soft and watchdog resets (2048 at most)
+#                             a new bytes of all of it at each read, as RTC().memory(): the app reads it once
+#                             per boot (bysans.hal.rtcmem)
 #   watchdog(timeout_ms)   -> object with feed()
 #   deepsleep(ms)          -> does not return; the board wakes with reset_cause() == "deepsleep"
 #   reset(), soft_reset()

@@ -13,10 +13,13 @@
 #   body: entries of  name length u8 | name | tag u8 | value
 #         tag 0: None; 1: int, i64; 2: bytes, length u16 then the bytes
 # RTC memory is shared with the rest of the app: this store owns [rtc_offset, rtc_offset + rtc_size) of it
-# and leaves the other bytes as they are.
+# and leaves the other bytes as they are. It is read once per boot into bysans.hal.rtcmem's buffer, which the
+# store, the diagnostics and the node's state share: a put writes its record there and the buffer back whole.
 import binascii
 import os
 import struct
+
+from bysans.hal import rtcmem
 
 from .errors import LoRaWANError
 
@@ -33,25 +36,51 @@ class StoreError(LoRaWANError):
     pass
 
 
-def encode(data, seq):
-    body = bytearray()
+def size(data):
+    # the record's length for these values
+    n = _HEAD_SIZE + _CRC_SIZE
+    for name in data:
+        v = data[name]
+        n += 2 + len(name.encode())
+        if isinstance(v, int):
+            n += 8
+        elif v is not None:
+            n += 2 + len(v)
+    return n
+
+
+def encode_into(buf, off, data, seq):
+    # writes the record at buf[off:] (size(data) bytes, in place: no copy of it in the heap); returns its length
+    mv = memoryview(buf)
+    i = off + _HEAD_SIZE
     for name in sorted(data):
         v = data[name]
         n = name.encode()
-        body.append(len(n))
-        body.extend(n)
+        buf[i] = len(n)
+        mv[i + 1:i + 1 + len(n)] = n
+        i += 1 + len(n)
         if v is None:
-            body.append(0)
+            buf[i] = 0
+            i += 1
         elif isinstance(v, int):
-            body.append(1)
-            body.extend(struct.pack("<q", v))
+            buf[i] = 1
+            struct.pack_into("<q", buf, i + 1, v)
+            i += 9
         else:
-            v = bytes(v)
-            body.append(2)
-            body.extend(struct.pack("<H", len(v)))
-            body.extend(v)
-    rec = struct.pack(_HEAD, MAGIC, seq, len(body)) + bytes(body)
-    return rec + struct.pack("<I", binascii.crc32(rec) & 0xFFFFFFFF)
+            buf[i] = 2
+            struct.pack_into("<H", buf, i + 1, len(v))
+            mv[i + 3:i + 3 + len(v)] = v
+            i += 3 + len(v)
+    struct.pack_into(_HEAD, buf, off, MAGIC, seq, i - off - _HEAD_SIZE)
+    struct.pack_into("<I", buf, i, binascii.crc32(mv[off:i]) & 0xFFFFFFFF)
+    return i + _CRC_SIZE - off
+
+
+def encode(data, seq):
+    # the record as a new bytes object (bysans.fuota.dispatch's flash file keeps the same format)
+    buf = bytearray(size(data))
+    encode_into(buf, 0, data, seq)
+    return bytes(buf)
 
 
 def decode(rec):
@@ -100,7 +129,7 @@ class PersistentStore:
         self.source = "empty"
         self.flash_writes = 0
         best = None
-        r = decode(self._rtc_region())
+        r = decode(self._rtc_region())  # copies what it keeps: nothing refers to the shared buffer
         if r is not None:
             best = (r[0], r[1], "rtc")
         f = decode(self._flash_read())
@@ -113,8 +142,9 @@ class PersistentStore:
         return "<PersistentStore %d entries from %s>" % (len(self.data), self.source)
 
     def _rtc_region(self):
-        m = self._board.rtc_memory()
-        return bytes(memoryview(m)[self._off:self._off + self._size]) if len(m) > self._off else None
+        m = rtcmem.image(self._board)
+        end = min(rtcmem.used(), self._off + self._size)
+        return memoryview(m)[self._off:end] if end > self._off else None
 
     def _flash_read(self):
         try:
@@ -131,22 +161,21 @@ class PersistentStore:
             return
         self.data[name] = value
         self.seq += 1
-        rec = encode(self.data, self.seq)
-        if len(rec) > self._size:
-            raise StoreError("LoRaWAN state of %d bytes does not fit its %d bytes of RTC memory" % (len(rec), self._size))
+        n = size(self.data)
+        if n > self._size:
+            raise StoreError("LoRaWAN state of %d bytes does not fit its %d bytes of RTC memory" % (n, self._size))
+        m = rtcmem.image(self._board)  # the record is made in its place there, and flash written from it
+        encode_into(m, self._off, self.data, self.seq)
         tmp = self._path + ".tmp"
         try:
             with open(tmp, "wb") as f:
-                f.write(rec)
+                f.write(memoryview(m)[self._off:self._off + n])
             os.rename(tmp, self._path)
         except OSError as e:
+            rtcmem.forget()  # the buffer holds a record flash lacks: the next use reads RTC memory again
             raise StoreError("cannot write %s (errno %s)" % (self._path, e.args[0] if e.args else "?"))
         self.flash_writes += 1
-        m = bytearray(self._board.rtc_memory())
-        if len(m) < self._off + len(rec):
-            m.extend(bytes(self._off + len(rec) - len(m)))
-        m[self._off:self._off + len(rec)] = rec
-        self._board.rtc_memory(m)  # RTC().memory() takes any buffer: no second copy
+        rtcmem.save(self._board, self._off + n)
 
     def erase(self):
         # forget everything (a new device identity): flash file and RTC region
@@ -155,10 +184,10 @@ class PersistentStore:
             os.remove(self._path)
         except OSError:
             pass
-        m = bytearray(self._board.rtc_memory())
-        if len(m) > self._off:
-            end = min(len(m), self._off + self._size)
+        m = rtcmem.image(self._board)
+        end = min(rtcmem.used(), self._off + self._size)
+        if end > self._off:
             for i in range(self._off, end):
                 m[i] = 0
-            self._board.rtc_memory(m)
+            rtcmem.save(self._board, end)
         self.source = "empty"
