@@ -60,7 +60,10 @@ def run_powercuts(board, cuts, rng):
             assert b"Performing initial setup" not in text, "the filesystem had to be reformatted"
             last = max(int(g) for g in re.findall(rb"WROTE (\d+)\r?\n", b"WROTE " + text))
             assert after != -2, f"data.bin holds a mix of generations after a cut (last complete: {last})"
-            assert after in (last, last + 1), f"expected generation {last} or {last + 1}, found {after}"
+            # Never older than the last generation the board reported whole. Newer by more than one only when
+            # its reports were still on their way at the cut: what a UART's FIFO (or, on the virtual board, a
+            # loaded host's read) holds is lost with the power, so a later whole generation may go unseen.
+            assert last <= after <= last + 3, f"expected generation {last} or a later whole one, found {after}"
             outcomes.append((last, after))
         return outcomes
     finally:
