@@ -27,7 +27,7 @@ from pathlib import Path
 from fleet import boards, device_spec
 from fleet.boards import Board
 from fleet.errors import FlashToolError, ImageMismatch, SelfTestFailed, UsageError, VerifyError, WrongBoard, WrongMode
-from fleet.resources import firmware_dir
+from fleet.resources import boards_dir, firmware_dir
 
 # -- the ESP image header (esp-idf: esp_image_header_t), little-endian, 24 bytes -----------------------
 IMAGE_MAGIC = 0xE9
@@ -96,8 +96,6 @@ def check_image(data: bytes, board: Board) -> ImageInfo:
 def build_board_name(build: str) -> str:
     """MICROPY_HW_BOARD_NAME of one of our MicroPython board builds (boards/micropython/BUILD/mpconfigboard.h):
     a build's image carries it (os.uname().machine), so an image for another build is told apart."""
-    from fleet.resources import boards_dir
-
     text = (boards_dir() / "micropython" / build / "mpconfigboard.h").read_text()
     m = re.search(r'^#define MICROPY_HW_BOARD_NAME "([^"]+)"', text, re.M)
     if m is None:

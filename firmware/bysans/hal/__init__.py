@@ -62,7 +62,6 @@ def _zero(buf, a, b):
 
 
 class rtcmem:  # noqa: N801 - read as a module: rtcmem.load(board), rtcmem.save(...)
-    SIZE = RTC_MEMORY_BYTES  # RTC user memory on an ESP32
     _buf = None    # bytearray(SIZE), allocated at the first load
     _n = 0         # RTC memory's length: RTC().memory() gives back as many bytes as were last written
     _board = None  # the board loaded from (None: not loaded in this boot, or forgotten)

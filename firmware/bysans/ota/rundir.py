@@ -1,4 +1,4 @@
-# Where a slot's code runs from (bysans.ota.slots.activate and boot, at boot only): its directory. On a board
+# Boot-only slot work (bysans.ota.slots.boot): a slot's code runs from its directory; on a board
 # whose slots are ROMFS images (bysans.ota.romfs) boot.py has mounted them at /a and /b, so the code runs
 # in place from flash; a slot held as files there instead (provisioned over serial) is made its image first
 # (follow). And start, main.py's first step. Kept out of bysans.ota.slots, which the OTA client imports while
@@ -6,11 +6,6 @@
 import sys
 
 from bysans.ota.slots import exists, slot_dir
-
-
-def run_dir(slot, root="/"):
-    """Where `slot`'s code runs from: its directory (on a ROM-slot board, its mounted image)."""
-    return slot_dir(slot, root)
 
 
 def _mounted(d):

@@ -196,9 +196,7 @@ def choose(root="/"):
 def activate(slot, root="/"):
     """Puts `slot` first on sys.path (instead of the top of the filesystem) and forgets loaded bysans
     modules, so that everything imported from now on comes from that slot only — never a mix."""
-    from bysans.ota.rundir import run_dir  # not in this module: the OTA client imports it at its peak heap
-
-    d = run_dir(slot, root)
+    d = slot_dir(slot, root)  # on a ROM-slot board, boot.py mounted the slot's image there
     path = [p for p in sys.path if p not in ("", "/", "/a", "/b", d, _p(root, "a"), _p(root, "b"))]
     sys.path[:] = [d] + path
     for name in list(sys.modules):
